@@ -1,0 +1,699 @@
+/* Views: Python memoryview semantics (Objects/memoryobject.c) over mappings of segments.
+ *
+ * A view handle is a small malloc'd struct describing a 1-D strided window (buf, len, stride,
+ * itemsize, format) into one shmv__mapping. Slices, casts and read-only copies are new handles
+ * over the same mapping; only the mapping is reference counted, so none of these operations
+ * makes a system call or talks to the daemon. */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "private.h"
+
+struct shmv_view {
+        shmv__mapping *mapping;
+        uint8_t *buf;     /* address of item 0 */
+        size_t len;       /* items */
+        ptrdiff_t stride; /* bytes from one item to the next; negative for reversed slices */
+        size_t itemsize;
+        char format[3];
+        bool readonly;
+};
+
+/* Where an empty view points: never read or written, but data() must not return NULL. */
+static uint8_t empty_byte;
+
+static void mapping_unref(shmv__mapping *m)
+{
+        if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+                return;
+        if (m->size > 0)
+                (void)munmap(m->base, m->size);
+        shmv__client_release_view(m->client, m->view_id);
+        shmv__client_unref(m->client);
+        free(m);
+}
+
+int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, uint64_t length,
+                   bool writable, shmv_view **ret)
+{
+        shmv__mapping *m = NULL;
+        shmv_view *v = NULL;
+        void *base = NULL;
+        uint64_t page, start = 0, end = 0;
+        long ps;
+        int r;
+
+        if (!c || !ret) {
+                r = -EINVAL;
+                goto fail;
+        }
+
+        ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (uint64_t)ps : 4096;
+        if (length > UINT64_MAX - offset) {
+                r = -EOVERFLOW;
+                goto fail;
+        }
+        if (length > 0) {
+                start = offset & ~(page - 1);
+                end = offset + length;
+                if (end > UINT64_MAX - (page - 1)) {
+                        r = -EOVERFLOW;
+                        goto fail;
+                }
+                end = (end + page - 1) & ~(page - 1);
+                /* The mmap offset is an off_t and the length a size_t. */
+                if (start > (uint64_t)INT64_MAX || end - start > SIZE_MAX) {
+                        r = -EOVERFLOW;
+                        goto fail;
+                }
+        }
+
+        m = calloc(1, sizeof(*m));
+        v = calloc(1, sizeof(*v));
+        if (!m || !v) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        if (length > 0) {
+                base = mmap(NULL, (size_t)(end - start), PROT_READ | (writable ? PROT_WRITE : 0),
+                            MAP_SHARED, fd, (off_t)start);
+                if (base == MAP_FAILED) {
+                        r = -errno;
+                        goto fail;
+                }
+        }
+        if (fd >= 0)
+                close(fd);
+
+        atomic_init(&m->refs, 1);
+        m->base = base;
+        m->size = (size_t)(end - start);
+        m->client = c;
+        m->view_id = view_id;
+        m->writable = writable;
+        shmv__client_ref(c);
+
+        v->mapping = m;
+        v->buf = length > 0 ? (uint8_t *)base + (offset - start) : &empty_byte;
+        v->len = (size_t)length;
+        v->stride = 1;
+        v->itemsize = 1;
+        v->format[0] = 'B';
+        v->readonly = !writable;
+        *ret = v;
+        return 0;
+
+fail:
+        free(v);
+        free(m);
+        if (fd >= 0)
+                close(fd);
+        if (c)
+                shmv__client_release_view(c, view_id);
+        return r;
+}
+
+void shmv_view_release(shmv_view *view)
+{
+        if (!view)
+                return;
+        mapping_unref(view->mapping);
+        free(view);
+}
+
+/* A new handle equal to v, holding its own reference on the mapping. */
+static shmv_view *view_dup(const shmv_view *v)
+{
+        shmv_view *n = malloc(sizeof(*n));
+
+        if (!n)
+                return NULL;
+        *n = *v;
+        atomic_fetch_add_explicit(&v->mapping->refs, 1, memory_order_relaxed);
+        return n;
+}
+
+size_t shmv_view_len(const shmv_view *v)
+{
+        return v ? v->len : 0;
+}
+
+size_t shmv_view_nbytes(const shmv_view *v)
+{
+        return v ? v->len * v->itemsize : 0;
+}
+
+size_t shmv_view_itemsize(const shmv_view *v)
+{
+        return v ? v->itemsize : 0;
+}
+
+const char *shmv_view_format(const shmv_view *v)
+{
+        return v ? v->format : NULL;
+}
+
+ptrdiff_t shmv_view_stride(const shmv_view *v)
+{
+        return v ? v->stride : 0;
+}
+
+bool shmv_view_readonly(const shmv_view *v)
+{
+        return v ? v->readonly : true;
+}
+
+/* CPython's C-contiguity test for one dimension: a view of zero or one item is contiguous
+ * whatever its stride. */
+static bool is_contiguous(const shmv_view *v)
+{
+        return v->len <= 1 || v->stride == (ptrdiff_t)v->itemsize;
+}
+
+bool shmv_view_contiguous(const shmv_view *v)
+{
+        return v ? is_contiguous(v) : false;
+}
+
+const void *shmv_view_data(const shmv_view *v)
+{
+        if (!v) {
+                errno = EINVAL;
+                return NULL;
+        }
+        return v->buf;
+}
+
+void *shmv_view_data_mut(shmv_view *v)
+{
+        if (!v) {
+                errno = EINVAL;
+                return NULL;
+        }
+        if (v->readonly) {
+                errno = EROFS;
+                return NULL;
+        }
+        return v->buf;
+}
+
+/* Resolves a possibly negative index to the address of its item, or NULL out of range. */
+static uint8_t *item_ptr(const shmv_view *v, ptrdiff_t index)
+{
+        if (index < 0)
+                index += (ptrdiff_t)v->len;
+        if (index < 0 || (size_t)index >= v->len)
+                return NULL;
+        return v->buf + index * v->stride;
+}
+
+int shmv_view_get(const shmv_view *v, ptrdiff_t index, void *ret_item)
+{
+        const uint8_t *p;
+
+        if (!v || !ret_item)
+                return -EINVAL;
+        p = item_ptr(v, index);
+        if (!p)
+                return -ERANGE;
+        memcpy(ret_item, p, v->itemsize);
+        return 0;
+}
+
+int shmv_view_set(shmv_view *v, ptrdiff_t index, const void *item)
+{
+        uint8_t *p;
+
+        if (!v || !item)
+                return -EINVAL;
+        /* As memory_ass_sub(): read-only is reported before the index is looked at. */
+        if (v->readonly)
+                return -EROFS;
+        p = item_ptr(v, index);
+        if (!p)
+                return -ERANGE;
+        memcpy(p, item, v->itemsize);
+        return 0;
+}
+
+/* PySlice_AdjustIndices(): clamps start and stop to length and returns the slice length. */
+static ptrdiff_t adjust_indices(ptrdiff_t length, ptrdiff_t *start, ptrdiff_t *stop,
+                                ptrdiff_t step)
+{
+        if (*start < 0) {
+                *start += length;
+                if (*start < 0)
+                        *start = step < 0 ? -1 : 0;
+        } else if (*start >= length) {
+                *start = step < 0 ? length - 1 : length;
+        }
+
+        if (*stop < 0) {
+                *stop += length;
+                if (*stop < 0)
+                        *stop = step < 0 ? -1 : 0;
+        } else if (*stop >= length) {
+                *stop = step < 0 ? length - 1 : length;
+        }
+
+        if (step < 0) {
+                if (*stop < *start)
+                        return (*start - *stop - 1) / -step + 1;
+        } else if (*start < *stop) {
+                return (*stop - *start - 1) / step + 1;
+        }
+        return 0;
+}
+
+int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+                    shmv_view **ret)
+{
+        shmv_view *n;
+        ptrdiff_t len, stride;
+
+        if (!v || !ret)
+                return -EINVAL;
+
+        /* PySlice_Unpack(). SHMV_NONE is PTRDIFF_MIN, so step is never -PTRDIFF_MAX - 1. */
+        if (step == SHMV_NONE)
+                step = 1;
+        else if (step == 0)
+                return -EINVAL;
+        if (start == SHMV_NONE)
+                start = step < 0 ? PTRDIFF_MAX : 0;
+        if (stop == SHMV_NONE)
+                stop = step < 0 ? PTRDIFF_MIN : PTRDIFF_MAX;
+
+        len = adjust_indices((ptrdiff_t)v->len, &start, &stop, step);
+
+        /* stride * step cannot overflow when two or more items are selected: both items lie in
+         * the mapping. With fewer the stride means nothing (CPython multiplies regardless, with
+         * undefined overflow); keep the parent's, with the step's sign. */
+        if (__builtin_mul_overflow(v->stride, step, &stride))
+                stride = step < 0 ? -v->stride : v->stride;
+
+        n = view_dup(v);
+        if (!n)
+                return -ENOMEM;
+        /* An empty slice may start one item before or after the parent's range, as in CPython;
+         * that address is never dereferenced, so compute it without pointer arithmetic. */
+        n->buf = (uint8_t *)((uintptr_t)v->buf + (uintptr_t)(start * v->stride));
+        n->len = (size_t)len;
+        n->stride = stride;
+        *ret = n;
+        return 0;
+}
+
+/* Lowest and one past the highest byte address the items of v occupy (len > 0). */
+static void view_extent(const shmv_view *v, uintptr_t *ret_lo, uintptr_t *ret_hi)
+{
+        uintptr_t first = (uintptr_t)v->buf;
+        uintptr_t last = (uintptr_t)(v->buf + (ptrdiff_t)(v->len - 1) * v->stride);
+
+        if (first > last) {
+                uintptr_t t = first;
+                first = last;
+                last = t;
+        }
+        *ret_lo = first;
+        *ret_hi = last + v->itemsize;
+}
+
+int shmv_view_write(shmv_view *v, const void *src, size_t len)
+{
+        const uint8_t *s = src;
+        uint8_t *tmp = NULL;
+        uintptr_t lo, hi;
+
+        if (!v || (!src && len > 0))
+                return -EINVAL;
+        if (v->readonly)
+                return -EROFS;
+        if (len != v->len * v->itemsize)
+                return -EINVAL;
+        if (len == 0)
+                return 0;
+
+        if (v->stride == (ptrdiff_t)v->itemsize || v->len == 1) {
+                memmove(v->buf, src, len);
+                return 0;
+        }
+
+        /* Scattering item by item would read source bytes already overwritten: copy first. */
+        view_extent(v, &lo, &hi);
+        if ((uintptr_t)s < hi && lo < (uintptr_t)s + len) {
+                tmp = malloc(len);
+                if (!tmp)
+                        return -ENOMEM;
+                memcpy(tmp, src, len);
+                s = tmp;
+        }
+        for (size_t i = 0; i < v->len; i++, s += v->itemsize)
+                memcpy(v->buf + (ptrdiff_t)i * v->stride, s, v->itemsize);
+        free(tmp);
+        return 0;
+}
+
+/* Copies the items of v in logical order to dst, which holds nbytes. */
+static void gather(const shmv_view *v, uint8_t *dst)
+{
+        if (is_contiguous(v)) {
+                memmove(dst, v->buf, v->len * v->itemsize);
+                return;
+        }
+        if (v->itemsize == 1) {
+                const uint8_t *p = v->buf;
+                for (size_t i = 0; i < v->len; i++, p += v->stride)
+                        dst[i] = *p;
+                return;
+        }
+        for (size_t i = 0; i < v->len; i++, dst += v->itemsize)
+                memcpy(dst, v->buf + (ptrdiff_t)i * v->stride, v->itemsize);
+}
+
+int shmv_view_tobytes(const shmv_view *v, void *dst, size_t dst_len)
+{
+        if (!v || (!dst && dst_len > 0))
+                return -EINVAL;
+        if (dst_len < v->len * v->itemsize)
+                return -ENOBUFS;
+        if (v->len > 0)
+                gather(v, dst);
+        return 0;
+}
+
+/* The group size of bytes.hex(sep, bytes_per_sep): 0 for no separators. */
+static size_t hex_group(char sep, int bytes_per_sep)
+{
+        if (sep == '\0' || bytes_per_sep == 0)
+                return 0;
+        /* Through unsigned arithmetic, so that INT_MIN has a magnitude too. */
+        return bytes_per_sep < 0 ? 0u - (unsigned)bytes_per_sep : (unsigned)bytes_per_sep;
+}
+
+size_t shmv_view_hex_size(const shmv_view *v, char sep, int bytes_per_sep)
+{
+        size_t n, group;
+
+        if (!v)
+                return 0;
+        n = v->len * v->itemsize;
+        group = hex_group(sep, bytes_per_sep);
+        return 2 * n + (group > 0 && n > 0 ? (n - 1) / group : 0) + 1;
+}
+
+int shmv_view_hex(const shmv_view *v, char *dst, size_t dst_len, char sep, int bytes_per_sep)
+{
+        static const char digits[] = "0123456789abcdef";
+        size_t n, group, k = 0;
+        char *p = dst;
+
+        if (!v || (!dst && dst_len > 0))
+                return -EINVAL;
+        /* bytes.hex() returns str: its separator must be ASCII. */
+        if ((unsigned char)sep > 127)
+                return -EINVAL;
+        if (dst_len < shmv_view_hex_size(v, sep, bytes_per_sep))
+                return -ENOBUFS;
+
+        n = v->len * v->itemsize;
+        group = hex_group(sep, bytes_per_sep);
+        /* Groups count from the right for a positive bytes_per_sep, from the left otherwise. */
+        for (size_t i = 0; i < v->len; i++) {
+                const uint8_t *item = v->buf + (ptrdiff_t)i * v->stride;
+                for (size_t b = 0; b < v->itemsize; b++, k++) {
+                        if (group > 0 && k > 0 &&
+                            (bytes_per_sep > 0 ? (n - k) % group : k % group) == 0)
+                                *p++ = sep;
+                        *p++ = digits[item[b] >> 4];
+                        *p++ = digits[item[b] & 15];
+                }
+        }
+        *p = '\0';
+        return 0;
+}
+
+/* sizeof the native type of a struct format character, 0 when unsupported. */
+static size_t native_itemsize(char c)
+{
+        switch (c) {
+        case 'b':
+        case 'B':
+        case 'c':
+                return sizeof(char);
+        case '?':
+                return sizeof(_Bool);
+        case 'h':
+        case 'H':
+                return sizeof(short);
+        case 'i':
+        case 'I':
+                return sizeof(int);
+        case 'l':
+        case 'L':
+                return sizeof(long);
+        case 'q':
+        case 'Q':
+                return sizeof(long long);
+        case 'n':
+        case 'N':
+                return sizeof(ssize_t);
+        case 'f':
+                return sizeof(float);
+        case 'd':
+                return sizeof(double);
+        default:
+                return 0;
+        }
+}
+
+static bool is_byte_format(char c)
+{
+        return c == 'b' || c == 'B' || c == 'c';
+}
+
+int shmv_view_cast(const shmv_view *v, const char *format, shmv_view **ret)
+{
+        shmv_view *n;
+        size_t itemsize, nbytes;
+        char c;
+
+        if (!v || !format || !ret)
+                return -EINVAL;
+        /* The checks of memory_cast() and cast_to_1D(), in their order. */
+        if (!is_contiguous(v))
+                return -EINVAL;
+        if (format[0] == '@')
+                format++;
+        c = format[0];
+        itemsize = native_itemsize(c);
+        if (itemsize == 0 || format[1] != '\0')
+                return -EINVAL;
+        if (!is_byte_format(v->format[0]) && !is_byte_format(c))
+                return -EINVAL;
+        nbytes = v->len * v->itemsize;
+        if (nbytes % itemsize != 0)
+                return -EINVAL;
+
+        n = view_dup(v);
+        if (!n)
+                return -ENOMEM;
+        n->len = nbytes / itemsize;
+        n->itemsize = itemsize;
+        n->stride = (ptrdiff_t)itemsize;
+        n->format[0] = c;
+        n->format[1] = '\0';
+        *ret = n;
+        return 0;
+}
+
+int shmv_view_toreadonly(const shmv_view *v, shmv_view **ret)
+{
+        shmv_view *n;
+
+        if (!v || !ret)
+                return -EINVAL;
+        n = view_dup(v);
+        if (!n)
+                return -ENOMEM;
+        n->readonly = true;
+        *ret = n;
+        return 0;
+}
+
+/* struct.unpack() of one native item; the pointer may be unaligned. */
+static shmv_item unpack(char format, const uint8_t *p)
+{
+        shmv_item it = { .format = format };
+
+#define LOAD(type, field)                       \
+        do {                                    \
+                type x_;                        \
+                memcpy(&x_, p, sizeof(x_));     \
+                it.field = x_;                  \
+        } while (0)
+
+        switch (format) {
+        case 'b': LOAD(signed char, i); break;
+        case 'B': LOAD(unsigned char, u); break;
+        case 'h': LOAD(short, i); break;
+        case 'H': LOAD(unsigned short, u); break;
+        case 'i': LOAD(int, i); break;
+        case 'I': LOAD(unsigned int, u); break;
+        case 'l': LOAD(long, i); break;
+        case 'L': LOAD(unsigned long, u); break;
+        case 'q': LOAD(long long, i); break;
+        case 'Q': LOAD(unsigned long long, u); break;
+        case 'n': LOAD(ssize_t, i); break;
+        case 'N': LOAD(size_t, u); break;
+        case 'f': LOAD(float, f); break;
+        case 'd': LOAD(double, f); break;
+        /* Any non-zero byte is True, as struct's native '?' unpacking; read as a byte since
+         * loading other values into a _Bool is undefined. */
+        case '?': it.b = *p != 0; break;
+        case 'c': it.c = (char)*p; break;
+        }
+#undef LOAD
+        return it;
+}
+
+enum kind { KIND_INT, KIND_UINT, KIND_FLOAT, KIND_BYTES };
+
+static enum kind item_kind(const shmv_item *it)
+{
+        switch (it->format) {
+        case 'B':
+        case 'H':
+        case 'I':
+        case 'L':
+        case 'Q':
+        case 'N':
+                return KIND_UINT;
+        case 'f':
+        case 'd':
+                return KIND_FLOAT;
+        case 'c':
+                return KIND_BYTES;
+        default: /* b h i l q n, and ? as Python's bool is an int */
+                return KIND_INT;
+        }
+}
+
+static int64_t item_int(const shmv_item *it)
+{
+        return it->format == '?' ? (int64_t)it->b : it->i;
+}
+
+/* Python's exact comparison of a float with an int: 2**64 - 1 != 2.0**64. */
+static bool float_eq_int(double d, int64_t i)
+{
+        /* [-2**63, 2**63): the doubles that convert to int64_t without overflow. */
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+                return false;
+        return (int64_t)d == i && (double)(int64_t)d == d;
+}
+
+static bool float_eq_uint(double d, uint64_t u)
+{
+        if (!(d >= 0.0 && d < 18446744073709551616.0))
+                return false;
+        return (uint64_t)d == u && (double)(uint64_t)d == d;
+}
+
+/* Python's == between the objects two items unpack to. */
+static bool item_equal(const shmv_item *a, const shmv_item *b)
+{
+        enum kind ka = item_kind(a), kb = item_kind(b);
+
+        /* Order the pair so that ka <= kb. */
+        if (ka > kb) {
+                const shmv_item *t = a;
+                enum kind kt = ka;
+                a = b;
+                b = t;
+                ka = kb;
+                kb = kt;
+        }
+        /* A 'c' item is a bytes object of length 1: equal only to another one. */
+        if (kb == KIND_BYTES)
+                return ka == KIND_BYTES && a->c == b->c;
+        switch (ka) {
+        case KIND_INT:
+                switch (kb) {
+                case KIND_INT:
+                        return item_int(a) == item_int(b);
+                case KIND_UINT:
+                        return item_int(a) >= 0 && (uint64_t)item_int(a) == b->u;
+                default:
+                        return float_eq_int(b->f, item_int(a));
+                }
+        case KIND_UINT:
+                if (kb == KIND_UINT)
+                        return a->u == b->u;
+                return float_eq_uint(b->f, a->u);
+        default:
+                return a->f == b->f;
+        }
+}
+
+int shmv_view_equal(const shmv_view *a, const shmv_view *b)
+{
+        char fa, fb;
+
+        if (!a || !b)
+                return -EINVAL;
+        if (a->len != b->len)
+                return 0;
+        fa = a->format[0];
+        fb = b->format[0];
+        /* Equal integer or 'c' items are equal exactly when their bytes are; floats (NaN, -0.0)
+         * and '?' (any non-zero byte is True) need unpacking. */
+        if (fa == fb && fa != 'f' && fa != 'd' && fa != '?') {
+                if (is_contiguous(a) && is_contiguous(b))
+                        return memcmp(a->buf, b->buf, a->len * a->itemsize) == 0;
+                for (size_t i = 0; i < a->len; i++)
+                        if (memcmp(a->buf + (ptrdiff_t)i * a->stride,
+                                   b->buf + (ptrdiff_t)i * b->stride, a->itemsize) != 0)
+                                return 0;
+                return 1;
+        }
+        for (size_t i = 0; i < a->len; i++) {
+                shmv_item x = unpack(fa, a->buf + (ptrdiff_t)i * a->stride);
+                shmv_item y = unpack(fb, b->buf + (ptrdiff_t)i * b->stride);
+                if (!item_equal(&x, &y))
+                        return 0;
+        }
+        return 1;
+}
+
+int shmv_view_item(const shmv_view *v, ptrdiff_t index, shmv_item *ret)
+{
+        const uint8_t *p;
+
+        if (!v || !ret)
+                return -EINVAL;
+        p = item_ptr(v, index);
+        if (!p)
+                return -ERANGE;
+        *ret = unpack(v->format[0], p);
+        return 0;
+}
+
+int shmv_view_tolist(const shmv_view *v, shmv_item *ret, size_t ret_len)
+{
+        if (!v || (!ret && ret_len > 0))
+                return -EINVAL;
+        if (ret_len < v->len)
+                return -ENOBUFS;
+        for (size_t i = 0; i < v->len; i++)
+                ret[i] = unpack(v->format[0], v->buf + (ptrdiff_t)i * v->stride);
+        return 0;
+}

@@ -1,0 +1,290 @@
+/* Framing, descriptor passing and protobuf-c glue, shared by daemon, library and CLI. */
+#include "wire.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Room for one fill: a whole largest frame plus its header, so a frame never needs more. */
+static size_t in_capacity(uint32_t max_frame)
+{
+        return (size_t)max_frame + SHMV__FRAME_HEADER;
+}
+
+int shmv__wire_in_init(shmv__wire_in *in, uint32_t max_frame, bool keep_fds)
+{
+        memset(in, 0, sizeof(*in));
+        in->max_frame = max_frame;
+        in->keep_fds = keep_fds;
+        /* Start small; grow to in_capacity() only for connections that send large frames. */
+        in->cap = 4096;
+        in->buf = malloc(in->cap);
+        if (!in->buf)
+                return -ENOMEM;
+        return 0;
+}
+
+void shmv__wire_in_free(shmv__wire_in *in)
+{
+        for (unsigned i = 0; i < in->nfds; i++)
+                close(in->fds[i]);
+        in->nfds = 0;
+        free(in->buf);
+        in->buf = NULL;
+}
+
+size_t shmv__wire_in_pending(const shmv__wire_in *in)
+{
+        return in->len - in->start;
+}
+
+static void in_compact(shmv__wire_in *in)
+{
+        if (in->start == 0)
+                return;
+        memmove(in->buf, in->buf + in->start, in->len - in->start);
+        in->len -= in->start;
+        in->start = 0;
+}
+
+static void take_rights(shmv__wire_in *in, struct msghdr *msg)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                const unsigned char *p = CMSG_DATA(c);
+                for (size_t i = 0; i < n; i++) {
+                        int fd;
+                        memcpy(&fd, p + i * sizeof(int), sizeof(int));
+                        if (in->keep_fds && in->nfds < SHMV__WIRE_FD_QUEUE) {
+                                in->fds[in->nfds++] = fd;
+                        } else {
+                                close(fd);
+                                in->fds_dropped++;
+                        }
+                }
+        }
+}
+
+ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock)
+{
+        in_compact(in);
+        if (in->len == in->cap) {
+                size_t want = in_capacity(in->max_frame);
+                if (in->cap >= want)
+                        return -ENOBUFS; /* cannot happen: a frame fits, and is consumed */
+                uint8_t *nb = realloc(in->buf, want);
+                if (!nb)
+                        return -ENOMEM;
+                in->buf = nb;
+                in->cap = want;
+        }
+
+        /* Room for more descriptors than a message may carry, so that a peer sending too many
+         * has them all closed here rather than left with MSG_CTRUNC in its kernel buffer. */
+        union {
+                char buf[CMSG_SPACE(sizeof(int) * 16)];
+                struct cmsghdr align;
+        } control;
+        struct iovec iov = { .iov_base = in->buf + in->len, .iov_len = in->cap - in->len };
+        struct msghdr msg = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = control.buf,
+                .msg_controllen = sizeof(control.buf),
+        };
+        ssize_t n;
+        do
+                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        take_rights(in, &msg);
+        in->len += (size_t)n;
+        return n;
+}
+
+int shmv__wire_in_frame(shmv__wire_in *in, const uint8_t **ret_payload, size_t *ret_len)
+{
+        size_t avail = in->len - in->start;
+        if (avail < SHMV__FRAME_HEADER)
+                return 0;
+        const uint8_t *p = in->buf + in->start;
+        uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                     (uint32_t)p[3] << 24;
+        if (n > in->max_frame)
+                return -EMSGSIZE;
+        if (avail - SHMV__FRAME_HEADER < n) {
+                /* Make sure the whole frame will fit once it arrives. */
+                if (in->cap < in_capacity(in->max_frame)) {
+                        in_compact(in);
+                        uint8_t *nb = realloc(in->buf, in_capacity(in->max_frame));
+                        if (!nb)
+                                return -ENOMEM;
+                        in->buf = nb;
+                        in->cap = in_capacity(in->max_frame);
+                }
+                return 0;
+        }
+        in->frame_len = n;
+        *ret_payload = p + SHMV__FRAME_HEADER;
+        *ret_len = n;
+        return 1;
+}
+
+void shmv__wire_in_consume(shmv__wire_in *in)
+{
+        in->start += SHMV__FRAME_HEADER + in->frame_len;
+        in->frame_len = 0;
+        if (in->start == in->len)
+                in->start = in->len = 0;
+}
+
+int shmv__wire_in_take_fd(shmv__wire_in *in)
+{
+        if (in->nfds == 0)
+                return -1;
+        int fd = in->fds[0];
+        memmove(in->fds, in->fds + 1, (in->nfds - 1) * sizeof(int));
+        in->nfds--;
+        return fd;
+}
+
+int shmv__wire_pack(const ProtobufCMessage *msg, uint32_t max_frame, uint8_t **ret_buf,
+                    size_t *ret_len)
+{
+        size_t n = protobuf_c_message_get_packed_size(msg);
+        if (n > max_frame)
+                return -EMSGSIZE;
+        uint8_t *buf = malloc(SHMV__FRAME_HEADER + n);
+        if (!buf)
+                return -ENOMEM;
+        buf[0] = (uint8_t)n;
+        buf[1] = (uint8_t)(n >> 8);
+        buf[2] = (uint8_t)(n >> 16);
+        buf[3] = (uint8_t)(n >> 24);
+        protobuf_c_message_pack(msg, buf + SHMV__FRAME_HEADER);
+        *ret_buf = buf;
+        *ret_len = SHMV__FRAME_HEADER + n;
+        return 0;
+}
+
+ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } control;
+        struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (fd >= 0) {
+                memset(&control, 0, sizeof(control));
+                msg.msg_control = control.buf;
+                msg.msg_controllen = sizeof(control.buf);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        ssize_t n;
+        do
+                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        return n < 0 ? -errno : n;
+}
+
+int shmv__wire_send_all(int sock, const uint8_t *buf, size_t len, int fd)
+{
+        while (len > 0) {
+                ssize_t n = shmv__wire_send(sock, buf, len, fd);
+                if (n < 0)
+                        return (int)n;
+                fd = -1;
+                buf += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* Each block carries its size in front, since protobuf-c's free() does not pass it. */
+typedef union arena_hdr {
+        size_t size;
+        max_align_t align;
+} arena_hdr;
+
+static void *arena_alloc(void *data, size_t size)
+{
+        shmv__wire_arena *a = data;
+        if (size > a->limit - a->used)
+                return NULL;
+        arena_hdr *h = malloc(sizeof(*h) + size);
+        if (!h)
+                return NULL;
+        h->size = size;
+        a->used += size;
+        return h + 1;
+}
+
+static void arena_free(void *data, void *p)
+{
+        shmv__wire_arena *a = data;
+        if (!p)
+                return;
+        arena_hdr *h = (arena_hdr *)p - 1;
+        a->used -= h->size;
+        free(h);
+}
+
+void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit)
+{
+        a->allocator.alloc = arena_alloc;
+        a->allocator.free = arena_free;
+        a->allocator.allocator_data = a;
+        a->used = 0;
+        a->limit = limit;
+}
+
+int shmv__name_check(const uint8_t *data, size_t len, char *dst)
+{
+        if (len == 0 || len > SHMV_NAME_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++)
+                if (data[i] < 0x20 || data[i] == 0x7f || data[i] == '/')
+                        return -EINVAL;
+        if ((len == 1 && data[0] == '.') || (len == 2 && data[0] == '.' && data[1] == '.'))
+                return -EINVAL;
+        memcpy(dst, data, len);
+        dst[len] = '\0';
+        return 0;
+}
+
+static int path_set(char *dst, size_t dst_len, const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = b ? strlen(b) : 0;
+        if (la + lb + 1 > dst_len || la + lb + 1 > sizeof(((struct sockaddr_un *)0)->sun_path))
+                return -ENAMETOOLONG;
+        memcpy(dst, a, la);
+        if (b)
+                memcpy(dst + la, b, lb);
+        dst[la + lb] = '\0';
+        return 0;
+}
+
+int shmv__socket_path(const char *arg, char *dst, size_t dst_len)
+{
+        if (arg && *arg)
+                return path_set(dst, dst_len, arg, NULL);
+        const char *env = getenv("SHMVIEW_SOCKET");
+        if (env && *env)
+                return path_set(dst, dst_len, env, NULL);
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        if (geteuid() != 0 && xdg && *xdg)
+                return path_set(dst, dst_len, xdg, "/shmview/shmview.sock");
+        return path_set(dst, dst_len, "/run/shmview/shmview.sock", NULL);
+}

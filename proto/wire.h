@@ -1,0 +1,88 @@
+/* The wire layer shared by shmviewd, libshmview and the CLI: length-prefixed frames of
+ * protobuf-c messages over a Unix stream socket, with descriptors passed by SCM_RIGHTS.
+ * Internal: never installed. See docs/protocol.md for the format. */
+#ifndef SHMVIEW_WIRE_H
+#define SHMVIEW_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "shmview.h"
+#include "shmview.pb-c.h"
+
+#define SHMV__PROTOCOL_VERSION 1u
+#define SHMV__FRAME_HEADER 4u
+/* Largest frame payload either side sends or accepts by default. */
+#define SHMV__MAX_FRAME (128u * 1024u)
+/* Descriptors one message may carry. Replies carry at most one; requests none. */
+#define SHMV__MAX_FDS 1u
+/* Descriptors a reader keeps queued before it closes what else arrives. */
+#define SHMV__WIRE_FD_QUEUE 4u
+/* What decoding one frame may allocate, in bytes. */
+#define SHMV__DECODE_LIMIT (8u * SHMV__MAX_FRAME)
+
+typedef struct shmv__wire_in {
+        uint8_t *buf;
+        size_t start; /* first unconsumed byte */
+        size_t len;   /* bytes buffered, from buf[0] */
+        size_t cap;
+        uint32_t max_frame;
+        size_t frame_len; /* payload length of the frame last returned, 0 if none */
+        int fds[SHMV__WIRE_FD_QUEUE];
+        unsigned nfds;
+        unsigned fds_dropped; /* received beyond the queue, or with keep_fds false: closed */
+        bool keep_fds;        /* false: close every received descriptor at once */
+} shmv__wire_in;
+
+int shmv__wire_in_init(shmv__wire_in *in, uint32_t max_frame, bool keep_fds);
+/* Frees the buffer and closes queued descriptors. */
+void shmv__wire_in_free(shmv__wire_in *in);
+/* One recvmsg(MSG_CMSG_CLOEXEC) into the free space. Returns the bytes read (> 0), 0 at end of
+ * stream, or -errno (-EAGAIN on a non-blocking socket with nothing to read). */
+ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock);
+/* When a whole frame is buffered, points *ret_payload and *ret_len at its payload and returns 1;
+ * returns 0 while incomplete; -EMSGSIZE when the length prefix passes max_frame. The payload
+ * stays valid until shmv__wire_in_consume() or the next fill. */
+int shmv__wire_in_frame(shmv__wire_in *in, const uint8_t **ret_payload, size_t *ret_len);
+/* Drops the frame last returned by shmv__wire_in_frame(). */
+void shmv__wire_in_consume(shmv__wire_in *in);
+/* Takes the oldest queued descriptor, or returns -1. The caller owns it. */
+int shmv__wire_in_take_fd(shmv__wire_in *in);
+/* Bytes buffered and not yet consumed. */
+size_t shmv__wire_in_pending(const shmv__wire_in *in);
+
+/* Packs msg behind a 4-byte little-endian length prefix into a new malloc()ed buffer.
+ * Returns -EMSGSIZE when the payload would pass max_frame, -ENOMEM. */
+int shmv__wire_pack(const ProtobufCMessage *msg, uint32_t max_frame, uint8_t **ret_buf,
+                    size_t *ret_len);
+/* One sendmsg(MSG_NOSIGNAL) of buf, with fd attached by SCM_RIGHTS when fd >= 0.
+ * Returns the bytes sent or -errno. */
+ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd);
+/* Sends all of buf on a blocking socket (fd, when >= 0, rides with the first byte). */
+int shmv__wire_send_all(int sock, const uint8_t *buf, size_t len, int fd);
+
+/* A protobuf-c allocator that refuses to hand out more than limit bytes in total, so that a
+ * small frame cannot unpack into a large amount of memory. */
+typedef struct shmv__wire_arena {
+        ProtobufCAllocator allocator;
+        size_t used;
+        size_t limit;
+} shmv__wire_arena;
+
+void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit);
+
+/* A NUL-terminated copy of a protobuf bytes field that is a valid segment name (1..255 bytes,
+ * no '/', no NUL, no control characters, not "." or ".."), into dst of SHMV_NAME_MAX + 1.
+ * Returns 0 or -EINVAL. */
+int shmv__name_check(const uint8_t *data, size_t len, char *dst);
+
+/* The socket-path rule: arg when not NULL, else $SHMVIEW_SOCKET, else
+ * $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.
+ * -ENAMETOOLONG when it does not fit dst_len or a sockaddr_un. */
+int shmv__socket_path(const char *arg, char *dst, size_t dst_len);
+
+#endif

@@ -1,0 +1,328 @@
+/* The wire layer over a socketpair(), without a daemon: framing, descriptor passing, limits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wire.h"
+
+static int failures, passes;
+
+#define CHECK(cond)                                                                   \
+        do {                                                                          \
+                if (!(cond)) {                                                        \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+                        failures++;                                                   \
+                        return;                                                       \
+                }                                                                     \
+        } while (0)
+
+static void pair(int sv[2])
+{
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                perror("socketpair");
+                exit(1);
+        }
+}
+
+static int count_fds(void)
+{
+        int n = 0;
+        for (int fd = 0; fd < 1024; fd++)
+                if (fcntl(fd, F_GETFD) >= 0)
+                        n++;
+        return n;
+}
+
+static Shmview__Request *make_open(Shmview__Request *req, Shmview__OpenRequest *o, const char *name)
+{
+        shmview__request__init(req);
+        shmview__open_request__init(o);
+        o->name.data = (uint8_t *)name;
+        o->name.len = strlen(name);
+        o->offset = 4096;
+        o->length = 1 << 20;
+        req->id = 42;
+        req->body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req->open = o;
+        return req;
+}
+
+/* A frame goes through intact, and a descriptor sent with it arrives with it. */
+static void test_roundtrip_with_fd(void)
+{
+        int sv[2], pipefd[2];
+        pair(sv);
+        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        Shmview__Request req;
+        Shmview__OpenRequest o;
+        make_open(&req, &o, "frames");
+        uint8_t *buf;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK(shmv__wire_send_all(sv[0], buf, len, pipefd[1]) == 0);
+        free(buf);
+
+        shmv__wire_in in;
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true) == 0);
+        CHECK(shmv__wire_in_fill(&in, sv[1]) > 0);
+        const uint8_t *p;
+        size_t n;
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1);
+        Shmview__Request *got = shmview__request__unpack(NULL, n, p);
+        CHECK(got && got->id == 42 && got->body_case == SHMVIEW__REQUEST__BODY_OPEN);
+        CHECK(got->open->offset == 4096 && got->open->length == 1 << 20);
+        CHECK(got->open->name.len == 6 && memcmp(got->open->name.data, "frames", 6) == 0);
+        shmview__request__free_unpacked(got, NULL);
+        shmv__wire_in_consume(&in);
+        int fd = shmv__wire_in_take_fd(&in);
+        CHECK(fd >= 0);
+        CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        CHECK(write(fd, "x", 1) == 1); /* it is the pipe's write end */
+        char c;
+        CHECK(read(pipefd[0], &c, 1) == 1 && c == 'x');
+        CHECK(shmv__wire_in_take_fd(&in) == -1);
+        CHECK(shmv__wire_in_pending(&in) == 0);
+        close(fd);
+        shmv__wire_in_free(&in);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        close(sv[0]);
+        close(sv[1]);
+        passes++;
+}
+
+/* A frame that arrives one byte at a time is only returned once whole; two frames sent in one
+ * write come out as two. */
+static void test_partial_and_batched(void)
+{
+        int sv[2];
+        pair(sv);
+        Shmview__Request req;
+        Shmview__OpenRequest o;
+        make_open(&req, &o, "a");
+        uint8_t *buf;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        shmv__wire_in in;
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        const uint8_t *p;
+        size_t n;
+        for (size_t i = 0; i < len; i++) {
+                CHECK(shmv__wire_in_frame(&in, &p, &n) == 0);
+                CHECK(shmv__wire_send_all(sv[0], buf + i, 1, -1) == 0);
+                CHECK(shmv__wire_in_fill(&in, sv[1]) == 1);
+        }
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1 && n == len - SHMV__FRAME_HEADER);
+        shmv__wire_in_consume(&in);
+
+        uint8_t two[2 * 64];
+        CHECK(len <= 64);
+        memcpy(two, buf, len);
+        memcpy(two + len, buf, len);
+        CHECK(shmv__wire_send_all(sv[0], two, 2 * len, -1) == 0);
+        CHECK(shmv__wire_in_fill(&in, sv[1]) == (ssize_t)(2 * len));
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1);
+        shmv__wire_in_consume(&in);
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1);
+        shmv__wire_in_consume(&in);
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 0);
+        free(buf);
+        shmv__wire_in_free(&in);
+        close(sv[0]);
+        close(sv[1]);
+        passes++;
+}
+
+/* A large frame (bigger than the reader's initial buffer) is reassembled. */
+static void test_large_frame(void)
+{
+        int sv[2];
+        pair(sv);
+        static char name[SHMV__MAX_FRAME / 2];
+        memset(name, 'n', sizeof(name) - 1);
+        Shmview__Request req;
+        Shmview__OpenRequest o;
+        make_open(&req, &o, name);
+        uint8_t *buf;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        shmv__wire_in in;
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        size_t sent = 0;
+        const uint8_t *p;
+        size_t n;
+        int r = 0;
+        while (r == 0) {
+                if (sent < len) {
+                        size_t chunk = len - sent < 1000 ? len - sent : 1000;
+                        CHECK(shmv__wire_send_all(sv[0], buf + sent, chunk, -1) == 0);
+                        sent += chunk;
+                }
+                CHECK(shmv__wire_in_fill(&in, sv[1]) > 0);
+                r = shmv__wire_in_frame(&in, &p, &n);
+        }
+        CHECK(r == 1 && n == len - SHMV__FRAME_HEADER && sent == len);
+        Shmview__Request *got = shmview__request__unpack(NULL, n, p);
+        CHECK(got && got->open->name.len == sizeof(name) - 1);
+        shmview__request__free_unpacked(got, NULL);
+        free(buf);
+        shmv__wire_in_free(&in);
+        close(sv[0]);
+        close(sv[1]);
+        passes++;
+}
+
+/* A length prefix past the limit is refused before any of the payload is needed. */
+static void test_oversized_prefix(void)
+{
+        int sv[2];
+        pair(sv);
+        uint8_t hdr[4] = { 0xff, 0xff, 0xff, 0x7f };
+        CHECK(shmv__wire_send_all(sv[0], hdr, 4, -1) == 0);
+        shmv__wire_in in;
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        CHECK(shmv__wire_in_fill(&in, sv[1]) == 4);
+        const uint8_t *p;
+        size_t n;
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == -EMSGSIZE);
+        shmv__wire_in_free(&in);
+        Shmview__Request req;
+        Shmview__OpenRequest o;
+        static char name[SHMV__MAX_FRAME + 1];
+        memset(name, 'x', sizeof(name) - 1);
+        make_open(&req, &o, name);
+        uint8_t *buf = NULL;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == -EMSGSIZE);
+        close(sv[0]);
+        close(sv[1]);
+        passes++;
+}
+
+/* A reader that keeps no descriptors closes every one it receives, and one that does closes
+ * what passes its queue. */
+static void test_unwanted_fds_closed(void)
+{
+        int sv[2];
+        pair(sv);
+        int before = count_fds();
+        for (int i = 0; i < 8; i++) {
+                int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                CHECK(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd) == 0);
+                close(fd);
+        }
+        shmv__wire_in in;
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        size_t got = 0;
+        while (got < 32) {
+                ssize_t n = shmv__wire_in_fill(&in, sv[1]);
+                CHECK(n > 0);
+                got += (size_t)n;
+        }
+        CHECK(in.fds_dropped == 8 && in.nfds == 0);
+        CHECK(count_fds() == before);
+        shmv__wire_in_free(&in);
+
+        for (int i = 0; i < 8; i++) {
+                int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                CHECK(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd) == 0);
+                close(fd);
+        }
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true) == 0);
+        got = 0;
+        while (got < 32) {
+                ssize_t n = shmv__wire_in_fill(&in, sv[1]);
+                CHECK(n > 0);
+                got += (size_t)n;
+        }
+        CHECK(in.nfds == SHMV__WIRE_FD_QUEUE && in.fds_dropped == 8 - SHMV__WIRE_FD_QUEUE);
+        shmv__wire_in_free(&in);
+        CHECK(count_fds() == before);
+        close(sv[0]);
+        close(sv[1]);
+        passes++;
+}
+
+/* A small frame of many repeated empty sub-messages would unpack into far more memory than
+ * its size; the decode allocator refuses it. */
+static void test_decode_limit(void)
+{
+        size_t count = SHMV__MAX_FRAME / 2;
+        uint8_t *frame = malloc(count * 2);
+        CHECK(frame);
+        for (size_t i = 0; i < count; i++) {
+                frame[2 * i] = (1 << 3) | 2; /* field 1 (segments), length-delimited */
+                frame[2 * i + 1] = 0;        /* empty SegmentInfo */
+        }
+        shmv__wire_arena arena;
+        shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
+        Shmview__ListReply *l = shmview__list_reply__unpack(&arena.allocator, count * 2, frame);
+        CHECK(l == NULL);
+        CHECK(arena.used == 0);
+        /* The same thing, ten times smaller, decodes within the limit and gives back all. */
+        l = shmview__list_reply__unpack(&arena.allocator, count / 10 * 2, frame);
+        CHECK(l && l->n_segments == count / 10);
+        shmview__list_reply__free_unpacked(l, &arena.allocator);
+        CHECK(arena.used == 0);
+        free(frame);
+        passes++;
+}
+
+static void test_names(void)
+{
+        char out[SHMV_NAME_MAX + 1];
+        char longname[SHMV_NAME_MAX + 2];
+        memset(longname, 'a', sizeof(longname));
+        CHECK(shmv__name_check((const uint8_t *)"frames", 6, out) == 0 && strcmp(out, "frames") == 0);
+        CHECK(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX, out) == 0);
+        CHECK(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX + 1, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)"", 0, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)"a/b", 3, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)"a\0b", 3, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)"a\nb", 3, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)".", 1, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)"..", 2, out) == -EINVAL);
+        CHECK(shmv__name_check((const uint8_t *)"...", 3, out) == 0);
+        CHECK(shmv__name_check((const uint8_t *)"caf\xc3\xa9", 5, out) == 0);
+        passes++;
+}
+
+static void test_socket_path_rule(void)
+{
+        char p[108];
+        setenv("SHMVIEW_SOCKET", "/tmp/env.sock", 1);
+        setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+        CHECK(shmv__socket_path("/tmp/arg.sock", p, sizeof(p)) == 0 && strcmp(p, "/tmp/arg.sock") == 0);
+        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 && strcmp(p, "/tmp/env.sock") == 0);
+        unsetenv("SHMVIEW_SOCKET");
+        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0);
+        if (geteuid() == 0)
+                CHECK(strcmp(p, "/run/shmview/shmview.sock") == 0);
+        else
+                CHECK(strcmp(p, "/run/user/1000/shmview/shmview.sock") == 0);
+        unsetenv("XDG_RUNTIME_DIR");
+        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 && strcmp(p, "/run/shmview/shmview.sock") == 0);
+        char longpath[200];
+        memset(longpath, 'a', sizeof(longpath) - 1);
+        longpath[sizeof(longpath) - 1] = '\0';
+        CHECK(shmv__socket_path(longpath, p, sizeof(p)) == -ENAMETOOLONG);
+        passes++;
+}
+
+int main(void)
+{
+        test_roundtrip_with_fd();
+        test_partial_and_batched();
+        test_large_frame();
+        test_oversized_prefix();
+        test_unwanted_fds_closed();
+        test_decode_limit();
+        test_names();
+        test_socket_path_rule();
+        printf("%d passed, %d failed\n", passes, failures);
+        return failures ? 1 : 0;
+}
