@@ -5,7 +5,6 @@
  * over the same mapping; only the mapping is reference counted, so none of these operations
  * makes a system call or talks to the daemon. */
 #include <errno.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,8 +16,8 @@
 
 struct shmv_view {
         shmv__mapping *mapping;
-        uint8_t *buf;     /* address of item 0 */
-        size_t len;       /* items */
+        uint8_t *buf; /* address of item 0 */
+        size_t len; /* items */
         ptrdiff_t stride; /* bytes from one item to the next; negative for reversed slices */
         size_t itemsize;
         char format[3];
@@ -245,8 +244,7 @@ int shmv_view_set(shmv_view *v, ptrdiff_t index, const void *item)
 }
 
 /* PySlice_AdjustIndices(): clamps start and stop to length and returns the slice length. */
-static ptrdiff_t adjust_indices(ptrdiff_t length, ptrdiff_t *start, ptrdiff_t *stop,
-                                ptrdiff_t step)
+static ptrdiff_t adjust_indices(ptrdiff_t length, ptrdiff_t *start, ptrdiff_t *stop, ptrdiff_t step)
 {
         if (*start < 0) {
                 *start += length;
@@ -370,9 +368,8 @@ static void gather(const shmv_view *v, uint8_t *dst)
                 return;
         }
         if (v->itemsize == 1) {
-                const uint8_t *p = v->buf;
-                for (size_t i = 0; i < v->len; i++, p += v->stride)
-                        dst[i] = *p;
+                for (size_t i = 0; i < v->len; i++)
+                        dst[i] = v->buf[(ptrdiff_t)i * v->stride];
                 return;
         }
         for (size_t i = 0; i < v->len; i++, dst += v->itemsize)
@@ -532,34 +529,66 @@ int shmv_view_toreadonly(const shmv_view *v, shmv_view **ret)
 /* struct.unpack() of one native item; the pointer may be unaligned. */
 static shmv_item unpack(char format, const uint8_t *p)
 {
-        shmv_item it = { .format = format };
+        shmv_item it = {.format = format};
 
-#define LOAD(type, field)                       \
-        do {                                    \
-                type x_;                        \
-                memcpy(&x_, p, sizeof(x_));     \
-                it.field = x_;                  \
+#define LOAD(type, field)                                                                          \
+        do {                                                                                       \
+                type x_;                                                                           \
+                memcpy(&x_, p, sizeof(x_));                                                        \
+                it.field = x_;                                                                     \
         } while (0)
 
         switch (format) {
-        case 'b': LOAD(signed char, i); break;
-        case 'B': LOAD(unsigned char, u); break;
-        case 'h': LOAD(short, i); break;
-        case 'H': LOAD(unsigned short, u); break;
-        case 'i': LOAD(int, i); break;
-        case 'I': LOAD(unsigned int, u); break;
-        case 'l': LOAD(long, i); break;
-        case 'L': LOAD(unsigned long, u); break;
-        case 'q': LOAD(long long, i); break;
-        case 'Q': LOAD(unsigned long long, u); break;
-        case 'n': LOAD(ssize_t, i); break;
-        case 'N': LOAD(size_t, u); break;
-        case 'f': LOAD(float, f); break;
-        case 'd': LOAD(double, f); break;
+        case 'b':
+                LOAD(signed char, i);
+                break;
+        case 'B':
+                LOAD(unsigned char, u);
+                break;
+        case 'h':
+                LOAD(short, i);
+                break;
+        case 'H':
+                LOAD(unsigned short, u);
+                break;
+        case 'i':
+                LOAD(int, i);
+                break;
+        case 'I':
+                LOAD(unsigned int, u);
+                break;
+        case 'l':
+                LOAD(long, i);
+                break;
+        case 'L':
+                LOAD(unsigned long, u);
+                break;
+        case 'q':
+                LOAD(long long, i);
+                break;
+        case 'Q':
+                LOAD(unsigned long long, u);
+                break;
+        case 'n':
+                LOAD(ssize_t, i);
+                break;
+        case 'N':
+                LOAD(size_t, u);
+                break;
+        case 'f':
+                LOAD(float, f);
+                break;
+        case 'd':
+                LOAD(double, f);
+                break;
         /* Any non-zero byte is True, as struct's native '?' unpacking; read as a byte since
          * loading other values into a _Bool is undefined. */
-        case '?': it.b = *p != 0; break;
-        case 'c': it.c = (char)*p; break;
+        case '?':
+                it.b = *p != 0;
+                break;
+        case 'c':
+                it.c = (char)*p;
+                break;
         }
 #undef LOAD
         return it;

@@ -58,9 +58,13 @@ int main(void)
         memcpy((char *)shmv_view_data_mut(w) + 4096, "abcdefghijklmnopqrstuvwxyz", 26);
         printf("producer: wrote a frame into %s (%zu bytes)\n", name, shmv_view_nbytes(w));
 
+        fflush(stdout);
         pid_t pid = fork();
-        if (pid == 0)
-                _exit(consumer(name));
+        if (pid == 0) {
+                int r = consumer(name);
+                fflush(stdout);
+                _exit(r);
+        }
         int status;
         waitpid(pid, &status, 0);
 

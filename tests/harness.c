@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,7 +20,7 @@
 #define TEST_TIMEOUT_S 60
 
 static char tmpdir[] = "/tmp/shmview-test-XXXXXX";
-static char sock_path[128];
+static char sock_path[108];
 static pid_t daemon_pid = -1;
 
 const char *th_socket_path(void)
@@ -76,16 +77,34 @@ static bool daemon_answers(void)
         return ok;
 }
 
-static void daemon_stop(void)
+/* Waits until the daemon has closed the probe connection: its descriptor count holds still. */
+static void settle(void)
+{
+        int last = -1, same = 0;
+        for (int i = 0; i < 500 && same < 5; i++) {
+                int now = th_daemon_fd_count();
+                same = now == last ? same + 1 : 0;
+                last = now;
+                sleep_ms(10);
+        }
+}
+
+/* Stops the daemon with SIGTERM; false unless it exits 0 (a sanitizer report, a leak found
+ * at exit or a crash make it exit otherwise). */
+static bool daemon_stop(void)
 {
         if (daemon_pid <= 0)
-                return;
+                return true;
         kill(daemon_pid, SIGTERM);
         int st;
         waitpid(daemon_pid, &st, 0);
         daemon_pid = -1;
         unlink(sock_path);
         rmdir(tmpdir);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                return true;
+        fprintf(stderr, "shmviewd did not exit cleanly on SIGTERM (status 0x%x)\n", st);
+        return false;
 }
 
 static void daemon_start(const char *const *extra)
@@ -107,13 +126,15 @@ static void daemon_start(const char *const *extra)
 
         daemon_pid = fork();
         if (daemon_pid == 0) {
-                execv(argv[0], (char **)argv);
+                execv(argv[0], (char **)(uintptr_t)argv);
                 perror("execv shmviewd");
                 _exit(127);
         }
         for (int i = 0; i < 500; i++) {
-                if (daemon_answers())
+                if (daemon_answers()) {
+                        settle();
                         return;
+                }
                 int st;
                 if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
                         fprintf(stderr, "shmviewd exited during start-up\n");
@@ -227,7 +248,10 @@ int th_main(int argc, char **argv, const th_test *tests, size_t n, const char *c
                 else
                         passed++;
         }
-        daemon_stop();
+        if (!daemon_stop()) {
+                printf("FAIL daemon-exit\n");
+                failed++;
+        }
         printf("%d passed, %d failed\n", passed, failed);
         return failed ? 1 : 0;
 }

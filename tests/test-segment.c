@@ -386,13 +386,13 @@ static void run_second_daemon(void *arg)
 /* A second daemon on a live socket refuses to start; a stale socket file is replaced. */
 static void test_socket_takeover(void)
 {
-        CHECK(th_in_child(run_second_daemon, (void *)th_socket_path()) == 1);
+        CHECK(th_in_child(run_second_daemon, (void *)(uintptr_t)th_socket_path()) == 1);
         shmv_client *c = th_connect();
         shmv_disconnect(c);
 
         char dir[] = "/tmp/shmview-stale-XXXXXX";
         CHECK(mkdtemp(dir));
-        char path[128];
+        char path[108];
         snprintf(path, sizeof(path), "%s/stale.sock", dir);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -417,7 +417,7 @@ static void test_socket_takeover(void)
         rmdir(dir);
 
         /* A path that is not a socket is left alone. */
-        CHECK(th_in_child(run_second_daemon, "/etc/passwd") == 1);
+        CHECK(th_in_child(run_second_daemon, (void *)(uintptr_t)"/etc/passwd") == 1);
         CHECK(stat("/etc/passwd", &sb) == 0);
 }
 
@@ -427,7 +427,7 @@ static void test_connect_errors(void)
         CHECK_RC(shmv_connect("/nonexistent/dir/shmview.sock", &c), -ENOENT);
         char dir[] = "/tmp/shmview-refused-XXXXXX";
         CHECK(mkdtemp(dir));
-        char path[128];
+        char path[108];
         snprintf(path, sizeof(path), "%s/s.sock", dir);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };

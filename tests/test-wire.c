@@ -41,7 +41,7 @@ static Shmview__Request *make_open(Shmview__Request *req, Shmview__OpenRequest *
 {
         shmview__request__init(req);
         shmview__open_request__init(o);
-        o->name.data = (uint8_t *)name;
+        o->name.data = (uint8_t *)(uintptr_t)name;
         o->name.len = strlen(name);
         o->offset = 4096;
         o->length = 1 << 20;

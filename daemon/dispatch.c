@@ -1,0 +1,367 @@
+/* Requests: decoding under the allocation limit, the handshake, and one handler per body. */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Segments in one ListReply: 256 of the largest SegmentInfo stay well under max_frame. */
+#define LIST_PAGE_SIZE 256u
+
+static uint8_t server_version[] = SHMV_VERSION_STRING;
+
+__attribute__((format(printf, 4, 5))) static void reply_error(shmv__conn *c, uint64_t id,
+                                                              int status, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                n = 0;
+        if ((size_t)n >= sizeof(msg))
+                n = sizeof(msg) - 1;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.status = status;
+        resp.message.data = (uint8_t *)msg;
+        resp.message.len = (size_t)n;
+        shmv__conn_send(c, &resp, NULL, -1);
+}
+
+static void reply_ok(shmv__conn *c, uint64_t id)
+{
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        shmv__conn_send(c, &resp, NULL, -1);
+}
+
+/* The name of a request, or an EINVAL reply. */
+static bool take_name(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *field,
+                      char dst[static SHMV_NAME_MAX + 1])
+{
+        if (shmv__name_check(field->data, field->len, dst) == 0)
+                return true;
+        reply_error(c, id, EINVAL, "invalid segment name");
+        return false;
+}
+
+/* The client name for logs: printable, short. */
+static void printable(const ProtobufCBinaryData *field, char *dst, size_t dst_len)
+{
+        size_t n = field->len < dst_len - 1 ? field->len : dst_len - 1;
+        for (size_t i = 0; i < n; i++) {
+                uint8_t b = field->data[i];
+                dst[i] = b < 0x20 || b >= 0x7f ? '?' : (char)b;
+        }
+        dst[n] = '\0';
+}
+
+static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
+{
+        if (h->protocol_version != SHMV__PROTOCOL_VERSION) {
+                log_info("client %" PRIu64 ": protocol version %" PRIu32 " not supported",
+                         c->serial, h->protocol_version);
+                reply_error(c, id, EPROTO,
+                            "unsupported protocol version %" PRIu32 ", this daemon speaks %u",
+                            h->protocol_version, SHMV__PROTOCOL_VERSION);
+                c->close_after_flush = true;
+                return;
+        }
+        const shmv__config *cfg = &c->server->config;
+        Shmview__Limits limits = SHMVIEW__LIMITS__INIT;
+        limits.max_frame = SHMV__MAX_FRAME;
+        limits.max_fds_per_message = SHMV__MAX_FDS;
+        limits.max_clients = cfg->max_clients;
+        limits.max_views_per_client = cfg->max_views_per_client;
+        limits.max_segments = cfg->max_segments;
+        limits.max_bytes = cfg->max_bytes;
+        limits.max_name_len = SHMV_NAME_MAX;
+        limits.list_page_size = LIST_PAGE_SIZE;
+        Shmview__HelloReply hr = SHMVIEW__HELLO_REPLY__INIT;
+        hr.protocol_version = SHMV__PROTOCOL_VERSION;
+        hr.server_version.data = server_version;
+        hr.server_version.len = sizeof(server_version) - 1;
+        hr.limits = &limits;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_HELLO;
+        resp.hello = &hr;
+        if (shmv__conn_send(c, &resp, NULL, -1) < 0)
+                return;
+        if (!c->greeted) {
+                char name[65];
+                printable(&h->client_name, name, sizeof(name));
+                log_debug("client %" PRIu64 " is \"%s\"", c->serial, name);
+        }
+        c->greeted = true;
+}
+
+static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *cr)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &cr->name, name))
+                return;
+        if (cr->size == 0) {
+                reply_error(c, id, EINVAL, "size must be greater than 0: %s", name);
+                return;
+        }
+        if (cr->mode & ~07777u) {
+                reply_error(c, id, EINVAL, "mode %#" PRIo32 " has bits outside 07777: %s",
+                            cr->mode, name);
+                return;
+        }
+        const char *why = NULL;
+        int r = shmv__segment_create(c->server->registry, &c->peer, name, cr->size, cr->mode,
+                                     &why);
+        switch (r) {
+        case 0:
+                log_debug("client %" PRIu64 " created segment %s: %" PRIu64 " bytes, mode %04o",
+                          c->serial, name, cr->size, cr->mode ? cr->mode : 0600);
+                reply_ok(c, id);
+                break;
+        case -EEXIST:
+                reply_error(c, id, EEXIST, "segment exists: %s", name);
+                break;
+        default:
+                log_debug("client %" PRIu64 ": no room for segment %s (%" PRIu64 " bytes): %s",
+                          c->serial, name, cr->size, why ? why : "cannot allocate");
+                reply_error(c, id, ENOSPC,
+                            "out of memory budget: %s (%" PRIu64 " bytes for %s)",
+                            why ? why : "cannot allocate", cr->size, name);
+                break;
+        }
+}
+
+static void do_unlink(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &nr->name, name))
+                return;
+        int r = shmv__segment_unlink(c->server->registry, &c->peer, name);
+        if (r == -ENOENT)
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+        else if (r == -EPERM)
+                reply_error(c, id, EPERM, "permission denied: %s", name);
+        else {
+                log_debug("client %" PRIu64 " unlinked segment %s", c->serial, name);
+                reply_ok(c, id);
+        }
+}
+
+static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &nr->name, name))
+                return;
+        int r = shmv__segment_seal(c->server->registry, &c->peer, name);
+        if (r == -ENOENT) {
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+        } else if (r == -EPERM) {
+                reply_error(c, id, EPERM, "permission denied: %s", name);
+        } else if (r == -EBUSY) {
+                const shmv__segment *s = shmv__segment_find(c->server->registry, name);
+                if (s && s->views_rw > 0)
+                        reply_error(c, id, EBUSY, "writable views are open: %s", name);
+                else
+                        reply_error(c, id, EBUSY, "writable mappings still exist: %s", name);
+        } else {
+                log_debug("client %" PRIu64 " sealed segment %s", c->serial, name);
+                reply_ok(c, id);
+        }
+}
+
+static void segment_info(shmv__segment *s, Shmview__SegmentInfo *info)
+{
+        shmview__segment_info__init(info);
+        info->name.data = (uint8_t *)s->name;
+        info->name.len = strlen(s->name);
+        info->size = s->size;
+        info->uid = s->uid;
+        info->gid = s->gid;
+        info->mode = s->mode;
+        info->sealed = s->sealed;
+        info->views_ro = s->views_ro;
+        info->views_rw = s->views_rw;
+        info->created_usec = s->created_usec;
+}
+
+static void do_stat(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &nr->name, name))
+                return;
+        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        if (!s) {
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                return;
+        }
+        Shmview__SegmentInfo info;
+        segment_info(s, &info);
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_STAT;
+        resp.stat = &info;
+        shmv__conn_send(c, &resp, NULL, -1);
+}
+
+static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
+{
+        /* Names hold no NUL and are at most 255 bytes, so cutting after at its first NUL or
+         * its 255th byte changes nothing about which names sort after it. */
+        char after[SHMV_NAME_MAX + 1];
+        size_t n = lr->after.len < SHMV_NAME_MAX ? lr->after.len : SHMV_NAME_MAX;
+        if (n > 0)
+                memcpy(after, lr->after.data, n);
+        after[n] = '\0';
+
+        shmv__segment *segs[LIST_PAGE_SIZE];
+        Shmview__SegmentInfo infos[LIST_PAGE_SIZE];
+        Shmview__SegmentInfo *ptrs[LIST_PAGE_SIZE];
+        bool more;
+        size_t count = shmv__segment_list(c->server->registry, after, segs, LIST_PAGE_SIZE,
+                                          &more);
+        for (size_t i = 0; i < count; i++) {
+                segment_info(segs[i], &infos[i]);
+                ptrs[i] = &infos[i];
+        }
+        Shmview__ListReply list = SHMVIEW__LIST_REPLY__INIT;
+        list.n_segments = count;
+        list.segments = count ? ptrs : NULL;
+        list.more = more;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_LIST;
+        resp.list = &list;
+        shmv__conn_send(c, &resp, NULL, -1);
+}
+
+static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &o->name, name))
+                return;
+        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        if (!s) {
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                return;
+        }
+        uint64_t offset = o->offset, length = o->length;
+        if (length == UINT64_MAX) {
+                if (offset > s->size) {
+                        reply_error(c, id, EINVAL, "range past the end of the segment: %s",
+                                    name);
+                        return;
+                }
+                length = s->size - offset;
+        } else if (offset > UINT64_MAX - length) {
+                reply_error(c, id, EOVERFLOW, "offset + length overflows");
+                return;
+        } else if (offset > s->size || length > s->size - offset) {
+                reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
+                return;
+        }
+        bool writable = o->writable;
+        int r = shmv__segment_check_access(s, &c->peer, writable);
+        if (r == -EPERM) {
+                reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
+                return;
+        }
+        if (r < 0) {
+                reply_error(c, id, EACCES, "permission denied: %s", name);
+                return;
+        }
+        if (shmv__view_table_count(&c->views) >= c->server->config.max_views_per_client) {
+                reply_error(c, id, EMFILE, "too many views open (max_views_per_client %" PRIu32
+                            ")", c->server->config.max_views_per_client);
+                return;
+        }
+        shmv__view *v;
+        r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
+        if (r < 0) {
+                reply_error(c, id, -r, "cannot open a view: %s", strerror(-r));
+                return;
+        }
+        Shmview__OpenReply or = SHMVIEW__OPEN_REPLY__INIT;
+        or.view_id = v->id;
+        or.offset = offset;
+        or.length = length;
+        or.segment_size = s->size;
+        or.writable = writable;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
+        resp.open = &or;
+        if (shmv__conn_send(c, &resp, s, writable ? s->fd : s->fd_ro) < 0) {
+                shmv__view_release(&c->views, v->id);
+                return;
+        }
+        log_debug("client %" PRIu64 " opened view %" PRIu64 " of %s: %" PRIu64 " bytes at %" PRIu64
+                  ", %s",
+                  c->serial, or.view_id, name, length, offset,
+                  writable ? "writable" : "read-only");
+}
+
+static void do_release(shmv__conn *c, const Shmview__ReleaseRequest *rr)
+{
+        if (shmv__view_release(&c->views, rr->view_id))
+                log_debug("client %" PRIu64 " released view %" PRIu64, c->serial, rr->view_id);
+}
+
+void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
+{
+        shmv__wire_arena arena;
+        shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
+        Shmview__Request *req = shmview__request__unpack(&arena.allocator, len, payload);
+        if (!req) {
+                log_warning("client %" PRIu64 ": malformed request, closing", c->serial);
+                reply_error(c, 0, EINVAL, "malformed request");
+                c->close_after_flush = true;
+                return;
+        }
+
+        uint64_t id = req->id;
+        if (!c->greeted && req->body_case != SHMVIEW__REQUEST__BODY_HELLO) {
+                log_info("client %" PRIu64 ": no handshake, closing", c->serial);
+                reply_error(c, id, EPROTO, "the first request must be hello");
+                c->close_after_flush = true;
+                goto out;
+        }
+
+        switch (req->body_case) {
+        case SHMVIEW__REQUEST__BODY_HELLO:
+                do_hello(c, id, req->hello);
+                break;
+        case SHMVIEW__REQUEST__BODY_CREATE:
+                do_create(c, id, req->create);
+                break;
+        case SHMVIEW__REQUEST__BODY_UNLINK:
+                do_unlink(c, id, req->unlink);
+                break;
+        case SHMVIEW__REQUEST__BODY_SEAL:
+                do_seal(c, id, req->seal);
+                break;
+        case SHMVIEW__REQUEST__BODY_STAT:
+                do_stat(c, id, req->stat);
+                break;
+        case SHMVIEW__REQUEST__BODY_LIST:
+                do_list(c, id, req->list);
+                break;
+        case SHMVIEW__REQUEST__BODY_OPEN:
+                do_open(c, id, req->open);
+                break;
+        case SHMVIEW__REQUEST__BODY_RELEASE:
+                do_release(c, req->release);
+                break;
+        default:
+                reply_error(c, id, EOPNOTSUPP, "request not supported by this daemon");
+                break;
+        }
+out:
+        shmview__request__free_unpacked(req, &arena.allocator);
+}

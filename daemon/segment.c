@@ -1,0 +1,570 @@
+/* Segments: creation with the memory checks, the name registry, permissions, sealing, and the
+ * views that hold them. */
+#define _GNU_SOURCE /* accept4, memfd_create, fallocate, struct ucred */
+#include "segment.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
+/* Where the memory limits of the daemon's cgroup are read. */
+typedef struct cgroup_limit {
+        char *dir;       /* the daemon's cgroup directory; NULL when there is no memory controller */
+        char *path;      /* room for dir + "/" + a file name */
+        size_t base_len; /* length of the mount point prefix of dir: the walk stops there */
+        const char *max_file;
+        const char *current_file;
+} cgroup_limit;
+
+struct shmv__registry {
+        GTree *by_name; /* name -> segment, linked segments only */
+        shmv__registry_config config;
+        uint64_t bytes_used; /* sizes of all live segments, unlinked ones included */
+        uint32_t nsegments;  /* live segments, unlinked ones included */
+        uint64_t page_size;
+        cgroup_limit cgroup;
+};
+
+static int name_cmp(gconstpointer a, gconstpointer b)
+{
+        return strcmp(a, b);
+}
+
+/* Reads a small file into buf, NUL-terminated. */
+static int read_small_file(const char *path, char *buf, size_t size)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size_t len = 0;
+        while (len < size - 1) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int r = -errno;
+                        close(fd);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        buf[len] = '\0';
+        return 0;
+}
+
+/* A file holding one number, or "max" (UINT64_MAX). */
+static int read_u64_file(const char *path, uint64_t *ret)
+{
+        char buf[64];
+        int r = read_small_file(path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        if (strncmp(buf, "max", 3) == 0) {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (errno != 0 || end == buf)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int meminfo_available(uint64_t *ret)
+{
+        char buf[8192];
+        int r = read_small_file("/proc/meminfo", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        const char *p = strstr(buf, "\nMemAvailable:");
+        if (!p)
+                return -ENOENT;
+        unsigned long long kb;
+        if (sscanf(p + 1, "MemAvailable: %llu kB", &kb) != 1)
+                return -EINVAL;
+        *ret = kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
+        return 0;
+}
+
+/* Finds the daemon's cgroup: cgroup v2 ("0::/path", limits in memory.max), else the v1
+ * memory controller ("N:memory:/path", limits in memory.limit_in_bytes). */
+static void cgroup_init(cgroup_limit *cg)
+{
+        char buf[8192];
+        memset(cg, 0, sizeof(*cg));
+        if (read_small_file("/proc/self/cgroup", buf, sizeof(buf)) < 0)
+                return;
+
+        const char *base = NULL, *path = NULL;
+        size_t path_len = 0;
+        bool unified = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+        for (char *line = buf, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                char *c1 = strchr(line, ':');
+                char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c1 = *c2 = '\0';
+                const char *controllers = c1 + 1;
+                if (unified && strcmp(line, "0") == 0 && *controllers == '\0') {
+                        base = "/sys/fs/cgroup";
+                        cg->max_file = "memory.max";
+                        cg->current_file = "memory.current";
+                        path = c2 + 1;
+                        break;
+                }
+                if (!unified) {
+                        /* v1: the controller list is comma separated. */
+                        char *save = NULL;
+                        for (char *t = strtok_r(c1 + 1, ",", &save); t;
+                             t = strtok_r(NULL, ",", &save))
+                                if (strcmp(t, "memory") == 0) {
+                                        base = "/sys/fs/cgroup/memory";
+                                        cg->max_file = "memory.limit_in_bytes";
+                                        cg->current_file = "memory.usage_in_bytes";
+                                        path = c2 + 1;
+                                }
+                        if (path)
+                                break;
+                }
+        }
+        if (!path || path[0] != '/')
+                return;
+        path_len = strlen(path);
+        while (path_len > 0 && path[path_len - 1] == '/')
+                path_len--;
+        size_t base_len = strlen(base);
+        cg->dir = malloc(base_len + path_len + 1);
+        if (!cg->dir)
+                return;
+        memcpy(cg->dir, base, base_len);
+        memcpy(cg->dir + base_len, path, path_len);
+        cg->dir[base_len + path_len] = '\0';
+        cg->base_len = base_len;
+        cg->path = malloc(base_len + path_len + 64);
+        if (!cg->path) {
+                free(cg->dir);
+                cg->dir = NULL;
+        }
+}
+
+/* Reads dir[0..len)/file into cg->path and then a number from it. */
+static int cgroup_read(const cgroup_limit *cg, size_t len, const char *file, uint64_t *ret)
+{
+        size_t flen = strlen(file);
+        memcpy(cg->path, cg->dir, len);
+        cg->path[len] = '/';
+        memcpy(cg->path + len + 1, file, flen + 1);
+        return read_u64_file(cg->path, ret);
+}
+
+/* What the memory limits of the daemon's cgroup and its ancestors leave: UINT64_MAX when
+ * none applies. */
+static uint64_t cgroup_available(const cgroup_limit *cg)
+{
+        uint64_t avail = UINT64_MAX;
+        if (!cg->dir)
+                return avail;
+        size_t len = strlen(cg->dir);
+        for (;;) {
+                uint64_t max, cur;
+                if (cgroup_read(cg, len, cg->max_file, &max) == 0 && max != UINT64_MAX) {
+                        if (cgroup_read(cg, len, cg->current_file, &cur) < 0)
+                                cur = 0;
+                        uint64_t left = max > cur ? max - cur : 0;
+                        if (left < avail)
+                                avail = left;
+                }
+                if (len <= cg->base_len)
+                        break;
+                while (len > cg->base_len && cg->dir[len - 1] != '/')
+                        len--;
+                if (len > cg->base_len)
+                        len--; /* the '/' */
+        }
+        return avail;
+}
+
+int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret)
+{
+        shmv__registry *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->by_name = g_tree_new(name_cmp);
+        r->config = *config;
+        long ps = sysconf(_SC_PAGESIZE);
+        r->page_size = ps > 0 ? (uint64_t)ps : 4096;
+        cgroup_init(&r->cgroup);
+        if (r->cgroup.dir)
+                log_debug("memory limits read from %s/%s", r->cgroup.dir, r->cgroup.max_file);
+        *ret = r;
+        return 0;
+}
+
+void shmv__registry_free(shmv__registry *r)
+{
+        if (!r)
+                return;
+        GTreeNode *node;
+        while ((node = g_tree_node_first(r->by_name))) {
+                shmv__segment *s = g_tree_node_value(node);
+                g_tree_remove(r->by_name, s->name);
+                s->linked = false;
+                shmv__segment_unref(s);
+        }
+        if (r->nsegments > 0)
+                log_warning("%" PRIu32 " segments still referenced at exit", r->nsegments);
+        g_tree_destroy(r->by_name);
+        free(r->cgroup.dir);
+        free(r->cgroup.path);
+        free(r);
+}
+
+uint64_t shmv__registry_bytes_used(const shmv__registry *r)
+{
+        return r->bytes_used;
+}
+
+void shmv__segment_ref(shmv__segment *s)
+{
+        assert(s->refs > 0);
+        s->refs++;
+}
+
+void shmv__segment_unref(shmv__segment *s)
+{
+        if (!s)
+                return;
+        assert(s->refs > 0);
+        if (--s->refs > 0)
+                return;
+        assert(!s->linked && !s->views);
+        log_debug("segment %s freed, %" PRIu64 " bytes returned", s->name, s->size);
+        s->registry->bytes_used -= s->size;
+        s->registry->nsegments--;
+        close(s->fd);
+        close(s->fd_ro);
+        free(s);
+}
+
+shmv__segment *shmv__segment_find(shmv__registry *r, const char *name)
+{
+        return g_tree_lookup(r->by_name, name);
+}
+
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Does the memory the host and the cgroup have left hold size bytes more? */
+static const char *memory_check(shmv__registry *r, uint64_t size)
+{
+        if (size > INT64_MAX - r->page_size)
+                return "larger than any memory";
+        uint64_t pages = (size + r->page_size - 1) / r->page_size * r->page_size;
+        uint64_t avail;
+        if (meminfo_available(&avail) == 0 && pages > avail)
+                return "not that much memory available";
+        if (pages > cgroup_available(&r->cgroup))
+                return "the daemon's cgroup memory limit";
+        return NULL;
+}
+
+static int errno_to_why(int err, const char **ret_why)
+{
+        switch (err) {
+        case ENOSPC:
+        case ENOMEM:
+        case EFBIG:
+                *ret_why = "cannot reserve the pages";
+                break;
+        case EMFILE:
+        case ENFILE:
+                *ret_why = "the daemon is out of file descriptors";
+                break;
+        default:
+                *ret_why = "the segment cannot be allocated";
+                break;
+        }
+        return -ENOSPC;
+}
+
+int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name,
+                         uint64_t size, uint32_t mode, const char **ret_why)
+{
+        if (g_tree_lookup(r->by_name, name))
+                return -EEXIST;
+        if (r->nsegments >= r->config.max_segments) {
+                *ret_why = "max_segments reached";
+                return -ENOSPC;
+        }
+        if (size > r->config.max_bytes - r->bytes_used) {
+                *ret_why = "max_bytes would be passed";
+                return -ENOSPC;
+        }
+        const char *why = memory_check(r, size);
+        if (why) {
+                *ret_why = why;
+                return -ENOSPC;
+        }
+
+        size_t name_len = strlen(name);
+        shmv__segment *s = calloc(1, sizeof(*s) + name_len + 1);
+        if (!s) {
+                *ret_why = "the daemon is out of memory";
+                return -ENOSPC;
+        }
+        memcpy(s->name, name, name_len + 1);
+
+        /* memfd names are at most 249 bytes; this one is only for /proc and debugging. */
+        char mname[250];
+        snprintf(mname, sizeof(mname), "shmview:%s", name);
+        int fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+        if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
+                fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        int r_err;
+        if (fd < 0) {
+                r_err = errno;
+                log_warning("memfd_create for segment %s: %s", name, strerror(r_err));
+                goto fail_free;
+        }
+        /* Only the daemon's uid may reopen it through /proc/PID/fd. */
+        if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)size) < 0) {
+                r_err = errno;
+                log_warning("sizing segment %s: %s", name, strerror(r_err));
+                goto fail_close;
+        }
+        int fr;
+        do
+                fr = fallocate(fd, 0, 0, (off_t)size);
+        while (fr < 0 && errno == EINTR);
+        if (fr < 0) {
+                r_err = errno;
+                log_warning("reserving %" PRIu64 " bytes for segment %s: %s", size, name,
+                            strerror(r_err));
+                goto fail_close;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+                r_err = errno;
+                log_error("sealing the size of segment %s: %s", name, strerror(r_err));
+                goto fail_close;
+        }
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        int fd_ro = open(proc, O_RDONLY | O_CLOEXEC);
+        if (fd_ro < 0) {
+                r_err = errno;
+                log_error("opening segment %s read-only: %s", name, strerror(r_err));
+                goto fail_close;
+        }
+
+        s->refs = 1; /* the registry's */
+        s->fd = fd;
+        s->fd_ro = fd_ro;
+        s->uid = peer->uid;
+        s->gid = peer->gid;
+        s->mode = mode ? mode : 0600;
+        s->size = size;
+        s->created_usec = now_usec();
+        s->registry = r;
+        s->linked = true;
+        g_tree_insert(r->by_name, s->name, s);
+        r->bytes_used += size;
+        r->nsegments++;
+        return 0;
+
+fail_close:
+        close(fd);
+fail_free:
+        free(s);
+        return errno_to_why(r_err, ret_why);
+}
+
+static bool owner_or_root(const shmv__segment *s, const shmv__peer *peer)
+{
+        return peer->uid == 0 || peer->uid == s->uid;
+}
+
+int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *name)
+{
+        shmv__segment *s = g_tree_lookup(r->by_name, name);
+        if (!s)
+                return -ENOENT;
+        if (!owner_or_root(s, peer))
+                return -EPERM;
+        g_tree_remove(r->by_name, s->name);
+        s->linked = false;
+        shmv__segment_unref(s);
+        return 0;
+}
+
+int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *name)
+{
+        shmv__segment *s = g_tree_lookup(r->by_name, name);
+        if (!s)
+                return -ENOENT;
+        if (!owner_or_root(s, peer))
+                return -EPERM;
+        if (s->sealed)
+                return 0;
+        if (s->views_rw > 0)
+                return -EBUSY;
+        if (fcntl(s->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+                int err = errno;
+                /* A writable mapping outlived its view. */
+                if (err == EBUSY)
+                        return -EBUSY;
+                /* A holder of the read-write descriptor sealed it itself. */
+                int seals = fcntl(s->fd, F_GET_SEALS);
+                if (err != EPERM || seals < 0 || !(seals & F_SEAL_WRITE)) {
+                        log_warning("sealing segment %s: %s", s->name, strerror(err));
+                        return -EPERM;
+                }
+        }
+        s->sealed = true;
+        return 0;
+}
+
+static bool peer_in_group(const shmv__peer *peer, gid_t gid)
+{
+        if (peer->gid == gid)
+                return true;
+        for (unsigned i = 0; i < peer->ngroups; i++)
+                if (peer->groups[i] == gid)
+                        return true;
+        return false;
+}
+
+int shmv__segment_check_access(const shmv__segment *s, const shmv__peer *peer, bool writable)
+{
+        /* Like a file on a read-only mount: no write access whatever the bits and the uid. */
+        if (writable && s->sealed)
+                return -EPERM;
+        if (peer->uid == 0)
+                return 0;
+        unsigned bits;
+        if (peer->uid == s->uid)
+                bits = (s->mode >> 6) & 7;
+        else if (peer_in_group(peer, s->gid))
+                bits = (s->mode >> 3) & 7;
+        else
+                bits = s->mode & 7;
+        unsigned need = writable ? 6 : 4;
+        return (bits & need) == need ? 0 : -EACCES;
+}
+
+size_t shmv__segment_list(shmv__registry *r, const char *after, shmv__segment **out, size_t max,
+                          bool *ret_more)
+{
+        GTreeNode *node = after && *after ? g_tree_upper_bound(r->by_name, after)
+                                          : g_tree_node_first(r->by_name);
+        size_t n = 0;
+        for (; node && n < max; node = g_tree_node_next(node))
+                out[n++] = g_tree_node_value(node);
+        *ret_more = node != NULL;
+        return n;
+}
+
+int shmv__view_table_init(shmv__view_table *t)
+{
+        t->by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
+        t->next_id = 1;
+        return 0;
+}
+
+static void view_free(shmv__view *v)
+{
+        shmv__segment *s = v->segment;
+        if (v->seg_prev)
+                v->seg_prev->seg_next = v->seg_next;
+        else
+                s->views = v->seg_next;
+        if (v->seg_next)
+                v->seg_next->seg_prev = v->seg_prev;
+        if (v->writable)
+                s->views_rw--;
+        else
+                s->views_ro--;
+        free(v);
+        shmv__segment_unref(s);
+}
+
+void shmv__view_table_done(shmv__view_table *t)
+{
+        if (!t->by_id)
+                return;
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, t->by_id);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                g_hash_table_iter_steal(&it);
+                view_free(value);
+        }
+        g_hash_table_destroy(t->by_id);
+        t->by_id = NULL;
+}
+
+unsigned shmv__view_table_count(const shmv__view_table *t)
+{
+        return g_hash_table_size(t->by_id);
+}
+
+int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t offset,
+                    uint64_t length, bool writable, shmv__view **ret)
+{
+        shmv__view *v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        v->id = t->next_id++;
+        v->segment = s;
+        v->owner = owner;
+        v->offset = offset;
+        v->length = length;
+        v->writable = writable;
+        v->seg_next = s->views;
+        if (s->views)
+                s->views->seg_prev = v;
+        s->views = v;
+        if (writable)
+                s->views_rw++;
+        else
+                s->views_ro++;
+        shmv__segment_ref(s);
+        g_hash_table_insert(t->by_id, &v->id, v);
+        *ret = v;
+        return 0;
+}
+
+bool shmv__view_release(shmv__view_table *t, uint64_t id)
+{
+        shmv__view *v = g_hash_table_lookup(t->by_id, &id);
+        if (!v)
+                return false;
+        g_hash_table_remove(t->by_id, &id);
+        view_free(v);
+        return true;
+}

@@ -1,0 +1,663 @@
+/* The listening socket and client connections. Each connection is a uv_poll_t on a raw
+ * non-blocking socket, since replies carry descriptors and uv_write2() cannot send arbitrary
+ * ones. Replies wait in a per-connection queue; a client that does not read its replies stops
+ * being read, so it cannot make the daemon hold more than about OUT_HIGH bytes for it. */
+#define _GNU_SOURCE /* accept4, memfd_create, fallocate, struct ucred */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "log.h"
+
+/* Above this much queued output a connection is not read; reading resumes below OUT_LOW. */
+#define OUT_HIGH (256u * 1024u)
+#define OUT_LOW (64u * 1024u)
+/* Reads per readiness callback, so one busy client cannot starve the others. */
+#define READS_PER_EVENT 4
+/* How long accepting pauses when descriptors run out and the reserve one is gone. */
+#define ACCEPT_PAUSE_MS 1000
+
+struct shmv__out {
+        shmv__out *next;
+        uint8_t *buf; /* the packed frame, length prefix included */
+        size_t len;
+        size_t sent;
+        int fd;                /* sent with the first byte; borrowed from segment */
+        shmv__segment *segment; /* referenced while fd is queued */
+};
+
+static void on_conn_poll(uv_poll_t *handle, int status, int events);
+static void on_listen_poll(uv_poll_t *handle, int status, int events);
+static void on_accept_timer(uv_timer_t *timer);
+
+static void out_free(shmv__out *o)
+{
+        shmv__segment_unref(o->segment);
+        free(o->buf);
+        free(o);
+}
+
+int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment,
+                    int fd)
+{
+        uint8_t *buf;
+        size_t len;
+        int r = shmv__wire_pack(&resp->base, SHMV__MAX_FRAME, &buf, &len);
+        if (r < 0) {
+                log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial,
+                          strerror(-r));
+                c->failed = true;
+                return r;
+        }
+        shmv__out *o = malloc(sizeof(*o));
+        if (!o) {
+                free(buf);
+                log_error("client %" PRIu64 ": out of memory queueing a reply", c->serial);
+                c->failed = true;
+                return -ENOMEM;
+        }
+        *o = (shmv__out){ .buf = buf, .len = len, .fd = -1 };
+        if (fd >= 0 && segment) {
+                o->fd = fd;
+                o->segment = segment;
+                shmv__segment_ref(segment);
+        }
+        if (c->out_tail)
+                c->out_tail->next = o;
+        else
+                c->out_head = o;
+        c->out_tail = o;
+        c->out_bytes += len;
+        return 0;
+}
+
+/* Sends what the socket takes. */
+static void conn_flush(shmv__conn *c)
+{
+        while (c->out_head) {
+                shmv__out *o = c->out_head;
+                ssize_t n = shmv__wire_send(c->fd, o->buf + o->sent, o->len - o->sent,
+                                            o->sent == 0 ? o->fd : -1);
+                if (n == -EAGAIN || n == -EWOULDBLOCK)
+                        return;
+                if (n < 0) {
+                        if (n == -EPIPE || n == -ECONNRESET)
+                                log_debug("client %" PRIu64 ": gone while sending", c->serial);
+                        else
+                                log_warning("client %" PRIu64 ": send: %s", c->serial,
+                                            strerror((int)-n));
+                        c->failed = true;
+                        return;
+                }
+                o->sent += (size_t)n;
+                c->out_bytes -= (size_t)n;
+                if (o->sent < o->len)
+                        continue;
+                c->out_head = o->next;
+                if (!c->out_head)
+                        c->out_tail = NULL;
+                out_free(o);
+        }
+}
+
+/* Answers the complete frames buffered, as long as the output queue has room. */
+static void conn_process(shmv__conn *c)
+{
+        while (!c->failed && !c->close_after_flush) {
+                if (c->out_bytes > OUT_HIGH) {
+                        conn_flush(c);
+                        if (c->out_bytes > OUT_HIGH) {
+                                c->paused = true;
+                                return;
+                        }
+                }
+                const uint8_t *payload;
+                size_t len;
+                int r = shmv__wire_in_frame(&c->in, &payload, &len);
+                if (r == 0)
+                        return;
+                if (r < 0) {
+                        if (r == -EMSGSIZE)
+                                log_warning("client %" PRIu64
+                                            ": frame longer than %u bytes, closing",
+                                            c->serial, SHMV__MAX_FRAME);
+                        else
+                                log_error("client %" PRIu64 ": %s, closing", c->serial,
+                                          strerror(-r));
+                        c->failed = true;
+                        return;
+                }
+                shmv__dispatch(c, payload, len);
+                shmv__wire_in_consume(&c->in);
+        }
+}
+
+static void conn_read(shmv__conn *c)
+{
+        for (int i = 0; i < READS_PER_EVENT; i++) {
+                ssize_t n = shmv__wire_in_fill(&c->in, c->fd);
+                if (c->in.fds_dropped > 0) {
+                        log_warning("client %" PRIu64 ": sent %u descriptors, closed unread",
+                                    c->serial, c->in.fds_dropped);
+                        c->in.fds_dropped = 0;
+                }
+                if (n == -EAGAIN || n == -EWOULDBLOCK)
+                        return;
+                if (n < 0) {
+                        if (n != -ECONNRESET)
+                                log_warning("client %" PRIu64 ": receive: %s", c->serial,
+                                            strerror((int)-n));
+                        c->failed = true;
+                        return;
+                }
+                if (n == 0) {
+                        c->eof = true;
+                        return;
+                }
+                conn_process(c);
+                if (c->failed || c->paused || c->close_after_flush)
+                        return;
+        }
+}
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+        shmv__conn *c = handle->data;
+        close(c->fd);
+        shmv__wire_in_free(&c->in);
+        free(c->peer.groups);
+        free(c);
+}
+
+static void conn_close(shmv__conn *c)
+{
+        if (c->closing)
+                return;
+        c->closing = true;
+        shmv__server *s = c->server;
+        unsigned nviews = shmv__view_table_count(&c->views);
+        /* Release the views and queued descriptors now, so that the segment counts are exact
+         * from here on; the memory of the connection itself goes in the close callback. */
+        shmv__view_table_done(&c->views);
+        while (c->out_head) {
+                shmv__out *o = c->out_head;
+                c->out_head = o->next;
+                out_free(o);
+        }
+        c->out_tail = NULL;
+        c->out_bytes = 0;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->nconns--;
+        log_debug("client %" PRIu64 " disconnected, %u views released", c->serial, nviews);
+        uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+}
+
+static void conn_update_poll(shmv__conn *c)
+{
+        int events = 0;
+        if (!c->paused && !c->eof && !c->close_after_flush)
+                events |= UV_READABLE;
+        if (c->out_head)
+                events |= UV_WRITABLE;
+        if (events == c->events)
+                return;
+        int r = events ? uv_poll_start(&c->poll, events, on_conn_poll) : uv_poll_stop(&c->poll);
+        if (r < 0) {
+                log_error("client %" PRIu64 ": poll: %s", c->serial, uv_strerror(r));
+                conn_close(c);
+                return;
+        }
+        c->events = events;
+}
+
+/* After reading or writing: send, resume a paused client, close what is done. */
+static void conn_service(shmv__conn *c)
+{
+        if (c->closing)
+                return;
+        if (!c->failed)
+                conn_flush(c);
+        if (c->paused && !c->failed && c->out_bytes <= OUT_LOW) {
+                c->paused = false;
+                /* Frames may be buffered already, with nothing more to read to wake us. */
+                conn_process(c);
+                if (!c->failed)
+                        conn_flush(c);
+        }
+        if (c->failed) {
+                conn_close(c);
+                return;
+        }
+        /* At end of stream every complete frame has been answered unless paused; what is
+         * left is a partial frame, dropped. */
+        if ((c->eof && !c->paused && !c->out_head) || (c->close_after_flush && !c->out_head)) {
+                conn_close(c);
+                return;
+        }
+        conn_update_poll(c);
+}
+
+static void on_conn_poll(uv_poll_t *handle, int status, int events)
+{
+        shmv__conn *c = handle->data;
+        if (c->closing)
+                return;
+        if (status < 0) {
+                log_debug("client %" PRIu64 ": poll: %s", c->serial, uv_strerror(status));
+                conn_close(c);
+                return;
+        }
+        if (events & UV_WRITABLE)
+                conn_flush(c);
+        if ((events & UV_READABLE) && !c->failed && !c->paused && !c->eof &&
+            !c->close_after_flush)
+                conn_read(c);
+        conn_service(c);
+}
+
+static int peer_groups(int fd, shmv__peer *peer)
+{
+        socklen_t len = 32 * sizeof(gid_t);
+        for (;;) {
+                gid_t *groups = malloc(len);
+                if (!groups)
+                        return -ENOMEM;
+                socklen_t n = len;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &n) == 0) {
+                        peer->groups = groups;
+                        peer->ngroups = n / sizeof(gid_t);
+                        return 0;
+                }
+                int err = errno;
+                free(groups);
+                if (err != ERANGE || n <= len)
+                        return -err;
+                len = n;
+        }
+}
+
+static void conn_new(shmv__server *s, int fd)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_warning("SO_PEERCRED: %m");
+                close(fd);
+                return;
+        }
+        if (s->nconns >= s->config.max_clients) {
+                log_warning("connection from pid %d uid %u refused: %u clients, max_clients",
+                            (int)cred.pid, (unsigned)cred.uid, s->nconns);
+                close(fd);
+                return;
+        }
+
+        int r;
+        shmv__conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+                r = -ENOMEM;
+                goto fail_close;
+        }
+        c->server = s;
+        c->fd = fd;
+        c->peer.pid = cred.pid;
+        c->peer.uid = cred.uid;
+        c->peer.gid = cred.gid;
+        r = peer_groups(fd, &c->peer);
+        if (r == -ENOPROTOOPT) /* before Linux 4.13: no supplementary groups */
+                r = 0;
+        if (r < 0)
+                goto fail_free;
+        r = shmv__wire_in_init(&c->in, SHMV__MAX_FRAME, false);
+        if (r < 0)
+                goto fail_groups;
+        shmv__view_table_init(&c->views);
+        r = uv_poll_init(s->loop, &c->poll, fd);
+        if (r < 0)
+                goto fail_in;
+        c->poll.data = c;
+
+        c->serial = ++s->next_serial;
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+        log_debug("client %" PRIu64 " (pid %d uid %u gid %u) connected", c->serial,
+                  (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
+        conn_update_poll(c);
+        return;
+
+fail_in:
+        shmv__view_table_done(&c->views);
+        shmv__wire_in_free(&c->in);
+fail_groups:
+        free(c->peer.groups);
+fail_free:
+        free(c);
+fail_close:
+        log_warning("connection from pid %d uid %u dropped: %s", (int)cred.pid,
+                    (unsigned)cred.uid, strerror(-r));
+        close(fd);
+}
+
+static void listener_pause(shmv__server *s)
+{
+        uv_poll_stop(&s->listener);
+        uv_timer_start(&s->accept_timer, on_accept_timer, ACCEPT_PAUSE_MS, 0);
+}
+
+/* Out of descriptors: accept and drop the pending connections with the reserve descriptor,
+ * so that they are not left waiting, and the loop does not spin on a readable listener. */
+static void accept_emfile(shmv__server *s, int err)
+{
+        if (s->reserve_fd < 0) {
+                log_warning("accept: %s; not accepting for %d ms", strerror(err),
+                            ACCEPT_PAUSE_MS);
+                listener_pause(s);
+                return;
+        }
+        close(s->reserve_fd);
+        s->reserve_fd = -1;
+        unsigned dropped = 0;
+        for (;;) {
+                int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        break;
+                }
+                close(fd);
+                dropped++;
+        }
+        log_warning("accept: %s; %u connections dropped", strerror(err), dropped);
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->reserve_fd < 0)
+                listener_pause(s);
+}
+
+static void on_accept_timer(uv_timer_t *timer)
+{
+        shmv__server *s = timer->data;
+        if (s->stopping)
+                return;
+        if (s->reserve_fd < 0)
+                s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int r = uv_poll_start(&s->listener, UV_READABLE, on_listen_poll);
+        if (r < 0) {
+                log_error("listening socket: %s", uv_strerror(r));
+                listener_pause(s);
+        }
+}
+
+static void on_listen_poll(uv_poll_t *handle, int status, int events)
+{
+        shmv__server *s = handle->data;
+        if (status < 0) {
+                log_error("listening socket: %s", uv_strerror(status));
+                listener_pause(s);
+                return;
+        }
+        for (;;) {
+                int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd >= 0) {
+                        conn_new(s, fd);
+                        continue;
+                }
+                switch (errno) {
+                case EINTR:
+                case ECONNABORTED:
+                        continue;
+                case EAGAIN:
+                        return;
+                case EMFILE:
+                case ENFILE:
+                        accept_emfile(s, errno);
+                        return;
+                default:
+                        log_warning("accept: %m; not accepting for %d ms", ACCEPT_PAUSE_MS);
+                        listener_pause(s);
+                        return;
+                }
+        }
+}
+
+/* mkdir -p of the directory holding path. */
+static int make_parents(const char *path)
+{
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        size_t len = strlen(path);
+        if (len >= sizeof(dir))
+                return -ENAMETOOLONG;
+        memcpy(dir, path, len + 1);
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        for (char *p = dir + 1;; p++) {
+                if (*p != '/' && *p != '\0')
+                        continue;
+                char c = *p;
+                *p = '\0';
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = c;
+                if (c == '\0')
+                        return 0;
+        }
+}
+
+/* Refuses to start over a live daemon, removes the socket file of a dead one. */
+static int check_existing(const char *path, const struct sockaddr_un *addr)
+{
+        struct stat st;
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                log_error("%s: %m", path);
+                return -errno;
+        }
+        if (!S_ISSOCK(st.st_mode)) {
+                log_error("%s exists and is not a socket; refusing to replace it", path);
+                return -EEXIST;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe < 0) {
+                log_error("socket: %m");
+                return -errno;
+        }
+        int r = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
+        int err = r < 0 ? errno : 0;
+        close(probe);
+        if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
+                log_error("another daemon is already listening on %s", path);
+                return -EADDRINUSE;
+        }
+        if (err != ECONNREFUSED) {
+                log_error("cannot tell whether a daemon listens on %s: %s", path,
+                          strerror(err));
+                return -err;
+        }
+        log_info("removing stale socket %s", path);
+        if (unlink(path) < 0 && errno != ENOENT) {
+                log_error("unlink %s: %m", path);
+                return -errno;
+        }
+        return 0;
+}
+
+static int listen_socket(shmv__server *s)
+{
+        const char *path = s->config.socket_path;
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(addr.sun_path)) {
+                log_error("socket path too long: %s", path);
+                return -ENAMETOOLONG;
+        }
+        strcpy(addr.sun_path, path);
+
+        int r = make_parents(path);
+        if (r < 0) {
+                log_error("cannot create the directory of %s: %s", path, strerror(-r));
+                return r;
+        }
+        r = check_existing(path, &addr);
+        if (r < 0)
+                return r;
+
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                r = -errno;
+                log_error("socket: %m");
+                return r;
+        }
+        /* Nobody may connect before the mode is set. */
+        mode_t old = umask(0177);
+        r = bind(fd, (const struct sockaddr *)&addr, sizeof(addr));
+        int err = errno;
+        umask(old);
+        if (r < 0) {
+                r = -err;
+                log_error("bind %s: %s", path, strerror(err));
+                goto fail_close;
+        }
+        struct stat st;
+        if (chmod(path, s->config.socket_mode) < 0 || stat(path, &st) < 0) {
+                r = -errno;
+                log_error("%s: %m", path);
+                goto fail_unlink;
+        }
+        if (listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                log_error("listen %s: %m", path);
+                goto fail_unlink;
+        }
+        s->listen_fd = fd;
+        s->sock_dev = st.st_dev;
+        s->sock_ino = st.st_ino;
+        s->socket_bound = true;
+        return 0;
+
+fail_unlink:
+        unlink(path);
+fail_close:
+        close(fd);
+        return r;
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+        shmv__server *s = handle->data;
+        log_info("%s received, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        shmv__server_stop(s);
+}
+
+int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *config,
+                      shmv__registry *registry)
+{
+        memset(s, 0, sizeof(*s));
+        s->loop = loop;
+        s->config = *config;
+        s->registry = registry;
+        s->listen_fd = -1;
+        s->reserve_fd = -1;
+
+        int r = uv_signal_init(loop, &s->sigterm);
+        if (r < 0)
+                goto fail_uv;
+        s->sigterm_init = true;
+        s->sigterm.data = s;
+        r = uv_signal_init(loop, &s->sigint);
+        if (r < 0)
+                goto fail_uv;
+        s->sigint_init = true;
+        s->sigint.data = s;
+        r = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+        if (r < 0)
+                goto fail_uv;
+        r = uv_signal_start(&s->sigint, on_signal, SIGINT);
+        if (r < 0)
+                goto fail_uv;
+        r = uv_timer_init(loop, &s->accept_timer);
+        if (r < 0)
+                goto fail_uv;
+        s->timer_init = true;
+        s->accept_timer.data = s;
+
+        r = listen_socket(s);
+        if (r < 0)
+                return r;
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        r = uv_poll_init(loop, &s->listener, s->listen_fd);
+        if (r < 0)
+                goto fail_uv;
+        s->listener_init = true;
+        s->listener.data = s;
+        r = uv_poll_start(&s->listener, UV_READABLE, on_listen_poll);
+        if (r < 0)
+                goto fail_uv;
+        return 0;
+
+fail_uv:
+        log_error("event loop: %s", uv_strerror(r));
+        return r;
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+        shmv__server *s = handle->data;
+        close(s->listen_fd);
+        s->listen_fd = -1;
+}
+
+static void remove_socket_file(shmv__server *s)
+{
+        if (!s->socket_bound)
+                return;
+        s->socket_bound = false;
+        /* Only if it is still ours, not one a later daemon bound. */
+        struct stat st;
+        if (lstat(s->config.socket_path, &st) == 0 && st.st_dev == s->sock_dev &&
+            st.st_ino == s->sock_ino)
+                unlink(s->config.socket_path);
+}
+
+void shmv__server_stop(shmv__server *s)
+{
+        if (s->stopping)
+                return;
+        s->stopping = true;
+        remove_socket_file(s);
+        if (s->listener_init)
+                uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        else if (s->listen_fd >= 0)
+                close(s->listen_fd);
+        if (s->timer_init)
+                uv_close((uv_handle_t *)&s->accept_timer, NULL);
+        if (s->sigterm_init)
+                uv_close((uv_handle_t *)&s->sigterm, NULL);
+        if (s->sigint_init)
+                uv_close((uv_handle_t *)&s->sigint, NULL);
+        if (s->reserve_fd >= 0) {
+                close(s->reserve_fd);
+                s->reserve_fd = -1;
+        }
+        while (s->conns)
+                conn_close(s->conns);
+}

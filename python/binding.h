@@ -1,0 +1,42 @@
+/* The Python binding's internals, shared by module.c (module, errors, argument converters,
+ * SegmentInfo), client.c (the Client type) and view.c (the View type). */
+#ifndef SHMVIEW_PYTHON_BINDING_H
+#define SHMVIEW_PYTHON_BINDING_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shmview.h"
+
+/* Method tables want a PyCFunction whatever the real signature; the detour through a generic
+ * function pointer keeps -Wcast-function-type quiet. */
+#define SHMV__PY_FN(f) ((PyCFunction)(void (*)(void))(f))
+
+extern PyTypeObject shmv__py_client_type;
+extern PyTypeObject shmv__py_view_type;
+extern PyTypeObject shmv__py_segment_info_type;
+
+/* Raises the exception a Python user expects for the negative errno err (see docs/python.md)
+ * and returns NULL. The message is shmv_strerror()'s; what, when not NULL, is the segment name
+ * or socket path the error is about and becomes the exception's filename (OSError family) or
+ * ends its message (ValueError). */
+PyObject *shmv__py_set_error(int err, PyObject *what);
+
+/* As shmv__py_set_error(), with a message of the caller's instead of shmv_strerror()'s. */
+PyObject *shmv__py_set_error_msg(int err, const char *msg, PyObject *what);
+
+/* A new SegmentInfo from the library's record. */
+PyObject *shmv__py_segment_info_new(const shmv_segment_info *info);
+
+/* A new View owning handle v (released on failure too); name is the segment name (str). */
+PyObject *shmv__py_view_new(shmv_view *v, PyObject *name);
+
+/* PyArg "O&" converters. Negative values raise ValueError, too large ones OverflowError. */
+int shmv__py_u64_converter(PyObject *o, void *ret);
+int shmv__py_u32_converter(PyObject *o, void *ret);
+/* As shmv__py_u64_converter(), None giving SHMV_TO_END. */
+int shmv__py_length_converter(PyObject *o, void *ret);
+
+#endif

@@ -1,0 +1,429 @@
+/* shmview.Client: one connection to shmviewd.
+ *
+ * Every request is made with the GIL released, so other threads run while this one waits on
+ * the daemon, and several threads may share a Client (libshmview serialises the exchanges).
+ * Such a call keeps using the C handle after letting go of the GIL, so close() cannot free it
+ * under its feet: calls in flight are counted, and a close() that arrives meanwhile only marks
+ * the Client closed; the last call to finish disconnects. */
+#include "binding.h"
+
+#include <errno.h>
+#include <sys/un.h>
+
+typedef struct {
+        PyObject_HEAD
+        shmv_client *client; /* NULL once disconnected */
+        PyObject *socket;    /* str: the path connected to */
+        Py_ssize_t busy;     /* calls in flight with the GIL released */
+        bool closed;         /* close() was called */
+} ClientObject;
+
+/* The handle for one call, counted as in flight; NULL with ValueError once closed. Pair with
+ * client_leave(). Both run with the GIL held. */
+static shmv_client *client_enter(ClientObject *self)
+{
+        if (self->closed || !self->client) {
+                PyErr_SetString(PyExc_ValueError, "operation on a closed shmview.Client");
+                return NULL;
+        }
+        self->busy++;
+        return self->client;
+}
+
+static void client_disconnect(ClientObject *self)
+{
+        shmv_client *c = self->client;
+
+        self->client = NULL;
+        if (!c)
+                return;
+        Py_BEGIN_ALLOW_THREADS
+        shmv_disconnect(c);
+        Py_END_ALLOW_THREADS
+}
+
+static void client_leave(ClientObject *self)
+{
+        if (--self->busy == 0 && self->closed)
+                client_disconnect(self);
+}
+
+/* The segment name as the library wants it: bytes, encoded as file names are. */
+static PyObject *name_bytes(PyObject *name)
+{
+        PyObject *b = NULL;
+
+        if (!PyUnicode_FSConverter(name, &b))
+                return NULL;
+        return b;
+}
+
+static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = { "socket", NULL };
+        PyObject *socket = Py_None, *path = NULL;
+        char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        const char *p = NULL;
+        shmv_client *c = NULL;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Client", kwlist, &socket))
+                return -1;
+        if (self->client || self->closed) {
+                PyErr_SetString(PyExc_TypeError, "shmview.Client is already initialised");
+                return -1;
+        }
+        if (socket != Py_None) {
+                if (!PyUnicode_FSConverter(socket, &path))
+                        return -1;
+                p = PyBytes_AS_STRING(path);
+        } else {
+                /* Only to name the path in errors and repr(); shmv_connect() applies the same
+                 * rule itself. */
+                r = shmv_default_socket_path(buf, sizeof(buf));
+                if (r < 0)
+                        return shmv__py_set_error(r, NULL), -1;
+                path = PyBytes_FromString(buf);
+                if (!path)
+                        return -1;
+        }
+        Py_XSETREF(self->socket, PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(path)));
+        if (!self->socket) {
+                Py_DECREF(path);
+                return -1;
+        }
+
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_connect(p, &c);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(path);
+        if (r < 0) {
+                /* shmv_strerror() speaks of segments; here ENOENT is about the socket. */
+                if (r == -ENOENT)
+                        shmv__py_set_error_msg(r, "no shmviewd socket at this path", self->socket);
+                else
+                        shmv__py_set_error(r, self->socket);
+                return -1;
+        }
+        self->client = c;
+        return 0;
+}
+
+static void client_dealloc(ClientObject *self)
+{
+        /* Calls in flight hold a reference: busy is 0 here. */
+        client_disconnect(self);
+        Py_XDECREF(self->socket);
+        Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *client_repr(ClientObject *self)
+{
+        return PyUnicode_FromFormat("<shmview.Client socket=%R%s>",
+                                    self->socket ? self->socket : Py_None,
+                                    self->closed ? " closed" : "");
+}
+
+PyDoc_STRVAR(create_doc,
+"create($self, /, name, size, mode=0o600)\n"
+"--\n"
+"\n"
+"Creates segment name of size bytes (> 0), owned by this process's uid and gid, with\n"
+"permission bits mode. Its memory is reserved at once.\n"
+"\n"
+"Raises FileExistsError when the name is taken, ValueError for a bad name, size or mode,\n"
+"OSError(ENOSPC) when the daemon's limits or the memory available would be exceeded.");
+
+static PyObject *client_create(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = { "name", "size", "mode", NULL };
+        PyObject *name, *b;
+        uint64_t size;
+        uint32_t mode = 0600;
+        shmv_client *c;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO&|O&:create", kwlist, &name,
+                                         shmv__py_u64_converter, &size, shmv__py_u32_converter,
+                                         &mode))
+                return NULL;
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_segment_create(c, PyBytes_AS_STRING(b), size, mode);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(b);
+        if (r < 0)
+                return shmv__py_set_error(r, name);
+        Py_RETURN_NONE;
+}
+
+/* unlink() and seal(): a name in, nothing out. */
+static PyObject *name_call(ClientObject *self, PyObject *args, PyObject *kwds, const char *fmt,
+                           int (*fn)(shmv_client *, const char *))
+{
+        static char *kwlist[] = { "name", NULL };
+        PyObject *name, *b;
+        shmv_client *c;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, &name))
+                return NULL;
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = fn(c, PyBytes_AS_STRING(b));
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(b);
+        if (r < 0)
+                return shmv__py_set_error(r, name);
+        Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(unlink_doc,
+"unlink($self, /, name)\n"
+"--\n"
+"\n"
+"Removes the name of a segment; its memory lives on until the last view of it is\n"
+"released. Only the owner (or root) may. Raises FileNotFoundError, PermissionError.");
+
+static PyObject *client_unlink(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        return name_call(self, args, kwds, "O:unlink", shmv_segment_unlink);
+}
+
+PyDoc_STRVAR(seal_doc,
+"seal($self, /, name)\n"
+"--\n"
+"\n"
+"Makes a segment immutable for good: no writable view can be opened on it any more.\n"
+"Only the owner (or root) may. Raises OSError(EBUSY) while writable views are open,\n"
+"FileNotFoundError, PermissionError.");
+
+static PyObject *client_seal(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        return name_call(self, args, kwds, "O:seal", shmv_segment_seal);
+}
+
+PyDoc_STRVAR(stat_doc,
+"stat($self, /, name)\n"
+"--\n"
+"\n"
+"Returns the SegmentInfo of segment name. Raises FileNotFoundError.");
+
+static PyObject *client_stat(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = { "name", NULL };
+        PyObject *name, *b;
+        shmv_segment_info info;
+        shmv_client *c;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:stat", kwlist, &name))
+                return NULL;
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_segment_stat(c, PyBytes_AS_STRING(b), &info);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(b);
+        if (r < 0)
+                return shmv__py_set_error(r, name);
+        return shmv__py_segment_info_new(&info);
+}
+
+PyDoc_STRVAR(list_doc,
+"list($self, /)\n"
+"--\n"
+"\n"
+"Returns the SegmentInfo of every segment, sorted by name.");
+
+static PyObject *client_list(ClientObject *self, PyObject *unused)
+{
+        shmv_segment_info *all = NULL;
+        size_t n = 0;
+        shmv_client *c;
+        PyObject *list;
+        int r;
+
+        c = client_enter(self);
+        if (!c)
+                return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_segment_list(c, &all, &n);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        if (r < 0)
+                return shmv__py_set_error(r, NULL);
+
+        list = PyList_New((Py_ssize_t)n);
+        for (size_t i = 0; list && i < n; i++) {
+                PyObject *item = shmv__py_segment_info_new(&all[i]);
+                if (!item)
+                        Py_CLEAR(list);
+                else
+                        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        }
+        shmv_segment_list_free(all);
+        return list;
+}
+
+PyDoc_STRVAR(open_doc,
+"open($self, /, name, offset=0, length=None, write=False)\n"
+"--\n"
+"\n"
+"Opens a View of bytes [offset, offset + length) of segment name; length None means to\n"
+"the end. The view is read-only unless write is true, in which case it needs the write\n"
+"permission and an unsealed segment.\n"
+"\n"
+"Raises FileNotFoundError, PermissionError (mode bits, or a writable open of a sealed\n"
+"segment), ValueError (range outside the segment), OSError(EMFILE) past the daemon's view\n"
+"limit.");
+
+static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = { "name", "offset", "length", "write", NULL };
+        PyObject *name, *b;
+        uint64_t offset = 0, length = SHMV_TO_END;
+        int write = 0;
+        shmv_client *c;
+        shmv_view *v = NULL;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&O&p:open", kwlist, &name,
+                                         shmv__py_u64_converter, &offset,
+                                         shmv__py_length_converter, &length, &write))
+                return NULL;
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_view_open(c, PyBytes_AS_STRING(b), offset, length,
+                           write ? SHMV_READ | SHMV_WRITE : SHMV_READ, &v);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(b);
+        if (r < 0)
+                return shmv__py_set_error(r, name);
+        if (PyUnicode_Check(name))
+                Py_INCREF(name);
+        else
+                name = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(b));
+        if (!name) {
+                Py_BEGIN_ALLOW_THREADS
+                shmv_view_release(v);
+                Py_END_ALLOW_THREADS
+                return NULL;
+        }
+        PyObject *view = shmv__py_view_new(v, name);
+        Py_DECREF(name);
+        return view;
+}
+
+PyDoc_STRVAR(close_doc,
+"close($self, /)\n"
+"--\n"
+"\n"
+"Closes the connection. Views opened through it stay usable. Calls other threads are\n"
+"making with this Client finish first; new calls raise ValueError. Closing twice is fine.");
+
+static PyObject *client_close(ClientObject *self, PyObject *unused)
+{
+        self->closed = true;
+        if (self->busy == 0)
+                client_disconnect(self);
+        Py_RETURN_NONE;
+}
+
+static PyObject *client_enter_ctx(ClientObject *self, PyObject *unused)
+{
+        if (self->closed || !self->client) {
+                PyErr_SetString(PyExc_ValueError, "operation on a closed shmview.Client");
+                return NULL;
+        }
+        return Py_NewRef(self);
+}
+
+static PyObject *client_exit_ctx(ClientObject *self, PyObject *args)
+{
+        return client_close(self, NULL);
+}
+
+static PyObject *client_get_closed(ClientObject *self, void *closure)
+{
+        return PyBool_FromLong(self->closed || !self->client);
+}
+
+static PyObject *client_get_socket(ClientObject *self, void *closure)
+{
+        return Py_NewRef(self->socket ? self->socket : Py_None);
+}
+
+static PyMethodDef client_methods[] = {
+        { "create", SHMV__PY_FN(client_create), METH_VARARGS | METH_KEYWORDS, create_doc },
+        { "unlink", SHMV__PY_FN(client_unlink), METH_VARARGS | METH_KEYWORDS, unlink_doc },
+        { "seal", SHMV__PY_FN(client_seal), METH_VARARGS | METH_KEYWORDS, seal_doc },
+        { "stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc },
+        { "list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc },
+        { "open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc },
+        { "close", SHMV__PY_FN(client_close), METH_NOARGS, close_doc },
+        { "__enter__", SHMV__PY_FN(client_enter_ctx), METH_NOARGS, NULL },
+        { "__exit__", SHMV__PY_FN(client_exit_ctx), METH_VARARGS, NULL },
+        { NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef client_getset[] = {
+        { "closed", (getter)client_get_closed, NULL, "True once close() was called", NULL },
+        { "socket", (getter)client_get_socket, NULL, "the socket path connected to (str)",
+          NULL },
+        { NULL, NULL, NULL, NULL, NULL },
+};
+
+PyDoc_STRVAR(client_doc,
+"Client(socket=None)\n"
+"--\n"
+"\n"
+"A connection to shmviewd; shmview.connect(socket) makes one. See connect() for the\n"
+"socket-path rule. Safe to share between threads; each call releases the GIL while it\n"
+"waits on the daemon. A context manager: leaving the with block closes it. Do not use a\n"
+"Client in a child after fork(); connect again there.");
+
+PyTypeObject shmv__py_client_type = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "shmview.Client",
+        .tp_basicsize = sizeof(ClientObject),
+        .tp_dealloc = (destructor)client_dealloc,
+        .tp_repr = (reprfunc)client_repr,
+        .tp_flags = Py_TPFLAGS_DEFAULT,
+        .tp_doc = client_doc,
+        .tp_methods = client_methods,
+        .tp_getset = client_getset,
+        .tp_init = (initproc)client_init,
+        .tp_new = PyType_GenericNew,
+};

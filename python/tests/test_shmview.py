@@ -1,0 +1,1179 @@
+"""Tests of the shmview Python binding against a real shmviewd.
+
+Run by CTest (python/CMakeLists.txt) with PYTHONPATH naming the build tree's package and
+SHMVIEWD the daemon binary; each TestCase class starts its own daemon on a temporary socket.
+By hand:
+
+    PYTHONPATH=build/python SHMVIEWD=build/daemon/shmviewd \
+        /usr/bin/python3 python/tests/test_shmview.py -v [SessionTest ...]
+
+Permission tests switch to uid 65534 in a forked child, so run them as root.
+"""
+import ctypes
+import errno
+import gc
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import pathlib
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import traceback
+import unittest
+
+import shmview
+
+try:
+    import numpy
+except ImportError:  # Debian: python3-numpy
+    numpy = None
+
+SHMVIEWD = os.environ.get("SHMVIEWD", "shmviewd")
+NOBODY = 65534
+
+
+class Daemon:
+    """A shmviewd of our own on a temporary socket, as tests/harness.c starts one."""
+
+    def __init__(self, *extra):
+        self.dir = tempfile.mkdtemp(prefix="shmview-pytest-")
+        os.chmod(self.dir, 0o755)  # other uids must reach the socket
+        self.socket = os.path.join(self.dir, "shmview.sock")
+        self.proc = subprocess.Popen(
+            [SHMVIEWD, "--socket", self.socket, "--socket-mode", "0666", *extra])
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("shmviewd exited during start-up")
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.socket)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"shmviewd did not answer on {self.socket}")
+                time.sleep(0.01)
+            finally:
+                s.close()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def stop(self):
+        """SIGTERM; returns the exit status (0 unless a crash or a sanitizer report)."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGCONT)
+            self.proc.terminate()
+        try:
+            rc = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+        os.rmdir(self.dir)
+        return rc
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Starts a daemon per class; checks after each test that the daemon's descriptors are
+    back where they were (every connection closed, every segment gone)."""
+
+    daemon_args = ()
+    counter = itertools.count()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(*cls.daemon_args)
+        os.environ["SHMVIEW_SOCKET"] = cls.daemon.socket
+        # The daemon's descriptors once it has settled (the start-up probe's connection gone).
+        samples = []
+        while len(samples) < 5 or len(set(samples[-5:])) != 1:
+            samples.append(cls.daemon.fd_count())
+            time.sleep(0.02)
+        cls.baseline = samples[-1]
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.daemon.stop()
+        if rc != 0:
+            raise AssertionError(f"shmviewd exited with status {rc}")
+
+    def setUp(self):
+        # Cleanups run last-in first-out: this one runs after all others.
+        self.addCleanup(self.check_daemon_fds)
+
+    def check_daemon_fds(self):
+        gc.collect()
+        deadline = time.monotonic() + 10
+        while (n := self.daemon.fd_count()) != self.baseline:
+            if time.monotonic() > deadline:
+                self.fail(f"daemon has {n} descriptors open, {self.baseline} before the test")
+            time.sleep(0.01)
+
+    def connect(self, *args):
+        c = shmview.connect(*args)
+        self.addCleanup(c.close)
+        return c
+
+    def name(self, prefix="seg"):
+        return f"{prefix}-{os.getpid()}-{next(self.counter)}"
+
+    def segment(self, size, mode=0o600, data=None, prefix="seg"):
+        """A new segment, unlinked at the end of the test; data fills its start."""
+        name = self.name(prefix)
+        c = self.connect()
+        c.create(name, size, mode=mode)
+        self.addCleanup(self.unlink_quietly, name)
+        if data is not None:
+            with c.open(name, write=True) as w:
+                memoryview(w)[: len(data)] = data
+        return name
+
+    @staticmethod
+    def unlink_quietly(name):
+        with shmview.connect() as c:
+            try:
+                c.unlink(name)
+            except FileNotFoundError:
+                pass
+
+    def run_python(self, code, **kw):
+        """Runs code in a new interpreter (same PYTHONPATH and daemon); returns stdout."""
+        p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                           text=True, timeout=120, **kw)
+        if p.returncode != 0:
+            self.fail(f"child failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return p.stdout
+
+    def run_as(self, uid, fn, *args):
+        """Runs fn(*args) in a forked child as uid (gid too, no supplementary groups) and
+        returns what it returns (JSON), or fails with the child's traceback."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            # Objects of the parent (its Clients, Views) must not be touched here: they share
+            # the parent's connection.
+            gc.disable()
+            os.close(r)
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                out = {"ok": fn(*args)}
+            except BaseException:
+                out = {"error": traceback.format_exc()}
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(status, 0)
+        out = json.loads(data)
+        if "error" in out:
+            self.fail(f"child as uid {uid} failed:\n{out['error']}")
+        return out["ok"]
+
+
+# PyObject_GetBuffer with chosen flags, to check what the View exports for each request.
+class Py_buffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p),
+                ("len", ctypes.c_ssize_t), ("itemsize", ctypes.c_ssize_t),
+                ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.POINTER(ctypes.c_ssize_t)),
+                ("strides", ctypes.POINTER(ctypes.c_ssize_t)),
+                ("suboffsets", ctypes.POINTER(ctypes.c_ssize_t)),
+                ("internal", ctypes.c_void_p)]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(Py_buffer), ctypes.c_int]
+_get_buffer.restype = ctypes.c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(Py_buffer)]
+_release_buffer.restype = None
+
+PyBUF_SIMPLE = 0
+PyBUF_WRITABLE = 0x0001
+PyBUF_FORMAT = 0x0004
+PyBUF_ND = 0x0008
+PyBUF_STRIDES = 0x0010 | PyBUF_ND
+PyBUF_C_CONTIGUOUS = 0x0020 | PyBUF_STRIDES
+PyBUF_F_CONTIGUOUS = 0x0040 | PyBUF_STRIDES
+PyBUF_ANY_CONTIGUOUS = 0x0080 | PyBUF_STRIDES
+PyBUF_FULL_RO = PyBUF_STRIDES | PyBUF_FORMAT
+
+
+def get_buffer(obj, flags):
+    """What obj exports for flags: (address, len, itemsize, readonly, format, shape,
+    strides), None for what was not exported."""
+    b = Py_buffer()
+    _get_buffer(obj, ctypes.byref(b), flags)
+    try:
+        return (b.buf, b.len, b.itemsize, bool(b.readonly),
+                b.format.decode() if b.format is not None else None,
+                (b.shape[0],) if b.shape else None,
+                (b.strides[0],) if b.strides else None)
+    finally:
+        _release_buffer(ctypes.byref(b))
+
+
+class SessionTest(DaemonTestCase):
+    """The seed's memoryview session over shared memory, and the Client API."""
+
+    def test_seed_session_writer_and_reader_in_two_processes(self):
+        # The writer, exactly as the issue writes it, in its own process.
+        self.run_python("""
+            import string
+            import shmview
+            c = shmview.connect()
+            c.create("letters", 52, mode=0o644)
+            with c.open("letters", write=True) as w:
+                memoryview(w)[:] = string.ascii_letters.encode()
+        """)
+        self.addCleanup(self.unlink_quietly, "letters")
+        # The reader, here, in another process.
+        c = self.connect()
+        v = c.open("letters")                      # read-only by default
+        m = memoryview(v)
+        self.assertEqual((len(m), m[0], m[25], m[26]), (52, 97, 122, 65))
+        self.assertEqual(m[0:26].tobytes(), b"abcdefghijklmnopqrstuvwxyz")
+        m2 = m[0:26]
+        self.assertEqual(m2.tolist(), list(range(97, 123)))
+        with self.assertRaises(TypeError) as cm:
+            m[0:26][0] = 75
+        self.assertEqual(str(cm.exception), "cannot modify read-only memory")
+        self.assertEqual(m.tobytes(), b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        m2.release()
+        m.release()
+        v.release()
+
+    def test_seed_session_on_the_view_itself(self):
+        name = self.segment(52, 0o644, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        out = self.run_python(f"""
+            import shmview
+            c = shmview.connect()
+            with c.open({name!r}) as v:
+                m2 = v[0:26]
+                print(len(v), v[0], v[25], v[26], m2.tobytes().decode(), v[-1])
+                try:
+                    m2[0] = 75
+                except TypeError as e:
+                    print(e)
+                m2.release()
+        """)
+        self.assertEqual(out.splitlines(), [
+            "52 97 122 65 abcdefghijklmnopqrstuvwxyz 90", "cannot modify read-only memory"])
+
+    def test_client_basics(self):
+        self.assertEqual(shmview.default_socket_path(), self.daemon.socket)
+        with shmview.connect() as c:
+            self.assertEqual(c.socket, self.daemon.socket)
+            self.assertFalse(c.closed)
+            self.assertIn(repr(self.daemon.socket), repr(c))
+        self.assertTrue(c.closed)
+        c.close()  # twice is fine
+        with self.assertRaisesRegex(ValueError, "closed"):
+            c.list()
+        with self.assertRaisesRegex(ValueError, "closed"):
+            with c:
+                pass
+        # An explicit path, as str, bytes or os.PathLike, wins over $SHMVIEW_SOCKET.
+        for path in (self.daemon.socket, os.fsencode(self.daemon.socket),
+                     pathlib.Path(self.daemon.socket)):
+            with shmview.Client(path) as c2:
+                self.assertEqual(c2.socket, self.daemon.socket)
+                self.assertIsInstance(c2.list(), list)
+
+    def test_create_stat_list_unlink(self):
+        c = self.connect()
+        before = time.time()
+        a, b = self.name("b-second"), self.name("a-first")
+        c.create(a, 4096, mode=0o640)
+        c.create(b, 10)
+        self.addCleanup(self.unlink_quietly, a)
+        self.addCleanup(self.unlink_quietly, b)
+        st = c.stat(a)
+        self.assertIsInstance(st, shmview.SegmentInfo)
+        self.assertIsInstance(st, tuple)
+        self.assertEqual(len(st), 9)
+        self.assertEqual((st.name, st.size, st.uid, st.gid, st.mode, st.sealed),
+                         (a, 4096, os.getuid(), os.getgid(), 0o640, False))
+        self.assertEqual((st.views_ro, st.views_rw), (0, 0))
+        self.assertEqual(st.created_usec // 1000000, int(st.created))
+        self.assertLess(abs(st.created - before), 60)
+        self.assertEqual(tuple(st)[:6], (a, 4096, os.getuid(), os.getgid(), 0o640, False))
+        self.assertEqual(c.stat(b).mode, 0o600)  # the default
+
+        with c.open(a) as v, c.open(a) as v2, c.open(a, write=True) as w:
+            st = c.stat(a)
+            self.assertEqual((st.views_ro, st.views_rw), (2, 1))
+            self.assertTrue(w.readonly is False and v.readonly and v2.readonly)
+        # Releases are one-way but ordered before the next request on the same connection.
+        st = c.stat(a)
+        self.assertEqual((st.views_ro, st.views_rw), (0, 0))
+
+        names = [s.name for s in c.list()]
+        self.assertLess(names.index(b), names.index(a))  # sorted
+        self.assertEqual(names, sorted(names, key=os.fsencode))
+        c.unlink(a)
+        self.assertNotIn(a, [s.name for s in c.list()])
+        # Names as bytes and os.PathLike.
+        c.unlink(os.fsencode(b))
+        c.create(pathlib.Path(b), 1)
+        self.assertEqual(c.stat(os.fsencode(b)).size, 1)
+
+    def test_open_ranges(self):
+        data = bytes(range(256)) * 64  # 16 KiB: several pages
+        name = self.segment(len(data), data=data)
+        c = self.connect()
+        for offset, length in ((0, None), (1, 10), (4095, 2), (5000, 8000), (16383, 1),
+                               (16384, 0), (16384, None), (100, 0)):
+            with c.open(name, offset, length) as v:
+                want = data[offset:] if length is None else data[offset:offset + length]
+                self.assertEqual(len(v), len(want))
+                self.assertEqual(v.tobytes(), want)
+                self.assertEqual(bytes(v), want)
+                self.assertEqual(memoryview(v).tobytes(), want)
+                self.assertEqual(v.name, name)
+
+    def test_seal(self):
+        name = self.segment(100, data=b"fixed")
+        c = self.connect()
+        c.seal(name)
+        self.assertTrue(c.stat(name).sealed)
+        with self.assertRaises(PermissionError) as cm:
+            c.open(name, write=True)
+        self.assertEqual(cm.exception.errno, errno.EPERM)
+        with c.open(name) as v:
+            self.assertEqual(v[:5].tobytes(), b"fixed")
+
+    def test_views_outlive_client_and_name(self):
+        name = self.segment(64, data=b"still here")
+        c = shmview.connect()
+        v = c.open(name)
+        w = c.open(name, write=True)
+        c.close()
+        self.unlink_quietly(name)
+        self.assertEqual(v[:10].tobytes(), b"still here")
+        w[0] = ord("S")
+        self.assertEqual(bytes(v[:10]), b"Still here")
+        v.release()
+        w.release()
+
+    def test_docstrings_signatures_and_stub(self):
+        for obj in (shmview, shmview.Client, shmview.View, shmview.SegmentInfo,
+                    shmview.connect, shmview.default_socket_path):
+            self.assertTrue(obj.__doc__, obj)
+        for name in ("create", "unlink", "seal", "stat", "list", "open", "close"):
+            self.assertTrue(getattr(shmview.Client, name).__doc__, name)
+        for name in ("release", "tobytes", "hex", "tolist", "cast", "toreadonly"):
+            self.assertTrue(getattr(shmview.View, name).__doc__, name)
+        sig = inspect.signature(shmview.Client.open)
+        self.assertEqual(list(sig.parameters), ["self", "name", "offset", "length", "write"])
+        self.assertEqual(sig.parameters["length"].default, None)
+        self.assertEqual(list(inspect.signature(shmview.connect).parameters), ["socket"])
+        # The stub sits beside the module and names what the module has.
+        import ast
+        stub = pathlib.Path(shmview.__file__).with_suffix(".pyi")
+        tree = ast.parse(stub.read_text())
+        stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+        self.assertEqual(stubbed, {"SegmentInfo", "View", "Client", "connect",
+                                   "default_socket_path"})
+        self.assertTrue((stub.parent / "py.typed").exists())
+        self.assertEqual(shmview.__version__, "0.1.0")
+        self.assertEqual(shmview.NAME_MAX, 255)
+        with self.assertRaises(TypeError):
+            shmview.View()
+
+
+class BufferTest(DaemonTestCase):
+    """The buffer protocol: exports, release rules, read-only, formats, strides."""
+
+    def test_release_refused_while_exported(self):
+        name = self.segment(16, data=b"0123456789abcdef")
+        c = self.connect()
+        v = c.open(name)
+        m = memoryview(v)
+        with self.assertRaisesRegex(BufferError, "while 1 buffer export is"):
+            v.release()
+        s = m[2:4]  # a slice of the memoryview shares its export
+        with self.assertRaises(BufferError):
+            v.release()
+        m.release()
+        self.assertEqual(s.tobytes(), b"23")
+        with self.assertRaises(BufferError):
+            v.release()
+        s.release()
+        v.release()
+        self.assertTrue(v.released)
+        v.release()  # twice is fine
+        for op in (lambda: memoryview(v), lambda: len(v), lambda: v[0], lambda: v.tobytes(),
+                   lambda: v.format, lambda: v.cast("B"), lambda: bytes(v)):
+            with self.assertRaisesRegex(ValueError, "released"):
+                op()
+        self.assertIn("released", repr(v))
+
+    def test_with_block(self):
+        name = self.segment(16)
+        c = self.connect()
+        with c.open(name, write=True) as w:
+            memoryview(w)[:4] = b"abcd"  # the temporary memoryview is gone at once
+        self.assertTrue(w.released)
+        with self.assertRaises(BufferError):
+            with c.open(name) as v:
+                m = memoryview(v)
+        self.assertFalse(v.released)
+        self.assertEqual(m[:4], b"abcd")
+        m.release()
+        v.release()
+        with self.assertRaisesRegex(ValueError, "released"):
+            with v:
+                pass
+
+    def test_mapping_lives_as_long_as_an_export(self):
+        name = self.segment(8192, data=b"x" * 8192)
+        c = self.connect()
+        m = memoryview(c.open(name))  # no other reference to the View
+        gc.collect()
+        c.close()
+        self.unlink_quietly(name)
+        self.assertEqual(m[8191], ord("x"))
+        self.assertEqual(m.obj.name, name)
+        m.release()
+
+    def test_read_only_exports(self):
+        name = self.segment(8, data=b"abcdefgh")
+        c = self.connect()
+        with c.open(name) as v:
+            self.assertTrue(memoryview(v).readonly)
+            with self.assertRaisesRegex(BufferError, "read-only"):
+                get_buffer(v, PyBUF_WRITABLE)
+            with self.assertRaisesRegex(TypeError, "cannot modify read-only memory"):
+                memoryview(v)[0] = 1
+            with self.assertRaises((TypeError, BufferError)):
+                (ctypes.c_char * 8).from_buffer(v)
+            self.assertTrue(get_buffer(v, PyBUF_SIMPLE)[3])
+        with c.open(name, write=True) as w:
+            m = memoryview(w)
+            self.assertFalse(m.readonly)
+            m[0] = ord("A")
+            self.assertFalse(get_buffer(w, PyBUF_WRITABLE)[3])
+            arr = (ctypes.c_char * 8).from_buffer(w)
+            arr[1] = b"B"
+            del arr
+            m.release()
+            r = w.toreadonly()
+            self.assertTrue(r.readonly and memoryview(r).readonly)
+            with self.assertRaisesRegex(TypeError, "cannot modify read-only memory"):
+                r[0] = 1
+            w[2] = ord("C")
+            self.assertEqual(r.tobytes(), b"ABCdefgh")
+            r.release()
+
+    def test_what_each_request_gets(self):
+        name = self.segment(16, data=bytes(range(16)))
+        c = self.connect()
+        with c.open(name) as v:
+            base = get_buffer(v, PyBUF_SIMPLE)[0]
+            self.assertEqual(get_buffer(v, PyBUF_SIMPLE), (base, 16, 1, True, None, None, None))
+            self.assertEqual(get_buffer(v, PyBUF_ND), (base, 16, 1, True, None, (16,), None))
+            self.assertEqual(get_buffer(v, PyBUF_FULL_RO), (base, 16, 1, True, "B", (16,), (1,)))
+            for flags in (PyBUF_C_CONTIGUOUS, PyBUF_F_CONTIGUOUS, PyBUF_ANY_CONTIGUOUS):
+                self.assertEqual(get_buffer(v, flags)[:3], (base, 16, 1))
+
+            # Negative strides go to consumers that accept strides, and only to them.
+            r = v[::-1]
+            self.assertFalse(r.contiguous)
+            self.assertEqual(r.strides, (-1,))
+            self.assertEqual(get_buffer(r, PyBUF_FULL_RO), (base + 15, 16, 1, True, "B", (16,), (-1,)))
+            self.assertEqual(get_buffer(r, PyBUF_STRIDES)[6], (-1,))
+            for flags in (PyBUF_SIMPLE, PyBUF_ND, PyBUF_C_CONTIGUOUS, PyBUF_F_CONTIGUOUS,
+                          PyBUF_ANY_CONTIGUOUS, PyBUF_FORMAT):
+                with self.assertRaisesRegex(BufferError, "not contiguous"):
+                    get_buffer(r, flags)
+            with self.assertRaises(BufferError):
+                hashlib.sha256(r)  # wants a simple buffer
+            self.assertEqual(hashlib.sha256(v).digest(), hashlib.sha256(bytes(range(16))).digest())
+            m = memoryview(r)
+            self.assertEqual((m.strides, m.c_contiguous), ((-1,), False))
+            self.assertEqual(m.tobytes(), bytes(range(15, -1, -1)))
+            self.assertEqual(bytes(r), bytes(range(15, -1, -1)))
+            self.assertEqual(m[::-1].tobytes(), bytes(range(16)))  # no request: memoryview slicing
+            m.release()
+            e = v[::2]
+            self.assertEqual((e.strides, e.shape), ((2,), (8,)))
+            self.assertEqual(memoryview(e).tolist(), list(range(0, 16, 2)))
+            one = v[3::100]  # one item: contiguous whatever the stride
+            self.assertTrue(one.contiguous)
+            self.assertEqual(get_buffer(one, PyBUF_SIMPLE)[:2], (base + 3, 1))
+            empty = v[5:5]
+            self.assertEqual((len(empty), bytes(empty), memoryview(empty).tolist()), (0, b"", []))
+            for x in (r, e, one, empty):
+                x.release()
+            self.assertEqual(get_buffer(v, PyBUF_SIMPLE)[0], base)
+
+    def test_cast_formats(self):
+        values = [1, -2, 70000, -(2**31)]
+        raw = struct.pack("=4i", *values)
+        name = self.segment(16, data=raw)
+        c = self.connect()
+        with c.open(name, write=True) as w:
+            i = w.cast("i")
+            self.assertEqual((i.format, i.itemsize, len(i), i.nbytes), ("i", 4, 4, 16))
+            m = memoryview(i)
+            self.assertEqual((m.format, m.itemsize, m.shape, m.strides), ("i", 4, (4,), (4,)))
+            self.assertEqual(m.tolist(), values)
+            self.assertEqual(i.tolist(), values)
+            self.assertEqual(list(i), values)
+            self.assertEqual(i[-1], -(2**31))
+            self.assertEqual(get_buffer(i, PyBUF_SIMPLE)[1:5], (16, 4, False, None))
+            i[1] = 12345
+            m[2] = -7
+            self.assertEqual(w.cast("i").tolist(), [1, 12345, -7, -(2**31)])
+            self.assertEqual(i[::-1].tolist(), [-(2**31), -7, 12345, 1])
+            self.assertEqual(memoryview(i[::-2]).tolist(), [-(2**31), 12345])
+            m.release()
+            self.assertEqual(i.cast("B").tobytes(), struct.pack("=4i", 1, 12345, -7, -(2**31)))
+            self.assertEqual(w.cast("@I").format, "I")
+            for bad in ("x", "ii", "<i", "Z", ""):
+                with self.assertRaisesRegex(ValueError, "native single character"):
+                    w.cast(bad)
+            with self.assertRaisesRegex(ValueError, "non-byte"):
+                i.cast("h")
+            with self.assertRaisesRegex(ValueError, "C-contiguous"):
+                w[::2].cast("h")
+            with self.assertRaisesRegex(ValueError, "multiple"):
+                w[:6].cast("i")
+            with self.assertRaises(TypeError):
+                w.cast(b"i")
+            i.release()
+
+    def test_tolist_every_format(self):
+        raw = bytes(range(1, 17)) + struct.pack("=dd", 1.5, -0.25)
+        name = self.segment(len(raw), data=raw)
+        c = self.connect()
+        with c.open(name) as v:
+            ref = memoryview(raw)
+            for f in "bBhHiIlLqQnNfd?c":
+                with self.subTest(format=f):
+                    size = struct.calcsize(f)
+                    n = len(raw) // size * size
+                    cv = v[:n].cast(f)
+                    self.assertEqual(cv.tolist(), ref[:n].cast(f).tolist())
+                    self.assertEqual(cv[0], ref[:n].cast(f)[0])
+                    self.assertEqual(cv, ref[:n].cast(f))
+                    self.assertEqual(memoryview(cv).tolist(), ref[:n].cast(f).tolist())
+                    cv.release()
+
+    def test_item_and_slice_assignment(self):
+        name = self.segment(8)
+        c = self.connect()
+        with c.open(name, write=True) as w:
+            w[:] = b"abcdefgh"
+            w[0] = ord("A")
+            w[-1] = ord("H")
+            w[1:3] = b"BC"
+            w[3:7:2] = memoryview(b"DF")
+            self.assertEqual(w.tobytes(), b"ABCDeFgH")
+            w[::-1] = b"12345678"
+            self.assertEqual(w.tobytes(), b"87654321")
+            w[1:] = w[:-1]  # overlapping
+            self.assertEqual(w.tobytes(), b"88765432")
+            w[::2] = memoryview(b"abcdefgh")[::2]  # strided source
+            self.assertEqual(w.tobytes(), b"a8c6e4g2")
+            with self.assertRaisesRegex(ValueError, "invalid value"):
+                w[0] = 256
+            with self.assertRaisesRegex(ValueError, "invalid value"):
+                w[0] = -1
+            with self.assertRaisesRegex(TypeError, "invalid type"):
+                w[0] = "x"
+            with self.assertRaises(IndexError):
+                w[8] = 0
+            with self.assertRaises(ValueError):
+                w[0:2] = b"abc"
+            with self.assertRaises(ValueError):
+                w[0:2] = memoryview(b"ab").cast("b")  # other format
+            with self.assertRaises(TypeError):
+                del w[0]
+            with self.assertRaises(TypeError):
+                w["a"] = 1
+            q = w.cast("d")
+            q[0] = 2.5
+            self.assertEqual(q[0], 2.5)
+            f = w.cast("f")
+            f[1] = 0.5
+            self.assertEqual(f[1], 0.5)
+            with self.assertRaises(OverflowError):
+                f[0] = 1e300
+            b = w.cast("?")
+            b[0] = []
+            b[1] = "yes"
+            self.assertEqual(b.tolist()[:2], [False, True])
+            ch = w.cast("c")
+            ch[2] = b"z"
+            self.assertEqual(ch[2], b"z")
+            with self.assertRaises(ValueError):
+                ch[2] = b"zz"
+            s = w.cast("b")
+            s[0] = -128
+            self.assertEqual(s[0], -128)
+            with self.assertRaises(ValueError):
+                s[0] = 128
+            for x in (q, f, b, ch, s):
+                x.release()
+
+    def test_indexing_len_eq_hex(self):
+        data = bytes(range(10, 30))
+        name = self.segment(len(data), data=data)
+        c = self.connect()
+        with c.open(name) as v:
+            self.assertEqual(len(v), 20)
+            self.assertEqual([v[i] for i in range(-20, 20)], list(data) * 2)
+            for i in (20, -21, 2**70):
+                with self.assertRaises(IndexError):
+                    v[i]
+            for sl in (slice(None), slice(3, 7), slice(None, None, -1), slice(-3, None),
+                       slice(-2**70, 2**70), slice(2**70, -2**70, -1), slice(-2**70, None, -1),
+                       slice(None, -2**70, -1), slice(5, 1, -2), slice(1, 5, -1),
+                       slice(None, None, 7), slice(19, -21, -3)):
+                with self.subTest(slice=sl):
+                    s = v[sl]
+                    self.assertEqual(s.tobytes(), data[sl])
+                    self.assertEqual(len(s), len(data[sl]))
+                    s.release()
+            with self.assertRaises(ValueError):
+                v[::0]
+            with self.assertRaises(TypeError):
+                v[1, 2]
+            self.assertEqual(list(v), list(data))
+            self.assertTrue(v == data and v == bytearray(data) and v == memoryview(data))
+            self.assertTrue(v != data[::-1])
+            self.assertTrue(v[::-1] == data[::-1])
+            self.assertEqual(v, v[:])
+            self.assertNotEqual(v, v[1:])
+            self.assertFalse(v == "not a buffer")
+            with self.assertRaises(TypeError):
+                hash(v)
+            for args in ((), (":",), ("-", 2), (b" ", -3), (":", 100)):
+                self.assertEqual(v.hex(*args), data.hex(*args))
+                self.assertEqual(v[::-1].hex(*args), data[::-1].hex(*args))
+            for bad in ("ab", "é", b"\xff"):
+                with self.assertRaises(ValueError):
+                    v.hex(bad)
+            self.assertEqual(v.tobytes(order="C"), data)
+            with self.assertRaises(ValueError):
+                v.tobytes(order="X")
+            self.assertRegex(repr(v), r"<shmview\.View of '.*': 20 items of 'B', read-only>")
+
+    def test_slicing_costs_no_request(self):
+        """With the daemon stopped, anything that asked it something would hang."""
+        name = self.segment(52, data=b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        c = self.connect()
+        v = c.open(name)
+        m = memoryview(v)
+        results = []
+
+        def work():
+            results.append(m[0:26].tobytes())
+            results.append(m[::-1][:3].tobytes())
+            s = v[26:][::-1]
+            results.append(s.tobytes())
+            ro = s.toreadonly()
+            results.append(ro[::-1].cast("c")[0])
+            for x in (ro, s):
+                x.release()
+            results.append(bytes(memoryview(v[:3])))
+
+        os.kill(self.daemon.pid, signal.SIGSTOP)
+        try:
+            t = threading.Thread(target=work)
+            t.start()
+            t.join(10)
+            alive = t.is_alive()
+        finally:
+            os.kill(self.daemon.pid, signal.SIGCONT)
+        t.join()
+        self.assertFalse(alive, "a slice waited on the daemon")
+        self.assertEqual(results, [b"abcdefghijklmnopqrstuvwxyz", b"ZYX",
+                                   b"ZYXWVUTSRQPONMLKJIHGFEDCBA", b"A", b"abc"])
+        # The daemon saw one view, however many slices were made.
+        self.assertEqual(c.stat(name).views_ro, 1)
+        m.release()
+        v.release()
+
+    def test_weakref_and_gc(self):
+        import weakref
+        name = self.segment(4)
+        c = self.connect()
+        v = c.open(name)
+        r = weakref.ref(v)
+        self.assertIs(r(), v)
+        del v
+        self.assertIsNone(r())
+        # Dropping the last reference released the view.
+        self.assertEqual(c.stat(name).views_ro, 0)
+
+
+@unittest.skipIf(numpy is None, "numpy is not installed (Debian: python3-numpy)")
+class NumpyTest(DaemonTestCase):
+    """Zero copy: numpy arrays over views in two processes see each other's writes."""
+
+    READER = """
+        import sys
+        import numpy, shmview
+        c = shmview.connect()
+        v = c.open(sys.argv[1])                    # read-only
+        a = numpy.frombuffer(v, dtype=numpy.uint32)
+        assert not a.flags.writeable
+        try:
+            a[0] = 1
+            print("wrote to a read-only array")
+        except ValueError:
+            pass
+        print("ready", flush=True)
+        for line in sys.stdin:                     # the same array every time: no reopen
+            i = int(line)
+            print(int(a.sum()), int(a[i]), flush=True)
+    """
+
+    def test_numpy_writer_and_reader_processes(self):
+        n = 1 << 18  # 1 MiB of uint32
+        name = self.segment(4 * n, mode=0o644)
+        c = self.connect()
+        w = c.open(name, write=True)
+        a = numpy.frombuffer(w, dtype=numpy.uint32)
+        self.assertTrue(a.flags.writeable)
+        # The array's memory is the View's own: no copy on this side either.
+        self.assertEqual(a.__array_interface__["data"][0], get_buffer(w, PyBUF_SIMPLE)[0])
+
+        reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(self.READER), name],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(reader.stdout.readline(), "ready\n")
+
+            def ask(i):
+                reader.stdin.write(f"{i}\n")
+                reader.stdin.flush()
+                return tuple(map(int, reader.stdout.readline().split()))
+
+            self.assertEqual(ask(5), (0, 0))
+            a[:] = numpy.arange(n, dtype=numpy.uint32)
+            self.assertEqual(ask(5), (n * (n - 1) // 2, 5))
+            a[::2] = 0
+            self.assertEqual(ask(7), (sum(range(1, n, 2)), 7))
+            # Through a plain memoryview too.
+            m = memoryview(w).cast("I")
+            m[7] = 4242
+            self.assertEqual(ask(7)[1], 4242)
+            m.release()
+            a[:] = 1
+            self.assertEqual(ask(n - 1), (n, 1))
+            reader.stdin.close()
+            self.assertEqual(reader.stdout.read(), "")
+            self.assertEqual(reader.wait(30), 0)
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
+            reader.stdin.close()
+            reader.stdout.close()
+        with self.assertRaises(BufferError):
+            w.release()  # the array still holds an export
+        del a
+        w.release()
+
+    def test_numpy_formats_strides_and_lifetime(self):
+        name = self.segment(64, data=struct.pack("=16I", *range(16)))
+        c = self.connect()
+        v = c.open(name)
+        i = v.cast("I")
+        arr = numpy.asarray(i)
+        self.assertEqual((arr.dtype, arr.shape, arr.flags.writeable),
+                         (numpy.dtype(numpy.uint32), (16,), False))
+        self.assertEqual(arr.tolist(), list(range(16)))
+        rev = numpy.asarray(i[::-1])
+        self.assertEqual(rev.strides, (-4,))
+        self.assertEqual(rev.tolist(), list(range(15, -1, -1)))
+        with self.assertRaises(ValueError):
+            rev[0] = 1
+        i_rev = i[::-3]
+        self.assertEqual(numpy.asarray(i_rev).tolist(), list(range(15, -1, -3)))
+        self.assertEqual(numpy.frombuffer(v, dtype=numpy.uint8).size, 64)
+        with self.assertRaises(BufferError):
+            i.release()
+        del arr
+        i.release()
+        i_rev.release()
+        # The array alone keeps the mapping: drop every other reference.
+        del v, i, i_rev
+        c.close()
+        gc.collect()
+        self.assertEqual(rev.tolist(), list(range(15, -1, -1)))
+        del rev
+
+
+class ErrorsTest(DaemonTestCase):
+    """Every errno the library returns becomes the exception a Python user expects."""
+
+    daemon_args = ("--max-views-per-client", "3", "--max-bytes", str(1 << 20))
+
+    def assertOSError(self, cm, cls, err, name):
+        e = cm.exception
+        self.assertIs(type(e), cls)
+        self.assertEqual(e.errno, err)
+        self.assertEqual(e.filename, name)
+        self.assertIn(repr(name), str(e))
+
+    def test_enoent(self):
+        c = self.connect()
+        missing = self.name("missing")
+        for call in (c.stat, c.unlink, c.seal, c.open, lambda n: c.open(n, write=True)):
+            with self.assertRaises(FileNotFoundError) as cm:
+                call(missing)
+            self.assertOSError(cm, FileNotFoundError, errno.ENOENT, missing)
+            self.assertEqual(cm.exception.strerror, "no such segment")
+
+    def test_eexist(self):
+        name = self.segment(10)
+        c = self.connect()
+        with self.assertRaises(FileExistsError) as cm:
+            c.create(name, 10)
+        self.assertOSError(cm, FileExistsError, errno.EEXIST, name)
+        self.assertEqual(cm.exception.strerror, "a segment with that name exists")
+
+    def test_eperm_sealed(self):
+        name = self.segment(10)
+        c = self.connect()
+        c.seal(name)
+        with self.assertRaises(PermissionError) as cm:
+            c.open(name, write=True)
+        self.assertOSError(cm, PermissionError, errno.EPERM, name)
+
+    def test_ebusy(self):
+        name = self.segment(10)
+        c = self.connect()
+        with c.open(name, write=True):
+            with self.assertRaises(OSError) as cm:
+                c.seal(name)
+        self.assertOSError(cm, OSError, errno.EBUSY, name)
+        self.assertEqual(cm.exception.strerror, "the segment has writable views open")
+
+    def test_einval_erange_eoverflow(self):
+        c = self.connect()
+        for bad in ("a/b", ".", "..", "tab\there", "x" * 256, ""):
+            with self.subTest(name=bad):
+                with self.assertRaisesRegex(ValueError, "invalid argument"):
+                    c.create(bad, 10)
+        with self.assertRaisesRegex(ValueError, r"invalid argument: 'zero'"):
+            c.create("zero", 0)
+        with self.assertRaises(ValueError):
+            c.create(self.name(), 10, mode=0o10000)
+        with self.assertRaisesRegex(ValueError, "embedded null"):
+            c.create("nul\0", 10)
+        name = self.segment(100)
+        for offset, length in ((101, 0), (0, 101), (50, 51), (101, None)):
+            with self.subTest(offset=offset, length=length):
+                with self.assertRaisesRegex(ValueError, f"invalid argument: '{name}'"):
+                    c.open(name, offset, length)
+        with self.assertRaisesRegex(ValueError, "offset \\+ length overflows"):
+            c.open(name, 2**64 - 1, 2)
+        # ERANGE comes from indexing, which raises IndexError as sequences must.
+        with c.open(name) as v:
+            with self.assertRaisesRegex(IndexError, "out of range"):
+                v[100]
+        # Arguments Python itself rejects.
+        with self.assertRaisesRegex(ValueError, "negative"):
+            c.create(self.name(), -1)
+        with self.assertRaisesRegex(ValueError, "negative"):
+            c.open(name, -1)
+        with self.assertRaises(OverflowError):
+            c.create(self.name(), 2**64)
+        with self.assertRaises(OverflowError):
+            c.create(self.name(), 1, mode=2**32)
+        with self.assertRaises(TypeError):
+            c.create(42, 1)
+        with self.assertRaises(TypeError):
+            c.create("x", 1.5)
+
+    def test_enospc_emfile(self):
+        c = self.connect()
+        big = self.name("big")
+        with self.assertRaises(OSError) as cm:
+            c.create(big, 2 << 20)  # the daemon allows 1 MiB
+        self.assertOSError(cm, OSError, errno.ENOSPC, big)
+        name = self.segment(10)
+        views = [c.open(name) for _ in range(3)]
+        with self.assertRaises(OSError) as cm:
+            c.open(name)
+        self.assertOSError(cm, OSError, errno.EMFILE, name)
+        for v in views:
+            v.release()
+        c.open(name).release()
+
+    def test_connection_refused_and_missing_socket(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "dead.sock")
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(path)  # bound, never listening: connections are refused
+            with self.assertRaises(ConnectionRefusedError) as cm:
+                shmview.connect(path)
+            s.close()
+            self.assertOSError(cm, ConnectionRefusedError, errno.ECONNREFUSED, path)
+            self.assertIsInstance(cm.exception, ConnectionError)
+            self.assertIn("not running", cm.exception.strerror)
+            gone = os.path.join(d, "none.sock")
+            with self.assertRaises(FileNotFoundError) as cm:
+                shmview.connect(gone)
+            self.assertOSError(cm, FileNotFoundError, errno.ENOENT, gone)
+            self.assertIn("socket", cm.exception.strerror)
+            with self.assertRaises(OSError) as cm:
+                shmview.connect("/tmp/" + "x" * 200)
+            self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG)
+
+    def test_connection_lost(self):
+        d = Daemon()
+        try:
+            c = shmview.connect(d.socket)
+            c.create("s", 10)
+            v = c.open("s")
+        finally:
+            self.assertEqual(d.stop(), 0)
+        with self.assertRaises(ConnectionError) as cm:
+            c.stat("s")
+        self.assertIn(cm.exception.errno, (errno.ECONNRESET, errno.EPIPE))
+        with self.assertRaises(ConnectionError) as cm:
+            c.list()
+        self.assertIs(type(cm.exception), ConnectionError)
+        self.assertEqual(cm.exception.errno, errno.ENOTCONN)
+        self.assertEqual(cm.exception.strerror, "not connected to the daemon")
+        self.assertEqual(v.tobytes(), bytes(10))  # the view is ours
+        v.release()
+        c.close()
+
+    def test_buffer_and_closed_errors(self):
+        name = self.segment(4)
+        c = shmview.connect()
+        v = c.open(name)
+        m = memoryview(v)
+        with self.assertRaises(BufferError):
+            v.release()
+        m.release()
+        v.release()
+        with self.assertRaises(ValueError):
+            v.tolist()
+        c.close()
+        with self.assertRaisesRegex(ValueError, "closed"):
+            c.open(name)
+
+
+class ThreadsTest(DaemonTestCase):
+    """One Client shared by threads; the GIL let go while the daemon is waited on."""
+
+    def test_threads_share_one_client(self):
+        c = self.connect()
+        errors = []
+        nthreads, rounds = 8, 40
+
+        def worker(k):
+            try:
+                for i in range(rounds):
+                    name = f"thr-{os.getpid()}-{k}-{i}"
+                    payload = bytes([k, i]) * 2048
+                    c.create(name, len(payload))
+                    with c.open(name, write=True) as w:
+                        memoryview(w)[:] = payload
+                    with c.open(name, 1, 100) as v:
+                        assert v.tobytes() == payload[1:101], name
+                    assert c.stat(name).size == len(payload)
+                    assert name in [s.name for s in c.list()]
+                    c.unlink(name)
+            except Exception:
+                errors.append(traceback.format_exc())
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(nthreads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(errors, "\n".join(errors))
+        self.assertFalse([s for s in c.list() if s.name.startswith("thr-")])
+
+    def test_views_shared_between_threads(self):
+        name = self.segment(1 << 16)
+        c = self.connect()
+        w = c.open(name, write=True)
+        u = w.cast("I")
+        errors = []
+
+        def worker(k):
+            try:
+                mine = u[k::4]  # each thread its own items, its own handle
+                for i in range(len(mine)):
+                    mine[i] = k * 1000000 + i
+                mine.release()
+                for _ in range(50):
+                    c.open(name).release()
+            except Exception:
+                errors.append(traceback.format_exc())
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertFalse(errors, "\n".join(errors))
+        got = u.tolist()
+        self.assertEqual(got, [(j % 4) * 1000000 + j // 4 for j in range(len(got))])
+        u.release()
+        w.release()
+
+    def test_gil_released_while_waiting(self):
+        name = self.segment(10)
+        c = self.connect()
+        result = []
+        # Safety net: should the GIL be held during the call, nothing here could run to
+        # resume the daemon, so a separate process does it after a while.
+        rescue = subprocess.Popen(["sh", "-c", f"sleep 8; kill -CONT {self.daemon.pid}"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        self.addCleanup(rescue.wait)
+        self.addCleanup(os.killpg, rescue.pid, signal.SIGKILL)
+        os.kill(self.daemon.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        t = threading.Thread(target=lambda: result.append(c.stat(name).size))
+        t.start()
+        # This thread keeps running Python while the other waits on the stopped daemon.
+        spins = 0
+        while time.monotonic() - start < 0.3:
+            spins += 1
+        self.assertFalse(result)
+        # close() now only marks the Client; the call in flight still completes.
+        c.close()
+        with self.assertRaisesRegex(ValueError, "closed"):
+            c.stat(name)
+        elapsed = time.monotonic() - start
+        os.kill(self.daemon.pid, signal.SIGCONT)
+        t.join(10)
+        self.assertLess(elapsed, 5, "the main thread was blocked: GIL held during a request")
+        self.assertGreater(spins, 1000)
+        self.assertEqual(result, [10])
+        self.assertTrue(c.closed)
+
+
+class PermissionsTest(DaemonTestCase):
+    """Another uid, as the daemon checks mode bits against the peer's credentials."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch to uid 65534")
+        super().setUp()
+
+    @staticmethod
+    def try_open(name, write=False):
+        with shmview.connect() as c:
+            try:
+                with c.open(name, write=write) as v:
+                    return ["ok", v.tobytes().decode()]
+            except OSError as e:
+                return [type(e).__name__, e.errno, e.strerror, e.filename]
+
+    def test_nobody_denied_a_0600_segment(self):
+        name = self.segment(6, 0o600, b"secret")
+        got = self.run_as(NOBODY, self.try_open, name)
+        self.assertEqual(got, ["PermissionError", errno.EACCES, "permission denied", name])
+
+    def test_nobody_reads_but_cannot_write_0644(self):
+        name = self.segment(6, 0o644, b"public")
+        self.assertEqual(self.run_as(NOBODY, self.try_open, name), ["ok", "public"])
+        got = self.run_as(NOBODY, self.try_open, name, True)
+        self.assertEqual(got[:2], ["PermissionError", errno.EACCES])
+
+    def test_nobody_cannot_unlink_or_seal_root_segment(self):
+        name = self.segment(6, 0o666)
+
+        def attempt(n):
+            out = []
+            with shmview.connect() as c:
+                for call in (c.unlink, c.seal):
+                    try:
+                        call(n)
+                        out.append("ok")
+                    except PermissionError as e:
+                        out.append(e.errno)
+                st = c.stat(n)  # stat is open to everybody
+                out.append(st.uid)
+                mine = f"{n}-nobody"
+                c.create(mine, 1)
+                out.append(c.stat(mine).uid)
+                c.unlink(mine)
+            return out
+
+        self.assertEqual(self.run_as(NOBODY, attempt, name),
+                         [errno.EPERM, errno.EPERM, 0, NOBODY])
+
+
+class ExampleTest(DaemonTestCase):
+    """examples/python_producer_consumer.py runs against the daemon."""
+
+    def test_example(self):
+        examples = os.environ.get("SHMVIEW_EXAMPLES",
+                                  os.path.join(os.path.dirname(__file__), "../../examples"))
+        script = os.path.join(examples, "python_producer_consumer.py")
+        p = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("[0:26][::-1] = zyxwvutsrqponmlkjihgfedcba\n", p.stdout)
+        self.assertIn('writing gives "cannot modify read-only memory"\n', p.stdout)
+        self.assertIn("consumer: now [0:5] = HELLO\n", p.stdout)
+
+
+class InstallTest(unittest.TestCase):
+    """`cmake --install --prefix DIR` puts an importable package under DIR, nowhere else."""
+
+    def test_install_into_prefix(self):
+        build = os.environ.get("SHMVIEW_BUILD_DIR")
+        if not build:
+            self.skipTest("SHMVIEW_BUILD_DIR not set (run through CTest)")
+        cmake = os.environ.get("SHMVIEW_CMAKE", "cmake")
+        rel = os.environ["SHMVIEW_PYTHON_INSTALL_DIR"]
+        self.assertFalse(os.path.isabs(rel), rel)
+        with tempfile.TemporaryDirectory() as prefix:
+            subprocess.run([cmake, "--install", build, "--prefix", prefix,
+                            "--component", "python"], check=True, capture_output=True)
+            files = sorted(str(p.relative_to(prefix)) for p in pathlib.Path(prefix).rglob("*")
+                           if p.is_file())
+            pkg = os.path.join(rel, "shmview")
+            self.assertEqual([f for f in files if not f.startswith(pkg + "/")], [])
+            names = sorted(os.path.basename(f) for f in files)
+            self.assertEqual(names[:3], ["__init__.py", "__init__.pyi", "_shmview" +
+                                         __import__("sysconfig").get_config_var("EXT_SUFFIX")])
+            self.assertEqual(names[3:], ["py.typed"])
+            so = os.path.join(prefix, pkg, names[2])
+            dyn = subprocess.run(["readelf", "-d", so], capture_output=True, text=True).stdout
+            self.assertNotIn("RPATH", dyn)
+            self.assertNotIn("RUNPATH", dyn)
+            self.assertNotIn("libshmview", dyn)
+            out = subprocess.run(
+                [sys.executable, "-c", "import shmview; print(shmview.__file__)"],
+                env=dict(os.environ, PYTHONPATH=os.path.join(prefix, rel)), cwd=prefix,
+                capture_output=True, text=True, check=True).stdout.strip()
+            self.assertEqual(out, os.path.join(prefix, pkg, "__init__.py"))
+
+
+if __name__ == "__main__":
+    unittest.main()
