@@ -15,6 +15,7 @@ struct shmv_client {
         /* Serialises whole request/reply exchanges, so a connection can be shared by threads. */
         pthread_mutex_t lock;
         int fd; /* -1 once disconnected or broken */
+        pid_t pid; /* the process that connected: a forked child must not use the socket */
         uint64_t next_id;
         uint32_t max_frame;
         shmv__wire_in in;
@@ -37,7 +38,7 @@ static const struct {
         { EOVERFLOW, "offset + length overflows" },
         { EMFILE, "too many views open" },
         { ENOBUFS, "buffer too small" },
-        { ECONNREFUSED, "the daemon is not running (connection refused)" },
+        { ECONNREFUSED, "no daemon is listening on the socket (connection refused)" },
         { ENOTCONN, "not connected to the daemon" },
         { ECONNRESET, "the daemon closed the connection" },
         { EPIPE, "the daemon closed the connection" },
@@ -95,7 +96,7 @@ void shmv__client_unref(shmv_client *c)
  * a partial frame may have gone out. */
 static int send_locked(shmv_client *c, Shmview__Request *req)
 {
-        if (c->fd < 0)
+        if (c->fd < 0 || getpid() != c->pid)
                 return -ENOTCONN;
         req->id = ++c->next_id;
         uint8_t *buf;
@@ -211,7 +212,8 @@ static int connect_socket(const char *path)
                 r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         while (r < 0 && errno == EINTR);
         if (r < 0) {
-                r = -errno;
+                /* No socket file at the path: no daemon there, as with a stale socket. */
+                r = errno == ENOENT ? -ECONNREFUSED : -errno;
                 close(fd);
                 return r;
         }
@@ -257,6 +259,7 @@ int shmv_connect(const char *socket_path, shmv_client **ret)
         pthread_mutex_init(&c->lock, NULL);
         c->max_frame = SHMV__MAX_FRAME;
         c->fd = -1;
+        c->pid = getpid();
         r = shmv__wire_in_init(&c->in, SHMV__MAX_FRAME, true);
         if (r < 0)
                 goto fail;

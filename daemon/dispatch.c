@@ -112,13 +112,12 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
                 return;
         }
         if (cr->mode & ~07777u) {
-                reply_error(c, id, EINVAL, "mode %#" PRIo32 " has bits outside 07777: %s",
-                            cr->mode, name);
+                reply_error(c, id, EINVAL, "mode %#" PRIo32 " has bits outside 07777: %s", cr->mode,
+                            name);
                 return;
         }
         const char *why = NULL;
-        int r = shmv__segment_create(c->server->registry, &c->peer, name, cr->size, cr->mode,
-                                     &why);
+        int r = shmv__segment_create(c->server->registry, &c->peer, name, cr->size, cr->mode, &why);
         switch (r) {
         case 0:
                 log_debug("client %" PRIu64 " created segment %s: %" PRIu64 " bytes, mode %04o",
@@ -131,8 +130,7 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
         default:
                 log_debug("client %" PRIu64 ": no room for segment %s (%" PRIu64 " bytes): %s",
                           c->serial, name, cr->size, why ? why : "cannot allocate");
-                reply_error(c, id, ENOSPC,
-                            "out of memory budget: %s (%" PRIu64 " bytes for %s)",
+                reply_error(c, id, ENOSPC, "out of memory budget: %s (%" PRIu64 " bytes for %s)",
                             why ? why : "cannot allocate", cr->size, name);
                 break;
         }
@@ -224,8 +222,7 @@ static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
         Shmview__SegmentInfo infos[LIST_PAGE_SIZE];
         Shmview__SegmentInfo *ptrs[LIST_PAGE_SIZE];
         bool more;
-        size_t count = shmv__segment_list(c->server->registry, after, segs, LIST_PAGE_SIZE,
-                                          &more);
+        size_t count = shmv__segment_list(c->server->registry, after, segs, LIST_PAGE_SIZE, &more);
         for (size_t i = 0; i < count; i++) {
                 segment_info(segs[i], &infos[i]);
                 ptrs[i] = &infos[i];
@@ -254,8 +251,7 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
         uint64_t offset = o->offset, length = o->length;
         if (length == UINT64_MAX) {
                 if (offset > s->size) {
-                        reply_error(c, id, EINVAL, "range past the end of the segment: %s",
-                                    name);
+                        reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
                         return;
                 }
                 length = s->size - offset;
@@ -277,8 +273,8 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
                 return;
         }
         if (shmv__view_table_count(&c->views) >= c->server->config.max_views_per_client) {
-                reply_error(c, id, EMFILE, "too many views open (max_views_per_client %" PRIu32
-                            ")", c->server->config.max_views_per_client);
+                reply_error(c, id, EMFILE, "too many views open (max_views_per_client %" PRIu32 ")",
+                            c->server->config.max_views_per_client);
                 return;
         }
         shmv__view *v;
@@ -287,23 +283,23 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
                 reply_error(c, id, -r, "cannot open a view: %s", strerror(-r));
                 return;
         }
-        Shmview__OpenReply or = SHMVIEW__OPEN_REPLY__INIT;
-        or.view_id = v->id;
-        or.offset = offset;
-        or.length = length;
-        or.segment_size = s->size;
-        or.writable = writable;
+        Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
+        reply.view_id = v->id;
+        reply.offset = offset;
+        reply.length = length;
+        reply.segment_size = s->size;
+        reply.writable = writable;
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
         resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
-        resp.open = &or;
+        resp.open = &reply;
         if (shmv__conn_send(c, &resp, s, writable ? s->fd : s->fd_ro) < 0) {
                 shmv__view_release(&c->views, v->id);
                 return;
         }
         log_debug("client %" PRIu64 " opened view %" PRIu64 " of %s: %" PRIu64 " bytes at %" PRIu64
                   ", %s",
-                  c->serial, or.view_id, name, length, offset,
+                  c->serial, reply.view_id, name, length, offset,
                   writable ? "writable" : "read-only");
 }
 

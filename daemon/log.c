@@ -14,10 +14,10 @@ static const struct {
         const char *name;
         int level;
 } levels[] = {
-        { "error", SHMV__LOG_ERROR },
-        { "warning", SHMV__LOG_WARNING },
-        { "info", SHMV__LOG_INFO },
-        { "debug", SHMV__LOG_DEBUG },
+        {"error", SHMV__LOG_ERROR},
+        {"warning", SHMV__LOG_WARNING},
+        {"info", SHMV__LOG_INFO},
+        {"debug", SHMV__LOG_DEBUG},
 };
 
 int shmv__log_level_from_string(const char *s)

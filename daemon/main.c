@@ -26,7 +26,8 @@ static void usage(FILE *f)
                 "  --socket PATH            listen on PATH (default: $SHMVIEW_SOCKET, else\n"
                 "                           $XDG_RUNTIME_DIR/shmview/shmview.sock when not root,\n"
                 "                           else /run/shmview/shmview.sock)\n"
-                "  --socket-mode OCTAL      permissions of the socket (default 0600, 0660 as root)\n"
+                "  --socket-mode OCTAL      permissions of the socket (default 0600, 0660 as "
+                "root)\n"
                 "  --max-bytes N            bytes in all segments together; K, M, G, T suffixes\n"
                 "                           (default: half of MemTotal)\n"
                 "  --max-segments N         segments alive at once (default 65536)\n"
@@ -111,8 +112,8 @@ static void raise_nofile(const shmv__config *cfg)
         uint64_t want = 2 * (uint64_t)cfg->max_segments + cfg->max_clients + 64;
         if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
                 log_info("descriptor limit %llu is below the %" PRIu64
-                            " that max_segments and max_clients may need",
-                            (unsigned long long)rl.rlim_cur, want);
+                         " that max_segments and max_clients may need",
+                         (unsigned long long)rl.rlim_cur, want);
 }
 
 enum {
@@ -131,15 +132,15 @@ enum {
 static int parse_options(int argc, char **argv, shmv__config *cfg)
 {
         static const struct option options[] = {
-                { "socket", required_argument, NULL, OPT_SOCKET },
-                { "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
-                { "max-bytes", required_argument, NULL, OPT_MAX_BYTES },
-                { "max-segments", required_argument, NULL, OPT_MAX_SEGMENTS },
-                { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-                { "max-views-per-client", required_argument, NULL, OPT_MAX_VIEWS },
-                { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-                { "help", no_argument, NULL, OPT_HELP },
-                { "version", no_argument, NULL, OPT_VERSION },
+                {"socket", required_argument, NULL, OPT_SOCKET},
+                {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+                {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
+                {"max-segments", required_argument, NULL, OPT_MAX_SEGMENTS},
+                {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+                {"max-views-per-client", required_argument, NULL, OPT_MAX_VIEWS},
+                {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+                {"help", no_argument, NULL, OPT_HELP},
+                {"version", no_argument, NULL, OPT_VERSION},
                 {},
         };
         const char *socket_arg = NULL;
@@ -250,8 +251,7 @@ int main(int argc, char **argv)
         raise_nofile(&cfg);
 
         shmv__registry *registry;
-        shmv__registry_config rcfg = { .max_bytes = cfg.max_bytes,
-                                       .max_segments = cfg.max_segments };
+        shmv__registry_config rcfg = {.max_bytes = cfg.max_bytes, .max_segments = cfg.max_segments};
         r = shmv__registry_new(&rcfg, &registry);
         if (r < 0) {
                 log_error("out of memory");

@@ -1,6 +1,5 @@
 /* Segments: creation with the memory checks, the name registry, permissions, sealing, and the
  * views that hold them. */
-#define _GNU_SOURCE /* accept4, memfd_create, fallocate, struct ucred */
 #include "segment.h"
 
 #include <assert.h>
@@ -23,8 +22,8 @@
 
 /* Where the memory limits of the daemon's cgroup are read. */
 typedef struct cgroup_limit {
-        char *dir;       /* the daemon's cgroup directory; NULL when there is no memory controller */
-        char *path;      /* room for dir + "/" + a file name */
+        char *dir; /* the daemon's cgroup directory; NULL when there is no memory controller */
+        char *path; /* room for dir + "/" + a file name */
         size_t base_len; /* length of the mount point prefix of dir: the walk stops there */
         const char *max_file;
         const char *current_file;
@@ -34,7 +33,7 @@ struct shmv__registry {
         GTree *by_name; /* name -> segment, linked segments only */
         shmv__registry_config config;
         uint64_t bytes_used; /* sizes of all live segments, unlinked ones included */
-        uint32_t nsegments;  /* live segments, unlinked ones included */
+        uint32_t nsegments; /* live segments, unlinked ones included */
         uint64_t page_size;
         cgroup_limit cgroup;
 };
@@ -313,8 +312,8 @@ static int errno_to_why(int err, const char **ret_why)
         return -ENOSPC;
 }
 
-int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name,
-                         uint64_t size, uint32_t mode, const char **ret_why)
+int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
+                         uint32_t mode, const char **ret_why)
 {
         if (g_tree_lookup(r->by_name, name))
                 return -EEXIST;
@@ -378,7 +377,7 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
         int fd_ro = open(proc, O_RDONLY | O_CLOEXEC);
         if (fd_ro < 0) {
                 r_err = errno;
-                log_error("opening segment %s read-only: %s", name, strerror(r_err));
+                log_warning("opening segment %s read-only: %s", name, strerror(r_err));
                 goto fail_close;
         }
 

@@ -27,7 +27,7 @@ typedef struct shmv__segment {
         /* One reference held by the registry while the name is linked, one per open view, one
          * per queued reply that carries one of the descriptors. */
         unsigned refs;
-        int fd;    /* read-write memfd */
+        int fd; /* read-write memfd */
         int fd_ro; /* read-only open file description of the same memfd */
         uint32_t uid;
         uint32_t gid;
@@ -74,8 +74,8 @@ shmv__segment *shmv__segment_find(shmv__registry *r, const char *name);
 
 /* Creates and links a segment owned by the peer. name must be valid (shmv__name_check).
  * Returns 0, -EEXIST, or -ENOSPC with *ret_why saying which limit (a static string). */
-int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name,
-                         uint64_t size, uint32_t mode, const char **ret_why);
+int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
+                         uint32_t mode, const char **ret_why);
 /* -ENOENT, -EPERM unless the peer owns the segment or is uid 0. */
 int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *name);
 /* -ENOENT, -EPERM, -EBUSY (writable views or mappings exist). Sealing twice is fine. */

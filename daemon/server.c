@@ -2,7 +2,6 @@
  * non-blocking socket, since replies carry descriptors and uv_write2() cannot send arbitrary
  * ones. Replies wait in a per-connection queue; a client that does not read its replies stops
  * being read, so it cannot make the daemon hold more than about OUT_HIGH bytes for it. */
-#define _GNU_SOURCE /* accept4, memfd_create, fallocate, struct ucred */
 #include "server.h"
 
 #include <errno.h>
@@ -32,7 +31,7 @@ struct shmv__out {
         uint8_t *buf; /* the packed frame, length prefix included */
         size_t len;
         size_t sent;
-        int fd;                /* sent with the first byte; borrowed from segment */
+        int fd; /* sent with the first byte; borrowed from segment */
         shmv__segment *segment; /* referenced while fd is queued */
 };
 
@@ -47,15 +46,13 @@ static void out_free(shmv__out *o)
         free(o);
 }
 
-int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment,
-                    int fd)
+int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment, int fd)
 {
         uint8_t *buf;
         size_t len;
         int r = shmv__wire_pack(&resp->base, SHMV__MAX_FRAME, &buf, &len);
         if (r < 0) {
-                log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial,
-                          strerror(-r));
+                log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial, strerror(-r));
                 c->failed = true;
                 return r;
         }
@@ -66,7 +63,7 @@ int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment 
                 c->failed = true;
                 return -ENOMEM;
         }
-        *o = (shmv__out){ .buf = buf, .len = len, .fd = -1 };
+        *o = (shmv__out){.buf = buf, .len = len, .fd = -1};
         if (fd >= 0 && segment) {
                 o->fd = fd;
                 o->segment = segment;
@@ -264,8 +261,7 @@ static void on_conn_poll(uv_poll_t *handle, int status, int events)
         }
         if (events & UV_WRITABLE)
                 conn_flush(c);
-        if ((events & UV_READABLE) && !c->failed && !c->paused && !c->eof &&
-            !c->close_after_flush)
+        if ((events & UV_READABLE) && !c->failed && !c->paused && !c->eof && !c->close_after_flush)
                 conn_read(c);
         conn_service(c);
 }
@@ -338,8 +334,8 @@ static void conn_new(shmv__server *s, int fd)
                 s->conns->prev = c;
         s->conns = c;
         s->nconns++;
-        log_debug("client %" PRIu64 " (pid %d uid %u gid %u) connected", c->serial,
-                  (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
+        log_debug("client %" PRIu64 " (pid %d uid %u gid %u) connected", c->serial, (int)cred.pid,
+                  (unsigned)cred.uid, (unsigned)cred.gid);
         conn_update_poll(c);
         return;
 
@@ -351,8 +347,8 @@ fail_groups:
 fail_free:
         free(c);
 fail_close:
-        log_warning("connection from pid %d uid %u dropped: %s", (int)cred.pid,
-                    (unsigned)cred.uid, strerror(-r));
+        log_warning("connection from pid %d uid %u dropped: %s", (int)cred.pid, (unsigned)cred.uid,
+                    strerror(-r));
         close(fd);
 }
 
@@ -367,8 +363,7 @@ static void listener_pause(shmv__server *s)
 static void accept_emfile(shmv__server *s, int err)
 {
         if (s->reserve_fd < 0) {
-                log_warning("accept: %s; not accepting for %d ms", strerror(err),
-                            ACCEPT_PAUSE_MS);
+                log_warning("accept: %s; not accepting for %d ms", strerror(err), ACCEPT_PAUSE_MS);
                 listener_pause(s);
                 return;
         }
@@ -385,7 +380,9 @@ static void accept_emfile(shmv__server *s, int err)
                 close(fd);
                 dropped++;
         }
-        log_warning("accept: %s; %u connections dropped", strerror(err), dropped);
+        /* accept4() says EMFILE before it looks at the queue, which may be empty. */
+        if (dropped > 0)
+                log_warning("accept: %s; %u connections dropped", strerror(err), dropped);
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->reserve_fd < 0)
                 listener_pause(s);
@@ -489,8 +486,7 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
                 return -EADDRINUSE;
         }
         if (err != ECONNREFUSED) {
-                log_error("cannot tell whether a daemon listens on %s: %s", path,
-                          strerror(err));
+                log_error("cannot tell whether a daemon listens on %s: %s", path, strerror(err));
                 return -err;
         }
         log_info("removing stale socket %s", path);
@@ -504,7 +500,7 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
 static int listen_socket(shmv__server *s)
 {
         const char *path = s->config.socket_path;
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        struct sockaddr_un addr = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(addr.sun_path)) {
                 log_error("socket path too long: %s", path);
                 return -ENAMETOOLONG;

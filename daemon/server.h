@@ -34,11 +34,11 @@ typedef struct shmv__conn {
         shmv__out *out_tail;
         size_t out_bytes; /* queued and not yet sent */
         shmv__view_table views;
-        int events;             /* what poll watches */
-        bool greeted;           /* hello answered */
-        bool failed;            /* close when the current dispatch is done */
+        int events; /* what poll watches */
+        bool greeted; /* hello answered */
+        bool failed; /* close when the current dispatch is done */
         bool close_after_flush; /* read nothing more; close once the output is sent */
-        bool paused;            /* too much output queued: read nothing until it drains */
+        bool paused; /* too much output queued: read nothing until it drains */
         bool eof;
         bool closing;
         struct shmv__conn *prev;
@@ -78,7 +78,6 @@ void shmv__server_stop(shmv__server *s);
 
 /* Queues a reply. When fd >= 0 it rides with the reply and segment is kept referenced until
  * it is sent. On failure the connection is marked failed and will be closed. */
-int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment,
-                    int fd);
+int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment, int fd);
 
 #endif

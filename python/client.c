@@ -81,8 +81,10 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
                 /* Only to name the path in errors and repr(); shmv_connect() applies the same
                  * rule itself. */
                 r = shmv_default_socket_path(buf, sizeof(buf));
-                if (r < 0)
-                        return shmv__py_set_error(r, NULL), -1;
+                if (r < 0) {
+                        shmv__py_set_error(r, NULL);
+                        return -1;
+                }
                 path = PyBytes_FromString(buf);
                 if (!path)
                         return -1;
@@ -98,11 +100,7 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
         Py_END_ALLOW_THREADS
         Py_DECREF(path);
         if (r < 0) {
-                /* shmv_strerror() speaks of segments; here ENOENT is about the socket. */
-                if (r == -ENOENT)
-                        shmv__py_set_error_msg(r, "no shmviewd socket at this path", self->socket);
-                else
-                        shmv__py_set_error(r, self->socket);
+                shmv__py_set_error(r, self->socket);
                 return -1;
         }
         self->client = c;
@@ -411,8 +409,8 @@ PyDoc_STRVAR(client_doc,
 "\n"
 "A connection to shmviewd; shmview.connect(socket) makes one. See connect() for the\n"
 "socket-path rule. Safe to share between threads; each call releases the GIL while it\n"
-"waits on the daemon. A context manager: leaving the with block closes it. Do not use a\n"
-"Client in a child after fork(); connect again there.");
+"waits on the daemon. A context manager: leaving the with block closes it. In a child\n"
+"after fork() an inherited Client raises ConnectionError; connect again there.");
 
 PyTypeObject shmv__py_client_type = {
         PyVarObject_HEAD_INIT(NULL, 0)

@@ -193,11 +193,11 @@ static PyObject *view_item(ViewObject *self, Py_ssize_t index)
         return item_to_object(&it);
 }
 
-static PyObject *bad_item(PyObject *exc, char fmt)
+static int bad_item(PyObject *exc, char fmt)
 {
         PyErr_Format(exc, "shmview.View: invalid %s for format '%c'",
                      exc == PyExc_TypeError ? "type" : "value", fmt);
-        return NULL;
+        return -1;
 }
 
 /* struct.pack() of one native item, with memoryview's errors. */
@@ -212,9 +212,9 @@ static int pack_item(char fmt, PyObject *value, unsigned char *out)
         switch (fmt) {
         case 'c':
                 if (!PyBytes_Check(value))
-                        return bad_item(PyExc_TypeError, fmt), -1;
+                        return bad_item(PyExc_TypeError, fmt);
                 if (PyBytes_GET_SIZE(value) != 1)
-                        return bad_item(PyExc_ValueError, fmt), -1;
+                        return bad_item(PyExc_ValueError, fmt);
                 out[0] = (unsigned char)PyBytes_AS_STRING(value)[0];
                 return 0;
         case '?':
@@ -236,7 +236,7 @@ static int pack_item(char fmt, PyObject *value, unsigned char *out)
         }
 
         if (!PyIndex_Check(value))
-                return bad_item(PyExc_TypeError, fmt), -1;
+                return bad_item(PyExc_TypeError, fmt);
         n = PyNumber_Index(value);
         if (!n)
                 return -1;
@@ -288,7 +288,7 @@ range:
         if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_OverflowError))
                 return -1;
         PyErr_Clear();
-        return bad_item(PyExc_ValueError, fmt), -1;
+        return bad_item(PyExc_ValueError, fmt);
 }
 
 /* Resolves a slice to arguments shmv_view_slice() reads as Python would: PySlice_Unpack()
@@ -416,7 +416,11 @@ static int view_ass_subscript(ViewObject *self, PyObject *key, PyObject *value)
                         PyErr_SetString(PyExc_IndexError, "shmview.View index out of range");
                         return -1;
                 }
-                return r < 0 ? (shmv__py_set_error(r, NULL), -1) : 0;
+                if (r < 0) {
+                        shmv__py_set_error(r, NULL);
+                        return -1;
+                }
+                return 0;
         }
         if (PySlice_Check(key))
                 return assign_slice(self, key, value);

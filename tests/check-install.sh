@@ -4,6 +4,9 @@
 # and runs both against the installed daemon.
 set -eu
 src=$1 build=$2
+# A sanitizer build's library needs its programs built with the same sanitizers.
+cflags=
+[ -n "${3:-}" ] && cflags="-fsanitize=$3"
 tmp=$(mktemp -d /tmp/shmview-install-XXXXXX)
 daemon=
 cleanup() {
@@ -23,7 +26,7 @@ ls "$libdir"/libshmview.so.0 >/dev/null
 
 # 1. pkg-config
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-cc -o "$tmp/pc-example" "$src/examples/producer-consumer.c" $(pkg-config --cflags --libs shmview)
+cc $cflags -o "$tmp/pc-example" "$src/examples/producer-consumer.c" $(pkg-config --cflags --libs shmview)
 
 # 2. find_package
 mkdir -p "$tmp/cm"
@@ -34,7 +37,7 @@ find_package(shmview 0.1 REQUIRED)
 add_executable(cm-example $src/examples/producer-consumer.c)
 target_link_libraries(cm-example PRIVATE shmview::shmview)
 EOC
-cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cm.log"
+cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$cflags" >"$tmp/cm.log"
 cmake --build "$tmp/cm/build" >>"$tmp/cm.log"
 
 export SHMVIEW_SOCKET=$tmp/shmview.sock

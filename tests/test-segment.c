@@ -374,6 +374,44 @@ static void test_views_outlive_client(void)
         shmv_disconnect(c);
 }
 
+struct inherited {
+        shmv_client *c;
+        shmv_view *v;
+        const char *name;
+};
+
+static void use_inherited(void *arg)
+{
+        struct inherited *in = arg;
+        /* The child's copy of the mapping is its own to drop; the parent's view stays open. */
+        CHECK_MEM(shmv_view_data(in->v), "parent", 6);
+        shmv_view_release(in->v);
+        shmv_segment_info info;
+        CHECK_RC(shmv_segment_stat(in->c, in->name, &info), -ENOTCONN);
+}
+
+/* A forked child does not talk over its parent's connection. */
+static void test_fork_keeps_parent_connection(void)
+{
+        shmv_client *c = th_connect();
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("fork"));
+        CHECK_OK(shmv_segment_create(c, name, 4096, 0));
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
+        memcpy(shmv_view_data_mut(v), "parent", 6);
+        struct inherited in = { c, v, name };
+        CHECK(th_in_child(use_inherited, &in) == 0);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, name, &info));
+        CHECK(info.views_rw == 1);
+        CHECK_RC(shmv_segment_seal(c, name), -EBUSY);
+        shmv_view_release(v);
+        CHECK_OK(shmv_segment_seal(c, name));
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
 static void run_second_daemon(void *arg)
 {
         const char *path = arg;
@@ -424,7 +462,7 @@ static void test_socket_takeover(void)
 static void test_connect_errors(void)
 {
         shmv_client *c = NULL;
-        CHECK_RC(shmv_connect("/nonexistent/dir/shmview.sock", &c), -ENOENT);
+        CHECK_RC(shmv_connect("/nonexistent/dir/shmview.sock", &c), -ECONNREFUSED);
         char dir[] = "/tmp/shmview-refused-XXXXXX";
         CHECK(mkdtemp(dir));
         char path[108];
@@ -435,7 +473,8 @@ static void test_connect_errors(void)
         CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
         close(fd);
         CHECK_RC(shmv_connect(path, &c), -ECONNREFUSED);
-        CHECK_STR(shmv_strerror(-ECONNREFUSED), "the daemon is not running (connection refused)");
+        CHECK_STR(shmv_strerror(-ECONNREFUSED),
+                  "no daemon is listening on the socket (connection refused)");
         unlink(path);
         rmdir(dir);
         CHECK(c == NULL);
@@ -453,7 +492,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_seal),              TH_TEST(test_permissions),
                 TH_TEST(test_budget),            TH_TEST(test_disconnect_releases),
                 TH_TEST(test_views_outlive_client), TH_TEST(test_socket_takeover),
-                TH_TEST(test_connect_errors),
+                TH_TEST(test_connect_errors),    TH_TEST(test_fork_keeps_parent_connection),
         };
         static const char *const args[] = { "--max-bytes", "268435456", NULL };
         return th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), args);

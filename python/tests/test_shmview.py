@@ -48,8 +48,14 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="shmview-pytest-")
         os.chmod(self.dir, 0o755)  # other uids must reach the socket
         self.socket = os.path.join(self.dir, "shmview.sock")
+        # Under a sanitizer build the interpreter runs with libasan preloaded and leak
+        # checking off; the daemon, instrumented itself, gets its own options.
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        if "SHMVIEWD_ASAN_OPTIONS" in env:
+            env["ASAN_OPTIONS"] = env["SHMVIEWD_ASAN_OPTIONS"]
         self.proc = subprocess.Popen(
-            [SHMVIEWD, "--socket", self.socket, "--socket-mode", "0666", *extra])
+            [SHMVIEWD, "--socket", self.socket, "--socket-mode", "0666", *extra], env=env)
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
@@ -936,15 +942,50 @@ class ErrorsTest(DaemonTestCase):
             s.close()
             self.assertOSError(cm, ConnectionRefusedError, errno.ECONNREFUSED, path)
             self.assertIsInstance(cm.exception, ConnectionError)
-            self.assertIn("not running", cm.exception.strerror)
+            self.assertIn("no daemon is listening", cm.exception.strerror)
+            # No socket file at all is the same for a caller: no daemon there.
             gone = os.path.join(d, "none.sock")
-            with self.assertRaises(FileNotFoundError) as cm:
+            with self.assertRaises(ConnectionRefusedError) as cm:
                 shmview.connect(gone)
-            self.assertOSError(cm, FileNotFoundError, errno.ENOENT, gone)
-            self.assertIn("socket", cm.exception.strerror)
+            self.assertOSError(cm, ConnectionRefusedError, errno.ECONNREFUSED, gone)
             with self.assertRaises(OSError) as cm:
                 shmview.connect("/tmp/" + "x" * 200)
             self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG)
+
+    def fake_daemon(self, reply):
+        """A socket whose one peer gets reply (bytes) after its first request, then EOF."""
+        d = tempfile.mkdtemp(prefix="shmview-fake-")
+        self.addCleanup(os.rmdir, d)
+        path = os.path.join(d, "fake.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        self.addCleanup(os.unlink, path)
+        srv.listen(1)
+
+        def serve():
+            conn, _ = srv.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(reply)
+            srv.close()
+
+        t = threading.Thread(target=serve)
+        t.start()
+        self.addCleanup(t.join)
+        return path
+
+    def test_protocol_error_and_reset_during_handshake(self):
+        path = self.fake_daemon(b"\x03\x00\x00\x00\xff\xff\xff")  # not a Response
+        with self.assertRaises(OSError) as cm:
+            shmview.connect(path)
+        self.assertOSError(cm, OSError, errno.EPROTO, path)
+        self.assertEqual(cm.exception.strerror, "protocol error")
+        path = self.fake_daemon(b"")  # hangs up without a word
+        with self.assertRaises(ConnectionError) as cm:
+            shmview.connect(path)
+        self.assertIn(cm.exception.errno, (errno.ECONNRESET, errno.EPIPE))
+        self.assertEqual(cm.exception.filename, path)
+        self.assertEqual(cm.exception.strerror, "the daemon closed the connection")
 
     def test_connection_lost(self):
         d = Daemon()
