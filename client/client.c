@@ -1,10 +1,12 @@
 /* libshmview: the connection to shmviewd and the segment requests. Views live in view.c. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "private.h"
@@ -19,6 +21,13 @@ struct shmv_client {
         uint64_t next_id;
         uint32_t max_frame;
         shmv__wire_in in;
+        /* After the daemon restarts, the next call connects again to path (docs/systemd.md):
+         * conn_gen counts the connections, and the mappings still alive are registered on the
+         * new one. */
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        uint64_t conn_gen;
+        bool closed; /* shmv_disconnect(): never connect again */
+        shmv__mapping *mappings;
 };
 
 /* Sentences for the errors this library returns; the rest come from the C library. */
@@ -35,6 +44,8 @@ static const struct {
         { EINVAL, "invalid argument" },
         { ERANGE, "index out of range" },
         { ENOSPC, "not enough memory for the segment" },
+        { EDQUOT, "over the memory quota of this uid (max_bytes_per_uid)" },
+        { EUSERS, "the daemon has too many clients connected" },
         { EOVERFLOW, "offset + length overflows" },
         { EMFILE, "too many views open" },
         { ENOBUFS, "buffer too small" },
@@ -69,6 +80,29 @@ int shmv_default_socket_path(char *dst, size_t dst_len)
         return shmv__socket_path(NULL, dst, dst_len);
 }
 
+/* This process's pid. Every request checks it, to refuse in a forked child, and getpid() is
+ * a system call (glibc stopped caching it); so it is read once and again in the child of
+ * every fork(). */
+static pid_t self_pid;
+static pthread_once_t self_pid_once = PTHREAD_ONCE_INIT;
+
+static void self_pid_refresh(void)
+{
+        self_pid = getpid();
+}
+
+static void self_pid_init(void)
+{
+        self_pid_refresh();
+        (void)pthread_atfork(NULL, NULL, self_pid_refresh);
+}
+
+static pid_t current_pid(void)
+{
+        pthread_once(&self_pid_once, self_pid_init);
+        return self_pid;
+}
+
 void shmv__client_ref(shmv_client *c)
 {
         atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
@@ -96,7 +130,7 @@ void shmv__client_unref(shmv_client *c)
  * a partial frame may have gone out. */
 static int send_locked(shmv_client *c, Shmview__Request *req)
 {
-        if (c->fd < 0 || getpid() != c->pid)
+        if (c->fd < 0 || current_pid() != c->pid)
                 return -ENOTCONN;
         req->id = ++c->next_id;
         uint8_t *buf;
@@ -153,20 +187,72 @@ fail:
         return r;
 }
 
+static int connect_locked(shmv_client *c);
+
+/* The connection ended under the request (the daemon stopped or crashed). */
+static bool connection_lost(int r)
+{
+        return r == -EPIPE || r == -ECONNRESET || r == -ECONNABORTED || r == -ENOTCONN;
+}
+
+/* Requests that may be sent again when their reply was lost: they change nothing, or (open)
+ * what they changed went with the daemon that died. create, unlink and seal are not: the
+ * first may have taken effect, and the name may since name another segment. */
+static bool repeatable(const Shmview__Request *req)
+{
+        switch (req->body_case) {
+        case SHMVIEW__REQUEST__BODY_STAT:
+        case SHMVIEW__REQUEST__BODY_LIST:
+        case SHMVIEW__REQUEST__BODY_OPEN:
+        case SHMVIEW__REQUEST__BODY_VIEWS:
+        case SHMVIEW__REQUEST__BODY_CLIENTS:
+        case SHMVIEW__REQUEST__BODY_DAEMON_STATUS:
+                return true;
+        default:
+                return false;
+        }
+}
+
 /* One request/reply exchange. Returns the reply's status as a negative errno when it is an
  * error (the reply is then freed), else 0 with the reply in *ret (free it with
- * shmview__response__free_unpacked) and its descriptor in *ret_fd when ret_fd is given. */
-static int call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd)
+ * shmview__response__free_unpacked), its descriptor in *ret_fd when ret_fd is given and the
+ * connection that answered in *ret_gen when given.
+ *
+ * A broken connection (the daemon restarted since the last call) is made again first. A
+ * request whose sending fails is sent again, once, on a new connection: the daemon never saw
+ * all of it, so it did nothing. A request whose reply is lost is sent again only when it is
+ * repeatable(); the others return -ECONNRESET, their effect unknown. */
+static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd,
+                    uint64_t *ret_gen)
 {
         Shmview__Response *resp = NULL;
         int fd = -1;
+        int r;
+        uint64_t gen;
         pthread_mutex_lock(&c->lock);
-        int r = send_locked(c, req);
-        if (r >= 0)
+        for (int attempt = 0;; attempt++) {
+                if (c->fd < 0) {
+                        r = connect_locked(c);
+                        if (r < 0)
+                                break;
+                }
+                gen = c->conn_gen;
+                r = send_locked(c, req);
+                if (r < 0) {
+                        if (attempt == 0 && connection_lost(r))
+                                continue;
+                        break;
+                }
                 r = recv_locked(c, req->id, &resp, &fd);
+                if (r < 0 && attempt == 0 && connection_lost(r) && repeatable(req))
+                        continue;
+                break;
+        }
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
+        if (ret_gen)
+                *ret_gen = gen;
         if (resp->status != 0) {
                 r = resp->status > 0 ? -resp->status : -EPROTO;
                 if (fd >= 0)
@@ -185,16 +271,91 @@ static int call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, 
         return 0;
 }
 
-void shmv__client_release_view(shmv_client *c, uint64_t view_id)
+static int call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd)
 {
+        return call_gen(c, req, ret, ret_fd, NULL);
+}
+
+/* A release never connects again: a new daemon does not know the view unless the mapping
+ * was registered on the new connection, with a new id. */
+static void release_locked(shmv_client *c, uint64_t view_id, uint64_t conn_gen)
+{
+        if (view_id == 0 || conn_gen != c->conn_gen || c->fd < 0)
+                return;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__ReleaseRequest rel = SHMVIEW__RELEASE_REQUEST__INIT;
         rel.view_id = view_id;
         req.body_case = SHMVIEW__REQUEST__BODY_RELEASE;
         req.release = &rel;
-        pthread_mutex_lock(&c->lock);
         (void)send_locked(c, &req);
+}
+
+void shmv__client_release_view(shmv_client *c, uint64_t view_id, uint64_t conn_gen)
+{
+        pthread_mutex_lock(&c->lock);
+        release_locked(c, view_id, conn_gen);
         pthread_mutex_unlock(&c->lock);
+}
+
+void shmv__client_add_mapping(shmv_client *c, shmv__mapping *m)
+{
+        pthread_mutex_lock(&c->lock);
+        /* Granted on a connection that has since been replaced, after the new one registered
+         * the other mappings: the new daemon does not count it; the next reconnect will. */
+        if (m->conn_gen != c->conn_gen)
+                m->view_id = 0;
+        m->prev = NULL;
+        m->next = c->mappings;
+        if (c->mappings)
+                c->mappings->prev = m;
+        c->mappings = m;
+        pthread_mutex_unlock(&c->lock);
+}
+
+void shmv__client_remove_mapping(shmv_client *c, shmv__mapping *m)
+{
+        pthread_mutex_lock(&c->lock);
+        if (m->prev)
+                m->prev->next = m->next;
+        else
+                c->mappings = m->next;
+        if (m->next)
+                m->next->prev = m->prev;
+        release_locked(c, m->view_id, m->conn_gen);
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Registers again, on a new connection, every view the library still maps, so that the
+ * daemon's view counts (and seal's -EBUSY) are right again after it restarted. A view the
+ * daemon refuses (its segment was unlinked, or the limits changed) stays mapped, uncounted.
+ * Fails only when the connection fails. */
+static int reattach_locked(shmv_client *c)
+{
+        for (shmv__mapping *m = c->mappings; m; m = m->next) {
+                Shmview__Request req = SHMVIEW__REQUEST__INIT;
+                Shmview__ReattachRequest body = SHMVIEW__REATTACH_REQUEST__INIT;
+                body.name.data = (uint8_t *)m->name;
+                body.name.len = strlen(m->name);
+                body.segment_id = m->segment_id;
+                body.offset = m->offset;
+                body.length = m->length;
+                body.writable = m->writable;
+                req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
+                req.reattach = &body;
+                m->view_id = 0;
+                m->conn_gen = c->conn_gen;
+                Shmview__Response *resp;
+                int r = send_locked(c, &req);
+                if (r >= 0)
+                        r = recv_locked(c, req.id, &resp, NULL);
+                if (r < 0)
+                        return r;
+                if (resp->status == 0 && resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH &&
+                    resp->reattach->view_id != 0)
+                        m->view_id = resp->reattach->view_id;
+                shmview__response__free_unpacked(resp, NULL);
+        }
+        return 0;
 }
 
 static int connect_socket(const char *path)
@@ -220,7 +381,7 @@ static int connect_socket(const char *path)
         return fd;
 }
 
-static int hello(shmv_client *c)
+static int hello_locked(shmv_client *c)
 {
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__Hello h = SHMVIEW__HELLO__INIT;
@@ -230,10 +391,14 @@ static int hello(shmv_client *c)
         req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
         req.hello = &h;
         Shmview__Response *resp;
-        int r = call(c, &req, &resp, NULL);
+        int r = send_locked(c, &req);
+        if (r >= 0)
+                r = recv_locked(c, req.id, &resp, NULL);
         if (r < 0)
                 return r;
-        if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
+        if (resp->status != 0)
+                r = resp->status > 0 ? -resp->status : -EPROTO;
+        else if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
             resp->hello->protocol_version != SHMV__PROTOCOL_VERSION)
                 r = -EPROTO;
         else if (resp->hello->limits && resp->hello->limits->max_frame > 0 &&
@@ -243,31 +408,51 @@ static int hello(shmv_client *c)
         return r;
 }
 
+/* Connects to c->path, greets the daemon and registers the mappings still alive; the caller
+ * holds the lock and c->fd is -1. Fails fast when no daemon listens (-ECONNREFUSED). */
+static int connect_locked(shmv_client *c)
+{
+        if (c->closed || current_pid() != c->pid)
+                return -ENOTCONN;
+        /* Whatever the last connection left half read goes with it. */
+        shmv__wire_in_free(&c->in);
+        int r = shmv__wire_in_init(&c->in, SHMV__MAX_FRAME, true);
+        if (r < 0)
+                return r;
+        r = connect_socket(c->path);
+        if (r < 0)
+                return r;
+        c->fd = r;
+        c->conn_gen++;
+        c->max_frame = SHMV__MAX_FRAME;
+        r = hello_locked(c);
+        if (r >= 0)
+                r = reattach_locked(c);
+        if (r < 0)
+                client_close_locked(c);
+        return r;
+}
+
 int shmv_connect(const char *socket_path, shmv_client **ret)
 {
         if (!ret)
                 return -EINVAL;
-        char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-        int r = shmv__socket_path(socket_path, path, sizeof(path));
-        if (r < 0)
-                return r;
-
         shmv_client *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        int r = shmv__socket_path(socket_path, c->path, sizeof(c->path));
+        if (r < 0) {
+                free(c);
+                return r;
+        }
         atomic_init(&c->refs, 1);
         pthread_mutex_init(&c->lock, NULL);
         c->max_frame = SHMV__MAX_FRAME;
         c->fd = -1;
-        c->pid = getpid();
-        r = shmv__wire_in_init(&c->in, SHMV__MAX_FRAME, true);
-        if (r < 0)
-                goto fail;
-        r = connect_socket(path);
-        if (r < 0)
-                goto fail;
-        c->fd = r;
-        r = hello(c);
+        c->pid = current_pid();
+        pthread_mutex_lock(&c->lock);
+        r = connect_locked(c);
+        pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 goto fail;
         *ret = c;
@@ -283,6 +468,7 @@ void shmv_disconnect(shmv_client *c)
                 return;
         pthread_mutex_lock(&c->lock);
         client_close_locked(c);
+        c->closed = true;
         pthread_mutex_unlock(&c->lock);
         shmv__client_unref(c);
 }
@@ -305,7 +491,13 @@ static int set_name(ProtobufCBinaryData *field, const char *name)
 
 int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_t mode)
 {
-        if (!c)
+        return shmv_segment_create_with_flags(c, name, size, mode, 0);
+}
+
+int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t size,
+                                   uint32_t mode, unsigned flags)
+{
+        if (!c || (flags & ~SHMV_SEGMENT_HUGE_PAGES))
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__CreateRequest body = SHMVIEW__CREATE_REQUEST__INIT;
@@ -314,6 +506,7 @@ int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_
                 return r;
         body.size = size;
         body.mode = mode;
+        body.huge_pages = (flags & SHMV_SEGMENT_HUGE_PAGES) != 0;
         req.body_case = SHMVIEW__REQUEST__BODY_CREATE;
         req.create = &body;
         return call(c, &req, NULL, NULL);
@@ -444,7 +637,8 @@ void shmv_segment_list_free(shmv_segment_info *list)
 int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length,
                    int flags, shmv_view **ret)
 {
-        if (!c || !ret || !(flags & SHMV_READ) || (flags & ~(SHMV_READ | SHMV_WRITE)))
+        if (!c || !ret || !(flags & SHMV_READ) ||
+            (flags & ~(SHMV_READ | SHMV_WRITE | SHMV_PREFAULT)))
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__OpenRequest body = SHMVIEW__OPEN_REQUEST__INIT;
@@ -459,7 +653,8 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
 
         Shmview__Response *resp;
         int fd = -1;
-        r = call(c, &req, &resp, &fd);
+        uint64_t gen;
+        r = call_gen(c, &req, &resp, &fd, &gen);
         if (r < 0)
                 return r;
         const Shmview__OpenReply *o =
@@ -467,13 +662,96 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
         if (!o || fd < 0 || o->writable != body.writable || o->offset != offset ||
             o->length > o->segment_size || o->offset > o->segment_size - o->length) {
                 if (o)
-                        shmv__client_release_view(c, o->view_id);
+                        shmv__client_release_view(c, o->view_id, gen);
                 if (fd >= 0)
                         close(fd);
                 shmview__response__free_unpacked(resp, NULL);
                 return -EPROTO;
         }
-        r = shmv__view_new(c, o->view_id, fd, o->offset, o->length, o->writable, ret);
+        shmv__view_origin origin = {
+                .name = name,
+                .segment_id = o->segment_id,
+                .view_id = o->view_id,
+                .conn_gen = gen,
+        };
+        r = shmv__view_new(c, &origin, fd, o->offset, o->length, o->writable,
+                           (flags & SHMV_PREFAULT) != 0, ret);
         shmview__response__free_unpacked(resp, NULL);
+        return r;
+}
+
+int shmv__client_call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret)
+{
+        return call(c, req, ret, NULL);
+}
+
+int shmv__client_fd(shmv_client *c)
+{
+        pthread_mutex_lock(&c->lock);
+        int fd = c->fd;
+        pthread_mutex_unlock(&c->lock);
+        return fd;
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int shmv__client_next_frame(shmv_client *c, int timeout_ms, Shmview__Response **ret)
+{
+        int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+        const uint8_t *payload;
+        size_t len;
+        int r;
+        pthread_mutex_lock(&c->lock);
+        if (c->fd < 0 || current_pid() != c->pid) {
+                r = -ENOTCONN;
+                goto out;
+        }
+        while ((r = shmv__wire_in_frame(&c->in, &payload, &len)) == 0) {
+                int wait = timeout_ms;
+                if (timeout_ms > 0) {
+                        int64_t left = deadline - mono_ms();
+                        wait = left > 0 ? (int)left : 0;
+                }
+                struct pollfd p = {.fd = c->fd, .events = POLLIN};
+                int n = poll(&p, 1, wait);
+                if (n < 0) {
+                        r = -errno;
+                        goto out;
+                }
+                if (n == 0) {
+                        r = -EAGAIN;
+                        goto out;
+                }
+                ssize_t got = shmv__wire_in_fill(&c->in, c->fd);
+                if (got == 0)
+                        r = -ECONNRESET;
+                else if (got < 0 && got != -EINTR && got != -EAGAIN)
+                        r = (int)got;
+                else
+                        continue;
+                break;
+        }
+        if (r < 0) {
+                client_close_locked(c);
+                goto out;
+        }
+        Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
+        shmv__wire_in_consume(&c->in);
+        for (int fd; (fd = shmv__wire_in_take_fd(&c->in)) >= 0;)
+                close(fd);
+        if (!resp) {
+                client_close_locked(c);
+                r = -EPROTO;
+                goto out;
+        }
+        *ret = resp;
+        r = 0;
+out:
+        pthread_mutex_unlock(&c->lock);
         return r;
 }

@@ -13,9 +13,24 @@
  * simply dropped). */
 void shmv__client_ref(shmv_client *c);
 void shmv__client_unref(shmv_client *c);
-/* Tells the daemon that view_id is released. One-way; errors are ignored, since the daemon
- * releases everything of a connection that ends. */
-void shmv__client_release_view(shmv_client *c, uint64_t view_id);
+/* Tells the daemon that view_id, granted on connection conn_gen, is released. One-way;
+ * errors are ignored, since the daemon releases everything of a connection that ends (and
+ * the id means nothing on a later connection). */
+void shmv__client_release_view(shmv_client *c, uint64_t view_id, uint64_t conn_gen);
+
+/* Inspection and watching (admin.c) use the connection through these three. */
+struct Shmview__Request;
+struct Shmview__Response;
+/* One request/reply exchange: a negative errno for an error status (the reply is then freed),
+ * else 0 with the reply in *ret, to free with shmview__response__free_unpacked(). A
+ * descriptor riding with the reply is closed. */
+int shmv__client_call(shmv_client *c, struct Shmview__Request *req, struct Shmview__Response **ret);
+/* The next frame the daemon pushes (to a watcher), waiting up to timeout_ms (-1: no limit):
+ * 0 with the unpacked Response in *ret, -EAGAIN on timeout, -EINTR on a signal, or an error
+ * that closes the connection (-ECONNRESET at end of stream). */
+int shmv__client_next_frame(shmv_client *c, int timeout_ms, struct Shmview__Response **ret);
+/* The connection's socket, -1 once closed. */
+int shmv__client_fd(shmv_client *c);
 
 /* One mmap of the pages holding a view's range, shared by the view handle shmv_view_open()
  * returned and all handles derived from it (slices, casts, read-only copies). The last
@@ -25,14 +40,36 @@ typedef struct shmv__mapping {
         void *base;        /* mmap address (page aligned) */
         size_t size;       /* mmap length */
         shmv_client *client;
-        uint64_t view_id;
+        uint64_t view_id;  /* under the client's lock: a reconnect changes it; 0: none */
+        uint64_t conn_gen; /* the connection view_id belongs to, under the lock too */
         bool writable;     /* mapped PROT_READ|PROT_WRITE */
+        /* What the daemon granted, to register the view again after it restarts. */
+        uint64_t segment_id;
+        uint64_t offset;
+        uint64_t length;
+        struct shmv__mapping *prev; /* on the client's list, under its lock */
+        struct shmv__mapping *next;
+        char name[];
 } shmv__mapping;
+
+/* A new mapping goes on its client's list, so that a reconnect registers it again... */
+void shmv__client_add_mapping(shmv_client *c, shmv__mapping *m);
+/* ...and leaves it when it is unmapped, telling the daemon (one-way) when it counts it. */
+void shmv__client_remove_mapping(shmv_client *c, shmv__mapping *m);
+
+/* Which view of which segment the daemon granted, on which connection. */
+typedef struct shmv__view_origin {
+        const char *name;
+        uint64_t segment_id;
+        uint64_t view_id;
+        uint64_t conn_gen; /* counts the client's connections: a reconnect makes a new one */
+} shmv__view_origin;
 
 /* Called by client.c once the daemon answered an open: maps fd (always closed, on success and
  * failure) and returns a new view over [offset, offset + length) of the segment, format "B",
- * read-only unless writable. On failure the view id is released at the daemon. */
-int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, uint64_t length,
-                   bool writable, shmv_view **ret);
+ * read-only unless writable, every page mapped at once with prefault (MAP_POPULATE). On
+ * failure the view id is released at the daemon. */
+int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint64_t offset,
+                   uint64_t length, bool writable, bool prefault, shmv_view **ret);
 
 #endif

@@ -33,13 +33,13 @@ static void mapping_unref(shmv__mapping *m)
                 return;
         if (m->size > 0)
                 (void)munmap(m->base, m->size);
-        shmv__client_release_view(m->client, m->view_id);
+        shmv__client_remove_mapping(m->client, m);
         shmv__client_unref(m->client);
         free(m);
 }
 
-int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, uint64_t length,
-                   bool writable, shmv_view **ret)
+int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint64_t offset,
+                   uint64_t length, bool writable, bool prefault, shmv_view **ret)
 {
         shmv__mapping *m = NULL;
         shmv_view *v = NULL;
@@ -48,7 +48,7 @@ int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, ui
         long ps;
         int r;
 
-        if (!c || !ret) {
+        if (!c || !ret || !origin) {
                 r = -EINVAL;
                 goto fail;
         }
@@ -74,7 +74,7 @@ int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, ui
                 }
         }
 
-        m = calloc(1, sizeof(*m));
+        m = calloc(1, sizeof(*m) + strlen(origin->name) + 1);
         v = calloc(1, sizeof(*v));
         if (!m || !v) {
                 r = -ENOMEM;
@@ -83,7 +83,7 @@ int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, ui
 
         if (length > 0) {
                 base = mmap(NULL, (size_t)(end - start), PROT_READ | (writable ? PROT_WRITE : 0),
-                            MAP_SHARED, fd, (off_t)start);
+                            MAP_SHARED | (prefault ? MAP_POPULATE : 0), fd, (off_t)start);
                 if (base == MAP_FAILED) {
                         r = -errno;
                         goto fail;
@@ -96,9 +96,15 @@ int shmv__view_new(shmv_client *c, uint64_t view_id, int fd, uint64_t offset, ui
         m->base = base;
         m->size = (size_t)(end - start);
         m->client = c;
-        m->view_id = view_id;
+        m->view_id = origin->view_id;
+        m->conn_gen = origin->conn_gen;
         m->writable = writable;
+        m->segment_id = origin->segment_id;
+        m->offset = offset;
+        m->length = length;
+        strcpy(m->name, origin->name);
         shmv__client_ref(c);
+        shmv__client_add_mapping(c, m);
 
         v->mapping = m;
         v->buf = length > 0 ? (uint8_t *)base + (offset - start) : &empty_byte;
@@ -115,8 +121,8 @@ fail:
         free(m);
         if (fd >= 0)
                 close(fd);
-        if (c)
-                shmv__client_release_view(c, view_id);
+        if (c && origin)
+                shmv__client_release_view(c, origin->view_id, origin->conn_gen);
         return r;
 }
 

@@ -7,12 +7,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "inspect.h"
 #include "log.h"
+#include "watch.h"
 
 /* Segments in one ListReply: 256 of the largest SegmentInfo stay well under max_frame. */
 #define LIST_PAGE_SIZE 256u
 
 static uint8_t server_version[] = SHMV_VERSION_STRING;
+
+/* A ListReply entry packs into at most this many bytes (a 255-byte name and every number at
+ * its widest), and the Response around the list into at most LIST_FRAME_OVERHEAD. */
+#define LIST_ENTRY_MAX 320u
+#define LIST_FRAME_OVERHEAD 64u
+
+/* Segments in one ListReply: as many as fit max_frame, at most LIST_PAGE_SIZE. */
+static uint32_t list_page_size(const shmv__config *cfg)
+{
+        uint32_t n = (cfg->max_frame - LIST_FRAME_OVERHEAD) / LIST_ENTRY_MAX;
+        return n < LIST_PAGE_SIZE ? n : LIST_PAGE_SIZE;
+}
 
 __attribute__((format(printf, 4, 5))) static void reply_error(shmv__conn *c, uint64_t id,
                                                               int status, const char *fmt, ...)
@@ -62,6 +76,24 @@ static void printable(const ProtobufCBinaryData *field, char *dst, size_t dst_le
         dst[n] = '\0';
 }
 
+void shmv__dispatch_limits(const shmv__server *s, Shmview__Limits *ret)
+{
+        const shmv__config *cfg = &s->config;
+        shmview__limits__init(ret);
+        ret->max_frame = cfg->max_frame;
+        ret->max_fds_per_message = SHMV__MAX_FDS;
+        ret->max_clients = cfg->max_clients;
+        ret->max_views_per_client = cfg->max_views_per_client;
+        ret->max_segments = cfg->max_segments;
+        ret->max_bytes = cfg->max_bytes;
+        ret->max_name_len = SHMV_NAME_MAX;
+        ret->list_page_size = list_page_size(cfg);
+        ret->max_clients_per_uid = cfg->max_clients_per_uid;
+        ret->max_bytes_per_uid = cfg->max_bytes_per_uid;
+        ret->max_segments_per_uid = cfg->max_segments_per_uid;
+        ret->stall_timeout_ms = cfg->stall_timeout_ms;
+}
+
 static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
 {
         if (h->protocol_version != SHMV__PROTOCOL_VERSION) {
@@ -73,16 +105,8 @@ static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
                 c->close_after_flush = true;
                 return;
         }
-        const shmv__config *cfg = &c->server->config;
-        Shmview__Limits limits = SHMVIEW__LIMITS__INIT;
-        limits.max_frame = SHMV__MAX_FRAME;
-        limits.max_fds_per_message = SHMV__MAX_FDS;
-        limits.max_clients = cfg->max_clients;
-        limits.max_views_per_client = cfg->max_views_per_client;
-        limits.max_segments = cfg->max_segments;
-        limits.max_bytes = cfg->max_bytes;
-        limits.max_name_len = SHMV_NAME_MAX;
-        limits.list_page_size = LIST_PAGE_SIZE;
+        Shmview__Limits limits;
+        shmv__dispatch_limits(c->server, &limits);
         Shmview__HelloReply hr = SHMVIEW__HELLO_REPLY__INIT;
         hr.protocol_version = SHMV__PROTOCOL_VERSION;
         hr.server_version.data = server_version;
@@ -117,15 +141,29 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
                 return;
         }
         const char *why = NULL;
-        int r = shmv__segment_create(c->server->registry, &c->peer, name, cr->size, cr->mode, &why);
+        int r = shmv__segment_create(c->server->registry, &c->peer, name, cr->size, cr->mode,
+                                     cr->huge_pages, &why);
         switch (r) {
         case 0:
                 log_debug("client %" PRIu64 " created segment %s: %" PRIu64 " bytes, mode %04o",
                           c->serial, name, cr->size, cr->mode ? cr->mode : 0600);
                 reply_ok(c, id);
+                shmv__watch_segment(c, SHMVIEW__EVENT__KIND__CREATED, name);
                 break;
         case -EEXIST:
                 reply_error(c, id, EEXIST, "segment exists: %s", name);
+                break;
+        case -EDQUOT:
+                log_debug("client %" PRIu64 " (uid %u): over its quota for segment %s (%" PRIu64
+                          " bytes): %s",
+                          c->serial, (unsigned)c->peer.uid, name, cr->size, why);
+                reply_error(c, id, EDQUOT,
+                            "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
+                            " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
+                            "; %" PRIu64 " bytes for %s)",
+                            (unsigned)c->peer.uid, why, c->server->config.max_bytes_per_uid,
+                            shmv__registry_uid_bytes(c->server->registry, c->peer.uid),
+                            c->server->config.max_segments_per_uid, cr->size, name);
                 break;
         default:
                 log_debug("client %" PRIu64 ": no room for segment %s (%" PRIu64 " bytes): %s",
@@ -149,6 +187,7 @@ static void do_unlink(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr
         else {
                 log_debug("client %" PRIu64 " unlinked segment %s", c->serial, name);
                 reply_ok(c, id);
+                shmv__watch_segment(c, SHMVIEW__EVENT__KIND__UNLINKED, name);
         }
 }
 
@@ -162,6 +201,11 @@ static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
                 reply_error(c, id, ENOENT, "no such segment: %s", name);
         } else if (r == -EPERM) {
                 reply_error(c, id, EPERM, "permission denied: %s", name);
+        } else if (r == -ENOLCK) {
+                reply_error(c, id, EPERM,
+                            "a writer locked the seals of the segment (F_SEAL_SEAL); it cannot be "
+                            "sealed: %s",
+                            name);
         } else if (r == -EBUSY) {
                 const shmv__segment *s = shmv__segment_find(c->server->registry, name);
                 if (s && s->views_rw > 0)
@@ -171,6 +215,7 @@ static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
         } else {
                 log_debug("client %" PRIu64 " sealed segment %s", c->serial, name);
                 reply_ok(c, id);
+                shmv__watch_segment(c, SHMVIEW__EVENT__KIND__SEALED, name);
         }
 }
 
@@ -222,7 +267,8 @@ static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
         Shmview__SegmentInfo infos[LIST_PAGE_SIZE];
         Shmview__SegmentInfo *ptrs[LIST_PAGE_SIZE];
         bool more;
-        size_t count = shmv__segment_list(c->server->registry, after, segs, LIST_PAGE_SIZE, &more);
+        size_t count = shmv__segment_list(c->server->registry, after, segs,
+                                          list_page_size(&c->server->config), &more);
         for (size_t i = 0; i < count; i++) {
                 segment_info(segs[i], &infos[i]);
                 ptrs[i] = &infos[i];
@@ -264,6 +310,8 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
         }
         bool writable = o->writable;
         int r = shmv__segment_check_access(s, &c->peer, writable);
+        if (r == 0 && writable && shmv__segment_write_sealed(s))
+                r = -EPERM; /* a writer added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE itself */
         if (r == -EPERM) {
                 reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
                 return;
@@ -289,6 +337,7 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
         reply.length = length;
         reply.segment_size = s->size;
         reply.writable = writable;
+        reply.segment_id = s->id;
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
         resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
@@ -301,18 +350,90 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
                   ", %s",
                   c->serial, reply.view_id, name, length, offset,
                   writable ? "writable" : "read-only");
+        shmv__watch_view_opened(c, v);
 }
 
 static void do_release(shmv__conn *c, const Shmview__ReleaseRequest *rr)
 {
+        shmv__watch_view_released(c, rr->view_id);
         if (shmv__view_release(&c->views, rr->view_id))
                 log_debug("client %" PRIu64 " released view %" PRIu64, c->serial, rr->view_id);
+}
+
+/* A view the client says it still maps from before a daemon restart (docs/systemd.md). The
+ * daemon cannot see the client's mappings, so it grants exactly what an open of the same range
+ * would: the same checks, in the same order, and the same limit; only no descriptor goes back.
+ * A client claiming a view it never had gains nothing it could not get by asking for it. The
+ * segment id makes sure the view is counted on the segment the client maps, not on a newer
+ * one that took its name. */
+static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachRequest *ra)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &ra->name, name))
+                return;
+        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        if (!s || s->id != ra->segment_id) {
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                return;
+        }
+        uint64_t offset = ra->offset, length = ra->length;
+        if (offset > UINT64_MAX - length) {
+                reply_error(c, id, EOVERFLOW, "offset + length overflows");
+                return;
+        }
+        if (offset > s->size || length > s->size - offset) {
+                reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
+                return;
+        }
+        bool writable = ra->writable;
+        int r = shmv__segment_check_access(s, &c->peer, writable);
+        if (r == 0 && writable && shmv__segment_write_sealed(s))
+                r = -EPERM;
+        if (r == -EPERM) {
+                reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
+                return;
+        }
+        if (r < 0) {
+                reply_error(c, id, EACCES, "permission denied: %s", name);
+                return;
+        }
+        if (shmv__view_table_count(&c->views) >= c->server->config.max_views_per_client) {
+                reply_error(c, id, EMFILE, "too many views open (max_views_per_client %" PRIu32 ")",
+                            c->server->config.max_views_per_client);
+                return;
+        }
+        shmv__view *v;
+        r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
+        if (r < 0) {
+                reply_error(c, id, -r, "cannot reattach a view: %s", strerror(-r));
+                return;
+        }
+        Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
+        reply.view_id = v->id;
+        reply.offset = offset;
+        reply.length = length;
+        reply.segment_size = s->size;
+        reply.writable = writable;
+        reply.segment_id = s->id;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_REATTACH;
+        resp.reattach = &reply;
+        if (shmv__conn_send(c, &resp, NULL, -1) < 0) {
+                shmv__view_release(&c->views, v->id);
+                return;
+        }
+        log_debug("client %" PRIu64 " reattached view %" PRIu64 " of %s: %" PRIu64
+                  " bytes at %" PRIu64 ", %s",
+                  c->serial, reply.view_id, name, length, offset,
+                  writable ? "writable" : "read-only");
+        shmv__watch_view_opened(c, v);
 }
 
 void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
 {
         shmv__wire_arena arena;
-        shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
+        shmv__wire_arena_init(&arena, (size_t)8 * c->server->config.max_frame);
         Shmview__Request *req = shmview__request__unpack(&arena.allocator, len, payload);
         if (!req) {
                 log_warning("client %" PRIu64 ": malformed request, closing", c->serial);
@@ -322,10 +443,21 @@ void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
         }
 
         uint64_t id = req->id;
+        if (c->refuse_status) {
+                reply_error(c, id, c->refuse_status, "%s", c->refuse_why);
+                c->close_after_flush = true;
+                goto out;
+        }
         if (!c->greeted && req->body_case != SHMVIEW__REQUEST__BODY_HELLO) {
                 log_info("client %" PRIu64 ": no handshake, closing", c->serial);
                 reply_error(c, id, EPROTO, "the first request must be hello");
                 c->close_after_flush = true;
+                goto out;
+        }
+        if (c->watch) {
+                log_info("client %" PRIu64 ": request on a watching connection, closing",
+                         c->serial);
+                c->failed = true;
                 goto out;
         }
 
@@ -353,6 +485,21 @@ void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
                 break;
         case SHMVIEW__REQUEST__BODY_RELEASE:
                 do_release(c, req->release);
+                break;
+        case SHMVIEW__REQUEST__BODY_REATTACH:
+                do_reattach(c, id, req->reattach);
+                break;
+        case SHMVIEW__REQUEST__BODY_VIEWS:
+                shmv__inspect_views(c, id, req->views);
+                break;
+        case SHMVIEW__REQUEST__BODY_CLIENTS:
+                shmv__inspect_clients(c, id, req->clients);
+                break;
+        case SHMVIEW__REQUEST__BODY_DAEMON_STATUS:
+                shmv__inspect_status(c, id);
+                break;
+        case SHMVIEW__REQUEST__BODY_WATCH:
+                shmv__watch_start(c, id);
                 break;
         default:
                 reply_error(c, id, EOPNOTSUPP, "request not supported by this daemon");

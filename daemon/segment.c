@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdstore.h"
 #include "log.h"
 
 #ifndef MFD_NOEXEC_SEAL
@@ -33,14 +34,23 @@ struct shmv__registry {
         GTree *by_name; /* name -> segment, linked segments only */
         shmv__registry_config config;
         uint64_t bytes_used; /* sizes of all live segments, unlinked ones included */
+        GHashTable *uid_bytes; /* owner uid -> uid_usage *, the same per owner; no zeros */
         uint32_t nsegments; /* live segments, unlinked ones included */
+        uint64_t view_seq; /* the last shmv__view.seq handed out */
         uint64_t page_size;
         cgroup_limit cgroup;
+        shmv__fdstore *fdstore; /* keeps segments across restarts, or NULL */
 };
 
 static int name_cmp(gconstpointer a, gconstpointer b)
 {
         return strcmp(a, b);
+}
+
+static int seq_cmp(gconstpointer a, gconstpointer b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
 }
 
 /* Reads a small file into buf, NUL-terminated. */
@@ -211,6 +221,7 @@ int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret
         if (!r)
                 return -ENOMEM;
         r->by_name = g_tree_new(name_cmp);
+        r->uid_bytes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
         r->config = *config;
         long ps = sysconf(_SC_PAGESIZE);
         r->page_size = ps > 0 ? (uint64_t)ps : 4096;
@@ -235,6 +246,7 @@ void shmv__registry_free(shmv__registry *r)
         if (r->nsegments > 0)
                 log_warning("%" PRIu32 " segments still referenced at exit", r->nsegments);
         g_tree_destroy(r->by_name);
+        g_hash_table_destroy(r->uid_bytes);
         free(r->cgroup.dir);
         free(r->cgroup.path);
         free(r);
@@ -243,6 +255,49 @@ void shmv__registry_free(shmv__registry *r)
 uint64_t shmv__registry_bytes_used(const shmv__registry *r)
 {
         return r->bytes_used;
+}
+
+/* What the live segments of one owner hold. */
+typedef struct uid_usage {
+        uint64_t bytes;
+        uint32_t segments;
+} uid_usage;
+
+uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid)
+{
+        const uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
+        return u ? u->bytes : 0;
+}
+
+static uint32_t uid_segments(const shmv__registry *r, uid_t uid)
+{
+        const uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
+        return u ? u->segments : 0;
+}
+
+/* One segment of size bytes less for uid. */
+static void uid_bytes_sub(shmv__registry *r, uid_t uid, uint64_t size)
+{
+        uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
+        assert(u && u->bytes >= size && u->segments > 0);
+        u->bytes -= size;
+        if (--u->segments == 0)
+                g_hash_table_remove(r->uid_bytes, GUINT_TO_POINTER(uid));
+}
+
+/* One segment of size bytes more for uid. */
+static int uid_bytes_add(shmv__registry *r, uid_t uid, uint64_t size)
+{
+        uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
+        if (!u) {
+                u = calloc(1, sizeof(*u));
+                if (!u)
+                        return -ENOMEM;
+                g_hash_table_insert(r->uid_bytes, GUINT_TO_POINTER(uid), u);
+        }
+        u->bytes += size;
+        u->segments++;
+        return 0;
 }
 
 void shmv__segment_ref(shmv__segment *s)
@@ -261,7 +316,10 @@ void shmv__segment_unref(shmv__segment *s)
         assert(!s->linked && !s->views);
         log_debug("segment %s freed, %" PRIu64 " bytes returned", s->name, s->size);
         s->registry->bytes_used -= s->size;
+        uid_bytes_sub(s->registry, s->uid, s->size);
         s->registry->nsegments--;
+        if (s->views_by_seq)
+                g_tree_destroy(s->views_by_seq);
         close(s->fd);
         close(s->fd_ro);
         free(s);
@@ -270,6 +328,17 @@ void shmv__segment_unref(shmv__segment *s)
 shmv__segment *shmv__segment_find(shmv__registry *r, const char *name)
 {
         return g_tree_lookup(r->by_name, name);
+}
+
+/* Random rather than counted, so that no daemon, before or after a restart, with or without
+ * the fd store, gives the same id to another segment. */
+static uint64_t new_segment_id(void)
+{
+        uint64_t id;
+        do
+                id = (uint64_t)g_random_int() << 32 | g_random_int();
+        while (id == 0);
+        return id;
 }
 
 static uint64_t now_usec(void)
@@ -312,8 +381,49 @@ static int errno_to_why(int err, const char **ret_why)
         return -ENOSPC;
 }
 
+/* Whether shmem_enabled lets a MADV_HUGEPAGE mapping of a memfd have huge pages. */
+static bool shmem_huge_allowed(void)
+{
+        char buf[256];
+        if (read_small_file("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf,
+                            sizeof(buf)) < 0)
+                return false;
+        return strstr(buf, "[advise]") || strstr(buf, "[within_size]") ||
+               strstr(buf, "[always]") || strstr(buf, "[force]");
+}
+
+/* Allocates every page of the memfd now, so that running out of memory is an error here and
+ * not a SIGBUS in a client later. Returns 0 or an errno value.
+ *
+ * fallocate() never asks for huge pages under shmem_enabled=advise, which is what huge_pages
+ * needs: there the pages are faulted in through a mapping marked MADV_HUGEPAGE, over the
+ * whole 2 MiB units of the segment (a huge page past the end would hold memory the budget
+ * does not count). Faulting costs more than fallocate() for normal pages, hence only then. */
+static int reserve_pages(int fd, uint64_t size, bool huge_pages)
+{
+        const uint64_t huge = UINT64_C(2) << 20;
+        if (huge_pages && size >= huge && size <= SIZE_MAX && shmem_huge_allowed()) {
+                void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                if (p != MAP_FAILED) {
+                        int err = 0;
+                        (void)madvise(p, (size_t)(size & ~(huge - 1)), MADV_HUGEPAGE);
+                        if (madvise(p, (size_t)size, MADV_POPULATE_WRITE) < 0)
+                                err = errno;
+                        munmap(p, (size_t)size);
+                        /* EINVAL: a kernel before 5.14; fallocate() below does the job. */
+                        if (err != EINVAL)
+                                return err;
+                }
+        }
+        int r;
+        do
+                r = fallocate(fd, 0, 0, (off_t)size);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? errno : 0;
+}
+
 int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
-                         uint32_t mode, const char **ret_why)
+                         uint32_t mode, bool huge_pages, const char **ret_why)
 {
         if (g_tree_lookup(r->by_name, name))
                 return -EEXIST;
@@ -324,6 +434,17 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
         if (size > r->config.max_bytes - r->bytes_used) {
                 *ret_why = "max_bytes would be passed";
                 return -ENOSPC;
+        }
+        if (peer->uid != 0 && peer->uid != r->config.exempt_uid) {
+                if (uid_segments(r, peer->uid) >= r->config.max_segments_per_uid) {
+                        *ret_why = "max_segments_per_uid reached";
+                        return -EDQUOT;
+                }
+                uint64_t used = shmv__registry_uid_bytes(r, peer->uid);
+                if (size > r->config.max_bytes_per_uid - MIN(r->config.max_bytes_per_uid, used)) {
+                        *ret_why = "max_bytes_per_uid would be passed";
+                        return -EDQUOT;
+                }
         }
         const char *why = memory_check(r, size);
         if (why) {
@@ -357,12 +478,8 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
                 log_warning("sizing segment %s: %s", name, strerror(r_err));
                 goto fail_close;
         }
-        int fr;
-        do
-                fr = fallocate(fd, 0, 0, (off_t)size);
-        while (fr < 0 && errno == EINTR);
-        if (fr < 0) {
-                r_err = errno;
+        r_err = reserve_pages(fd, size, huge_pages);
+        if (r_err != 0) {
                 log_warning("reserving %" PRIu64 " bytes for segment %s: %s", size, name,
                             strerror(r_err));
                 goto fail_close;
@@ -381,6 +498,11 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
                 goto fail_close;
         }
 
+        if (uid_bytes_add(r, peer->uid, size) < 0) {
+                close(fd_ro);
+                r_err = ENOMEM;
+                goto fail_close;
+        }
         s->refs = 1; /* the registry's */
         s->fd = fd;
         s->fd_ro = fd_ro;
@@ -389,6 +511,17 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
         s->mode = mode ? mode : 0600;
         s->size = size;
         s->created_usec = now_usec();
+        s->id = new_segment_id();
+        s->store_slot = -1;
+        /* A segment the service manager cannot keep would be lost by a restart: refuse it. */
+        if (r->fdstore && shmv__fdstore_add(r->fdstore, s) < 0) {
+                uid_bytes_sub(r, peer->uid, size);
+                close(fd_ro);
+                *ret_why = "the service manager's descriptor store refused it";
+                close(fd);
+                free(s);
+                return -ENOSPC;
+        }
         s->registry = r;
         s->linked = true;
         g_tree_insert(r->by_name, s->name, s);
@@ -417,6 +550,9 @@ int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *
                 return -EPERM;
         g_tree_remove(r->by_name, s->name);
         s->linked = false;
+        /* Gone for good: a restart must not bring it back, even while views still map it. */
+        if (r->fdstore)
+                shmv__fdstore_remove(r->fdstore, s);
         shmv__segment_unref(s);
         return 0;
 }
@@ -437,15 +573,38 @@ int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *na
                 /* A writable mapping outlived its view. */
                 if (err == EBUSY)
                         return -EBUSY;
-                /* A holder of the read-write descriptor sealed it itself. */
+                /* A holder of the read-write descriptor sealed it itself: with F_SEAL_WRITE
+                 * it is as good as sealed, with F_SEAL_SEAL alone it can never be. */
                 int seals = fcntl(s->fd, F_GET_SEALS);
-                if (err != EPERM || seals < 0 || !(seals & F_SEAL_WRITE)) {
+                if (err != EPERM || seals < 0) {
                         log_warning("sealing segment %s: %s", s->name, strerror(err));
                         return -EPERM;
                 }
+                if (!(seals & F_SEAL_WRITE))
+                        return -ENOLCK;
         }
+        /* A writer may have punched holes (fallocate, MADV_REMOVE) while it could write; now
+         * that nobody can, give every page back its reservation, for good. */
+        int fr;
+        do
+                fr = fallocate(s->fd, 0, 0, (off_t)s->size);
+        while (fr < 0 && errno == EINTR);
+        if (fr < 0)
+                log_warning("reserving the pages of sealed segment %s again: %m", s->name);
         s->sealed = true;
         return 0;
+}
+
+bool shmv__segment_write_sealed(shmv__segment *s)
+{
+        if (s->sealed)
+                return true;
+        int seals = fcntl(s->fd, F_GET_SEALS);
+        if (seals < 0 || !(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+                return false;
+        if (seals & F_SEAL_WRITE)
+                s->sealed = true;
+        return true;
 }
 
 static bool peer_in_group(const shmv__peer *peer, gid_t gid)
@@ -504,6 +663,7 @@ static void view_free(shmv__view *v)
                 s->views = v->seg_next;
         if (v->seg_next)
                 v->seg_next->seg_prev = v->seg_prev;
+        g_tree_remove(s->views_by_seq, &v->seq);
         if (v->writable)
                 s->views_rw--;
         else
@@ -544,6 +704,10 @@ int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t
         v->offset = offset;
         v->length = length;
         v->writable = writable;
+        v->seq = ++s->registry->view_seq;
+        if (!s->views_by_seq)
+                s->views_by_seq = g_tree_new(seq_cmp);
+        g_tree_insert(s->views_by_seq, &v->seq, v);
         v->seg_next = s->views;
         if (s->views)
                 s->views->seg_prev = v;
@@ -554,6 +718,7 @@ int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t
                 s->views_ro++;
         shmv__segment_ref(s);
         g_hash_table_insert(t->by_id, &v->id, v);
+        t->bytes += length;
         *ret = v;
         return 0;
 }
@@ -564,6 +729,99 @@ bool shmv__view_release(shmv__view_table *t, uint64_t id)
         if (!v)
                 return false;
         g_hash_table_remove(t->by_id, &id);
+        t->bytes -= v->length;
         view_free(v);
         return true;
+}
+
+size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, size_t max,
+                           bool *ret_more)
+{
+        size_t n = 0;
+        GTreeNode *node = s->views_by_seq ? g_tree_upper_bound(s->views_by_seq, &after) : NULL;
+        for (; node && n < max; node = g_tree_node_next(node))
+                out[n++] = g_tree_node_value(node);
+        *ret_more = node != NULL;
+        return n;
+}
+
+void shmv__registry_counts(const shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live)
+{
+        *ret_linked = (uint32_t)g_tree_nnodes(r->by_name);
+        *ret_live = r->nsegments;
+}
+
+void shmv__registry_set_fdstore(shmv__registry *r, shmv__fdstore *st)
+{
+        r->fdstore = st;
+}
+
+int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *meta,
+                        const char **ret_why)
+{
+        struct stat st;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fstat(fd, &st) < 0) {
+                *ret_why = "not an open file";
+                return -EINVAL;
+        }
+        if (!S_ISREG(st.st_mode) || (fl & O_ACCMODE) != O_RDWR) {
+                *ret_why = "not a read-write memfd";
+                return -EINVAL;
+        }
+        int seals = fcntl(fd, F_GET_SEALS);
+        if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+                *ret_why = "its size is not sealed";
+                return -EINVAL;
+        }
+        if (meta->size == 0 || st.st_size < 0 || (uint64_t)st.st_size != meta->size) {
+                *ret_why = "its size is not the recorded one";
+                return -EINVAL;
+        }
+        if (g_tree_lookup(r->by_name, meta->name)) {
+                *ret_why = "another segment has its name";
+                return -EEXIST;
+        }
+
+        size_t name_len = strlen(meta->name);
+        shmv__segment *s = calloc(1, sizeof(*s) + name_len + 1);
+        if (!s) {
+                *ret_why = "out of memory";
+                return -ENOMEM;
+        }
+        memcpy(s->name, meta->name, name_len + 1);
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        int fd_ro = open(proc, O_RDONLY | O_CLOEXEC);
+        if (fd_ro < 0) {
+                int r_err = -errno;
+                *ret_why = "cannot open it read-only";
+                free(s);
+                return r_err;
+        }
+        if (uid_bytes_add(r, meta->uid, meta->size) < 0) {
+                close(fd_ro);
+                free(s);
+                *ret_why = "out of memory";
+                return -ENOMEM;
+        }
+        s->refs = 1; /* the registry's */
+        s->fd = fd;
+        s->fd_ro = fd_ro;
+        s->uid = meta->uid;
+        s->gid = meta->gid;
+        s->mode = meta->mode;
+        s->size = meta->size;
+        s->created_usec = meta->created_usec;
+        s->sealed = (seals & F_SEAL_WRITE) != 0;
+        s->id = meta->id;
+        s->store_slot = meta->store_slot;
+        s->registry = r;
+        s->linked = true;
+        g_tree_insert(r->by_name, s->name, s);
+        /* Over the limits if this daemon has lower ones than the last: served all the same,
+         * since refusing would destroy data; creates fail until there is room again. */
+        r->bytes_used += s->size;
+        r->nsegments++;
+        return 0;
 }

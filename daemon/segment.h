@@ -38,8 +38,13 @@ typedef struct shmv__segment {
         bool linked; /* still in the registry under its name */
         uint64_t size;
         uint64_t created_usec;
+        /* Random and nonzero; kept across daemon restarts (daemon/fdstore.c), so that a client
+         * reattaching a view after one can say which segment it maps. */
+        uint64_t id;
+        int64_t store_slot; /* its record in the fd store's metadata, or -1 */
         shmv__registry *registry;
         shmv__view *views; /* every open view, all connections together */
+        GTree *views_by_seq; /* the same views by seq, for paged listing (daemon/inspect.c) */
         char name[];
 } shmv__segment;
 
@@ -52,11 +57,19 @@ struct shmv__view {
         bool writable;
         shmv__view *seg_prev;
         shmv__view *seg_next;
+        uint64_t seq; /* daemon-wide opening order, the key of segment->views_by_seq */
 };
+
+typedef struct shmv__fdstore shmv__fdstore;
 
 typedef struct shmv__registry_config {
         uint64_t max_bytes;
         uint32_t max_segments;
+        /* Bytes in, and number of, the segments one uid owns; uid 0 and exempt_uid (the
+         * daemon's own) are bound by max_bytes and max_segments alone. */
+        uint64_t max_bytes_per_uid;
+        uint32_t max_segments_per_uid;
+        uid_t exempt_uid;
 } shmv__registry_config;
 
 int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret);
@@ -64,6 +77,8 @@ int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret
 void shmv__registry_free(shmv__registry *r);
 /* Bytes in all live segments, unlinked ones still held by views included. */
 uint64_t shmv__registry_bytes_used(const shmv__registry *r);
+/* The same, for the segments uid owns. */
+uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
 
 void shmv__segment_ref(shmv__segment *s);
 /* Closes the descriptors and returns the bytes to the budget at the last reference. */
@@ -73,25 +88,58 @@ void shmv__segment_unref(shmv__segment *s);
 shmv__segment *shmv__segment_find(shmv__registry *r, const char *name);
 
 /* Creates and links a segment owned by the peer. name must be valid (shmv__name_check).
- * Returns 0, -EEXIST, or -ENOSPC with *ret_why saying which limit (a static string). */
+ * -EDQUOT when the peer's uid is at max_bytes_per_uid or max_segments_per_uid.
+ * With huge_pages its pages are transparent huge pages where the system allows them.
+ * Returns 0, -EEXIST, -EDQUOT (max_bytes_per_uid) or -ENOSPC, with *ret_why saying which
+ * limit (a static string). */
 int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
-                         uint32_t mode, const char **ret_why);
+                         uint32_t mode, bool huge_pages, const char **ret_why);
 /* -ENOENT, -EPERM unless the peer owns the segment or is uid 0. */
 int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *name);
-/* -ENOENT, -EPERM, -EBUSY (writable views or mappings exist). Sealing twice is fine. */
+/* -ENOENT, -EPERM, -EBUSY (writable views or mappings exist), -ENOLCK (a writer locked the
+ * memfd's seals with F_SEAL_SEAL). Sealing twice is fine. */
 int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *name);
 /* Whether the peer may open a view: -EPERM for a writable view of a sealed segment, -EACCES
  * when the permission bits do not allow it. */
 int shmv__segment_check_access(const shmv__segment *s, const shmv__peer *peer, bool writable);
+/* Whether a holder of the read-write descriptor added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE
+ * itself, so that no new writable mapping can be made. Marks the segment sealed when every
+ * write is refused (F_SEAL_WRITE). */
+bool shmv__segment_write_sealed(shmv__segment *s);
 /* Up to max linked segments (borrowed) with names strictly greater than after (bytewise),
  * sorted; *ret_more tells whether more follow. */
 size_t shmv__segment_list(shmv__registry *r, const char *after, shmv__segment **out, size_t max,
                           bool *ret_more);
 
+/* From now on every segment created is kept in st (daemon/fdstore.c) until it is unlinked,
+ * and a create that cannot be kept fails. */
+void shmv__registry_set_fdstore(shmv__registry *r, shmv__fdstore *st);
+
+/* What the daemon knew about a segment before a restart (daemon/fdstore.c). */
+typedef struct shmv__segment_meta {
+        const char *name; /* valid (shmv__name_check) */
+        uint64_t id;
+        uint64_t size;
+        uint64_t created_usec;
+        uint32_t uid;
+        uint32_t gid;
+        uint32_t mode;
+        int64_t store_slot;
+} shmv__segment_meta;
+
+/* Serves again the segment whose read-write memfd is fd, kept by the service manager across a
+ * restart, after checking that fd is one: a read-write memfd of meta->size bytes, sealed
+ * against shrinking and growing. Its sealed state is read from its seals. Takes fd on success;
+ * on failure the caller still owns it and *ret_why says what is wrong (a static string).
+ * -EINVAL (not such a memfd), -EEXIST (the name is taken), -errno. */
+int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *meta,
+                        const char **ret_why);
+
 /* A connection's views, by id. */
 typedef struct shmv__view_table {
         GHashTable *by_id;
         uint64_t next_id;
+        uint64_t bytes; /* sum of the views' lengths */
 } shmv__view_table;
 
 int shmv__view_table_init(shmv__view_table *t);
@@ -103,5 +151,12 @@ int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t
                     uint64_t length, bool writable, shmv__view **ret);
 /* Returns false when no view has that id. */
 bool shmv__view_release(shmv__view_table *t, uint64_t id);
+
+/* Inspection (daemon/inspect.c). Up to max of s's open views (borrowed) with seq strictly
+ * greater than after, in opening order; *ret_more tells whether more follow. */
+size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, size_t max,
+                           bool *ret_more);
+/* Linked segments, and live ones (unlinked ones still held by views included). */
+void shmv__registry_counts(const shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live);
 
 #endif

@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "systemd.h"
+#include "inspect.h"
 #include "log.h"
+#include "watch.h"
 
 /* Above this much queued output a connection is not read; reading resumes below OUT_LOW. */
 #define OUT_HIGH (256u * 1024u)
@@ -25,6 +28,11 @@
 #define READS_PER_EVENT 4
 /* How long accepting pauses when descriptors run out and the reserve one is gone. */
 #define ACCEPT_PAUSE_MS 1000
+/* Connections over a client limit kept open until their first request, to be told why. When
+ * more arrive, the oldest is closed untold. */
+#define REFUSED_MAX 64u
+/* At most one warning about refused connections in this long. */
+#define REFUSE_WARN_MS 10000
 
 struct shmv__out {
         shmv__out *next;
@@ -38,6 +46,7 @@ struct shmv__out {
 static void on_conn_poll(uv_poll_t *handle, int status, int events);
 static void on_listen_poll(uv_poll_t *handle, int status, int events);
 static void on_accept_timer(uv_timer_t *timer);
+static void on_stall_timer(uv_timer_t *timer);
 
 static void out_free(shmv__out *o)
 {
@@ -98,6 +107,8 @@ static void conn_flush(shmv__conn *c)
                 }
                 o->sent += (size_t)n;
                 c->out_bytes -= (size_t)n;
+                if (c->paused)
+                        c->stalled_since = uv_now(c->server->loop);
                 if (o->sent < o->len)
                         continue;
                 c->out_head = o->next;
@@ -107,6 +118,31 @@ static void conn_flush(shmv__conn *c)
         }
 }
 
+/* Stops reading a client whose replies back up; the stall timer disconnects it if they do
+ * not drain within stall_timeout_ms. */
+static void conn_pause(shmv__conn *c)
+{
+        shmv__server *s = c->server;
+        if (c->paused)
+                return;
+        c->paused = true;
+        c->stalled_since = uv_now(s->loop);
+        s->npaused++;
+        uint64_t timeout = s->config.stall_timeout_ms;
+        if (timeout == 0 || uv_is_active((uv_handle_t *)&s->stall_timer))
+                return;
+        uint64_t every = timeout / 4 < 50 ? 50 : timeout / 4 > 1000 ? 1000 : timeout / 4;
+        uv_timer_start(&s->stall_timer, on_stall_timer, every, every);
+}
+
+static void conn_unpause(shmv__conn *c)
+{
+        if (!c->paused)
+                return;
+        c->paused = false;
+        c->server->npaused--;
+}
+
 /* Answers the complete frames buffered, as long as the output queue has room. */
 static void conn_process(shmv__conn *c)
 {
@@ -114,7 +150,7 @@ static void conn_process(shmv__conn *c)
                 if (c->out_bytes > OUT_HIGH) {
                         conn_flush(c);
                         if (c->out_bytes > OUT_HIGH) {
-                                c->paused = true;
+                                conn_pause(c);
                                 return;
                         }
                 }
@@ -126,8 +162,8 @@ static void conn_process(shmv__conn *c)
                 if (r < 0) {
                         if (r == -EMSGSIZE)
                                 log_warning("client %" PRIu64
-                                            ": frame longer than %u bytes, closing",
-                                            c->serial, SHMV__MAX_FRAME);
+                                            ": frame longer than %" PRIu32 " bytes, closing",
+                                            c->serial, c->in.max_frame);
                         else
                                 log_error("client %" PRIu64 ": %s, closing", c->serial,
                                           strerror(-r));
@@ -161,8 +197,12 @@ static void conn_read(shmv__conn *c)
                         c->eof = true;
                         return;
                 }
+                /* A read that left room in the buffer emptied the socket: another would only
+                 * say EAGAIN, a system call per request for nothing. The poll is level
+                 * triggered, so what arrives later wakes us again. */
+                bool drained = c->in.len < c->in.cap;
                 conn_process(c);
-                if (c->failed || c->paused || c->close_after_flush)
+                if (c->failed || c->paused || c->close_after_flush || drained)
                         return;
         }
 }
@@ -176,13 +216,35 @@ static void on_conn_closed(uv_handle_t *handle)
         free(c);
 }
 
+static unsigned uid_clients(shmv__server *s, uid_t uid)
+{
+        return GPOINTER_TO_UINT(g_hash_table_lookup(s->uid_clients, GUINT_TO_POINTER(uid)));
+}
+
+static void uid_clients_set(shmv__server *s, uid_t uid, unsigned n)
+{
+        if (n > 0)
+                g_hash_table_insert(s->uid_clients, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n));
+        else
+                g_hash_table_remove(s->uid_clients, GUINT_TO_POINTER(uid));
+}
+
 static void conn_close(shmv__conn *c)
 {
         if (c->closing)
                 return;
         c->closing = true;
         shmv__server *s = c->server;
+        conn_unpause(c);
+        if (c->refuse_status) {
+                s->nrefused--;
+        } else {
+                s->nconns--;
+                uid_clients_set(s, c->peer.uid, uid_clients(s, c->peer.uid) - 1);
+        }
         unsigned nviews = shmv__view_table_count(&c->views);
+        if (!c->refuse_status)
+                shmv__watch_client_gone(c, nviews);
         /* Release the views and queued descriptors now, so that the segment counts are exact
          * from here on; the memory of the connection itself goes in the close callback. */
         shmv__view_table_done(&c->views);
@@ -199,15 +261,16 @@ static void conn_close(shmv__conn *c)
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        s->nconns--;
         log_debug("client %" PRIu64 " disconnected, %u views released", c->serial, nviews);
         uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+        if (s->draining && !s->conns)
+                shmv__server_stop(s);
 }
 
 static void conn_update_poll(shmv__conn *c)
 {
         int events = 0;
-        if (!c->paused && !c->eof && !c->close_after_flush)
+        if (!c->paused && !c->eof && !c->close_after_flush && !c->server->draining)
                 events |= UV_READABLE;
         if (c->out_head)
                 events |= UV_WRITABLE;
@@ -230,7 +293,7 @@ static void conn_service(shmv__conn *c)
         if (!c->failed)
                 conn_flush(c);
         if (c->paused && !c->failed && c->out_bytes <= OUT_LOW) {
-                c->paused = false;
+                conn_unpause(c);
                 /* Frames may be buffered already, with nothing more to read to wake us. */
                 conn_process(c);
                 if (!c->failed)
@@ -243,6 +306,11 @@ static void conn_service(shmv__conn *c)
         /* At end of stream every complete frame has been answered unless paused; what is
          * left is a partial frame, dropped. */
         if ((c->eof && !c->paused && !c->out_head) || (c->close_after_flush && !c->out_head)) {
+                conn_close(c);
+                return;
+        }
+        /* Draining: done once every complete request is answered and sent. */
+        if (c->server->draining && !c->paused && !c->out_head) {
                 conn_close(c);
                 return;
         }
@@ -287,6 +355,48 @@ static int peer_groups(int fd, shmv__peer *peer)
         }
 }
 
+/* uid 0 and the daemon's own uid could stop the daemon anyway: only the totals bind them. */
+static bool uid_limited(uid_t uid)
+{
+        return uid != 0 && uid != geteuid();
+}
+
+/* Why a new connection of uid is over a limit, or NULL. */
+static const char *over_limit(shmv__server *s, uid_t uid)
+{
+        if (s->nconns >= s->config.max_clients)
+                return "too many clients connected (max_clients)";
+        if (uid_limited(uid) && uid_clients(s, uid) >= s->config.max_clients_per_uid)
+                return "too many clients of this uid connected (max_clients_per_uid)";
+        return NULL;
+}
+
+static void refuse_log(shmv__server *s, const struct ucred *cred, const char *why)
+{
+        uint64_t now = uv_now(s->loop);
+        if (s->refuse_warned_at != 0 && now - s->refuse_warned_at < REFUSE_WARN_MS) {
+                s->refused_unlogged++;
+                log_debug("connection from pid %d uid %u refused: %s", (int)cred->pid,
+                          (unsigned)cred->uid, why);
+                return;
+        }
+        log_warning("connection from pid %d uid %u refused: %s (%u more refused unlogged)",
+                    (int)cred->pid, (unsigned)cred->uid, why, s->refused_unlogged);
+        s->refuse_warned_at = now ? now : 1;
+        s->refused_unlogged = 0;
+}
+
+/* Makes room in the pool of refused connections by closing the oldest. */
+static void refused_evict(shmv__server *s)
+{
+        shmv__conn *oldest = NULL;
+        for (shmv__conn *c = s->conns; c; c = c->next)
+                if (c->refuse_status && !c->closing)
+                        oldest = c; /* the list is newest first */
+        if (oldest)
+                conn_close(oldest);
+}
+
 static void conn_new(shmv__server *s, int fd)
 {
         struct ucred cred;
@@ -296,11 +406,11 @@ static void conn_new(shmv__server *s, int fd)
                 close(fd);
                 return;
         }
-        if (s->nconns >= s->config.max_clients) {
-                log_warning("connection from pid %d uid %u refused: %u clients, max_clients",
-                            (int)cred.pid, (unsigned)cred.uid, s->nconns);
-                close(fd);
-                return;
+        const char *refuse_why = over_limit(s, cred.uid);
+        if (refuse_why) {
+                refuse_log(s, &cred, refuse_why);
+                if (s->nrefused >= REFUSED_MAX)
+                        refused_evict(s);
         }
 
         int r;
@@ -319,7 +429,7 @@ static void conn_new(shmv__server *s, int fd)
                 r = 0;
         if (r < 0)
                 goto fail_free;
-        r = shmv__wire_in_init(&c->in, SHMV__MAX_FRAME, false);
+        r = shmv__wire_in_init(&c->in, s->config.max_frame, false);
         if (r < 0)
                 goto fail_groups;
         shmv__view_table_init(&c->views);
@@ -327,13 +437,23 @@ static void conn_new(shmv__server *s, int fd)
         if (r < 0)
                 goto fail_in;
         c->poll.data = c;
+        c->connected_usec = shmv__now_usec();
+        shmv__inspect_comm(cred.pid, c->comm);
 
         c->serial = ++s->next_serial;
         c->next = s->conns;
         if (s->conns)
                 s->conns->prev = c;
         s->conns = c;
-        s->nconns++;
+        if (refuse_why) {
+                c->refuse_status = EUSERS;
+                c->refuse_why = refuse_why;
+                s->nrefused++;
+        } else {
+                s->nconns++;
+                uid_clients_set(s, cred.uid, uid_clients(s, cred.uid) + 1);
+                shmv__watch_client_connected(c);
+        }
         log_debug("client %" PRIu64 " (pid %d uid %u gid %u) connected", c->serial, (int)cred.pid,
                   (unsigned)cred.uid, (unsigned)cred.gid);
         conn_update_poll(c);
@@ -386,6 +506,25 @@ static void accept_emfile(shmv__server *s, int err)
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->reserve_fd < 0)
                 listener_pause(s);
+}
+
+/* Disconnects the clients whose replies have not drained for stall_timeout_ms. */
+static void on_stall_timer(uv_timer_t *timer)
+{
+        shmv__server *s = timer->data;
+        uint64_t now = uv_now(s->loop);
+        for (shmv__conn *c = s->conns, *next; c; c = next) {
+                next = c->next;
+                if (!c->paused || now - c->stalled_since < s->config.stall_timeout_ms)
+                        continue;
+                log_warning("client %" PRIu64 " (pid %d uid %u) has not read its replies for "
+                            "%" PRIu32 " ms while sending more requests, disconnecting",
+                            c->serial, (int)c->peer.pid, (unsigned)c->peer.uid,
+                            s->config.stall_timeout_ms);
+                conn_close(c);
+        }
+        if (s->npaused == 0)
+                uv_timer_stop(timer);
 }
 
 static void on_accept_timer(uv_timer_t *timer)
@@ -459,7 +598,47 @@ static int make_parents(const char *path)
         }
 }
 
-/* Refuses to start over a live daemon, removes the socket file of a dead one. */
+/* The directory of the socket must be one that nobody else can put a file into or take
+ * ours out of: owned by us or root, and writable by no one else unless sticky (like /tmp). */
+static int check_directory(const char *path)
+{
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        size_t len = strlen(path);
+        if (len >= sizeof(dir))
+                return -ENAMETOOLONG;
+        memcpy(dir, path, len + 1);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+                strcpy(dir, ".");
+        else if (slash == dir)
+                dir[1] = '\0';
+        else
+                *slash = '\0';
+        struct stat st;
+        if (stat(dir, &st) < 0) {
+                int r = -errno;
+                log_error("%s: %m", dir);
+                return r;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                log_error("%s is not a directory", dir);
+                return -ENOTDIR;
+        }
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                log_error("directory %s belongs to uid %u; refusing to listen in it", dir,
+                          (unsigned)st.st_uid);
+                return -EPERM;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+                log_error("directory %s is writable by others and not sticky; refusing to listen "
+                          "in it",
+                          dir);
+                return -EPERM;
+        }
+        return 0;
+}
+
+/* Refuses to start over a live daemon, removes the socket file of a dead one if it is ours. */
 static int check_existing(const char *path, const struct sockaddr_un *addr)
 {
         struct stat st;
@@ -489,6 +668,11 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
                 log_error("cannot tell whether a daemon listens on %s: %s", path, strerror(err));
                 return -err;
         }
+        if (st.st_uid != geteuid()) {
+                log_error("stale socket %s belongs to uid %u; refusing to replace it", path,
+                          (unsigned)st.st_uid);
+                return -EPERM;
+        }
         log_info("removing stale socket %s", path);
         if (unlink(path) < 0 && errno != ENOENT) {
                 log_error("unlink %s: %m", path);
@@ -512,6 +696,9 @@ static int listen_socket(shmv__server *s)
                 log_error("cannot create the directory of %s: %s", path, strerror(-r));
                 return r;
         }
+        r = check_directory(path);
+        if (r < 0)
+                return r;
         r = check_existing(path, &addr);
         if (r < 0)
                 return r;
@@ -532,11 +719,20 @@ static int listen_socket(shmv__server *s)
                 log_error("bind %s: %s", path, strerror(err));
                 goto fail_close;
         }
+        /* Group first, then mode, on the file itself: never through a symlink. */
         struct stat st;
-        if (chmod(path, s->config.socket_mode) < 0 || stat(path, &st) < 0) {
+        if ((s->config.socket_group != (gid_t)-1 &&
+             lchown(path, (uid_t)-1, s->config.socket_group) < 0) ||
+            fchmodat(AT_FDCWD, path, s->config.socket_mode, AT_SYMLINK_NOFOLLOW) < 0 ||
+            lstat(path, &st) < 0) {
                 r = -errno;
                 log_error("%s: %m", path);
                 goto fail_unlink;
+        }
+        if (!S_ISSOCK(st.st_mode)) {
+                r = -EEXIST;
+                log_error("%s was replaced while binding it", path);
+                goto fail_close;
         }
         if (listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
@@ -556,11 +752,41 @@ fail_close:
         return r;
 }
 
+/* A socket passed by the service manager: the socket file is its, never unlinked here. */
+static int adopt_socket(shmv__server *s)
+{
+        int fd = s->config.listen_fd;
+        s->config.listen_fd = -1;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+                int r = -errno;
+                log_error("socket passed by the service manager: %m");
+                close(fd);
+                return r;
+        }
+        struct sockaddr_un addr = { 0 };
+        socklen_t len = sizeof(addr);
+        if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0 &&
+            len > offsetof(struct sockaddr_un, sun_path) && addr.sun_path[0])
+                snprintf(s->config.socket_path, sizeof(s->config.socket_path), "%.*s",
+                         (int)(len - offsetof(struct sockaddr_un, sun_path)), addr.sun_path);
+        s->listen_fd = fd;
+        log_info("serving the socket passed by the service manager (%s)",
+                 addr.sun_path[0] ? s->config.socket_path : "unnamed");
+        return 0;
+}
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
         shmv__server *s = handle->data;
+        if (s->draining) {
+                log_info("%s received again, stopping now",
+                         signum == SIGTERM ? "SIGTERM" : "SIGINT");
+                shmv__server_stop(s);
+                return;
+        }
         log_info("%s received, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-        shmv__server_stop(s);
+        shmv__server_shutdown(s);
 }
 
 int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *config,
@@ -572,6 +798,9 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         s->registry = registry;
         s->listen_fd = -1;
         s->reserve_fd = -1;
+        s->uid_clients = g_hash_table_new(g_direct_hash, g_direct_equal);
+        s->started_usec = shmv__now_usec();
+        s->started_mono_usec = shmv__mono_usec();
 
         int r = uv_signal_init(loop, &s->sigterm);
         if (r < 0)
@@ -594,8 +823,13 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
                 goto fail_uv;
         s->timer_init = true;
         s->accept_timer.data = s;
+        r = uv_timer_init(loop, &s->stall_timer);
+        if (r < 0)
+                goto fail_uv;
+        s->stall_timer_init = true;
+        s->stall_timer.data = s;
 
-        r = listen_socket(s);
+        r = s->config.listen_fd >= 0 ? adopt_socket(s) : listen_socket(s);
         if (r < 0)
                 return r;
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -642,10 +876,16 @@ void shmv__server_stop(shmv__server *s)
         remove_socket_file(s);
         if (s->listener_init)
                 uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-        else if (s->listen_fd >= 0)
+        else if (s->listen_fd >= 0 && !s->draining) /* draining: closed already */
                 close(s->listen_fd);
         if (s->timer_init)
                 uv_close((uv_handle_t *)&s->accept_timer, NULL);
+        if (s->stall_timer_init)
+                uv_close((uv_handle_t *)&s->stall_timer, NULL);
+        if (s->drain_timer_init) {
+                s->drain_timer_init = false;
+                uv_close((uv_handle_t *)&s->drain_timer, NULL);
+        }
         if (s->sigterm_init)
                 uv_close((uv_handle_t *)&s->sigterm, NULL);
         if (s->sigint_init)
@@ -656,4 +896,60 @@ void shmv__server_stop(shmv__server *s)
         }
         while (s->conns)
                 conn_close(s->conns);
+        if (s->uid_clients) {
+                g_hash_table_destroy(s->uid_clients);
+                s->uid_clients = NULL;
+        }
+}
+
+/* How long a graceful stop waits for clients to take their replies. */
+#define DRAIN_TIMEOUT_MS 5000
+
+static void on_drain_timeout(uv_timer_t *timer)
+{
+        shmv__server *s = timer->data;
+        log_warning("%u clients did not take their replies within %d ms, closing them",
+                    s->nconns, DRAIN_TIMEOUT_MS);
+        shmv__server_stop(s);
+}
+
+void shmv__server_shutdown(shmv__server *s)
+{
+        if (s->stopping || s->draining)
+                return;
+        s->draining = true;
+        (void)shmv__sd_notify("STOPPING=1\nSTATUS=Shutting down");
+        remove_socket_file(s);
+        if (s->listener_init) {
+                s->listener_init = false;
+                uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+        }
+        if (s->timer_init)
+                uv_timer_stop(&s->accept_timer);
+        if (s->conns && uv_timer_init(s->loop, &s->drain_timer) == 0) {
+                s->drain_timer_init = true;
+                s->drain_timer.data = s;
+                uv_timer_start(&s->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
+        }
+        /* Answer what each client already sent; conn_service() closes it once all is sent.
+         * The next pointer is read first: the connection may go. */
+        for (shmv__conn *c = s->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->closing)
+                        continue;
+                if (!c->paused)
+                        conn_process(c);
+                conn_service(c);
+        }
+        if (!s->conns)
+                shmv__server_stop(s);
+}
+
+void shmv__conn_wake(shmv__conn *c)
+{
+        if (c->closing)
+                return;
+        int events = c->events | UV_WRITABLE;
+        if (events != c->events && uv_poll_start(&c->poll, events, on_conn_poll) == 0)
+                c->events = events;
 }

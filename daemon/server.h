@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <glib.h>
 #include <uv.h>
 
 #include "segment.h"
@@ -18,10 +19,21 @@ typedef struct shmv__config {
         uint32_t max_segments;
         uint32_t max_clients;
         uint32_t max_views_per_client;
+        /* Per uid; uid 0 and the daemon's own uid are bound by the totals alone. */
+        uint32_t max_clients_per_uid;
+        uint64_t max_bytes_per_uid;
+        uint32_t max_segments_per_uid;
+        uint32_t max_frame; /* request payload bytes, at most SHMV__MAX_FRAME */
+        uint32_t stall_timeout_ms; /* 0: never disconnect a client for not reading */
+        gid_t socket_group; /* (gid_t)-1: the daemon's */
+        /* A listening socket passed by the service manager (socket activation), served
+         * instead of binding socket_path; -1 when none. The server owns it. */
+        int listen_fd;
 } shmv__config;
 
 typedef struct shmv__server shmv__server;
 typedef struct shmv__out shmv__out;
+typedef struct shmv__watcher shmv__watcher;
 
 typedef struct shmv__conn {
         uv_poll_t poll; /* on fd; the struct is freed in its close callback */
@@ -39,8 +51,16 @@ typedef struct shmv__conn {
         bool failed; /* close when the current dispatch is done */
         bool close_after_flush; /* read nothing more; close once the output is sent */
         bool paused; /* too much output queued: read nothing until it drains */
+        uint64_t stalled_since; /* uv_now() when paused, or when a send last made progress */
+        /* Over a client limit: the first request gets this status (EUSERS) and the
+         * connection is closed. Not counted in nconns. */
+        int refuse_status;
+        const char *refuse_why;
         bool eof;
         bool closing;
+        char comm[16]; /* /proc/PID/comm at accept (daemon/inspect.c), NUL-terminated */
+        uint64_t connected_usec; /* CLOCK_REALTIME */
+        shmv__watcher *watch; /* set once the connection watches (daemon/watch.c) */
         struct shmv__conn *prev;
         struct shmv__conn *next;
 } shmv__conn;
@@ -53,31 +73,53 @@ struct shmv__server {
         int reserve_fd; /* given up to accept and drop connections when out of descriptors */
         uv_poll_t listener;
         uv_timer_t accept_timer; /* restarts accepting after running out of descriptors */
+        uv_timer_t stall_timer; /* runs while some connection is paused */
         uv_signal_t sigterm;
         uv_signal_t sigint;
         bool listener_init;
         bool timer_init;
+        bool stall_timer_init;
         bool sigterm_init;
         bool sigint_init;
         bool socket_bound; /* the socket file is ours to unlink */
+        bool draining; /* SIGTERM: not accepting or reading; answering what was received */
+        bool drain_timer_init;
+        uv_timer_t drain_timer; /* closes what is left when draining takes too long */
         bool stopping;
         dev_t sock_dev;
         ino_t sock_ino;
         shmv__conn *conns;
-        unsigned nconns;
+        unsigned nconns; /* served, refused ones not included */
+        unsigned nrefused; /* waiting for their first request, to be told why */
+        unsigned npaused;
+        GHashTable *uid_clients; /* uid -> served connections of that uid, no zeros */
+        uint64_t refuse_warned_at; /* uv_now() of the last warning about a refusal */
+        unsigned refused_unlogged;
         uint64_t next_serial;
+        uint64_t started_usec; /* CLOCK_REALTIME, for status */
+        uint64_t started_mono_usec; /* CLOCK_MONOTONIC */
+        shmv__watcher *watchers; /* connections watching, daemon/watch.c */
+        unsigned nwatchers;
 };
 
-/* Binds the socket and starts accepting. On failure it logs why; call shmv__server_stop()
- * and run the loop to let the handles close either way. */
+/* Binds the socket (or takes config->listen_fd) and starts accepting. On failure it logs
+ * why; call shmv__server_stop() and run the loop to let the handles close either way. */
 int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *config,
                       shmv__registry *registry);
 /* Stops accepting, closes every connection and removes the socket file. uv_run() returns
  * once the handles are closed. */
 void shmv__server_stop(shmv__server *s);
 
+/* A graceful stop (SIGTERM): tells the service manager STOPPING=1, stops accepting and
+ * reading, answers the complete requests already received, sends every queued reply, then
+ * stops; connections that have not drained within a few seconds are closed. */
+void shmv__server_shutdown(shmv__server *s);
+
 /* Queues a reply. When fd >= 0 it rides with the reply and segment is kept referenced until
  * it is sent. On failure the connection is marked failed and will be closed. */
 int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment, int fd);
+/* Makes the loop flush c's queue soon: for output queued outside c's own callbacks (events
+ * pushed to a watcher). Never closes c. */
+void shmv__conn_wake(shmv__conn *c);
 
 #endif

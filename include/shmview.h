@@ -48,7 +48,11 @@ typedef struct shmv_segment_info {
 
 /* Connection. socket_path NULL applies the socket-path rule: $SHMVIEW_SOCKET, else
  * $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.
- * Release the client with shmv_disconnect(); views opened through it stay usable after. */
+ * Release the client with shmv_disconnect(); views opened through it stay usable after.
+ * When the daemon restarts, views stay usable too; calls return -ECONNREFUSED while no daemon
+ * listens, and the first call after it is back connects again and registers the open views
+ * with it. A create, unlink or seal whose reply was lost returns -ECONNRESET, its effect
+ * unknown; other calls are sent again (docs/systemd.md). */
 SHMV_EXPORT int shmv_connect(const char *socket_path, shmv_client **ret);
 SHMV_EXPORT void shmv_disconnect(shmv_client *client); /* NULL is fine */
 
@@ -61,6 +65,15 @@ SHMV_EXPORT const char *shmv_strerror(int err);
 
 /* Segments. size is in bytes (> 0); mode is permission bits (0 means 0600). */
 SHMV_EXPORT int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_t mode);
+/* Back the segment with transparent huge pages where the system allows them
+ * (/sys/kernel/mm/transparent_hugepage/shmem_enabled set to advise, within_size, always or
+ * force); elsewhere the segment gets normal pages, as without the flag. Fewer, larger pages
+ * make reading a large segment for the first time as fast as reading private memory, and
+ * make SHMV_PREFAULT cheap (docs/performance.md). */
+#define SHMV_SEGMENT_HUGE_PAGES 1u
+/* shmv_segment_create() with flags: 0 or SHMV_SEGMENT_HUGE_PAGES; other bits are -EINVAL. */
+SHMV_EXPORT int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t size,
+                                               uint32_t mode, unsigned flags);
 SHMV_EXPORT int shmv_segment_unlink(shmv_client *c, const char *name);
 SHMV_EXPORT int shmv_segment_seal(shmv_client *c, const char *name);
 SHMV_EXPORT int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment_info *ret);
@@ -72,13 +85,19 @@ SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
 /* Views. */
 #define SHMV_READ 1
 #define SHMV_WRITE 2
+/* Opt-in for shmv_view_open(): map every page of the range at open (MAP_POPULATE), so that
+ * the first pass over the view takes no page faults. Open then costs time that grows with the
+ * view's size (about 0.3 s per GiB of normal pages, well under 1 ms per GiB of huge pages), so
+ * it is not the default. */
+#define SHMV_PREFAULT 4
 #define SHMV_TO_END UINT64_MAX
 /* An omitted slice bound or step, as in m[:5] or m[::-1]. */
 #define SHMV_NONE PTRDIFF_MIN
 
 /* Opens a view over [offset, offset + length) of segment name (length SHMV_TO_END: to the
- * end). flags: SHMV_READ, or SHMV_READ | SHMV_WRITE. The new view has format "B" and owns a
- * mapping of exactly the pages that hold the range; release it with shmv_view_release(). */
+ * end). flags: SHMV_READ, or SHMV_READ | SHMV_WRITE, either with SHMV_PREFAULT. The new
+ * view has format "B" and owns a mapping of exactly the pages that hold the range; release it
+ * with shmv_view_release(). */
 SHMV_EXPORT int shmv_view_open(shmv_client *c, const char *name, uint64_t offset,
                                uint64_t length, int flags, shmv_view **ret);
 /* Releases one view handle. The mapping goes away, and the daemon is told, when the last
@@ -141,6 +160,136 @@ typedef struct shmv_item {
 SHMV_EXPORT int shmv_view_item(const shmv_view *v, ptrdiff_t index, shmv_item *ret);
 /* memoryview.tolist(): unpacks all len items into ret (ret_len >= len, else -ENOBUFS). */
 SHMV_EXPORT int shmv_view_tolist(const shmv_view *v, shmv_item *ret, size_t ret_len);
+
+/* Inspection: who holds what, and the daemon's state (docs/protocol.md, "Inspecting the
+ * daemon"). Any client that may connect may ask, as for shmv_segment_stat(). */
+
+/* 0 when name is a valid segment name (1 to SHMV_NAME_MAX bytes, no '/', no control
+ * character, not "." or ".."), else -EINVAL. Asks nothing of the daemon. */
+SHMV_EXPORT int shmv_segment_name_check(const char *name);
+
+/* Longest command name the daemon reports (Linux's TASK_COMM_LEN less the NUL). */
+#define SHMV_COMM_MAX 15
+
+/* A client connection as the daemon saw it when it accepted it. */
+typedef struct shmv_client_ref {
+        uint64_t client_id;           /* the daemon's number for the connection, from 1 */
+        uint32_t pid;                 /* 0 when not visible in the daemon's pid namespace */
+        uint32_t uid;
+        uint32_t gid;
+        char comm[SHMV_COMM_MAX + 1]; /* /proc/PID/comm at connect; raw bytes, may be "" */
+} shmv_client_ref;
+
+/* One view open on a segment. */
+typedef struct shmv_view_info {
+        shmv_client_ref client; /* who holds it */
+        uint64_t view_id;       /* its id on that client's connection */
+        uint64_t offset;
+        uint64_t length;
+        bool writable;
+} shmv_view_info;
+
+/* The views open on segment name, all clients together, in the order they were opened.
+ * *ret is an array of *ret_count entries (NULL when there are none), owned by the caller and
+ * freed with shmv_segment_views_free(). */
+SHMV_EXPORT int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret,
+                                   size_t *ret_count);
+SHMV_EXPORT void shmv_segment_views_free(shmv_view_info *views);
+
+/* One connected client. */
+typedef struct shmv_client_info {
+        shmv_client_ref client;
+        uint64_t connected_usec; /* CLOCK_REALTIME microseconds */
+        uint32_t views;          /* views it holds open */
+        uint64_t bytes_mapped;   /* the sum of their lengths */
+        bool watching;           /* a shmv_watch connection */
+        bool self;               /* the connection c that asked */
+} shmv_client_info;
+
+/* The connected clients by client_id. *ret is an array of *ret_count entries (NULL when
+ * there are none), owned by the caller and freed with shmv_client_list_free(). */
+SHMV_EXPORT int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count);
+SHMV_EXPORT void shmv_client_list_free(shmv_client_info *list);
+
+/* The daemon's limits, as announced at the handshake; 0 where a daemon announces none. */
+typedef struct shmv_limits {
+        uint32_t max_frame;            /* bytes in one protocol frame */
+        uint32_t max_fds_per_message;
+        uint32_t max_clients;
+        uint32_t max_views_per_client;
+        uint32_t max_segments;
+        uint64_t max_bytes;            /* bytes in all segments together */
+        uint32_t max_name_len;
+        uint32_t list_page_size;
+        uint32_t max_clients_per_uid;
+        uint64_t max_bytes_per_uid;
+        uint32_t stall_timeout_ms;
+        uint32_t max_segments_per_uid;
+} shmv_limits;
+
+typedef struct shmv_daemon_info {
+        char version[32];           /* the daemon's version string */
+        uint32_t protocol_version;
+        uint64_t started_usec;      /* CLOCK_REALTIME microseconds */
+        uint64_t uptime_usec;
+        char socket_path[108];      /* where it listens */
+        uint32_t clients;           /* connections, the asking one and watchers included */
+        uint32_t watchers;
+        uint32_t segments;          /* with a name */
+        uint32_t segments_unlinked; /* unlinked, still held by views */
+        uint64_t views;             /* open, all clients together */
+        uint64_t bytes_used;        /* in all segments, unlinked ones included */
+        uint32_t watch_queue_bytes; /* unread events a watcher may have before it is dropped */
+        shmv_limits limits;
+} shmv_daemon_info;
+
+SHMV_EXPORT int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret);
+
+/* Watching: a connection of its own that receives one event per change in the daemon
+ * (docs/protocol.md, "Watching"). A shmv_watch handle is for one thread at a time. */
+typedef struct shmv_watch shmv_watch;
+
+enum {
+        SHMV_EVENT_CREATED = 1,          /* name, size, mode */
+        SHMV_EVENT_UNLINKED = 2,         /* name */
+        SHMV_EVENT_SEALED = 3,           /* name */
+        SHMV_EVENT_VIEW_OPENED = 4,      /* name, view_id, offset, length, writable */
+        SHMV_EVENT_VIEW_RELEASED = 5,    /* the same */
+        SHMV_EVENT_CLIENT_CONNECTED = 6,
+        SHMV_EVENT_CLIENT_GONE = 7,      /* views: how many it held, released with it */
+        SHMV_EVENT_OVERFLOW = 8,         /* the watcher fell behind: the last event */
+};
+
+typedef struct shmv_event {
+        int kind;                   /* SHMV_EVENT_*; others may come from a newer daemon */
+        uint64_t time_usec;         /* CLOCK_REALTIME microseconds */
+        shmv_client_ref client;     /* who did it (for OVERFLOW: the watcher itself) */
+        char name[SHMV_NAME_MAX + 1]; /* the segment, "" for client events */
+        uint64_t size;
+        uint32_t mode;
+        uint64_t view_id;
+        uint64_t offset;
+        uint64_t length;
+        bool writable;
+        uint32_t views;
+} shmv_event;
+
+/* "created", "unlinked", "sealed", "view-opened", "view-released", "client-connected",
+ * "client-gone", "overflow", or "unknown". A static string. */
+SHMV_EXPORT const char *shmv_event_kind_name(int kind);
+
+/* Connects to the daemon (socket_path as for shmv_connect()) and starts watching. Release
+ * the handle with shmv_watch_close(). */
+SHMV_EXPORT int shmv_watch_open(const char *socket_path, shmv_watch **ret);
+/* The socket, for poll(): readable when shmv_watch_next() may have an event. Events already
+ * buffered do not make it readable, so call shmv_watch_next(w, 0, ...) until -EAGAIN before
+ * polling again. Owned by the handle. */
+SHMV_EXPORT int shmv_watch_fd(const shmv_watch *w);
+/* The next event, waiting up to timeout_ms milliseconds (-1: without limit, 0: not at all).
+ * -EAGAIN when none came in time, -EINTR when a signal interrupted the wait, -ECONNRESET
+ * once the daemon has closed the watch (after an OVERFLOW event, or when it stopped). */
+SHMV_EXPORT int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret);
+SHMV_EXPORT void shmv_watch_close(shmv_watch *w); /* NULL is fine */
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* What a connection's input buffer holds until a frame needs more. */
+#define IN_INITIAL 4096u
+
 /* Room for one fill: a whole largest frame plus its header, so a frame never needs more. */
 static size_t in_capacity(uint32_t max_frame)
 {
@@ -20,8 +23,8 @@ int shmv__wire_in_init(shmv__wire_in *in, uint32_t max_frame, bool keep_fds)
         memset(in, 0, sizeof(*in));
         in->max_frame = max_frame;
         in->keep_fds = keep_fds;
-        /* Start small; grow to in_capacity() only for connections that send large frames. */
-        in->cap = 4096;
+        /* Start small; grow only for connections that send large frames. */
+        in->cap = IN_INITIAL;
         in->buf = malloc(in->cap);
         if (!in->buf)
                 return -ENOMEM;
@@ -120,14 +123,16 @@ int shmv__wire_in_frame(shmv__wire_in *in, const uint8_t **ret_payload, size_t *
         if (n > in->max_frame)
                 return -EMSGSIZE;
         if (avail - SHMV__FRAME_HEADER < n) {
-                /* Make sure the whole frame will fit once it arrives. */
-                if (in->cap < in_capacity(in->max_frame)) {
+                /* Make sure the whole frame will fit once it arrives, growing only as far as
+                 * it needs: a peer that announces a small frame and stalls holds no more. */
+                size_t want = SHMV__FRAME_HEADER + (size_t)n;
+                if (in->cap < want) {
                         in_compact(in);
-                        uint8_t *nb = realloc(in->buf, in_capacity(in->max_frame));
+                        uint8_t *nb = realloc(in->buf, want);
                         if (!nb)
                                 return -ENOMEM;
                         in->buf = nb;
-                        in->cap = in_capacity(in->max_frame);
+                        in->cap = want;
                 }
                 return 0;
         }
@@ -141,8 +146,17 @@ void shmv__wire_in_consume(shmv__wire_in *in)
 {
         in->start += SHMV__FRAME_HEADER + in->frame_len;
         in->frame_len = 0;
-        if (in->start == in->len)
+        if (in->start == in->len) {
                 in->start = in->len = 0;
+                /* Give back what a large frame needed. */
+                if (in->cap > IN_INITIAL) {
+                        uint8_t *nb = realloc(in->buf, IN_INITIAL);
+                        if (nb) {
+                                in->buf = nb;
+                                in->cap = IN_INITIAL;
+                        }
+                }
+        }
 }
 
 int shmv__wire_in_take_fd(shmv__wire_in *in)
@@ -218,14 +232,28 @@ typedef union arena_hdr {
         max_align_t align;
 } arena_hdr;
 
+static bool arena_owns(const shmv__wire_arena *a, const arena_hdr *h)
+{
+        return (uintptr_t)h >= (uintptr_t)a->store &&
+               (uintptr_t)h < (uintptr_t)a->store + sizeof(a->store);
+}
+
 static void *arena_alloc(void *data, size_t size)
 {
         shmv__wire_arena *a = data;
         if (size > a->limit - a->used)
                 return NULL;
-        arena_hdr *h = malloc(sizeof(*h) + size);
-        if (!h)
-                return NULL;
+        arena_hdr *h;
+        /* size is at most limit here, so rounding up cannot wrap. */
+        size_t need = sizeof(*h) + (size + sizeof(*h) - 1) / sizeof(*h) * sizeof(*h);
+        if (need <= sizeof(a->store) - a->store_used) {
+                h = (arena_hdr *)((uint8_t *)a->store + a->store_used);
+                a->store_used += need;
+        } else {
+                h = malloc(sizeof(*h) + size);
+                if (!h)
+                        return NULL;
+        }
         h->size = size;
         a->used += size;
         return h + 1;
@@ -238,7 +266,8 @@ static void arena_free(void *data, void *p)
                 return;
         arena_hdr *h = (arena_hdr *)p - 1;
         a->used -= h->size;
-        free(h);
+        if (!arena_owns(a, h))
+                free(h);
 }
 
 void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit)
@@ -248,6 +277,7 @@ void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit)
         a->allocator.allocator_data = a;
         a->used = 0;
         a->limit = limit;
+        a->store_used = 0;
 }
 
 int shmv__name_check(const uint8_t *data, size_t len, char *dst)

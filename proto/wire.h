@@ -65,12 +65,19 @@ ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd);
 /* Sends all of buf on a blocking socket (fd, when >= 0, rides with the first byte). */
 int shmv__wire_send_all(int sock, const uint8_t *buf, size_t len, int fd);
 
+/* Bytes of its own that an arena hands out before it calls malloc(): room for any request
+ * but a long list page, so that decoding one allocates nothing on the heap. */
+#define SHMV__ARENA_INLINE 1024u
+
 /* A protobuf-c allocator that refuses to hand out more than limit bytes in total, so that a
- * small frame cannot unpack into a large amount of memory. */
+ * small frame cannot unpack into a large amount of memory. Blocks come from store while it
+ * lasts (freed ones are not reused), then from malloc(). */
 typedef struct shmv__wire_arena {
         ProtobufCAllocator allocator;
         size_t used;
         size_t limit;
+        size_t store_used;
+        max_align_t store[SHMV__ARENA_INLINE / sizeof(max_align_t)];
 } shmv__wire_arena;
 
 void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit);

@@ -198,6 +198,89 @@ static void test_seal(void)
         shmv_disconnect(c);
 }
 
+/* Whether shmem_enabled lets the daemon have huge pages for a segment. */
+static bool shmem_thp_allowed(void)
+{
+        char buf[256] = "";
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+        if (!f)
+                return false;
+        bool ok = fgets(buf, sizeof(buf), f) &&
+                  (strstr(buf, "[advise]") || strstr(buf, "[within_size]") ||
+                   strstr(buf, "[always]") || strstr(buf, "[force]"));
+        fclose(f);
+        return ok;
+}
+
+/* Kilobytes of the mapping holding addr that are mapped by huge page table entries. */
+static unsigned long pmd_mapped_kb(const void *addr)
+{
+        FILE *f = fopen("/proc/self/smaps", "re");
+        CHECK(f != NULL);
+        char line[512];
+        bool in = false;
+        unsigned long kb = 0, v;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long lo, hi;
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+                        in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+                else if (in && (sscanf(line, "ShmemPmdMapped: %lu kB", &v) == 1 ||
+                                sscanf(line, "FilePmdMapped: %lu kB", &v) == 1))
+                        kb += v;
+        }
+        fclose(f);
+        return kb;
+}
+
+/* A segment created with SHMV_SEGMENT_HUGE_PAGES behaves like any other (exact size, shared
+ * bytes, sealable: the daemon kept no writable mapping), and where shmem_enabled allows it,
+ * its pages are mapped huge. */
+static void test_huge_pages(void)
+{
+        shmv_client *c = th_connect();
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("huge"));
+        uint64_t size = 4 * MiB + 4096;
+        CHECK_RC(shmv_segment_create_with_flags(c, name, size, 0644, 2), -EINVAL);
+        CHECK_RC(shmv_segment_create_with_flags(NULL, name, size, 0644, 0), -EINVAL);
+        CHECK_RC(shmv_segment_stat(c, name, &(shmv_segment_info){0}), -ENOENT);
+        CHECK_OK(shmv_segment_create_with_flags(c, name, size, 0644, SHMV_SEGMENT_HUGE_PAGES));
+        CHECK_RC(shmv_segment_create_with_flags(c, name, size, 0644, SHMV_SEGMENT_HUGE_PAGES),
+                 -EEXIST);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, name, &info));
+        CHECK(info.size == size && info.mode == 0644);
+
+        shmv_view *w, *r;
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
+        uint8_t *p = shmv_view_data_mut(w);
+        for (uint64_t i = 0; i < size; i += 4096)
+                CHECK(p[i] == 0);
+        memcpy(p, "first", 5);
+        memcpy(p + size - 4, "last", 4);
+        shmv_view_release(w);
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &r));
+        const uint8_t *q = shmv_view_data(r);
+        CHECK_MEM(q, "first", 5);
+        CHECK_MEM(q + size - 4, "last", 4);
+        if (shmem_thp_allowed()) {
+                unsigned long kb = pmd_mapped_kb(q);
+                if (kb < 2048)
+                        th_fail(__FILE__, __LINE__, "shmem THP is on, yet %lu kB of %s is "
+                                "mapped by huge pages", kb, name);
+        }
+        shmv_view_release(r);
+        CHECK_OK(shmv_segment_seal(c, name));
+        CHECK_OK(shmv_segment_unlink(c, name));
+
+        /* Smaller than one huge page: normal pages, same behaviour. */
+        CHECK_OK(shmv_segment_create_with_flags(c, name, 5000, 0, SHMV_SEGMENT_HUGE_PAGES));
+        CHECK_OK(shmv_segment_stat(c, name, &info));
+        CHECK(info.size == 5000 && info.mode == 0600);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
 struct perm_case {
         const char *name;
         uid_t uid;
@@ -488,6 +571,7 @@ int main(int argc, char **argv)
 {
         static const th_test tests[] = {
                 TH_TEST(test_create_stat),       TH_TEST(test_bad_arguments),
+                TH_TEST(test_huge_pages),
                 TH_TEST(test_list_pages),        TH_TEST(test_unlink_keeps_views),
                 TH_TEST(test_seal),              TH_TEST(test_permissions),
                 TH_TEST(test_budget),            TH_TEST(test_disconnect_releases),

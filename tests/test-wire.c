@@ -272,6 +272,55 @@ static void test_decode_limit(void)
         passes++;
 }
 
+/* An open request decodes inside the arena's own store; one too large for it goes to the
+ * heap; either way everything is handed back. */
+static void test_arena_store(void)
+{
+        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
+        o.name.data = (uint8_t *)"frames";
+        o.name.len = 6;
+        o.length = UINT64_MAX;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.id = 7;
+        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req.open = &o;
+        uint8_t buf[64];
+        size_t n = shmview__request__pack(&req, buf);
+        CHECK(n <= sizeof(buf));
+
+        shmv__wire_arena arena;
+        shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
+        Shmview__Request *got = shmview__request__unpack(&arena.allocator, n, buf);
+        CHECK(got && got->body_case == SHMVIEW__REQUEST__BODY_OPEN);
+        CHECK(got->open->name.len == 6 && memcmp(got->open->name.data, "frames", 6) == 0);
+        CHECK(got->open->length == UINT64_MAX);
+        uintptr_t lo = (uintptr_t)arena.store, hi = lo + sizeof(arena.store);
+        CHECK((uintptr_t)got >= lo && (uintptr_t)got < hi);
+        CHECK((uintptr_t)got->open->name.data >= lo && (uintptr_t)got->open->name.data < hi);
+        CHECK(arena.used > 0 && arena.store_used > 0);
+        shmview__request__free_unpacked(got, &arena.allocator);
+        CHECK(arena.used == 0);
+
+        /* A name longer than what is left of the store: from the heap. */
+        uint8_t big[2 * SHMV__ARENA_INLINE];
+        memset(big, 'x', sizeof(big));
+        o.name.data = big;
+        o.name.len = sizeof(big);
+        uint8_t *frame = malloc(sizeof(big) + 64);
+        CHECK(frame);
+        n = shmview__request__pack(&req, frame);
+        shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
+        got = shmview__request__unpack(&arena.allocator, n, frame);
+        CHECK(got && got->open->name.len == sizeof(big));
+        CHECK((uintptr_t)got->open->name.data < (uintptr_t)arena.store ||
+              (uintptr_t)got->open->name.data >= (uintptr_t)arena.store + sizeof(arena.store));
+        CHECK(memcmp(got->open->name.data, big, sizeof(big)) == 0);
+        shmview__request__free_unpacked(got, &arena.allocator);
+        CHECK(arena.used == 0);
+        free(frame);
+        passes++;
+}
+
 static void test_names(void)
 {
         char out[SHMV_NAME_MAX + 1];
@@ -321,6 +370,7 @@ int main(void)
         test_oversized_prefix();
         test_unwanted_fds_closed();
         test_decode_limit();
+        test_arena_store();
         test_names();
         test_socket_path_rule();
         printf("%d passed, %d failed\n", passes, failures);

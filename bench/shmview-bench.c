@@ -1,0 +1,1240 @@
+/* shmview-bench: what shmview costs, next to what the same job costs without it, measured in
+ * one run on one machine. Run it through bench/run; docs/performance.md explains each figure.
+ *
+ *   shmview-bench --daemon PATH [--full] [--only FIGURE[,FIGURE...]]
+ *
+ * The client (this process and the clients it forks) runs on one CPU, the server (shmviewd, or
+ * the baseline's peer) on another, the same for shmview and for its baseline. The table goes to
+ * stdout as Markdown; progress and the machine's description go to stderr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/seccomp.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmview.h>
+
+#include "baseline.h"
+#include "shmview.pb-c.h"
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+typedef struct config {
+        bool full;
+        const char *daemon;
+        const char *only;
+        int client_cpu;
+        int server_cpu;
+        /* Sizes and counts: the in --full, small enough for CI otherwise. */
+        unsigned lat_rounds;
+        unsigned lat_iters;
+        unsigned load_counts[4];
+        double load_seconds;
+        uint64_t handoff_sizes[8];
+        unsigned n_handoff_sizes;
+        uint64_t read_size;
+        unsigned mem_count;
+        unsigned many_clients;
+        unsigned slice_iters;
+} config;
+
+static config cfg;
+static char tmpdir[] = "/tmp/shmview-bench-XXXXXX";
+static char sock_path[108];
+static pid_t daemon_pid = -1;
+static shmv_client *producer; /* creates and writes segments */
+static shmv_client *consumer; /* opens views, as another process would */
+static volatile uint64_t sink;
+
+typedef struct row {
+        char figure[96];
+        char shmview[48];
+        char baseline[80];
+        char ratio[16];
+        char target[40];
+} row;
+
+static row rows[64];
+static unsigned nrows;
+
+__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "shmview-bench: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        if (daemon_pid > 0)
+                kill(daemon_pid, SIGTERM);
+        exit(1);
+}
+
+static void check(int r, const char *what)
+{
+        if (r < 0)
+                die("%s: %s", what, shmv_strerror(r));
+}
+
+__attribute__((format(printf, 1, 2))) static void progress(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static void add_row(const char *figure, const char *shmview, const char *baseline,
+                    const char *ratio, const char *target)
+{
+        if (nrows == sizeof(rows) / sizeof(rows[0]))
+                die("too many rows");
+        row *r = &rows[nrows++];
+        snprintf(r->figure, sizeof(r->figure), "%s", figure);
+        snprintf(r->shmview, sizeof(r->shmview), "%s", shmview);
+        snprintf(r->baseline, sizeof(r->baseline), "%s", baseline);
+        snprintf(r->ratio, sizeof(r->ratio), "%s", ratio);
+        snprintf(r->target, sizeof(r->target), "%s", target);
+        progress("  %-44s %12s | %-30s %8s", figure, shmview, baseline, ratio);
+}
+
+static double now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static char *fmt_time(char *buf, size_t len, double ns)
+{
+        if (ns < 1e3)
+                snprintf(buf, len, "%.0f ns", ns);
+        else if (ns < 1e6)
+                snprintf(buf, len, "%.1f µs", ns / 1e3);
+        else if (ns < 1e9)
+                snprintf(buf, len, "%.1f ms", ns / 1e6);
+        else
+                snprintf(buf, len, "%.2f s", ns / 1e9);
+        return buf;
+}
+
+static char *fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+        if (bytes >= GiB && bytes % GiB == 0)
+                snprintf(buf, len, "%" PRIu64 " GiB", bytes / GiB);
+        else if (bytes >= MiB && bytes % MiB == 0)
+                snprintf(buf, len, "%" PRIu64 " MiB", bytes / MiB);
+        else
+                snprintf(buf, len, "%" PRIu64 " KiB", bytes / KiB);
+        return buf;
+}
+
+static char *fmt_ratio(char *buf, size_t len, double r)
+{
+        if (r >= 100)
+                snprintf(buf, len, "%.0fx", r);
+        else
+                snprintf(buf, len, "%.2fx", r);
+        return buf;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (0..100) of n samples, which it sorts. */
+static double percentile(double *v, size_t n, double p)
+{
+        qsort(v, n, sizeof(*v), cmp_double);
+        size_t i = (size_t)ceil(p / 100.0 * (double)n);
+        return v[i > 0 ? i - 1 : 0];
+}
+
+static double median(double *v, size_t n)
+{
+        return percentile(v, n, 50);
+}
+
+static bool wanted(const char *figure)
+{
+        if (!cfg.only)
+                return true;
+        size_t len = strlen(figure);
+        for (const char *p = cfg.only; *p;) {
+                const char *end = strchr(p, ',');
+                size_t n = end ? (size_t)(end - p) : strlen(p);
+                if (n == len && strncmp(p, figure, n) == 0)
+                        return true;
+                p += n + (end ? 1 : 0);
+        }
+        return false;
+}
+
+/* Raises this process's descriptor limit to want, the hard limit too when allowed (root). */
+static void want_nofile(rlim_t want)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_max < want) {
+                struct rlimit more = {want, want};
+                if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+                        return;
+        }
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static rlim_t nofile(void)
+{
+        struct rlimit rl;
+        return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+}
+
+static bool can_connect(const char *path)
+{
+        int fd = shmv__peer_connect(path);
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+/* Starts shmviewd on the server CPU with descriptors for nofile_want and the given options. */
+static pid_t daemon_start(const char *path, rlim_t nofile_want, const char *const *extra)
+{
+        const char *argv[32];
+        unsigned n = 0;
+        argv[n++] = cfg.daemon;
+        argv[n++] = "--socket";
+        argv[n++] = path;
+        argv[n++] = "--log-level";
+        argv[n++] = "warning";
+        for (; extra && *extra && n < 30; extra++)
+                argv[n++] = *extra;
+        argv[n] = NULL;
+
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                (void)shmv__pin_cpu(cfg.server_cpu);
+                want_nofile(nofile_want);
+                execv(cfg.daemon, (char *const *)(uintptr_t)argv);
+                fprintf(stderr, "shmview-bench: %s: %m\n", cfg.daemon);
+                _exit(127);
+        }
+        for (int i = 0; i < 1000; i++) {
+                if (can_connect(path))
+                        return pid;
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        die("%s exited before listening", cfg.daemon);
+                usleep(10000);
+        }
+        die("%s does not listen on %s", cfg.daemon, path);
+}
+
+static void daemon_stop(pid_t pid)
+{
+        kill(pid, SIGTERM);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
+
+/* Anonymous memory of a process (its heap), in bytes. */
+static uint64_t rss_anon(pid_t pid)
+{
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                die("%s: %m", path);
+        unsigned long long kb = 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "RssAnon: %llu kB", &kb) == 1)
+                        break;
+        fclose(f);
+        return (uint64_t)kb * 1024;
+}
+
+/* A segment of size bytes, every byte written by the producer. */
+static void make_segment(const char *name, uint64_t size, unsigned flags)
+{
+        check(shmv_segment_create_with_flags(producer, name, size, 0644, flags), name);
+        shmv_view *w;
+        check(shmv_view_open(producer, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w), name);
+        memset(shmv_view_data_mut(w), 0x5a, size);
+        shmv_view_release(w);
+}
+
+/* A memfd as shmviewd makes one, and a read-only descriptor of it, for the socket floor. */
+static int floor_memfd(uint64_t size)
+{
+        int fd = memfd_create("shmview-bench-floor", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0 || ftruncate(fd, (off_t)size) < 0 || fallocate(fd, 0, 0, (off_t)size) < 0)
+                die("floor memfd: %m");
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        int ro = open(proc, O_RDONLY | O_CLOEXEC);
+        if (ro < 0)
+                die("%s: %m", proc);
+        close(fd);
+        return ro;
+}
+
+/* Payload sizes of shmview's own frames for an open of name (size bytes) and its release. */
+static shmv__floor_sizes frame_sizes(const char *name, uint64_t size)
+{
+        shmv__floor_sizes s;
+        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
+        o.name.data = (uint8_t *)(uintptr_t)name;
+        o.name.len = strlen(name);
+        o.length = UINT64_MAX;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.id = 1000;
+        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req.open = &o;
+        s.open_request = (uint32_t)protobuf_c_message_get_packed_size(&req.base);
+
+        Shmview__OpenReply orep = SHMVIEW__OPEN_REPLY__INIT;
+        orep.view_id = 1000;
+        orep.length = size;
+        orep.segment_size = size;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = 1000;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
+        resp.open = &orep;
+        s.open_reply = (uint32_t)protobuf_c_message_get_packed_size(&resp.base);
+
+        Shmview__ReleaseRequest rel = SHMVIEW__RELEASE_REQUEST__INIT;
+        rel.view_id = 1000;
+        req.id = 1001;
+        req.body_case = SHMVIEW__REQUEST__BODY_RELEASE;
+        req.release = &rel;
+        s.release = (uint32_t)protobuf_c_message_get_packed_size(&req.base);
+        return s;
+}
+
+typedef struct floor_peer {
+        pid_t pid;
+        int memfd;
+        char path[108];
+        shmv__floor_sizes sizes;
+        uint64_t size;
+} floor_peer;
+
+static void floor_up(floor_peer *f, const char *name, uint64_t size, bool multi)
+{
+        f->size = size;
+        f->memfd = floor_memfd(size);
+        f->sizes = frame_sizes(name, size);
+        snprintf(f->path, sizeof(f->path), "%s/floor.sock", tmpdir);
+        f->pid = shmv__floor_start(f->path, cfg.server_cpu, f->memfd, &f->sizes, multi);
+        if (f->pid < 0)
+                die("floor server: %s", strerror((int)-f->pid));
+}
+
+static void floor_down(floor_peer *f)
+{
+        shmv__peer_stop(f->pid);
+        close(f->memfd);
+        unlink(f->path);
+}
+
+static void shmview_open_release(shmv_client *c, const char *name)
+{
+        shmv_view *v;
+        check(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v), "open");
+        sink += (uintptr_t)shmv_view_data(v);
+        shmv_view_release(v);
+}
+
+static void floor_open_release(int sock, const floor_peer *f)
+{
+        void *map;
+        int r = shmv__floor_open(sock, &f->sizes, f->size, &map);
+        if (r < 0)
+                die("floor open: %s", strerror(-r));
+        sink += (uintptr_t)map;
+        r = shmv__floor_release(sock, &f->sizes, map, f->size);
+        if (r < 0)
+                die("floor release: %s", strerror(-r));
+}
+
+/* Open + release latency samples of c against the floor, in alternating rounds so that drift
+ * hits both alike. */
+static void latency_rounds(shmv_client *c, const char *name, const floor_peer *f, int fsock,
+                           double *shm, double *base)
+{
+        for (unsigned i = 0; i < cfg.lat_iters / 10; i++) {
+                shmview_open_release(c, name);
+                floor_open_release(fsock, f);
+        }
+        size_t k = 0;
+        for (unsigned r = 0; r < cfg.lat_rounds; r++) {
+                for (unsigned i = 0; i < cfg.lat_iters; i++) {
+                        double t0 = now_ns();
+                        shmview_open_release(c, name);
+                        shm[k + i] = now_ns() - t0;
+                }
+                for (unsigned i = 0; i < cfg.lat_iters; i++) {
+                        double t0 = now_ns();
+                        floor_open_release(fsock, f);
+                        base[k + i] = now_ns() - t0;
+                }
+                k += cfg.lat_iters;
+        }
+}
+
+static void latency_rows(const char *what, double *shm, double *base, size_t n, bool p99_too)
+{
+        char a[48], b[80], r[16], fig[96];
+        double s50 = percentile(shm, n, 50), b50 = percentile(base, n, 50);
+        double s99 = percentile(shm, n, 99), b99 = percentile(base, n, 99);
+        snprintf(fig, sizeof(fig), "%s, p50", what);
+        snprintf(b, sizeof(b), "%s socket floor", fmt_time(a, sizeof(a), b50));
+        add_row(fig, fmt_time(a, sizeof(a), s50), b, fmt_ratio(r, sizeof(r), s50 / b50),
+                "<= 1.25x");
+        if (!p99_too)
+                return;
+        snprintf(fig, sizeof(fig), "%s, p99", what);
+        snprintf(b, sizeof(b), "%s socket floor", fmt_time(a, sizeof(a), b99));
+        add_row(fig, fmt_time(a, sizeof(a), s99), b, fmt_ratio(r, sizeof(r), s99 / b99),
+                "reported");
+}
+
+static void fig_latency(void)
+{
+        progress("open + release latency, one client");
+        const char *name = "bench-lat";
+        make_segment(name, 4 * KiB, 0);
+        floor_peer f;
+        floor_up(&f, name, 4 * KiB, false);
+        int fsock = shmv__peer_connect(f.path);
+        if (fsock < 0)
+                die("floor connect: %s", strerror(-fsock));
+        size_t n = (size_t)cfg.lat_rounds * cfg.lat_iters;
+        double *shm = calloc(n, sizeof(double)), *base = calloc(n, sizeof(double));
+        if (!shm || !base)
+                die("out of memory");
+        latency_rounds(consumer, name, &f, fsock, shm, base);
+        latency_rows("open + release, 4 KiB view", shm, base, n, true);
+        free(shm);
+        free(base);
+        close(fsock);
+        floor_down(&f);
+        check(shmv_segment_unlink(producer, name), name);
+}
+
+/* State shared by the bench and its load clients. */
+typedef struct load_shared {
+        atomic_uint ready;
+        atomic_uint failed;
+        atomic_bool stop;
+        uint64_t counts[];
+} load_shared;
+
+static void load_client(load_shared *sh, unsigned idx, int start_fd, const char *name,
+                        const floor_peer *f)
+{
+        shmv_client *c = NULL;
+        int fsock = -1;
+        if (f) {
+                fsock = shmv__peer_connect(f->path);
+        } else if (shmv_connect(sock_path, &c) < 0) {
+                c = NULL;
+        }
+        if (f ? fsock < 0 : !c) {
+                atomic_fetch_add(&sh->failed, 1);
+                atomic_fetch_add(&sh->ready, 1);
+                _exit(1);
+        }
+        atomic_fetch_add(&sh->ready, 1);
+        char b;
+        while (read(start_fd, &b, 1) < 0 && errno == EINTR)
+                ;
+        uint64_t count = 0;
+        while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+                if (f)
+                        floor_open_release(fsock, f);
+                else
+                        shmview_open_release(c, name);
+                count++;
+        }
+        sh->counts[idx] = count;
+        _exit(0);
+}
+
+typedef struct load_result {
+        double per_second;
+        double probe_p50;
+        double probe_p99;
+} load_result;
+
+/* nclients processes doing open + release as fast as they can for cfg.load_seconds, while
+ * this process measures its own open + release (the probe). */
+static load_result load_run(unsigned nclients, const char *name, const floor_peer *f)
+{
+        size_t shsize = sizeof(load_shared) + nclients * sizeof(uint64_t);
+        load_shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                               -1, 0);
+        if (sh == MAP_FAILED)
+                die("mmap: %m");
+        int start[2];
+        if (pipe2(start, O_CLOEXEC) < 0)
+                die("pipe: %m");
+        pid_t *pids = calloc(nclients, sizeof(pid_t));
+        if (!pids)
+                die("out of memory");
+        for (unsigned i = 0; i < nclients; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0)
+                        die("fork: %m");
+                if (pids[i] == 0) {
+                        close(start[1]);
+                        load_client(sh, i, start[0], name, f);
+                }
+        }
+        close(start[0]);
+        while (atomic_load(&sh->ready) < nclients)
+                usleep(1000);
+        if (atomic_load(&sh->failed) > 0)
+                die("%u of %u load clients could not connect", atomic_load(&sh->failed), nclients);
+
+        int fsock = -1;
+        if (f && (fsock = shmv__peer_connect(f->path)) < 0)
+                die("floor connect: %s", strerror(-fsock));
+        size_t cap = 1u << 20, n = 0;
+        double *probe = malloc(cap * sizeof(double));
+        if (!probe)
+                die("out of memory");
+        double t0 = now_ns(), end = t0 + cfg.load_seconds * 1e9, t;
+        close(start[1]); /* go */
+        while ((t = now_ns()) < end && n < cap) {
+                if (f)
+                        floor_open_release(fsock, f);
+                else
+                        shmview_open_release(consumer, name);
+                probe[n++] = now_ns() - t;
+        }
+        atomic_store(&sh->stop, true);
+        double t1 = now_ns();
+        uint64_t total = 0;
+        for (unsigned i = 0; i < nclients; i++) {
+                int status;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        die("load client %u failed", i);
+                total += sh->counts[i];
+        }
+        load_result res = {
+                .per_second = (double)(total + n) / ((t1 - t0) / 1e9),
+                .probe_p50 = n ? percentile(probe, n, 50) : 0,
+                .probe_p99 = n ? percentile(probe, n, 99) : 0,
+        };
+        free(probe);
+        free(pids);
+        if (fsock >= 0)
+                close(fsock);
+        munmap(sh, shsize);
+        return res;
+}
+
+static void fig_load(void)
+{
+        progress("aggregate opens per second");
+        const char *name = "bench-load";
+        make_segment(name, 4 * KiB, 0);
+        floor_peer f;
+        floor_up(&f, name, 4 * KiB, true);
+        want_nofile(4096);
+        for (unsigned i = 0; i < 4 && cfg.load_counts[i]; i++) {
+                unsigned n = cfg.load_counts[i];
+                load_result s = load_run(n, name, NULL);
+                load_result b = load_run(n, name, &f);
+                char fig[96], a[48], bb[80], r[16], t[48];
+                snprintf(fig, sizeof(fig), "opens/s, %u client%s", n, n > 1 ? "s" : "");
+                snprintf(a, sizeof(a), "%.0f", s.per_second);
+                snprintf(bb, sizeof(bb), "%.0f socket floor", b.per_second);
+                add_row(fig, a, bb, fmt_ratio(r, sizeof(r), s.per_second / b.per_second),
+                        "reported");
+                if (i == 3 || !cfg.load_counts[i + 1]) {
+                        snprintf(fig, sizeof(fig), "probe open + release p99, %u clients", n);
+                        snprintf(bb, sizeof(bb), "%s socket floor",
+                                 fmt_time(t, sizeof(t), b.probe_p99));
+                        add_row(fig, fmt_time(a, sizeof(a), s.probe_p99), bb,
+                                fmt_ratio(r, sizeof(r), s.probe_p99 / b.probe_p99),
+                                "daemon responsive");
+                }
+        }
+        floor_down(&f);
+        check(shmv_segment_unlink(producer, name), name);
+}
+
+static void touch_ends(const volatile uint8_t *p, size_t n)
+{
+        sink += p[0] + p[n - 1];
+}
+
+static double handoff_shmview(const char *name, uint64_t size, unsigned reps)
+{
+        double *t = calloc(reps, sizeof(double));
+        for (unsigned i = 0; i < reps; i++) {
+                shmv_view *v;
+                double t0 = now_ns();
+                check(shmv_view_open(consumer, name, 0, SHMV_TO_END, SHMV_READ, &v), name);
+                touch_ends(shmv_view_data(v), size);
+                t[i] = now_ns() - t0;
+                shmv_view_release(v);
+        }
+        double m = median(t, reps);
+        free(t);
+        return m;
+}
+
+static double handoff_daemonless(const char *name, uint64_t size, unsigned reps)
+{
+        double *t = calloc(reps, sizeof(double));
+        for (unsigned i = 0; i < reps; i++) {
+                double t0 = now_ns();
+                int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        die("shm_open %s: %m", name);
+                void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+                if (p == MAP_FAILED)
+                        die("mmap %s: %m", name);
+                close(fd);
+                touch_ends(p, size);
+                t[i] = now_ns() - t0;
+                munmap(p, (size_t)st.st_size);
+        }
+        double m = median(t, reps);
+        free(t);
+        return m;
+}
+
+static double handoff_copy(uint64_t size, unsigned reps)
+{
+        char path[128];
+        snprintf(path, sizeof(path), "%s/copy.sock", tmpdir);
+        pid_t pid = shmv__copy_start(path, cfg.server_cpu, (size_t)size);
+        if (pid < 0)
+                die("copy peer: %s", strerror((int)-pid));
+        int sock = shmv__peer_connect(path);
+        if (sock < 0)
+                die("copy peer connect: %s", strerror(-sock));
+        uint8_t *dst = malloc(size);
+        if (!dst)
+                die("out of memory");
+        memset(dst, 0, size);
+        double *t = calloc(reps, sizeof(double));
+        for (unsigned i = 0; i < reps; i++) {
+                double t0 = now_ns();
+                int r = shmv__copy_fetch(sock, dst, (size_t)size);
+                if (r < 0)
+                        die("copy: %s", strerror(-r));
+                touch_ends(dst, size);
+                t[i] = now_ns() - t0;
+        }
+        double m = median(t, reps);
+        free(t);
+        free(dst);
+        close(sock);
+        shmv__peer_stop(pid);
+        unlink(path);
+        return m;
+}
+
+static void daemonless_make(const char *name, uint64_t size)
+{
+        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+                die("shm_open %s: %m", name);
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                die("mmap %s: %m", name);
+        memset(p, 0x5a, size);
+        munmap(p, size);
+        close(fd);
+}
+
+static void fig_handoff(void)
+{
+        progress("hand-off: a consumer gets a readable view of data a producer wrote");
+        double first = 0, last = 0, last_dl = 0, first_dl = 0;
+        char sz[32], a[48], b[80], r[16], fig[96];
+        for (unsigned i = 0; i < cfg.n_handoff_sizes; i++) {
+                uint64_t size = cfg.handoff_sizes[i];
+                char name[64], shm_name[64];
+                snprintf(name, sizeof(name), "bench-handoff-%" PRIu64, size);
+                snprintf(shm_name, sizeof(shm_name), "/shmview-bench-%d-%" PRIu64, (int)getpid(),
+                         size);
+                make_segment(name, size, 0);
+                daemonless_make(shm_name, size);
+                unsigned reps = cfg.full ? 400 : 100;
+                double s = handoff_shmview(name, size, reps);
+                double d = handoff_daemonless(shm_name, size, reps);
+                unsigned copy_reps = size <= MiB ? 100 : size <= 64 * MiB ? 10 : 3;
+                double c = handoff_copy(size, copy_reps);
+                snprintf(fig, sizeof(fig), "hand-off %s", fmt_size(sz, sizeof(sz), size));
+                snprintf(b, sizeof(b), "%s copy", fmt_time(a, sizeof(a), c));
+                add_row(fig, fmt_time(a, sizeof(a), s), b, fmt_ratio(r, sizeof(r), s / c),
+                        i == cfg.n_handoff_sizes - 1 && size >= GiB ? "<= 0.001x (1000x faster)"
+                                                                    : "reported");
+                if (i == 0) {
+                        first = s;
+                        first_dl = d;
+                }
+                last = s;
+                last_dl = d;
+                check(shmv_segment_unlink(producer, name), name);
+                shm_unlink(shm_name);
+        }
+        uint64_t lo = cfg.handoff_sizes[0], hi = cfg.handoff_sizes[cfg.n_handoff_sizes - 1];
+        char szlo[32];
+        fmt_size(szlo, sizeof(szlo), lo);
+        fmt_size(sz, sizeof(sz), hi);
+        snprintf(fig, sizeof(fig), "hand-off %s vs %s", sz, szlo);
+        snprintf(b, sizeof(b), "%s at %s", fmt_time(a, sizeof(a), first), szlo);
+        add_row(fig, fmt_time(a, sizeof(a), last), b, fmt_ratio(r, sizeof(r), last / first),
+                "<= 2x");
+        snprintf(fig, sizeof(fig), "hand-off %s vs daemonless", szlo);
+        snprintf(b, sizeof(b), "%s shm_open+mmap", fmt_time(a, sizeof(a), first_dl));
+        add_row(fig, fmt_time(a, sizeof(a), first), b, fmt_ratio(r, sizeof(r), first / first_dl),
+                "reported");
+        snprintf(fig, sizeof(fig), "hand-off %s vs daemonless", sz);
+        snprintf(b, sizeof(b), "%s shm_open+mmap", fmt_time(a, sizeof(a), last_dl));
+        add_row(fig, fmt_time(a, sizeof(a), last), b, fmt_ratio(r, sizeof(r), last / last_dl),
+                "reported");
+}
+
+typedef struct read_result {
+        double open_ns;
+        double read_ns;
+} read_result;
+
+/* Opens name with flags and copies all of it out (tobytes) into dst: medians of reps. */
+static read_result read_view(const char *name, uint64_t size, int flags, uint8_t *dst,
+                             unsigned reps)
+{
+        double *o = calloc(reps, sizeof(double)), *t = calloc(reps, sizeof(double));
+        for (unsigned i = 0; i < reps; i++) {
+                shmv_view *v;
+                double t0 = now_ns();
+                check(shmv_view_open(consumer, name, 0, SHMV_TO_END, flags, &v), name);
+                double t1 = now_ns();
+                check(shmv_view_tobytes(v, dst, size), "tobytes");
+                double t2 = now_ns();
+                sink += dst[size / 2];
+                o[i] = t1 - t0;
+                t[i] = t2 - t1;
+                shmv_view_release(v);
+        }
+        read_result r = {median(o, reps), median(t, reps)};
+        free(o);
+        free(t);
+        return r;
+}
+
+static bool shmem_thp_on(char *setting, size_t len)
+{
+        snprintf(setting, len, "unknown");
+        FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+        if (!f)
+                return false;
+        char line[256];
+        if (fgets(line, sizeof(line), f)) {
+                char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
+                if (a && b) {
+                        *b = '\0';
+                        snprintf(setting, len, "%s", a + 1);
+                }
+        }
+        fclose(f);
+        return strcmp(setting, "never") != 0 && strcmp(setting, "deny") != 0 &&
+               strcmp(setting, "unknown") != 0;
+}
+
+static void fig_read(void)
+{
+        char sz[32], a[48], b[80], r[16], fig[96], thp[32];
+        uint64_t size = cfg.read_size;
+        fmt_size(sz, sizeof(sz), size);
+        progress("reading all of a %s view", sz);
+        unsigned reps = 3;
+        uint8_t *src = malloc(size), *dst = malloc(size);
+        if (!src || !dst)
+                die("out of memory");
+        memset(src, 0x33, size);
+        memset(dst, 0, size);
+        double *m = calloc(reps, sizeof(double));
+        for (unsigned i = 0; i < reps; i++) {
+                double t0 = now_ns();
+                memcpy(dst, src, size);
+                m[i] = now_ns() - t0;
+                sink += dst[size / 3];
+        }
+        double copy = median(m, reps);
+        free(m);
+        free(src);
+        double mem_gbs = (double)size / copy;
+        snprintf(b, sizeof(b), "%.1f GB/s memcpy", mem_gbs);
+
+        make_segment("bench-read", size, 0);
+        read_result plain = read_view("bench-read", size, SHMV_READ, dst, reps);
+        read_result pre = read_view("bench-read", size, SHMV_READ | SHMV_PREFAULT, dst, reps);
+        check(shmv_segment_unlink(producer, "bench-read"), "bench-read");
+        bool thp_on = shmem_thp_on(thp, sizeof(thp));
+        make_segment("bench-read-huge", size, SHMV_SEGMENT_HUGE_PAGES);
+        read_result huge = read_view("bench-read-huge", size, SHMV_READ, dst, reps);
+        read_result huge_pre =
+                read_view("bench-read-huge", size, SHMV_READ | SHMV_PREFAULT, dst, reps);
+        check(shmv_segment_unlink(producer, "bench-read-huge"), "bench-read-huge");
+        free(dst);
+
+        double gbs;
+        snprintf(fig, sizeof(fig), "read %s view", sz);
+        gbs = (double)size / plain.read_ns;
+        snprintf(a, sizeof(a), "%.1f GB/s", gbs);
+        add_row(fig, a, b, fmt_ratio(r, sizeof(r), gbs / mem_gbs), "reported");
+
+        snprintf(fig, sizeof(fig), "read %s view, SHMV_PREFAULT", sz);
+        gbs = (double)size / pre.read_ns;
+        snprintf(a, sizeof(a), "%.1f GB/s", gbs);
+        add_row(fig, a, b, fmt_ratio(r, sizeof(r), gbs / mem_gbs), ">= 0.8x");
+
+        snprintf(fig, sizeof(fig), "open %s view, SHMV_PREFAULT", sz);
+        snprintf(b, sizeof(b), "%s without", fmt_time(a, sizeof(a), plain.open_ns));
+        add_row(fig, fmt_time(a, sizeof(a), pre.open_ns), b,
+                fmt_ratio(r, sizeof(r), pre.open_ns / plain.open_ns), "grows with size");
+
+        snprintf(b, sizeof(b), "%.1f GB/s memcpy", mem_gbs);
+        snprintf(fig, sizeof(fig), "read %s view, huge pages%s", sz, thp_on ? "" : " (THP off)");
+        gbs = (double)size / huge.read_ns;
+        snprintf(a, sizeof(a), "%.1f GB/s", gbs);
+        add_row(fig, a, b, fmt_ratio(r, sizeof(r), gbs / mem_gbs), ">= 0.8x");
+
+        snprintf(fig, sizeof(fig), "open+read %s, huge pages+PREFAULT%s", sz,
+                 thp_on ? "" : " (THP off)");
+        gbs = (double)size / (huge_pre.open_ns + huge_pre.read_ns);
+        snprintf(a, sizeof(a), "%.1f GB/s", gbs);
+        add_row(fig, a, b, fmt_ratio(r, sizeof(r), gbs / mem_gbs), ">= 0.8x");
+}
+
+/* Runs slices and item reads under seccomp's strict mode, which kills the process at its first
+ * system call other than read, write and exit. */
+static bool views_make_no_syscall(shmv_view *v)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid == 0) {
+                /* Warm the allocator first: its first use may map memory. */
+                shmv_view *s;
+                for (int i = 0; i < 100; i++) {
+                        if (shmv_view_slice(v, 1, -1, 2, &s) < 0)
+                                syscall(SYS_exit, 2);
+                        shmv_view_release(s);
+                }
+                if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) < 0)
+                        syscall(SYS_exit, 3);
+                uint64_t acc = 0;
+                for (int i = 0; i < 10000; i++) {
+                        shmv_view *c;
+                        if (shmv_view_slice(v, i % 7, -1 - i % 5, 1 + i % 3, &s) < 0 ||
+                            shmv_view_cast(v, "I", &c) < 0)
+                                syscall(SYS_exit, 2);
+                        shmv_item it;
+                        uint8_t byte;
+                        if (shmv_view_item(s, 0, &it) < 0 || shmv_view_get(v, -1, &byte) < 0)
+                                syscall(SYS_exit, 2);
+                        acc += it.u + byte + shmv_view_len(c);
+                        shmv_view_release(c);
+                        shmv_view_release(s);
+                }
+                sink = acc;
+                syscall(SYS_exit, 0);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void fig_slice(void)
+{
+        progress("slice and item access");
+        const char *name = "bench-slice";
+        make_segment(name, 64 * KiB, 0);
+        shmv_view *v;
+        check(shmv_view_open(consumer, name, 0, SHMV_TO_END, SHMV_READ, &v), name);
+        unsigned n = cfg.slice_iters;
+        shmv_view *s;
+        for (unsigned i = 0; i < n / 10; i++) {
+                check(shmv_view_slice(v, 1, -1, 2, &s), "slice");
+                shmv_view_release(s);
+        }
+        double t0 = now_ns();
+        for (unsigned i = 0; i < n; i++) {
+                shmv_view_slice(v, 1, -1, 2, &s);
+                shmv_view_release(s);
+        }
+        double slice = (now_ns() - t0) / n;
+        t0 = now_ns();
+        for (unsigned i = 0; i < n / 10; i++)
+                sink += (uint64_t)syscall(SYS_getppid);
+        double sys = (now_ns() - t0) / (n / 10);
+
+        size_t len = shmv_view_len(v);
+        shmv_item it;
+        t0 = now_ns();
+        for (unsigned i = 0; i < n; i++) {
+                shmv_view_item(v, (ptrdiff_t)(i & (len - 1)), &it);
+                sink += it.u;
+        }
+        double item = (now_ns() - t0) / n;
+        const volatile uint8_t *p = shmv_view_data(v);
+        t0 = now_ns();
+        for (unsigned i = 0; i < n; i++)
+                sink += p[i & (len - 1)];
+        double direct = (now_ns() - t0) / n;
+        bool none = views_make_no_syscall(v);
+        shmv_view_release(v);
+        check(shmv_segment_unlink(producer, name), name);
+
+        char a[48], b[80], r[16];
+        snprintf(a, sizeof(a), "%.1f ns", slice);
+        snprintf(b, sizeof(b), "%.0f ns getppid() syscall", sys);
+        add_row("slice + release", a, b, fmt_ratio(r, sizeof(r), slice / sys), "< 100 ns");
+        snprintf(a, sizeof(a), "%.1f ns", item);
+        snprintf(b, sizeof(b), "%.1f ns array read", direct);
+        add_row("item (shmv_view_item)", a, b, fmt_ratio(r, sizeof(r), item / direct),
+                "reported");
+        add_row("system calls in slice/cast/item/get", none ? "0" : "some", "seccomp strict",
+                "-", "0");
+        if (!none)
+                die("a view operation made a system call");
+}
+
+/* Clients that each open count views of name, then wait for the bench to let them go. */
+static pid_t view_holder(const char *name, unsigned count, atomic_uint *ready, const int hold[2])
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid != 0)
+                return pid;
+        close(hold[1]);
+        shmv_client *c;
+        if (shmv_connect(sock_path, &c) < 0)
+                _exit(1);
+        for (unsigned i = 0; i < count; i++) {
+                shmv_view *v;
+                if (shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v) < 0)
+                        _exit(1);
+        }
+        atomic_fetch_add(ready, 1);
+        char b;
+        while (read(hold[0], &b, 1) < 0 && errno == EINTR)
+                ;
+        _exit(0);
+}
+
+static void fig_memory(void)
+{
+        unsigned n = cfg.mem_count;
+        progress("daemon memory at %u segments and %u views", n, n);
+        /* A daemon of its own, so that nothing else shares its heap. */
+        char path[128], segs[16], views[16];
+        snprintf(path, sizeof(path), "%s/memory.sock", tmpdir);
+        unsigned holders = 4;
+        snprintf(segs, sizeof(segs), "%u", n + 16);
+        snprintf(views, sizeof(views), "%u", n / holders + 16);
+        const char *extra[] = {"--max-segments", segs, "--max-views-per-client", views, NULL};
+        pid_t pid = daemon_start(path, 2 * (rlim_t)n + 1024, extra);
+        char saved[108];
+        memcpy(saved, sock_path, sizeof(saved));
+        memcpy(sock_path, path, sizeof(sock_path));
+
+        shmv_client *c;
+        check(shmv_connect(path, &c), "connect");
+        check(shmv_segment_create(c, "m-warm", 4096, 0644), "create");
+        uint64_t before = rss_anon(pid);
+        for (unsigned i = 0; i < n; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "m%07u", i);
+                int r = shmv_segment_create(c, name, 4096, 0644);
+                if (r < 0)
+                        die("create of segment %u of %u: %s (descriptor limit %llu?)", i, n,
+                            shmv_strerror(r), (unsigned long long)nofile());
+        }
+        uint64_t after_segs = rss_anon(pid);
+
+        atomic_uint *ready = mmap(NULL, sizeof(*ready), PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (ready == MAP_FAILED)
+                die("mmap: %m");
+        atomic_init(ready, 0);
+        int hold[2];
+        if (pipe2(hold, O_CLOEXEC) < 0)
+                die("pipe: %m");
+        pid_t pids[4];
+        for (unsigned i = 0; i < holders; i++) {
+                pids[i] = view_holder("m0000000", n / holders, ready, hold);
+        }
+        close(hold[0]);
+        for (;;) {
+                int status;
+                for (unsigned i = 0; i < holders; i++)
+                        if (waitpid(pids[i], &status, WNOHANG) == pids[i])
+                                die("a view holder failed");
+                if (atomic_load(ready) == holders)
+                        break;
+                usleep(1000);
+        }
+        uint64_t after_views = rss_anon(pid);
+        close(hold[1]);
+        for (unsigned i = 0; i < holders; i++)
+                while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+                        ;
+        munmap(ready, sizeof(*ready));
+        shmv_disconnect(c);
+        daemon_stop(pid);
+        memcpy(sock_path, saved, sizeof(sock_path));
+
+        char fig[96], a[48];
+        double per_seg = (double)(after_segs - before) / n;
+        double per_view = (double)(after_views - after_segs) / (n / holders * holders);
+        snprintf(fig, sizeof(fig), "daemon memory per segment (%u)", n);
+        snprintf(a, sizeof(a), "%.0f B", per_seg);
+        add_row(fig, a, "-", "-", "< 1024 B");
+        snprintf(fig, sizeof(fig), "daemon memory per open view (%u)", n);
+        snprintf(a, sizeof(a), "%.0f B", per_view);
+        add_row(fig, a, "-", "-", "< 256 B");
+}
+
+static void fig_many_clients(void)
+{
+        unsigned n = cfg.many_clients;
+        progress("%u connected clients", n);
+        want_nofile(n + 1024);
+        if (nofile() < n + 64)
+                die("%u clients need %u descriptors; the limit is %llu", n, n + 64,
+                    (unsigned long long)nofile());
+        const char *name = "bench-many";
+        make_segment(name, 4 * KiB, 0);
+        uint64_t before = rss_anon(daemon_pid);
+        shmv_client **cs = calloc(n, sizeof(*cs));
+        if (!cs)
+                die("out of memory");
+        for (unsigned i = 0; i < n; i++) {
+                int r = shmv_connect(sock_path, &cs[i]);
+                if (r < 0)
+                        die("client %u of %u: %s", i, n, shmv_strerror(r));
+        }
+        /* Every one of them is served. */
+        for (unsigned i = 0; i < n; i++)
+                shmview_open_release(cs[i], name);
+        uint64_t after = rss_anon(daemon_pid);
+
+        floor_peer f;
+        floor_up(&f, name, 4 * KiB, false);
+        int fsock = shmv__peer_connect(f.path);
+        if (fsock < 0)
+                die("floor connect: %s", strerror(-fsock));
+        size_t samples = (size_t)cfg.lat_rounds * cfg.lat_iters;
+        double *shm = calloc(samples, sizeof(double)), *base = calloc(samples, sizeof(double));
+        if (!shm || !base)
+                die("out of memory");
+        latency_rounds(cs[n / 2], name, &f, fsock, shm, base);
+        char what[96];
+        snprintf(what, sizeof(what), "open + release, %u clients connected", n);
+        latency_rows(what, shm, base, samples, true);
+        free(shm);
+        free(base);
+        close(fsock);
+        floor_down(&f);
+        for (unsigned i = 0; i < n; i++)
+                shmv_disconnect(cs[i]);
+        free(cs);
+        check(shmv_segment_unlink(producer, name), name);
+
+        char fig[96], a[48];
+        snprintf(fig, sizeof(fig), "daemon memory per connected client");
+        snprintf(a, sizeof(a), "%.0f B", (double)(after - before) / n);
+        add_row(fig, a, "-", "-", "reported");
+}
+
+static void describe_machine(void)
+{
+        char model[256] = "unknown", line[512], thp[32];
+        FILE *f = fopen("/proc/cpuinfo", "re");
+        if (f) {
+                while (fgets(line, sizeof(line), f))
+                        if (sscanf(line, "model name : %255[^\n]", model) == 1)
+                                break;
+                fclose(f);
+        }
+        struct utsname u;
+        uname(&u);
+        long pages = sysconf(_SC_PHYS_PAGES), ps = sysconf(_SC_PAGESIZE);
+        shmem_thp_on(thp, sizeof(thp));
+        printf("shmview-bench %s (%s mode): %s, %ld CPUs, %.1f GiB RAM, Linux %s, "
+               "shmem THP %s; client on CPU %d, server on CPU %d\n\n",
+               SHMV_VERSION_STRING, cfg.full ? "full" : "quick", model, sysconf(_SC_NPROCESSORS_ONLN),
+               (double)pages * (double)ps / (double)GiB, u.release, thp, cfg.client_cpu,
+               cfg.server_cpu);
+}
+
+static void print_table(void)
+{
+        printf("| figure | shmview | baseline | ratio | target |\n");
+        printf("| --- | ---: | ---: | ---: | --- |\n");
+        for (unsigned i = 0; i < nrows; i++)
+                printf("| %s | %s | %s | %s | %s |\n", rows[i].figure, rows[i].shmview,
+                       rows[i].baseline, rows[i].ratio, rows[i].target);
+}
+
+static void choose_cpus(void)
+{
+        cpu_set_t set;
+        int found[2] = {-1, -1}, n = 0;
+        if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+                        if (CPU_ISSET(i, &set))
+                                found[n++] = i;
+        if (n == 0)
+                found[0] = 0;
+        cfg.client_cpu = found[0];
+        cfg.server_cpu = n > 1 ? found[1] : found[0];
+        if (n < 2)
+                progress("only one CPU: client and server share it");
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: shmview-bench --daemon PATH [--full] [--only FIGURE,...]\n"
+                   "Figures: latency load handoff read slice memory clients\n");
+}
+
+static void configure(bool full)
+{
+        cfg.full = full;
+        if (full) {
+                cfg.lat_rounds = 10;
+                cfg.lat_iters = 5000;
+                cfg.load_seconds = 2.0;
+                uint64_t sizes[] = {4 * KiB, 64 * KiB, 1 * MiB, 16 * MiB, 256 * MiB, 1 * GiB};
+                memcpy(cfg.handoff_sizes, sizes, sizeof(sizes));
+                cfg.n_handoff_sizes = 6;
+                cfg.read_size = 1 * GiB;
+                cfg.mem_count = 100000;
+                cfg.many_clients = 10000;
+                cfg.slice_iters = 10000000;
+        } else {
+                cfg.lat_rounds = 4;
+                cfg.lat_iters = 1000;
+                cfg.load_seconds = 0.3;
+                uint64_t sizes[] = {4 * KiB, 1 * MiB, 64 * MiB};
+                memcpy(cfg.handoff_sizes, sizes, sizeof(sizes));
+                cfg.n_handoff_sizes = 3;
+                cfg.read_size = 64 * MiB;
+                cfg.mem_count = 4000;
+                cfg.many_clients = 1000;
+                cfg.slice_iters = 1000000;
+        }
+        unsigned counts[] = {1, 8, 64, 512};
+        memcpy(cfg.load_counts, counts, sizeof(counts));
+}
+
+int main(int argc, char **argv)
+{
+        bool full = false;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--full") == 0) {
+                        full = true;
+                } else if (strcmp(argv[i], "--quick") == 0) {
+                        full = false;
+                } else if (strcmp(argv[i], "--daemon") == 0 && i + 1 < argc) {
+                        cfg.daemon = argv[++i];
+                } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+                        cfg.only = argv[++i];
+                } else if (strcmp(argv[i], "--help") == 0) {
+                        usage(stdout);
+                        return 0;
+                } else {
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (!cfg.daemon) {
+                usage(stderr);
+                return 2;
+        }
+        configure(full);
+        choose_cpus();
+        if (shmv__pin_cpu(cfg.client_cpu) < 0)
+                die("cannot pin to CPU %d: %m", cfg.client_cpu);
+        signal(SIGPIPE, SIG_IGN);
+        if (!mkdtemp(tmpdir))
+                die("mkdtemp: %m");
+        snprintf(sock_path, sizeof(sock_path), "%s/shmview.sock", tmpdir);
+
+        char clients[16];
+        snprintf(clients, sizeof(clients), "%u", cfg.many_clients + 600);
+        const char *extra[] = {"--max-clients", clients, NULL};
+        daemon_pid = daemon_start(sock_path, cfg.many_clients + 2048, extra);
+        check(shmv_connect(sock_path, &producer), "connect");
+        check(shmv_connect(sock_path, &consumer), "connect");
+        describe_machine();
+
+        if (wanted("latency"))
+                fig_latency();
+        if (wanted("load"))
+                fig_load();
+        if (wanted("handoff"))
+                fig_handoff();
+        if (wanted("read"))
+                fig_read();
+        if (wanted("slice"))
+                fig_slice();
+        if (wanted("clients"))
+                fig_many_clients();
+        if (wanted("memory"))
+                fig_memory();
+
+        shmv_disconnect(consumer);
+        shmv_disconnect(producer);
+        daemon_stop(daemon_pid);
+        daemon_pid = -1;
+        rmdir(tmpdir);
+        print_table();
+        return 0;
+}

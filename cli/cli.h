@@ -1,0 +1,148 @@
+/* shmview(1): the command-line tool. Shared declarations of its files: main.c (commands,
+ * options, errors), cmd-segment.c (ls, stat, create, rm, seal), cmd-data.c (dump, write),
+ * cmd-daemon.c (clients, status, watch), format.c (sizes, modes, times, names, tables) and
+ * json.c (JSON output). It uses libshmview's public API only. */
+#ifndef SHMVIEW_CLI_H
+#define SHMVIEW_CLI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "shmview.h"
+
+/* Exit statuses. */
+#define CLI_OK 0
+#define CLI_FAIL 1  /* an operational error: the daemon refused, a segment is missing... */
+#define CLI_USAGE 2 /* the command line is wrong, whatever the daemon holds */
+
+/* Options a command takes besides --socket and --help. */
+enum {
+        CLI_OPT_JSON = 1u << 0,
+        CLI_OPT_BYTES = 1u << 1,
+        CLI_OPT_NAMES = 1u << 2,
+        CLI_OPT_MODE = 1u << 3,
+        CLI_OPT_OFFSET = 1u << 4,
+        CLI_OPT_LENGTH = 1u << 5,
+        CLI_OPT_FORMAT = 1u << 6,
+};
+
+typedef struct cli_ctx {
+        const char *command;  /* for messages: "ls", "dump"... */
+        const char *socket;   /* --socket, or NULL for the library's rule */
+        bool json;
+        bool bytes;
+        bool names;
+        const char *mode;     /* option arguments as typed, NULL when absent */
+        const char *offset;
+        const char *length;
+        const char *format;
+        int argc;             /* the positional arguments */
+        char **argv;
+} cli_ctx;
+
+typedef struct cli_command {
+        const char *name;
+        const char *synopsis; /* after "shmview NAME " */
+        const char *summary;
+        const char *options;  /* help text for the command's own options */
+        unsigned accepts;     /* CLI_OPT_* */
+        int min_args;
+        int max_args;         /* -1: no limit */
+        int (*run)(cli_ctx *ctx);
+} cli_command;
+
+/* main.c */
+/* "shmview: COMMAND: WHAT: WHY" on stderr. Returns CLI_FAIL. */
+__attribute__((format(printf, 3, 4))) int cli_fail(const cli_ctx *ctx, const char *what,
+                                                   const char *fmt, ...);
+/* The same, then "Try 'shmview COMMAND --help'."; returns CLI_USAGE. */
+__attribute__((format(printf, 3, 4))) int cli_usage(const cli_ctx *ctx, const char *what,
+                                                    const char *fmt, ...);
+/* Connects to the daemon, or says why not and returns CLI_FAIL. */
+int cli_connect(const cli_ctx *ctx, shmv_client **ret);
+/* The socket path in use, for messages. */
+const char *cli_socket_path(const cli_ctx *ctx);
+/* Checks a segment name typed by the user; CLI_USAGE with a message when it is not one. */
+int cli_check_name(const cli_ctx *ctx, const char *name);
+/* Flushes stdout; CLI_FAIL with a message when what was printed could not all be written. */
+int cli_finish_output(const cli_ctx *ctx);
+
+/* cmd-segment.c */
+int cli_cmd_ls(cli_ctx *ctx);
+int cli_cmd_stat(cli_ctx *ctx);
+int cli_cmd_create(cli_ctx *ctx);
+int cli_cmd_rm(cli_ctx *ctx);
+int cli_cmd_seal(cli_ctx *ctx);
+/* cmd-data.c */
+int cli_cmd_dump(cli_ctx *ctx);
+int cli_cmd_write(cli_ctx *ctx);
+/* cmd-daemon.c */
+int cli_cmd_clients(cli_ctx *ctx);
+int cli_cmd_status(cli_ctx *ctx);
+int cli_cmd_watch(cli_ctx *ctx);
+
+/* format.c */
+/* Parses a byte count: 0x and hexadecimal digits, or decimal digits then optionally K, M, G,
+ * T, P or E (powers of 1024, either case, optionally followed by "iB"), or B. -EINVAL when it
+ * is not one, -ERANGE when it passes 2^64 - 1. */
+int cli_parse_size(const char *s, uint64_t *ret);
+/* Octal permission bits up to 07777: -EINVAL otherwise. */
+int cli_parse_mode(const char *s, uint32_t *ret);
+/* "64M", "1.5G", "100B"; exact digits when exact is set. dst has room for 32 bytes. */
+const char *cli_format_size(char dst[static 32], uint64_t bytes, bool exact);
+/* "rw-r-----" (with s, S, t, T for the special bits); dst has room for 10 bytes. */
+const char *cli_format_perms(char dst[static 10], uint32_t mode);
+/* "0640"; dst has room for 8 bytes. */
+const char *cli_format_mode(char dst[static 8], uint32_t mode);
+/* "5s", "12m", "3h", "4d" since usec (CLOCK_REALTIME); dst has room for 32 bytes. */
+const char *cli_format_age(char dst[static 32], uint64_t usec);
+/* "3d 4h", "2h 5m", "5m 3s", "12s". */
+const char *cli_format_duration(char dst[static 32], uint64_t usec);
+/* Local time "2024-05-01 12:00:00 +0200". */
+const char *cli_format_time(char dst[static 64], uint64_t usec);
+/* ISO 8601 UTC with microseconds, "2024-05-01T10:00:00.123456Z", for JSON. */
+const char *cli_format_time_iso(char dst[static 64], uint64_t usec);
+/* User and group names, or the number when there is none; dst has room for 64 bytes. */
+const char *cli_user_name(char dst[static 64], uint32_t uid);
+const char *cli_group_name(char dst[static 64], uint32_t gid);
+/* Whether there is a name for the uid / gid (for JSON's null). */
+bool cli_user_known(uint32_t uid);
+bool cli_group_known(uint32_t gid);
+/* A name or command made safe for a terminal: valid UTF-8 kept except control characters,
+ * which become \xNN like invalid bytes do; a backslash becomes \\. A malloc()ed string;
+ * aborts on out of memory. */
+char *cli_escape(const char *s);
+/* Length of the valid UTF-8 sequence at s (1 to 4), 0 when it is not one (overlong forms,
+ * surrogates and values past U+10FFFF are not); *ret_cp gets the code point. */
+size_t cli_utf8_seq(const unsigned char *s, uint32_t *ret_cp);
+/* Code points in a UTF-8 string: its width in a table, near enough. */
+size_t cli_width(const char *s);
+
+/* A table with a header line and aligned columns, two spaces apart. */
+typedef struct cli_table cli_table;
+/* right: one character per column, 'r' to align right, anything else left. */
+cli_table *cli_table_new(size_t ncols, const char *const *headers, const char *right);
+/* Adds a row of ncols cells, copied (escaped by the caller when needed). */
+void cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(cli_table *t, FILE *f);
+void cli_table_free(cli_table *t);
+
+/* json.c */
+/* A JSON string from bytes that should be UTF-8: invalid sequences become U+FFFD. */
+json_object *cli_json_string(const char *s);
+json_object *cli_json_u64(uint64_t v);
+/* {"client_id", "pid", "uid", "user", "gid", "group", "command"} */
+json_object *cli_json_client(const shmv_client_ref *ref);
+/* Prints v (pretty unless one_line) and a newline, and drops the reference. */
+void cli_json_print(json_object *v, bool one_line);
+
+/* Aborts with a message on out of memory: the tool cannot go on without it. */
+void *cli_xmalloc(size_t n);
+char *cli_xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,278 @@
+/* The daemon: clients, status, watch. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_cmd_clients(cli_ctx *ctx)
+{
+        shmv_client *c;
+        if (cli_connect(ctx, &c) != CLI_OK)
+                return CLI_FAIL;
+        shmv_client_info *list;
+        size_t n;
+        int r = shmv_client_list(c, &list, &n);
+        shmv_disconnect(c);
+        if (r < 0)
+                return cli_fail(ctx, "clients", "%s", shmv_strerror(r));
+        if (ctx->json) {
+                json_object *arr = json_object_new_array();
+                for (size_t i = 0; i < n; i++) {
+                        const shmv_client_info *ci = &list[i];
+                        json_object *o = cli_json_client(&ci->client);
+                        json_object_object_add(o, "views", cli_json_u64(ci->views));
+                        json_object_object_add(o, "bytes_mapped", cli_json_u64(ci->bytes_mapped));
+                        json_object_object_add(o, "connected_usec",
+                                               cli_json_u64(ci->connected_usec));
+                        json_object_object_add(o, "watching",
+                                               json_object_new_boolean(ci->watching));
+                        json_object_object_add(o, "self", json_object_new_boolean(ci->self));
+                        json_object_array_add(arr, o);
+                }
+                cli_json_print(arr, false);
+        } else {
+                static const char *const headers[] = {"ID",    "PID",    "USER", "COMMAND",
+                                                      "VIEWS", "MAPPED", "AGE",  "NOTE"};
+                cli_table *t = cli_table_new(8, headers, "rr--rrr-");
+                for (size_t i = 0; i < n; i++) {
+                        const shmv_client_info *ci = &list[i];
+                        char id[24], pid[16], user[64], views[16], mapped[32], age[32];
+                        snprintf(id, sizeof(id), "%" PRIu64, ci->client.client_id);
+                        snprintf(pid, sizeof(pid), "%" PRIu32, ci->client.pid);
+                        snprintf(views, sizeof(views), "%" PRIu32, ci->views);
+                        char *comm = cli_escape(ci->client.comm);
+                        const char *row[] = {id,
+                                             pid,
+                                             cli_user_name(user, ci->client.uid),
+                                             comm,
+                                             views,
+                                             cli_format_size(mapped, ci->bytes_mapped, ctx->bytes),
+                                             cli_format_age(age, ci->connected_usec),
+                                             ci->self ? "this command"
+                                                      : ci->watching ? "watching" : ""};
+                        cli_table_add(t, row);
+                        free(comm);
+                }
+                cli_table_print(t, stdout);
+                cli_table_free(t);
+        }
+        shmv_client_list_free(list);
+        return cli_finish_output(ctx);
+}
+
+static json_object *limits_json(const shmv_limits *l)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "max_bytes", cli_json_u64(l->max_bytes));
+        json_object_object_add(o, "max_segments", cli_json_u64(l->max_segments));
+        json_object_object_add(o, "max_clients", cli_json_u64(l->max_clients));
+        json_object_object_add(o, "max_views_per_client", cli_json_u64(l->max_views_per_client));
+        json_object_object_add(o, "max_clients_per_uid", cli_json_u64(l->max_clients_per_uid));
+        json_object_object_add(o, "max_bytes_per_uid", cli_json_u64(l->max_bytes_per_uid));
+        json_object_object_add(o, "stall_timeout_ms", cli_json_u64(l->stall_timeout_ms));
+        json_object_object_add(o, "max_segments_per_uid",
+                               cli_json_u64(l->max_segments_per_uid));
+        json_object_object_add(o, "max_frame", cli_json_u64(l->max_frame));
+        json_object_object_add(o, "max_fds_per_message", cli_json_u64(l->max_fds_per_message));
+        json_object_object_add(o, "max_name_len", cli_json_u64(l->max_name_len));
+        json_object_object_add(o, "list_page_size", cli_json_u64(l->list_page_size));
+        return o;
+}
+
+/* "  name   value" lines of status; values of 0 are limits the daemon does not announce. */
+static void limit_line(const char *name, uint64_t v, bool size, bool exact)
+{
+        char buf[32];
+        if (v == 0)
+                printf("  %-22s none\n", name);
+        else if (size)
+                printf("  %-22s %s\n", name, cli_format_size(buf, v, exact));
+        else
+                printf("  %-22s %" PRIu64 "\n", name, v);
+}
+
+int cli_cmd_status(cli_ctx *ctx)
+{
+        shmv_client *c;
+        if (cli_connect(ctx, &c) != CLI_OK)
+                return CLI_FAIL;
+        shmv_daemon_info st;
+        int r = shmv_daemon_status(c, &st);
+        shmv_disconnect(c);
+        if (r < 0)
+                return cli_fail(ctx, "status", "%s", shmv_strerror(r));
+        const shmv_limits *l = &st.limits;
+        if (ctx->json) {
+                char when[64];
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "version", cli_json_string(st.version));
+                json_object_object_add(o, "protocol_version", cli_json_u64(st.protocol_version));
+                json_object_object_add(o, "socket", cli_json_string(st.socket_path));
+                json_object_object_add(o, "started_usec", cli_json_u64(st.started_usec));
+                json_object_object_add(
+                        o, "started",
+                        json_object_new_string(cli_format_time_iso(when, st.started_usec)));
+                json_object_object_add(o, "uptime_usec", cli_json_u64(st.uptime_usec));
+                json_object_object_add(o, "clients", cli_json_u64(st.clients));
+                json_object_object_add(o, "watchers", cli_json_u64(st.watchers));
+                json_object_object_add(o, "segments", cli_json_u64(st.segments));
+                json_object_object_add(o, "segments_unlinked", cli_json_u64(st.segments_unlinked));
+                json_object_object_add(o, "views", cli_json_u64(st.views));
+                json_object_object_add(o, "bytes_used", cli_json_u64(st.bytes_used));
+                json_object_object_add(o, "watch_queue_bytes", cli_json_u64(st.watch_queue_bytes));
+                json_object_object_add(o, "limits", limits_json(l));
+                cli_json_print(o, false);
+                return cli_finish_output(ctx);
+        }
+        char up[32], when[64], used[32], max[32];
+        char *version = cli_escape(st.version), *socket = cli_escape(st.socket_path);
+        printf("daemon:    shmviewd %s, protocol %" PRIu32 "\n", version, st.protocol_version);
+        printf("socket:    %s\n", socket);
+        printf("uptime:    %s (since %s)\n", cli_format_duration(up, st.uptime_usec),
+               cli_format_time(when, st.started_usec));
+        printf("clients:   %" PRIu32 " (%" PRIu32 " watching)\n", st.clients, st.watchers);
+        printf("segments:  %" PRIu32 " (and %" PRIu32 " unlinked, still held by views)\n",
+               st.segments, st.segments_unlinked);
+        printf("views:     %" PRIu64 "\n", st.views);
+        printf("memory:    %s in use of %s (max_bytes)\n",
+               cli_format_size(used, st.bytes_used, ctx->bytes),
+               cli_format_size(max, l->max_bytes, ctx->bytes));
+        printf("limits:\n");
+        limit_line("max_bytes", l->max_bytes, true, ctx->bytes);
+        limit_line("max_segments", l->max_segments, false, ctx->bytes);
+        limit_line("max_clients", l->max_clients, false, ctx->bytes);
+        limit_line("max_views_per_client", l->max_views_per_client, false, ctx->bytes);
+        limit_line("max_clients_per_uid", l->max_clients_per_uid, false, ctx->bytes);
+        limit_line("max_bytes_per_uid", l->max_bytes_per_uid, true, ctx->bytes);
+        limit_line("max_segments_per_uid", l->max_segments_per_uid, false, ctx->bytes);
+        limit_line("stall_timeout_ms", l->stall_timeout_ms, false, ctx->bytes);
+        limit_line("max_frame", l->max_frame, true, ctx->bytes);
+        limit_line("watch_queue_bytes", st.watch_queue_bytes, true, ctx->bytes);
+        free(version);
+        free(socket);
+        return cli_finish_output(ctx);
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        interrupted = 1;
+}
+
+/* A value for key=value output: quoted when it holds a space, a quote or nothing. */
+static void print_value(const char *key, const char *raw)
+{
+        char *s = cli_escape(raw);
+        if (!*s || strpbrk(s, " \"=")) {
+                printf(" %s=\"", key);
+                for (const char *p = s; *p; p++) {
+                        if (*p == '"')
+                                putchar('\\');
+                        putchar(*p);
+                }
+                putchar('"');
+        } else {
+                printf(" %s=%s", key, s);
+        }
+        free(s);
+}
+
+static void print_event(const cli_ctx *ctx, const shmv_event *ev)
+{
+        const char *kind = shmv_event_kind_name(ev->kind);
+        char buf[64], size[32];
+        bool segment = ev->kind >= SHMV_EVENT_CREATED && ev->kind <= SHMV_EVENT_VIEW_RELEASED;
+        bool view = ev->kind == SHMV_EVENT_VIEW_OPENED || ev->kind == SHMV_EVENT_VIEW_RELEASED;
+        if (ctx->json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "event", json_object_new_string(kind));
+                json_object_object_add(o, "time_usec", cli_json_u64(ev->time_usec));
+                json_object_object_add(
+                        o, "time", json_object_new_string(cli_format_time_iso(buf, ev->time_usec)));
+                json_object_object_add(o, "client", cli_json_client(&ev->client));
+                if (segment)
+                        json_object_object_add(o, "name", cli_json_string(ev->name));
+                if (ev->kind == SHMV_EVENT_CREATED) {
+                        json_object_object_add(o, "size", cli_json_u64(ev->size));
+                        json_object_object_add(o, "mode",
+                                               json_object_new_string(
+                                                       cli_format_mode((char[8]){0}, ev->mode)));
+                }
+                if (view) {
+                        json_object_object_add(o, "view_id", cli_json_u64(ev->view_id));
+                        json_object_object_add(o, "offset", cli_json_u64(ev->offset));
+                        json_object_object_add(o, "length", cli_json_u64(ev->length));
+                        json_object_object_add(o, "writable",
+                                               json_object_new_boolean(ev->writable));
+                }
+                if (ev->kind == SHMV_EVENT_CLIENT_GONE)
+                        json_object_object_add(o, "views", cli_json_u64(ev->views));
+                cli_json_print(o, true);
+        } else {
+                printf("%s %s", cli_format_time_iso(buf, ev->time_usec), kind);
+                if (segment)
+                        print_value("name", ev->name);
+                if (ev->kind == SHMV_EVENT_CREATED) {
+                        printf(" size=%s mode=%s", cli_format_size(size, ev->size, false),
+                               cli_format_mode((char[8]){0}, ev->mode));
+                }
+                if (view) {
+                        char off[32];
+                        printf(" view=%" PRIu64 " offset=%s length=%s %s", ev->view_id,
+                               cli_format_size(off, ev->offset, true),
+                               cli_format_size(size, ev->length, true),
+                               ev->writable ? "rw" : "ro");
+                }
+                if (ev->kind == SHMV_EVENT_CLIENT_GONE)
+                        printf(" views=%" PRIu32, ev->views);
+                printf(" client=%" PRIu64 " pid=%" PRIu32, ev->client.client_id, ev->client.pid);
+                print_value("user", cli_user_name(buf, ev->client.uid));
+                print_value("command", ev->client.comm);
+                putchar('\n');
+        }
+        /* Each line as it happens, even into a pipe. */
+        fflush(stdout);
+}
+
+int cli_cmd_watch(cli_ctx *ctx)
+{
+        shmv_watch *w;
+        int r = shmv_watch_open(ctx->socket, &w);
+        if (r < 0)
+                return cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
+        /* Interrupted, the wait returns -EINTR: the watch ends cleanly with status 0. */
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        int status = CLI_OK;
+        while (!interrupted) {
+                shmv_event ev;
+                r = shmv_watch_next(w, -1, &ev);
+                if (r == -EINTR || r == -EAGAIN)
+                        continue;
+                if (r < 0) {
+                        status = cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
+                        break;
+                }
+                print_event(ctx, &ev);
+                if (ferror(stdout)) {
+                        status = cli_fail(ctx, "standard output", "%s", strerror(errno));
+                        break;
+                }
+                if (ev.kind == SHMV_EVENT_OVERFLOW) {
+                        status = cli_fail(ctx, "events",
+                                          "the daemon dropped this watch: it read events too "
+                                          "slowly, and some were lost");
+                        break;
+                }
+        }
+        shmv_watch_close(w);
+        return status;
+}

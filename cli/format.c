@@ -1,0 +1,382 @@
+/* Numbers, modes, times, names and tables, as the user types and reads them. */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+void *cli_xmalloc(size_t n)
+{
+        void *p = malloc(n ? n : 1);
+        if (!p) {
+                fputs("shmview: out of memory\n", stderr);
+                exit(CLI_FAIL);
+        }
+        return p;
+}
+
+char *cli_xstrdup(const char *s)
+{
+        size_t n = strlen(s) + 1;
+        return memcpy(cli_xmalloc(n), s, n);
+}
+
+static int hex_digit(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int cli_parse_size(const char *s, uint64_t *ret)
+{
+        unsigned base = 10;
+        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+                base = 16;
+                s += 2;
+        }
+        int d = hex_digit(*s);
+        if (d < 0 || (unsigned)d >= base)
+                return -EINVAL;
+        uint64_t v = 0;
+        for (; (d = hex_digit(*s)) >= 0 && (unsigned)d < base; s++) {
+                if (v > (UINT64_MAX - (unsigned)d) / base)
+                        return -ERANGE;
+                v = v * base + (unsigned)d;
+        }
+        static const char units[] = "KMGTPE";
+        unsigned shift = 0;
+        if (base == 16 && *s) {
+                return -EINVAL; /* 0x1E is a number, not 1 EiB: no suffix after hex */
+        } else if (*s == 'B' && !s[1]) {
+                s++;
+        } else if (*s) {
+                const char *u = strchr(units, *s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s);
+                if (!u || !*u)
+                        return -EINVAL;
+                shift = 10 * (unsigned)(u - units + 1);
+                s++;
+                if (strcmp(s, "iB") == 0)
+                        s += 2;
+        }
+        if (*s)
+                return -EINVAL;
+        if (shift && v > UINT64_MAX >> shift)
+                return -ERANGE;
+        *ret = v << shift;
+        return 0;
+}
+
+int cli_parse_mode(const char *s, uint32_t *ret)
+{
+        if (!*s || strlen(s) > 5)
+                return -EINVAL;
+        uint32_t v = 0;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '7')
+                        return -EINVAL;
+                v = v * 8 + (uint32_t)(*s - '0');
+        }
+        if (v > 07777)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+const char *cli_format_size(char dst[static 32], uint64_t bytes, bool exact)
+{
+        static const char units[] = "KMGTPE";
+        if (exact || bytes < 1024) {
+                snprintf(dst, 32, exact ? "%" PRIu64 : "%" PRIu64 "B", bytes);
+                return dst;
+        }
+        unsigned u = 0;
+        while (u + 1 < sizeof(units) - 1 && bytes >> (10 * (u + 2)) > 0)
+                u++;
+        unsigned shift = 10 * (u + 1);
+        uint64_t whole = bytes >> shift, rest = bytes - (whole << shift);
+        if (rest == 0) {
+                snprintf(dst, 32, "%" PRIu64 "%c", whole, units[u]);
+                return dst;
+        }
+        double v = (double)bytes / (double)((uint64_t)1 << shift);
+        if (v < 9.95)
+                snprintf(dst, 32, "%.1f%c", v, units[u]);
+        else if (v < 1023.5 || u + 1 == sizeof(units) - 1)
+                snprintf(dst, 32, "%.0f%c", v, units[u]);
+        else
+                snprintf(dst, 32, "1.0%c", units[u + 1]);
+        return dst;
+}
+
+const char *cli_format_perms(char dst[static 10], uint32_t mode)
+{
+        static const char rwx[] = "rwxrwxrwx";
+        for (int i = 0; i < 9; i++)
+                dst[i] = mode & (0400u >> i) ? rwx[i] : '-';
+        if (mode & 04000)
+                dst[2] = dst[2] == 'x' ? 's' : 'S';
+        if (mode & 02000)
+                dst[5] = dst[5] == 'x' ? 's' : 'S';
+        if (mode & 01000)
+                dst[8] = dst[8] == 'x' ? 't' : 'T';
+        dst[9] = '\0';
+        return dst;
+}
+
+const char *cli_format_mode(char dst[static 8], uint32_t mode)
+{
+        snprintf(dst, 8, "%04o", (unsigned)(mode & 07777));
+        return dst;
+}
+
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const char *cli_format_age(char dst[static 32], uint64_t usec)
+{
+        uint64_t now = now_usec();
+        uint64_t s = now > usec ? (now - usec) / 1000000u : 0;
+        if (s < 60)
+                snprintf(dst, 32, "%" PRIu64 "s", s);
+        else if (s < 3600)
+                snprintf(dst, 32, "%" PRIu64 "m", s / 60);
+        else if (s < 48 * 3600)
+                snprintf(dst, 32, "%" PRIu64 "h", s / 3600);
+        else
+                snprintf(dst, 32, "%" PRIu64 "d", s / 86400);
+        return dst;
+}
+
+const char *cli_format_duration(char dst[static 32], uint64_t usec)
+{
+        uint64_t s = usec / 1000000u;
+        if (s < 60)
+                snprintf(dst, 32, "%" PRIu64 "s", s);
+        else if (s < 3600)
+                snprintf(dst, 32, "%" PRIu64 "m %" PRIu64 "s", s / 60, s % 60);
+        else if (s < 86400)
+                snprintf(dst, 32, "%" PRIu64 "h %" PRIu64 "m", s / 3600, s % 3600 / 60);
+        else
+                snprintf(dst, 32, "%" PRIu64 "d %" PRIu64 "h", s / 86400, s % 86400 / 3600);
+        return dst;
+}
+
+const char *cli_format_time(char dst[static 64], uint64_t usec)
+{
+        time_t t = (time_t)(usec / 1000000u);
+        struct tm tm;
+        if (!localtime_r(&t, &tm) || !strftime(dst, 64, "%Y-%m-%d %H:%M:%S %z", &tm))
+                snprintf(dst, 64, "@%" PRIu64, usec / 1000000u);
+        return dst;
+}
+
+const char *cli_format_time_iso(char dst[static 64], uint64_t usec)
+{
+        time_t t = (time_t)(usec / 1000000u);
+        struct tm tm;
+        char base[40];
+        if (!gmtime_r(&t, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm))
+                base[0] = '\0';
+        snprintf(dst, 64, "%s.%06" PRIu64 "Z", base, usec % 1000000u);
+        return dst;
+}
+
+static bool lookup_user(uint32_t uid, char *dst, size_t len)
+{
+        char buf[4096];
+        struct passwd pw, *res = NULL;
+        if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+                return false;
+        if (dst)
+                snprintf(dst, len, "%s", pw.pw_name);
+        return true;
+}
+
+static bool lookup_group(uint32_t gid, char *dst, size_t len)
+{
+        char buf[4096];
+        struct group gr, *res = NULL;
+        if (getgrgid_r(gid, &gr, buf, sizeof(buf), &res) != 0 || !res)
+                return false;
+        if (dst)
+                snprintf(dst, len, "%s", gr.gr_name);
+        return true;
+}
+
+const char *cli_user_name(char dst[static 64], uint32_t uid)
+{
+        if (!lookup_user(uid, dst, 64))
+                snprintf(dst, 64, "%" PRIu32, uid);
+        return dst;
+}
+
+const char *cli_group_name(char dst[static 64], uint32_t gid)
+{
+        if (!lookup_group(gid, dst, 64))
+                snprintf(dst, 64, "%" PRIu32, gid);
+        return dst;
+}
+
+bool cli_user_known(uint32_t uid)
+{
+        return lookup_user(uid, NULL, 0);
+}
+
+bool cli_group_known(uint32_t gid)
+{
+        return lookup_group(gid, NULL, 0);
+}
+
+size_t cli_utf8_seq(const unsigned char *s, uint32_t *ret_cp)
+{
+        unsigned char c = s[0];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+                *ret_cp = c;
+                return 1;
+        } else if ((c & 0xe0) == 0xc0) {
+                n = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+                n = 3, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+                n = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+                return 0;
+        }
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret_cp = cp;
+        return n;
+}
+
+char *cli_escape(const char *s)
+{
+        size_t len = strlen(s);
+        char *out = cli_xmalloc(4 * len + 1);
+        char *o = out;
+        const unsigned char *p = (const unsigned char *)s;
+        while (*p) {
+                uint32_t cp;
+                size_t n = cli_utf8_seq(p, &cp);
+                if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+                        /* Control characters (C0, DEL, C1) and invalid bytes. */
+                        size_t k = n ? n : 1;
+                        for (size_t i = 0; i < k; i++)
+                                o += sprintf(o, "\\x%02x", p[i]);
+                        p += k;
+                } else if (cp == '\\') {
+                        *o++ = '\\';
+                        *o++ = '\\';
+                        p++;
+                } else {
+                        memcpy(o, p, n);
+                        o += n;
+                        p += n;
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+size_t cli_width(const char *s)
+{
+        size_t w = 0;
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if ((*p & 0xc0) != 0x80)
+                        w++;
+        return w;
+}
+
+struct cli_table {
+        size_t ncols;
+        size_t nrows; /* the header included */
+        size_t cap;
+        char **cells; /* nrows * ncols */
+        char *right;
+};
+
+cli_table *cli_table_new(size_t ncols, const char *const *headers, const char *right)
+{
+        cli_table *t = cli_xmalloc(sizeof(*t));
+        *t = (cli_table){.ncols = ncols};
+        t->right = cli_xstrdup(right ? right : "");
+        cli_table_add(t, headers);
+        return t;
+}
+
+void cli_table_add(cli_table *t, const char *const *cells)
+{
+        if (t->nrows == t->cap) {
+                t->cap = t->cap ? 2 * t->cap : 16;
+                char **grown = reallocarray(t->cells, t->cap * t->ncols, sizeof(*grown));
+                if (!grown) {
+                        fputs("shmview: out of memory\n", stderr);
+                        exit(CLI_FAIL);
+                }
+                t->cells = grown;
+        }
+        for (size_t i = 0; i < t->ncols; i++)
+                t->cells[t->nrows * t->ncols + i] = cli_xstrdup(cells[i] ? cells[i] : "");
+        t->nrows++;
+}
+
+void cli_table_print(cli_table *t, FILE *f)
+{
+        size_t *width = calloc(t->ncols, sizeof(*width));
+        if (!width) {
+                fputs("shmview: out of memory\n", stderr);
+                exit(CLI_FAIL);
+        }
+        for (size_t r = 0; r < t->nrows; r++)
+                for (size_t i = 0; i < t->ncols; i++) {
+                        size_t w = cli_width(t->cells[r * t->ncols + i]);
+                        if (w > width[i])
+                                width[i] = w;
+                }
+        size_t nright = strlen(t->right);
+        for (size_t r = 0; r < t->nrows; r++) {
+                for (size_t i = 0; i < t->ncols; i++) {
+                        const char *cell = t->cells[r * t->ncols + i];
+                        size_t pad = width[i] - cli_width(cell);
+                        bool right = i < nright && t->right[i] == 'r';
+                        bool last = i + 1 == t->ncols;
+                        if (right)
+                                fprintf(f, "%*s", (int)pad, "");
+                        fputs(cell, f);
+                        if (!last && !right)
+                                fprintf(f, "%*s", (int)pad, "");
+                        fputs(last ? "\n" : "  ", f);
+                }
+        }
+        free(width);
+}
+
+void cli_table_free(cli_table *t)
+{
+        if (!t)
+                return;
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        free(t->right);
+        free(t);
+}

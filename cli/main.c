@@ -1,0 +1,338 @@
+/* shmview(1): inspect and manage shmviewd's segments from a shell. This file holds the
+ * command table, option parsing, help and the error conventions: messages
+ * "shmview: COMMAND: WHAT: WHY" on stderr, exit 0 on success, 1 on an operational error,
+ * 2 on a usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define SOCKET_RULE                                                                                \
+        "$SHMVIEW_SOCKET, else $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else\n"      \
+        "                      /run/shmview/shmview.sock"
+
+static const cli_command commands[] = {
+        {"ls", "[--json] [--bytes] [--names]", "list segments",
+         "  --json            a JSON array of objects (keys in shmview(1))\n"
+         "  --bytes           sizes in bytes rather than 64M\n"
+         "  --names           only the names, one per line\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES | CLI_OPT_NAMES, 0, 0, cli_cmd_ls},
+        {"stat", "NAME [--json] [--bytes]", "show a segment and every view open on it",
+         "  --json            a JSON object\n"
+         "  --bytes           sizes in bytes rather than 64M\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES, 1, 1, cli_cmd_stat},
+        {"create", "NAME SIZE [--mode MODE]", "create a segment of SIZE bytes",
+         "  --mode MODE       octal permission bits, as for a file (default 0600)\n",
+         CLI_OPT_MODE, 2, 2, cli_cmd_create},
+        {"rm", "NAME...", "unlink segments (their memory lives on until the last view goes)", "",
+         0, 1, -1, cli_cmd_rm},
+        {"seal", "NAME", "make a segment immutable, for good", "", 0, 1, 1, cli_cmd_seal},
+        {"dump", "NAME [--offset N] [--length N] [--format hex|raw]",
+         "print a segment's bytes through a read-only view",
+         "  --offset N        start N bytes into the segment (default 0)\n"
+         "  --length N        print N bytes (default: to the end)\n"
+         "  --format FORMAT   hex: like xxd (the default); raw: the bytes themselves\n",
+         CLI_OPT_OFFSET | CLI_OPT_LENGTH | CLI_OPT_FORMAT, 1, 1, cli_cmd_dump},
+        {"write", "NAME [--offset N]", "copy standard input into a segment through a writable view",
+         "  --offset N        write N bytes into the segment (default 0)\n"
+         "Input longer than the space from the offset to the end is refused before anything is\n"
+         "written.\n",
+         CLI_OPT_OFFSET, 1, 1, cli_cmd_write},
+        {"clients", "[--json] [--bytes]", "list the clients connected to the daemon",
+         "  --json            a JSON array of objects\n"
+         "  --bytes           sizes in bytes rather than 64M\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES, 0, 0, cli_cmd_clients},
+        {"status", "[--json] [--bytes]", "show the daemon's version, uptime, counts and limits",
+         "  --json            a JSON object\n"
+         "  --bytes           sizes in bytes rather than 64M\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES, 0, 0, cli_cmd_status},
+        {"watch", "[--json]", "print events as they happen, one line each, until interrupted",
+         "  --json            one JSON object per line\n", CLI_OPT_JSON, 0, 0, cli_cmd_watch},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+        fputs("Usage: shmview [--socket PATH] COMMAND [ARGUMENT]... [OPTION]...\n"
+              "Inspect and manage the shared-memory segments served by shmviewd.\n"
+              "\n"
+              "Commands:\n",
+              f);
+        for (size_t i = 0; i < NCOMMANDS; i++)
+                fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fputs("\n"
+              "Options:\n"
+              "  --socket PATH     the daemon's socket (default: " SOCKET_RULE ")\n"
+              "  -h, --help        show this help; 'shmview COMMAND --help' for a command\n"
+              "  --version         show the version\n"
+              "\n"
+              "Sizes and offsets are bytes, or a number with K, M, G or T (powers of 1024):\n"
+              "4096, 64K, 64M, 1G, 1GiB. Exit status: 0 on success, 1 when an operation fails,\n"
+              "2 for a usage error. See shmview(1).\n",
+              f);
+}
+
+static void command_usage(const cli_command *cmd, FILE *f)
+{
+        fprintf(f, "Usage: shmview %s %s\n%c%s.\n\nOptions:\n%s", cmd->name, cmd->synopsis,
+                cmd->summary[0] - 'a' + 'A', cmd->summary + 1, cmd->options);
+        fputs("  --socket PATH     the daemon's socket (default: " SOCKET_RULE ")\n"
+              "  -h, --help        show this help\n",
+              f);
+}
+
+static void vreport(const cli_ctx *ctx, const char *what, const char *fmt, va_list ap)
+{
+        fflush(stdout);
+        fprintf(stderr, "shmview: %s: ", ctx->command);
+        if (what)
+                fprintf(stderr, "%s: ", what);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+}
+
+int cli_fail(const cli_ctx *ctx, const char *what, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vreport(ctx, what, fmt, ap);
+        va_end(ap);
+        return CLI_FAIL;
+}
+
+int cli_usage(const cli_ctx *ctx, const char *what, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vreport(ctx, what, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "Try 'shmview %s --help'.\n", ctx->command);
+        return CLI_USAGE;
+}
+
+const char *cli_socket_path(const cli_ctx *ctx)
+{
+        static char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        if (ctx->socket)
+                return ctx->socket;
+        if (shmv_default_socket_path(path, sizeof(path)) < 0)
+                return "the default socket";
+        return path;
+}
+
+int cli_connect(const cli_ctx *ctx, shmv_client **ret)
+{
+        int r = shmv_connect(ctx->socket, ret);
+        if (r < 0)
+                return cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
+        return CLI_OK;
+}
+
+int cli_check_name(const cli_ctx *ctx, const char *name)
+{
+        if (shmv_segment_name_check(name) == 0)
+                return CLI_OK;
+        char *shown = cli_escape(name);
+        int r = cli_usage(ctx, *shown ? shown : "''",
+                          "not a segment name (1 to %d bytes, no '/', no control characters, not "
+                          "'.' or '..')",
+                          SHMV_NAME_MAX);
+        free(shown);
+        return r;
+}
+
+int cli_finish_output(const cli_ctx *ctx)
+{
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return cli_fail(ctx, "standard output", "%s", strerror(errno ? errno : EIO));
+        return CLI_OK;
+}
+
+enum {
+        OPT_SOCKET = 0x100,
+        OPT_VERSION,
+        OPT_JSON,
+        OPT_BYTES,
+        OPT_NAMES,
+        OPT_MODE,
+        OPT_OFFSET,
+        OPT_LENGTH,
+        OPT_FORMAT,
+};
+
+/* The command's options; 0 to run it, CLI_USAGE, or -1 after printing its help. */
+static int parse_command(const cli_command *cmd, cli_ctx *ctx, int argc, char **argv)
+{
+        static const struct {
+                unsigned flag;
+                struct option opt;
+        } all[] = {
+                {CLI_OPT_JSON, {"json", no_argument, NULL, OPT_JSON}},
+                {CLI_OPT_BYTES, {"bytes", no_argument, NULL, OPT_BYTES}},
+                {CLI_OPT_NAMES, {"names", no_argument, NULL, OPT_NAMES}},
+                {CLI_OPT_MODE, {"mode", required_argument, NULL, OPT_MODE}},
+                {CLI_OPT_OFFSET, {"offset", required_argument, NULL, OPT_OFFSET}},
+                {CLI_OPT_LENGTH, {"length", required_argument, NULL, OPT_LENGTH}},
+                {CLI_OPT_FORMAT, {"format", required_argument, NULL, OPT_FORMAT}},
+        };
+        struct option options[sizeof(all) / sizeof(all[0]) + 3];
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+                if (cmd->accepts & all[i].flag)
+                        options[n++] = all[i].opt;
+        options[n++] = (struct option){"socket", required_argument, NULL, OPT_SOCKET};
+        options[n++] = (struct option){"help", no_argument, NULL, 'h'};
+        options[n] = (struct option){0};
+
+        opterr = 0;
+        optind = 0; /* GNU getopt: start afresh on this argv */
+        int opt;
+        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+                switch (opt) {
+                case 'h':
+                        command_usage(cmd, stdout);
+                        return -1;
+                case OPT_SOCKET:
+                        if (!*optarg)
+                                return cli_usage(ctx, "--socket", "wants a path");
+                        ctx->socket = optarg;
+                        break;
+                case OPT_JSON:
+                        ctx->json = true;
+                        break;
+                case OPT_BYTES:
+                        ctx->bytes = true;
+                        break;
+                case OPT_NAMES:
+                        ctx->names = true;
+                        break;
+                case OPT_MODE:
+                        ctx->mode = optarg;
+                        break;
+                case OPT_OFFSET:
+                        ctx->offset = optarg;
+                        break;
+                case OPT_LENGTH:
+                        ctx->length = optarg;
+                        break;
+                case OPT_FORMAT:
+                        ctx->format = optarg;
+                        break;
+                case ':':
+                        return cli_usage(ctx, argv[optind - 1], "wants an argument");
+                default:
+                        if (optopt)
+                                return cli_usage(ctx, (char[]){'-', (char)optopt, '\0'},
+                                                 "unknown option");
+                        return cli_usage(ctx, argv[optind - 1], "unknown option");
+                }
+        }
+        ctx->argc = argc - optind;
+        ctx->argv = argv + optind;
+        if (ctx->argc < cmd->min_args) {
+                /* The synopsis names the operands in order: say which is missing. */
+                char want[64] = "";
+                const char *p = cmd->synopsis;
+                for (int i = 0; i <= ctx->argc && *p; i++) {
+                        size_t len = strcspn(p, " ");
+                        snprintf(want, sizeof(want), "%.*s", (int)len, p);
+                        p += len + (p[len] == ' ');
+                }
+                return cli_usage(ctx, want, "missing argument");
+        }
+        if (cmd->max_args >= 0 && ctx->argc > cmd->max_args) {
+                char *shown = cli_escape(ctx->argv[cmd->max_args]);
+                int r = cli_usage(ctx, shown, "unexpected argument");
+                free(shown);
+                return r;
+        }
+        return 0;
+}
+
+static const cli_command *find_command(const char *name)
+{
+        for (size_t i = 0; i < NCOMMANDS; i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                {"socket", required_argument, NULL, OPT_SOCKET},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, OPT_VERSION},
+                {0},
+        };
+        cli_ctx ctx = {.command = "shmview"};
+        const char *socket = NULL;
+        opterr = 0;
+        int opt;
+        /* '+': stop at the command; its own options follow it. */
+        while ((opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+                switch (opt) {
+                case 'h':
+                        usage(stdout);
+                        return CLI_OK;
+                case OPT_VERSION:
+                        printf("shmview %s\n", SHMV_VERSION_STRING);
+                        return CLI_OK;
+                case OPT_SOCKET:
+                        if (!*optarg) {
+                                fputs("shmview: --socket: wants a path\n", stderr);
+                                return CLI_USAGE;
+                        }
+                        socket = optarg;
+                        break;
+                case ':':
+                        fprintf(stderr, "shmview: %s: wants an argument\nTry 'shmview --help'.\n",
+                                argv[optind - 1]);
+                        return CLI_USAGE;
+                default:
+                        fprintf(stderr, "shmview: %s: unknown option\nTry 'shmview --help'.\n",
+                                optopt ? (char[]){'-', (char)optopt, '\0'} : argv[optind - 1]);
+                        return CLI_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return CLI_USAGE;
+        }
+        const char *name = argv[optind];
+        if (strcmp(name, "help") == 0) {
+                const cli_command *cmd = optind + 1 < argc ? find_command(argv[optind + 1]) : NULL;
+                if (optind + 1 < argc && !cmd) {
+                        char *shown = cli_escape(argv[optind + 1]);
+                        fprintf(stderr, "shmview: %s: unknown command\nTry 'shmview --help'.\n",
+                                shown);
+                        free(shown);
+                        return CLI_USAGE;
+                }
+                if (cmd)
+                        command_usage(cmd, stdout);
+                else
+                        usage(stdout);
+                return CLI_OK;
+        }
+        const cli_command *cmd = find_command(name);
+        if (!cmd) {
+                char *shown = cli_escape(name);
+                fprintf(stderr, "shmview: %s: unknown command\nTry 'shmview --help'.\n", shown);
+                free(shown);
+                return CLI_USAGE;
+        }
+        ctx.command = cmd->name;
+        ctx.socket = socket;
+        int r = parse_command(cmd, &ctx, argc - optind, argv + optind);
+        if (r < 0)
+                return cli_finish_output(&ctx);
+        if (r > 0)
+                return r;
+        return cmd->run(&ctx);
+}

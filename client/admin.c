@@ -1,0 +1,326 @@
+/* libshmview: inspecting the daemon (views of a segment, clients, status) and watching it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "private.h"
+#include "wire.h"
+
+struct shmv_watch {
+        shmv_client *client; /* a connection of its own */
+        uint64_t id;         /* of the watch request, echoed by every event */
+};
+
+int shmv_segment_name_check(const char *name)
+{
+        char tmp[SHMV_NAME_MAX + 1];
+        if (!name)
+                return -EINVAL;
+        return shmv__name_check((const uint8_t *)name, strnlen(name, SHMV_NAME_MAX + 1), tmp);
+}
+
+/* Copies a bytes field into a fixed-size string, cut to fit, NUL-terminated. */
+static void copy_bytes(char *dst, size_t dst_len, const ProtobufCBinaryData *src)
+{
+        size_t n = src->len < dst_len - 1 ? src->len : dst_len - 1;
+        if (n > 0)
+                memcpy(dst, src->data, n);
+        dst[n] = '\0';
+}
+
+static void ref_from_wire(shmv_client_ref *dst, const Shmview__ClientRef *src)
+{
+        memset(dst, 0, sizeof(*dst));
+        if (!src)
+                return;
+        dst->client_id = src->client_id;
+        dst->pid = src->pid;
+        dst->uid = src->uid;
+        dst->gid = src->gid;
+        copy_bytes(dst->comm, sizeof(dst->comm), &src->comm);
+}
+
+/* One request with a reply body of the expected kind; -EPROTO when the daemon sends another. */
+static int request(shmv_client *c, Shmview__Request *req, Shmview__Response__BodyCase want,
+                   Shmview__Response **ret)
+{
+        Shmview__Response *resp;
+        int r = shmv__client_call(c, req, &resp);
+        if (r < 0)
+                return r;
+        if (resp->body_case != want) {
+                shmview__response__free_unpacked(resp, NULL);
+                return -EPROTO;
+        }
+        *ret = resp;
+        return 0;
+}
+
+int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret, size_t *ret_count)
+{
+        if (!c || !ret || !ret_count)
+                return -EINVAL;
+        int r = shmv_segment_name_check(name);
+        if (r < 0)
+                return r;
+        shmv_view_info *all = NULL;
+        size_t n = 0;
+        uint64_t after = 0;
+        for (;;) {
+                Shmview__Request req = SHMVIEW__REQUEST__INIT;
+                Shmview__ViewsRequest body = SHMVIEW__VIEWS_REQUEST__INIT;
+                body.name.data = (uint8_t *)(uintptr_t)name;
+                body.name.len = strlen(name);
+                body.after = after;
+                req.body_case = SHMVIEW__REQUEST__BODY_VIEWS;
+                req.views = &body;
+                Shmview__Response *resp;
+                r = request(c, &req, SHMVIEW__RESPONSE__BODY_VIEWS, &resp);
+                if (r < 0)
+                        goto fail;
+                const Shmview__ViewsReply *page = resp->views;
+                /* A cursor that does not move would make this loop forever. */
+                bool more = page->more && page->n_views > 0 && page->cursor > after;
+                if (page->n_views > 0) {
+                        shmv_view_info *grown = reallocarray(all, n + page->n_views, sizeof(*all));
+                        if (!grown) {
+                                shmview__response__free_unpacked(resp, NULL);
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        all = grown;
+                        for (size_t i = 0; i < page->n_views; i++) {
+                                const Shmview__ViewInfo *v = page->views[i];
+                                shmv_view_info *d = &all[n++];
+                                ref_from_wire(&d->client, v->client);
+                                d->view_id = v->view_id;
+                                d->offset = v->offset;
+                                d->length = v->length;
+                                d->writable = v->writable;
+                        }
+                }
+                after = page->cursor;
+                shmview__response__free_unpacked(resp, NULL);
+                if (!more)
+                        break;
+        }
+        *ret = all;
+        *ret_count = n;
+        return 0;
+fail:
+        free(all);
+        return r;
+}
+
+void shmv_segment_views_free(shmv_view_info *views)
+{
+        free(views);
+}
+
+int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count)
+{
+        if (!c || !ret || !ret_count)
+                return -EINVAL;
+        shmv_client_info *all = NULL;
+        size_t n = 0;
+        uint64_t after = 0;
+        int r;
+        for (;;) {
+                Shmview__Request req = SHMVIEW__REQUEST__INIT;
+                Shmview__ClientsRequest body = SHMVIEW__CLIENTS_REQUEST__INIT;
+                body.after = after;
+                req.body_case = SHMVIEW__REQUEST__BODY_CLIENTS;
+                req.clients = &body;
+                Shmview__Response *resp;
+                r = request(c, &req, SHMVIEW__RESPONSE__BODY_CLIENTS, &resp);
+                if (r < 0)
+                        goto fail;
+                const Shmview__ClientsReply *page = resp->clients;
+                uint64_t last = after;
+                if (page->n_clients > 0) {
+                        shmv_client_info *grown =
+                                reallocarray(all, n + page->n_clients, sizeof(*all));
+                        if (!grown) {
+                                shmview__response__free_unpacked(resp, NULL);
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        all = grown;
+                        for (size_t i = 0; i < page->n_clients; i++) {
+                                const Shmview__ClientInfo *ci = page->clients[i];
+                                shmv_client_info *d = &all[n++];
+                                memset(d, 0, sizeof(*d));
+                                ref_from_wire(&d->client, ci->client);
+                                d->connected_usec = ci->connected_usec;
+                                d->views = ci->views;
+                                d->bytes_mapped = ci->bytes_mapped;
+                                d->watching = ci->watching;
+                                d->self = d->client.client_id == page->self_id;
+                                if (d->client.client_id > last)
+                                        last = d->client.client_id;
+                        }
+                }
+                bool more = page->more && last > after;
+                after = last;
+                shmview__response__free_unpacked(resp, NULL);
+                if (!more)
+                        break;
+        }
+        *ret = all;
+        *ret_count = n;
+        return 0;
+fail:
+        free(all);
+        return r;
+}
+
+void shmv_client_list_free(shmv_client_info *list)
+{
+        free(list);
+}
+
+static void limits_from_wire(shmv_limits *dst, const Shmview__Limits *src)
+{
+        memset(dst, 0, sizeof(*dst));
+        if (!src)
+                return;
+        dst->max_frame = src->max_frame;
+        dst->max_fds_per_message = src->max_fds_per_message;
+        dst->max_clients = src->max_clients;
+        dst->max_views_per_client = src->max_views_per_client;
+        dst->max_segments = src->max_segments;
+        dst->max_bytes = src->max_bytes;
+        dst->max_name_len = src->max_name_len;
+        dst->list_page_size = src->list_page_size;
+        dst->max_clients_per_uid = src->max_clients_per_uid;
+        dst->max_bytes_per_uid = src->max_bytes_per_uid;
+        dst->stall_timeout_ms = src->stall_timeout_ms;
+        dst->max_segments_per_uid = src->max_segments_per_uid;
+}
+
+int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
+{
+        if (!c || !ret)
+                return -EINVAL;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__StatusRequest body = SHMVIEW__STATUS_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_DAEMON_STATUS;
+        req.daemon_status = &body;
+        Shmview__Response *resp;
+        int r = request(c, &req, SHMVIEW__RESPONSE__BODY_DAEMON_STATUS, &resp);
+        if (r < 0)
+                return r;
+        const Shmview__StatusReply *st = resp->daemon_status;
+        shmv_daemon_info info;
+        memset(&info, 0, sizeof(info));
+        copy_bytes(info.version, sizeof(info.version), &st->server_version);
+        info.protocol_version = st->protocol_version;
+        info.started_usec = st->started_usec;
+        info.uptime_usec = st->uptime_usec;
+        copy_bytes(info.socket_path, sizeof(info.socket_path), &st->socket_path);
+        info.clients = st->clients;
+        info.watchers = st->watchers;
+        info.segments = st->segments;
+        info.segments_unlinked = st->segments_unlinked;
+        info.views = st->views;
+        info.bytes_used = st->bytes_used;
+        info.watch_queue_bytes = st->watch_queue_bytes;
+        limits_from_wire(&info.limits, st->limits);
+        shmview__response__free_unpacked(resp, NULL);
+        *ret = info;
+        return 0;
+}
+
+const char *shmv_event_kind_name(int kind)
+{
+        static const char *const names[] = {
+                [SHMV_EVENT_CREATED] = "created",
+                [SHMV_EVENT_UNLINKED] = "unlinked",
+                [SHMV_EVENT_SEALED] = "sealed",
+                [SHMV_EVENT_VIEW_OPENED] = "view-opened",
+                [SHMV_EVENT_VIEW_RELEASED] = "view-released",
+                [SHMV_EVENT_CLIENT_CONNECTED] = "client-connected",
+                [SHMV_EVENT_CLIENT_GONE] = "client-gone",
+                [SHMV_EVENT_OVERFLOW] = "overflow",
+        };
+        if (kind <= 0 || (size_t)kind >= sizeof(names) / sizeof(names[0]) || !names[kind])
+                return "unknown";
+        return names[kind];
+}
+
+int shmv_watch_open(const char *socket_path, shmv_watch **ret)
+{
+        if (!ret)
+                return -EINVAL;
+        shmv_watch *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        int r = shmv_connect(socket_path, &w->client);
+        if (r < 0)
+                goto fail_free;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__WatchRequest body = SHMVIEW__WATCH_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_WATCH;
+        req.watch = &body;
+        Shmview__Response *resp;
+        r = request(w->client, &req, SHMVIEW__RESPONSE__BODY_WATCH, &resp);
+        if (r < 0)
+                goto fail_disconnect;
+        w->id = resp->id;
+        shmview__response__free_unpacked(resp, NULL);
+        *ret = w;
+        return 0;
+
+fail_disconnect:
+        shmv_disconnect(w->client);
+fail_free:
+        free(w);
+        return r;
+}
+
+int shmv_watch_fd(const shmv_watch *w)
+{
+        if (!w)
+                return -EINVAL;
+        return shmv__client_fd(w->client);
+}
+
+int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
+{
+        if (!w || !ret)
+                return -EINVAL;
+        Shmview__Response *resp;
+        int r = shmv__client_next_frame(w->client, timeout_ms < 0 ? -1 : timeout_ms, &resp);
+        if (r < 0)
+                return r;
+        if (resp->id != w->id || resp->status != 0 ||
+            resp->body_case != SHMVIEW__RESPONSE__BODY_EVENT) {
+                shmview__response__free_unpacked(resp, NULL);
+                return -EPROTO;
+        }
+        const Shmview__Event *e = resp->event;
+        shmv_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = (int)e->kind;
+        ev.time_usec = e->time_usec;
+        ref_from_wire(&ev.client, e->client);
+        copy_bytes(ev.name, sizeof(ev.name), &e->name);
+        ev.size = e->size;
+        ev.mode = e->mode;
+        ev.view_id = e->view_id;
+        ev.offset = e->offset;
+        ev.length = e->length;
+        ev.writable = e->writable;
+        ev.views = e->views;
+        shmview__response__free_unpacked(resp, NULL);
+        *ret = ev;
+        return 0;
+}
+
+void shmv_watch_close(shmv_watch *w)
+{
+        if (!w)
+                return;
+        shmv_disconnect(w->client);
+        free(w);
+}

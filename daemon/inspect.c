@@ -1,0 +1,219 @@
+/* Inspection requests: views of a segment, clients, status. Each answers from what the daemon
+ * holds in memory, one bounded page at a time, so an inspecting client costs no more than
+ * listing segments does. */
+#include "inspect.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "watch.h"
+
+/* Entries in one ViewsReply or ClientsReply: 256 of the largest stay far under max_frame. */
+#define VIEWS_PAGE_SIZE 256u
+#define CLIENTS_PAGE_SIZE 256u
+
+static uint8_t server_version[] = SHMV_VERSION_STRING;
+
+static uint64_t clock_usec(clockid_t id)
+{
+        struct timespec ts;
+        clock_gettime(id, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t shmv__now_usec(void)
+{
+        return clock_usec(CLOCK_REALTIME);
+}
+
+uint64_t shmv__mono_usec(void)
+{
+        return clock_usec(CLOCK_MONOTONIC);
+}
+
+__attribute__((format(printf, 4, 5))) static void reply_error(shmv__conn *c, uint64_t id,
+                                                              int status, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                n = 0;
+        if ((size_t)n >= sizeof(msg))
+                n = sizeof(msg) - 1;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.status = status;
+        resp.message.data = (uint8_t *)msg;
+        resp.message.len = (size_t)n;
+        shmv__conn_send(c, &resp, NULL, -1);
+}
+
+void shmv__inspect_comm(pid_t pid, char dst[static 16])
+{
+        dst[0] = '\0';
+        if (pid <= 0)
+                return;
+        char path[32];
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return;
+        ssize_t n;
+        do
+                n = read(fd, dst, 15);
+        while (n < 0 && errno == EINTR);
+        close(fd);
+        if (n <= 0)
+                n = 0;
+        else if (dst[n - 1] == '\n')
+                n--;
+        dst[n] = '\0';
+}
+
+void shmv__inspect_client_ref(const shmv__conn *c, Shmview__ClientRef *ref)
+{
+        shmview__client_ref__init(ref);
+        ref->client_id = c->serial;
+        ref->pid = c->peer.pid > 0 ? (uint32_t)c->peer.pid : 0;
+        ref->uid = c->peer.uid;
+        ref->gid = c->peer.gid;
+        ref->comm.data = (uint8_t *)(uintptr_t)c->comm;
+        ref->comm.len = strlen(c->comm);
+}
+
+void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest *req)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (shmv__name_check(req->name.data, req->name.len, name) < 0) {
+                reply_error(c, id, EINVAL, "invalid segment name");
+                return;
+        }
+        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        if (!s) {
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                return;
+        }
+        shmv__view *views[VIEWS_PAGE_SIZE];
+        Shmview__ViewInfo infos[VIEWS_PAGE_SIZE];
+        Shmview__ClientRef refs[VIEWS_PAGE_SIZE];
+        Shmview__ViewInfo *ptrs[VIEWS_PAGE_SIZE];
+        bool more;
+        size_t n = shmv__segment_views(s, req->after, views, VIEWS_PAGE_SIZE, &more);
+        for (size_t i = 0; i < n; i++) {
+                const shmv__view *v = views[i];
+                shmv__inspect_client_ref(v->owner, &refs[i]);
+                shmview__view_info__init(&infos[i]);
+                infos[i].client = &refs[i];
+                infos[i].view_id = v->id;
+                infos[i].offset = v->offset;
+                infos[i].length = v->length;
+                infos[i].writable = v->writable;
+                ptrs[i] = &infos[i];
+        }
+        Shmview__ViewsReply reply = SHMVIEW__VIEWS_REPLY__INIT;
+        reply.n_views = n;
+        reply.views = n ? ptrs : NULL;
+        reply.more = more;
+        reply.cursor = n ? views[n - 1]->seq : req->after;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_VIEWS;
+        resp.views = &reply;
+        shmv__conn_send(c, &resp, NULL, -1);
+}
+
+static int serial_cmp(const void *a, const void *b)
+{
+        uint64_t x = (*(shmv__conn *const *)a)->serial, y = (*(shmv__conn *const *)b)->serial;
+        return x < y ? -1 : x > y;
+}
+
+void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsRequest *req)
+{
+        shmv__server *s = c->server;
+        /* At most max_clients connections: gather those after the cursor and sort them, rather
+         * than rely on the order of the connection list. */
+        size_t cap = 0;
+        for (shmv__conn *x = s->conns; x; x = x->next)
+                cap++;
+        shmv__conn **all = cap ? calloc(cap, sizeof(*all)) : NULL;
+        if (cap && !all) {
+                reply_error(c, id, ENOMEM, "out of memory");
+                return;
+        }
+        size_t total = 0;
+        for (shmv__conn *x = s->conns; x; x = x->next)
+                if (x->serial > req->after && !x->closing && !x->refuse_status)
+                        all[total++] = x;
+        qsort(all, total, sizeof(*all), serial_cmp);
+
+        size_t n = total < CLIENTS_PAGE_SIZE ? total : CLIENTS_PAGE_SIZE;
+        Shmview__ClientInfo infos[CLIENTS_PAGE_SIZE];
+        Shmview__ClientRef refs[CLIENTS_PAGE_SIZE];
+        Shmview__ClientInfo *ptrs[CLIENTS_PAGE_SIZE];
+        for (size_t i = 0; i < n; i++) {
+                const shmv__conn *x = all[i];
+                shmv__inspect_client_ref(x, &refs[i]);
+                shmview__client_info__init(&infos[i]);
+                infos[i].client = &refs[i];
+                infos[i].connected_usec = x->connected_usec;
+                infos[i].views = shmv__view_table_count(&x->views);
+                infos[i].bytes_mapped = x->views.bytes;
+                infos[i].watching = x->watch != NULL;
+                ptrs[i] = &infos[i];
+        }
+        Shmview__ClientsReply reply = SHMVIEW__CLIENTS_REPLY__INIT;
+        reply.n_clients = n;
+        reply.clients = n ? ptrs : NULL;
+        reply.more = total > n;
+        reply.self_id = c->serial;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_CLIENTS;
+        resp.clients = &reply;
+        shmv__conn_send(c, &resp, NULL, -1);
+        free(all);
+}
+
+void shmv__inspect_status(shmv__conn *c, uint64_t id)
+{
+        shmv__server *s = c->server;
+        Shmview__Limits limits;
+        shmv__dispatch_limits(s, &limits);
+        Shmview__StatusReply st = SHMVIEW__STATUS_REPLY__INIT;
+        st.server_version.data = server_version;
+        st.server_version.len = sizeof(server_version) - 1;
+        st.protocol_version = SHMV__PROTOCOL_VERSION;
+        st.started_usec = s->started_usec;
+        st.uptime_usec = shmv__mono_usec() - s->started_mono_usec;
+        st.socket_path.data = (uint8_t *)s->config.socket_path;
+        st.socket_path.len = strlen(s->config.socket_path);
+        st.clients = s->nconns;
+        st.watchers = s->nwatchers;
+        uint32_t linked, live;
+        shmv__registry_counts(s->registry, &linked, &live);
+        st.segments = linked;
+        st.segments_unlinked = live - linked;
+        for (shmv__conn *x = s->conns; x; x = x->next)
+                st.views += shmv__view_table_count(&x->views);
+        st.bytes_used = shmv__registry_bytes_used(s->registry);
+        st.limits = &limits;
+        st.watch_queue_bytes = SHMV__WATCH_QUEUE_BYTES;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_DAEMON_STATUS;
+        resp.daemon_status = &st;
+        shmv__conn_send(c, &resp, NULL, -1);
+}

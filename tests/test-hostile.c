@@ -1,0 +1,706 @@
+/* Hostile input against a running daemon, sent raw (tests/raw.c), bypassing every check the
+ * library makes: broken framing, malformed and out-of-range requests, bad names, descriptors
+ * nobody asked for, stalled and flooding clients, a thousand connections at once, decode
+ * bombs. After each, another client must still be served, and the harness checks that the
+ * daemon's descriptors are back at their baseline. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "raw.h"
+
+#define RW (SHMV_READ | SHMV_WRITE)
+/* The test daemon's --stall-timeout, in milliseconds. */
+#define STALL_MS 1000
+
+/* A figure for the log (the test runs in a child that leaves with _exit: flush now). */
+__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        fflush(stdout);
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Another client gets the whole service: create, open both ways, write, read, unlink. */
+static void still_serves(void)
+{
+        shmv_client *c = th_connect();
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("alive"));
+        CHECK_OK(shmv_segment_create(c, name, 4096, 0644));
+        shmv_view *w = NULL, *r = NULL;
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, RW, &w));
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &r));
+        memcpy(shmv_view_data_mut(w), "alive", 5);
+        CHECK_MEM(shmv_view_data(r), "alive", 5);
+        shmv_view_release(r);
+        shmv_view_release(w);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
+/* VmRSS of the daemon, in bytes. */
+static uint64_t daemon_rss(void)
+{
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)th_daemon_pid());
+        FILE *f = fopen(path, "re");
+        CHECK(f != NULL);
+        unsigned long long kb = 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+                        break;
+        fclose(f);
+        CHECK(kb > 0);
+        return kb * 1024;
+}
+
+static void expect_status(th_raw *r, uint64_t id, int status)
+{
+        Shmview__Response *resp = th_raw_recv(r, NULL);
+        if (!resp)
+                th_fail(__FILE__, __LINE__, "connection closed, wanted status %d", status);
+        if (resp->id != id || resp->status != status)
+                th_fail(__FILE__, __LINE__, "reply id %llu status %d, wanted id %llu status %d",
+                        (unsigned long long)resp->id, resp->status, (unsigned long long)id, status);
+        shmview__response__free_unpacked(resp, NULL);
+}
+
+static void hello_request(Shmview__Request *req, Shmview__Hello *h, uint32_t version)
+{
+        shmview__hello__init(h);
+        h->protocol_version = version;
+        shmview__request__init(req);
+        req->body_case = SHMVIEW__REQUEST__BODY_HELLO;
+        req->hello = h;
+}
+
+/* Frames cut short at every point: the daemon drops the connection and nothing else. */
+static void test_truncated_frames(void)
+{
+        static const uint8_t frame[] = {0x10, 0x00, 0x00, 0x00, 0x08, 0x01, 0x52, 0x02, 0x08, 0x01};
+        for (size_t cut = 1; cut < sizeof(frame) + 4; cut++) {
+                th_raw r;
+                if (cut % 2)
+                        th_raw_connect(&r);
+                else
+                        th_raw_connect_hello(&r);
+                th_raw_send_bytes(&r, frame, cut < sizeof(frame) ? cut : sizeof(frame));
+                shutdown(r.fd, SHUT_WR);
+                CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+                th_raw_close(&r);
+        }
+        still_serves();
+}
+
+/* A length prefix over max_frame ends the connection at once, whatever follows. */
+static void test_oversized_prefix(void)
+{
+        static const uint8_t prefixes[][4] = {{0x01, 0x00, 0x02, 0x00}, /* max_frame + 1 */
+                                              {0xff, 0xff, 0xff, 0xff},
+                                              {0x00, 0x00, 0x00, 0x80}};
+        for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+                th_raw r;
+                th_raw_connect_hello(&r);
+                th_raw_send_bytes(&r, prefixes[i], 4);
+                /* May find the connection closed already. */
+                (void)!send(r.fd, "more bytes that are never read", 30, MSG_NOSIGNAL);
+                CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+                th_raw_close(&r);
+        }
+        still_serves();
+}
+
+/* Bytes that are not a Request behind a valid prefix: EINVAL, then the connection ends. */
+static void test_garbage(void)
+{
+        static const uint8_t garbage[][8] = {
+                {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, /* a varint that never ends */
+                {0x0a, 0x7f, 0x00}, /* a field longer than the frame */
+                {0x07}, /* wire type 7 */
+                {0x00, 0x00}, /* field 0 */
+        };
+        static const size_t lens[] = {8, 3, 1, 2};
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+                th_raw r;
+                th_raw_connect_hello(&r);
+                th_raw_send_payload(&r, garbage[i], lens[i]);
+                expect_status(&r, 0, EINVAL);
+                CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+                th_raw_close(&r);
+        }
+        still_serves();
+}
+
+/* Well-formed protobuf the daemon does not expect: an unknown body (EOPNOTSUPP, the connection
+ * goes on), no body, a request before hello or a wrong version (EPROTO, closed). */
+static void test_unknown_and_unexpected(void)
+{
+        th_raw r;
+        th_raw_connect_hello(&r);
+        /* Request{id: 7, field 99: "zz"} */
+        static const uint8_t unknown[] = {0x08, 0x07, 0x9a, 0x06, 0x02, 'z', 'z'};
+        th_raw_send_payload(&r, unknown, sizeof(unknown));
+        expect_status(&r, 7, EOPNOTSUPP);
+        /* Request{id: 8}, no body at all. */
+        static const uint8_t empty[] = {0x08, 0x08};
+        th_raw_send_payload(&r, empty, sizeof(empty));
+        expect_status(&r, 8, EOPNOTSUPP);
+        th_raw_send_payload(&r, "", 0);
+        expect_status(&r, 0, EOPNOTSUPP);
+        CHECK_RC(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, "nothing", 7), -ENOENT);
+        th_raw_close(&r);
+
+        /* No hello first. */
+        th_raw_connect(&r);
+        th_raw_send_payload(&r, unknown, sizeof(unknown));
+        expect_status(&r, 7, EPROTO);
+        CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+        th_raw_close(&r);
+        th_raw_connect(&r);
+        uint64_t id = 0;
+        {
+                Shmview__NameRequest nr = SHMVIEW__NAME_REQUEST__INIT;
+                nr.name.data = (uint8_t *)"x";
+                nr.name.len = 1;
+                Shmview__Request req = SHMVIEW__REQUEST__INIT;
+                req.body_case = SHMVIEW__REQUEST__BODY_STAT;
+                req.stat = &nr;
+                id = th_raw_send(&r, &req);
+        }
+        expect_status(&r, id, EPROTO);
+        CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+        th_raw_close(&r);
+
+        /* Versions 0, 2 and UINT32_MAX. */
+        static const uint32_t versions[] = {0, 2, UINT32_MAX};
+        for (size_t i = 0; i < 3; i++) {
+                th_raw_connect(&r);
+                Shmview__Request req;
+                Shmview__Hello h;
+                hello_request(&req, &h, versions[i]);
+                id = th_raw_send(&r, &req);
+                expect_status(&r, id, EPROTO);
+                CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+                th_raw_close(&r);
+        }
+        /* A second hello is answered again. */
+        th_raw_connect_hello(&r);
+        Shmview__Request req;
+        Shmview__Hello h;
+        hello_request(&req, &h, SHMV__PROTOCOL_VERSION);
+        CHECK_OK(th_raw_call(&r, &req, NULL, NULL));
+        th_raw_close(&r);
+        still_serves();
+}
+
+/* Bodies with fields left out: each is a clear EINVAL, or a default that makes sense. */
+static void test_missing_fields(void)
+{
+        th_raw r;
+        th_raw_connect_hello(&r);
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("fields"));
+        CHECK_OK(th_raw_create(&r, name, strlen(name), 4096, 0));
+
+        Shmview__CreateRequest cr = SHMVIEW__CREATE_REQUEST__INIT;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_CREATE;
+        req.create = &cr;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EINVAL); /* no name */
+        cr.name.data = (uint8_t *)"nosize";
+        cr.name.len = 6;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EINVAL); /* no size */
+
+        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req.open = &o;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EINVAL); /* no name */
+        /* Only a name: offset 0, length 0, read-only: an empty view, with its descriptor. */
+        o.name.data = (uint8_t *)name;
+        o.name.len = strlen(name);
+        Shmview__Response *resp;
+        int fd = -1;
+        CHECK_OK(th_raw_call(&r, &req, &resp, &fd));
+        CHECK(fd >= 0 && resp->open->length == 0 && !resp->open->writable);
+        uint64_t vid = resp->open->view_id;
+        shmview__response__free_unpacked(resp, NULL);
+        close(fd);
+
+        /* release without a view id, and of ids never given: no reply, nothing released. */
+        Shmview__ReleaseRequest rel = SHMVIEW__RELEASE_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_RELEASE;
+        req.release = &rel;
+        th_raw_send(&r, &req);
+        th_raw_release(&r, vid + 1000);
+        th_raw_release(&r, UINT64_MAX);
+        shmv_client *c = th_connect();
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, name, &info));
+        CHECK(info.views_ro == 1);
+        th_raw_release(&r, vid);
+        CHECK_RC(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, "", 0), -EINVAL);
+        CHECK_OK(shmv_segment_stat(c, name, &info));
+        CHECK(info.views_ro == 0);
+
+        /* list without after; unlink, seal, stat without a name. */
+        Shmview__ListRequest lr = SHMVIEW__LIST_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_LIST;
+        req.list = &lr;
+        CHECK_OK(th_raw_call(&r, &req, NULL, NULL));
+        Shmview__NameRequest nr = SHMVIEW__NAME_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_UNLINK;
+        req.unlink = &nr;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EINVAL);
+        req.body_case = SHMVIEW__REQUEST__BODY_SEAL;
+        req.seal = &nr;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EINVAL);
+        CHECK_OK(th_raw_named(&r, SHMVIEW__REQUEST__BODY_UNLINK, name, strlen(name)));
+        shmv_disconnect(c);
+        th_raw_close(&r);
+        still_serves();
+}
+
+/* Values out of range: modes, sizes, ranges, offset + length past 64 bits, huge ids. */
+static void test_out_of_range(void)
+{
+        th_raw r;
+        th_raw_connect_hello(&r);
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("range"));
+        CHECK_RC(th_raw_create(&r, name, strlen(name), 4096, 010000), -EINVAL);
+        CHECK_RC(th_raw_create(&r, name, strlen(name), 4096, UINT32_MAX), -EINVAL);
+        CHECK_RC(th_raw_create(&r, name, strlen(name), UINT64_MAX, 0), -ENOSPC);
+        CHECK_RC(th_raw_create(&r, name, strlen(name), UINT64_MAX - 4095, 0), -ENOSPC);
+        CHECK_RC(th_raw_create(&r, name, strlen(name), (uint64_t)1 << 62, 0), -ENOSPC);
+        CHECK_RC(th_raw_create(&r, name, strlen(name), 0, 0), -EINVAL);
+        CHECK_OK(th_raw_create(&r, name, strlen(name), 4096, 07777));
+        CHECK_RC(th_raw_create(&r, name, strlen(name), 4096, 0), -EEXIST);
+
+        size_t n = strlen(name);
+        /* offset + length past 2^64. */
+        CHECK_RC(th_raw_open(&r, name, n, UINT64_MAX, 1, false, NULL, NULL), -EOVERFLOW);
+        CHECK_RC(th_raw_open(&r, name, n, UINT64_MAX - 1, 2, false, NULL, NULL), -EOVERFLOW);
+        CHECK_RC(th_raw_open(&r, name, n, 2, UINT64_MAX - 1, false, NULL, NULL), -EOVERFLOW);
+        CHECK_RC(th_raw_open(&r, name, n, (uint64_t)1 << 63, (uint64_t)1 << 63, true, NULL, NULL),
+                 -EOVERFLOW);
+        /* Within 64 bits but past the segment. */
+        CHECK_RC(th_raw_open(&r, name, n, 1, UINT64_MAX - 1, false, NULL, NULL), -EINVAL);
+        CHECK_RC(th_raw_open(&r, name, n, UINT64_MAX, UINT64_MAX, false, NULL, NULL), -EINVAL);
+        CHECK_RC(th_raw_open(&r, name, n, 4097, UINT64_MAX, false, NULL, NULL), -EINVAL);
+        CHECK_RC(th_raw_open(&r, name, n, 4096, 1, false, NULL, NULL), -EINVAL);
+        CHECK_RC(th_raw_open(&r, name, n, 0, 4097, false, NULL, NULL), -EINVAL);
+        CHECK_OK(th_raw_open(&r, name, n, 4096, UINT64_MAX, false, NULL, NULL));
+        CHECK_OK(th_raw_open(&r, name, n, 4095, 1, true, NULL, NULL));
+
+        /* Any id is echoed, the largest too. */
+        Shmview__NameRequest nr = SHMVIEW__NAME_REQUEST__INIT;
+        nr.name.data = (uint8_t *)name;
+        nr.name.len = n;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        req.stat = &nr;
+        req.id = UINT64_MAX;
+        uint8_t *buf;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        th_raw_send_bytes(&r, buf, len);
+        free(buf);
+        expect_status(&r, UINT64_MAX, 0);
+
+        /* A list cursor of 100000 bytes is cut, not refused. */
+        static uint8_t after[100000];
+        memset(after, 0xff, sizeof(after));
+        Shmview__ListRequest lr = SHMVIEW__LIST_REQUEST__INIT;
+        lr.after.data = after;
+        lr.after.len = sizeof(after);
+        req.body_case = SHMVIEW__REQUEST__BODY_LIST;
+        req.list = &lr;
+        Shmview__Response *resp;
+        CHECK_OK(th_raw_call(&r, &req, &resp, NULL));
+        CHECK(resp->list->n_segments == 0 && !resp->list->more);
+        shmview__response__free_unpacked(resp, NULL);
+        /* A client name of 100000 bytes in a second hello. */
+        Shmview__Hello h;
+        hello_request(&req, &h, SHMV__PROTOCOL_VERSION);
+        h.client_name.data = after;
+        h.client_name.len = sizeof(after);
+        CHECK_OK(th_raw_call(&r, &req, NULL, NULL));
+
+        CHECK_OK(th_raw_named(&r, SHMVIEW__REQUEST__BODY_UNLINK, name, n));
+        th_raw_close(&r);
+        still_serves();
+}
+
+/* Names the library would refuse, sent anyway: EINVAL for every request that takes one. */
+static void test_bad_names(void)
+{
+        static char long_name[300];
+        memset(long_name, 'a', sizeof(long_name));
+        static const struct {
+                const char *name;
+                size_t len;
+        } bad[] = {
+                {"", 0},     {long_name, 256}, {long_name, 300}, {"a/b", 3},   {"/", 1},
+                {"a\0b", 3}, {"\0", 1},        {"tab\t", 4},     {"\x01x", 2}, {"del\x7f", 4},
+                {".", 1},    {"..", 2},        {"new\nline", 8},
+        };
+        static const Shmview__Request__BodyCase named[] = {SHMVIEW__REQUEST__BODY_STAT,
+                                                           SHMVIEW__REQUEST__BODY_UNLINK,
+                                                           SHMVIEW__REQUEST__BODY_SEAL};
+        th_raw r;
+        th_raw_connect_hello(&r);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                CHECK_RC(th_raw_create(&r, bad[i].name, bad[i].len, 4096, 0), -EINVAL);
+                CHECK_RC(th_raw_open(&r, bad[i].name, bad[i].len, 0, UINT64_MAX, false, NULL, NULL),
+                         -EINVAL);
+                for (size_t k = 0; k < 3; k++)
+                        CHECK_RC(th_raw_named(&r, named[k], bad[i].name, bad[i].len), -EINVAL);
+        }
+        /* 255 bytes, and bytes from 0x80 up, are fine. */
+        char name[256];
+        snprintf(name, sizeof(name), "%s", th_name("\xc3\xa9t\xc3\xa9"));
+        size_t n = strlen(name);
+        memset(name + n, 'z', 255 - n);
+        CHECK_OK(th_raw_create(&r, name, 255, 4096, 0));
+        CHECK_OK(th_raw_named(&r, SHMVIEW__REQUEST__BODY_UNLINK, name, 255));
+        th_raw_close(&r);
+        still_serves();
+}
+
+/* True once every copy of the pipe's write end is closed. */
+static bool write_end_closed(int read_end, int timeout_ms)
+{
+        struct pollfd p = {.fd = read_end, .events = POLLIN};
+        return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLHUP);
+}
+
+/* Descriptors sent to the daemon are closed unread, however many, with whatever frame. */
+static void test_unwanted_fds(void)
+{
+        static const size_t counts[] = {1, 3, 16, 60};
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+                int p[2];
+                CHECK(pipe2(p, O_CLOEXEC) == 0);
+                int fds[64];
+                for (size_t k = 0; k < counts[i]; k++)
+                        fds[k] = p[1];
+                th_raw r;
+                th_raw_connect(&r);
+                Shmview__Request req;
+                Shmview__Hello h;
+                hello_request(&req, &h, SHMV__PROTOCOL_VERSION);
+                req.id = 1;
+                uint8_t *buf;
+                size_t len;
+                CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+                /* With the hello, then in the middle of a frame. */
+                th_raw_send_with_fds(&r, buf, len, fds, counts[i]);
+                expect_status(&r, 1, 0);
+                th_raw_send_with_fds(&r, buf, 2, fds, counts[i]);
+                th_raw_send_with_fds(&r, buf + 2, len - 2, fds, counts[i]);
+                expect_status(&r, 1, 0);
+                free(buf);
+                close(p[1]);
+                CHECK(write_end_closed(p[0], TH_RAW_TIMEOUT_MS));
+                close(p[0]);
+                th_raw_close(&r);
+        }
+        still_serves();
+}
+
+/* A client that sends half a frame and stalls holds up nobody; its frame is answered when
+ * the rest comes. */
+static void test_half_frame_stall(void)
+{
+        th_raw slow;
+        th_raw_connect_hello(&slow);
+        Shmview__NameRequest nr = SHMVIEW__NAME_REQUEST__INIT;
+        nr.name.data = (uint8_t *)"nothing-here";
+        nr.name.len = 12;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.id = 42;
+        req.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        req.stat = &nr;
+        uint8_t *buf;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        th_raw_send_bytes(&slow, buf, 2); /* half a length prefix */
+        still_serves();
+        th_raw_send_bytes(&slow, buf + 2, len / 2);
+        /* Many stalled clients, each with part of a frame. */
+        th_raw many[50];
+        for (int i = 0; i < 50; i++) {
+                th_raw_connect_hello(&many[i]);
+                th_raw_send_bytes(&many[i], buf, 1 + (size_t)i % (len - 1));
+        }
+        for (int i = 0; i < 10; i++)
+                still_serves();
+        th_raw_send_bytes(&slow, buf + 2 + len / 2, len - 2 - len / 2);
+        expect_status(&slow, 42, ENOENT);
+        for (int i = 0; i < 50; i++)
+                th_raw_close(&many[i]);
+        th_raw_close(&slow);
+        free(buf);
+}
+
+/* Sends until the socket has stayed full for idle_ms; returns the bytes sent, or stops early
+ * (setting *ret_closed) when the daemon closes the connection. */
+static size_t flood(th_raw *r, const uint8_t *chunk, size_t chunk_len, int idle_ms,
+                    bool *ret_closed)
+{
+        size_t sent = 0;
+        *ret_closed = false;
+        for (;;) {
+                ssize_t n = send(r->fd, chunk, chunk_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n > 0) {
+                        sent += (size_t)n;
+                        continue;
+                }
+                if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+                        *ret_closed = true;
+                        return sent;
+                }
+                CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+                struct pollfd p = {.fd = r->fd, .events = POLLOUT};
+                if (poll(&p, 1, idle_ms) == 0)
+                        return sent;
+                if (p.revents & (POLLHUP | POLLERR)) {
+                        *ret_closed = true;
+                        return sent;
+                }
+        }
+}
+
+/* A client that floods requests and never reads: the daemon stops reading it once its replies
+ * back up (its memory stays flat), serves others meanwhile, and disconnects it when they have
+ * not drained for stall_timeout_ms. */
+static void test_flood_never_reads(void)
+{
+        uint64_t rss_before = daemon_rss();
+        th_raw r;
+        th_raw_connect_hello(&r);
+        /* 64 KiB of pipelined stat requests. */
+        Shmview__NameRequest nr = SHMVIEW__NAME_REQUEST__INIT;
+        nr.name.data = (uint8_t *)"flood";
+        nr.name.len = 5;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        req.stat = &nr;
+        uint8_t *one;
+        size_t one_len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &one, &one_len) == 0);
+        static uint8_t chunk[65536];
+        size_t chunk_len = sizeof(chunk) / one_len * one_len;
+        for (size_t off = 0; off < chunk_len; off += one_len)
+                memcpy(chunk + off, one, one_len);
+        free(one);
+
+        bool closed;
+        uint64_t start = now_ms();
+        size_t sent = flood(&r, chunk, chunk_len, 200, &closed);
+        CHECK(!closed);
+        uint64_t rss_full = daemon_rss();
+        note("flood: %zu bytes (%zu requests) accepted before the socket stayed full; daemon "
+             "RSS %.1f MiB before, %.1f MiB with the flood held\n",
+             sent, sent / one_len, rss_before / 1048576.0, rss_full / 1048576.0);
+        /* Bounded: replies queued up to OUT_HIGH (256 KiB) plus the kernel's buffers. */
+        CHECK(sent < 16 * 1048576);
+        CHECK(rss_full < rss_before + 16 * 1048576);
+        still_serves();
+        /* Not reading for longer than the stall timeout ends the connection. */
+        while (!closed && now_ms() - start < 10 * STALL_MS)
+                flood(&r, chunk, chunk_len, 100, &closed);
+        CHECK(closed || th_raw_wait_closed(&r, 0));
+        note("flood: disconnected %llu ms after the flood started (stall timeout %d ms)\n",
+             (unsigned long long)(now_ms() - start), STALL_MS);
+        th_raw_close(&r);
+        still_serves();
+        CHECK(daemon_rss() < rss_before + 16 * 1048576);
+}
+
+/* A client that pipelines thousands of requests and then reads is served in full. */
+static void test_pipelined_reader(void)
+{
+        th_raw r;
+        th_raw_connect_hello(&r);
+        enum { N = 20000 };
+        Shmview__NameRequest nr = SHMVIEW__NAME_REQUEST__INIT;
+        nr.name.data = (uint8_t *)"pipelined";
+        nr.name.len = 9;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        req.stat = &nr;
+        uint64_t next = 1;
+        size_t got = 0;
+        CHECK(fcntl(r.fd, F_SETFL, O_NONBLOCK) == 0);
+        uint8_t *buf = NULL;
+        size_t len = 0, off = 0;
+        while (got < N) {
+                if (!buf && next <= N) {
+                        req.id = next++;
+                        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+                        off = 0;
+                }
+                if (buf) {
+                        ssize_t n = send(r.fd, buf + off, len - off, MSG_NOSIGNAL);
+                        if (n > 0) {
+                                off += (size_t)n;
+                                if (off == len) {
+                                        free(buf);
+                                        buf = NULL;
+                                }
+                                continue;
+                        }
+                        CHECK(errno == EAGAIN);
+                }
+                /* The socket is full, or everything is sent: read what has come. */
+                struct pollfd p = {.fd = r.fd, .events = POLLIN};
+                CHECK(poll(&p, 1, TH_RAW_TIMEOUT_MS) == 1);
+                ssize_t n = shmv__wire_in_fill(&r.in, r.fd);
+                CHECK(n > 0 || n == -EAGAIN);
+                const uint8_t *payload;
+                size_t plen;
+                while (shmv__wire_in_frame(&r.in, &payload, &plen) == 1) {
+                        Shmview__Response *resp = shmview__response__unpack(NULL, plen, payload);
+                        shmv__wire_in_consume(&r.in);
+                        CHECK(resp && resp->id == got + 1 && resp->status == ENOENT);
+                        shmview__response__free_unpacked(resp, NULL);
+                        got++;
+                }
+        }
+        th_raw_close(&r);
+        still_serves();
+}
+
+/* A thousand connections opened at once, some greeting, some mid-frame, all dropped at
+ * once: the daemon serves on and gives every descriptor back. */
+static void test_thousand_connections(void)
+{
+        enum { N = 1000 };
+        struct rlimit rl;
+        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+        if (rl.rlim_cur < N + 100) {
+                rl.rlim_cur = rl.rlim_max;
+                CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= N + 100);
+        }
+        uint64_t rss_before = daemon_rss();
+        static th_raw conns[N];
+        for (int i = 0; i < N; i++) {
+                th_raw_connect(&conns[i]);
+                if (i % 3 == 0) {
+                        Shmview__Request req;
+                        Shmview__Hello h;
+                        hello_request(&req, &h, SHMV__PROTOCOL_VERSION);
+                        th_raw_send(&conns[i], &req);
+                } else if (i % 3 == 1) {
+                        th_raw_send_bytes(&conns[i], "\x40\x00\x00\x00\x08", 5);
+                }
+        }
+        for (int i = 0; i < N; i += 3) {
+                Shmview__Response *resp = th_raw_recv(&conns[i], NULL);
+                CHECK(resp && resp->status == 0);
+                shmview__response__free_unpacked(resp, NULL);
+        }
+        int fds_all = th_daemon_fd_count();
+        uint64_t rss_all = daemon_rss();
+        still_serves();
+        for (int i = 0; i < N; i++)
+                th_raw_close(&conns[i]);
+        still_serves();
+        note("thousand: daemon %d descriptors with all connected; RSS %.1f MiB before, %.1f "
+             "MiB with all connected, %.1f MiB after\n",
+             fds_all, rss_before / 1048576.0, rss_all / 1048576.0, daemon_rss() / 1048576.0);
+        CHECK(fds_all >= N);
+}
+
+/* Frames small enough to be read that would unpack into far more memory than their size:
+ * refused like malformed ones, within the decode limit. */
+static void test_decode_bombs(void)
+{
+        static uint8_t bomb[SHMV__MAX_FRAME];
+        uint64_t rss_before = daemon_rss();
+        /* 65536 unknown varint fields of two bytes each: 1.5 MiB of bookkeeping. */
+        for (size_t i = 0; i < sizeof(bomb); i += 2) {
+                bomb[i] = 0x48; /* field 9, varint */
+                bomb[i + 1] = 0x00;
+        }
+        th_raw r;
+        th_raw_connect_hello(&r);
+        th_raw_send_payload(&r, bomb, sizeof(bomb));
+        expect_status(&r, 0, EINVAL);
+        CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+        th_raw_close(&r);
+
+        /* The same field, a message, 65536 times over: the last one counts, each is freed. */
+        for (size_t i = 0; i < sizeof(bomb); i += 2) {
+                bomb[i] = 0x72; /* field 14 (stat), length-delimited, empty */
+                bomb[i + 1] = 0x00;
+        }
+        th_raw_connect_hello(&r);
+        th_raw_send_payload(&r, bomb, sizeof(bomb));
+        Shmview__Response *resp = th_raw_recv(&r, NULL);
+        CHECK(resp && (resp->status == EINVAL));
+        shmview__response__free_unpacked(resp, NULL);
+        th_raw_close(&r);
+
+        /* Unknown length-delimited fields whose data must be copied. */
+        size_t len = sizeof(bomb) / 3 * 3;
+        for (size_t i = 0; i < len; i += 3) {
+                bomb[i] = 0x4a; /* field 9, length-delimited */
+                bomb[i + 1] = 0x01;
+                bomb[i + 2] = 'x';
+        }
+        th_raw_connect_hello(&r);
+        th_raw_send_payload(&r, bomb, len);
+        expect_status(&r, 0, EINVAL);
+        CHECK(th_raw_wait_closed(&r, TH_RAW_TIMEOUT_MS));
+        th_raw_close(&r);
+
+        /* Many connections sending bombs at once. */
+        th_raw many[20];
+        for (int i = 0; i < 20; i++) {
+                th_raw_connect_hello(&many[i]);
+                th_raw_send_payload(&many[i], bomb, len);
+        }
+        for (int i = 0; i < 20; i++) {
+                CHECK(th_raw_wait_closed(&many[i], TH_RAW_TIMEOUT_MS));
+                th_raw_close(&many[i]);
+        }
+        still_serves();
+        note("bombs: daemon RSS %.1f MiB before, %.1f MiB after\n", rss_before / 1048576.0,
+             daemon_rss() / 1048576.0);
+        CHECK(daemon_rss() < rss_before + 32 * 1048576);
+}
+
+int main(int argc, char **argv)
+{
+        static const th_test tests[] = {
+                TH_TEST(test_truncated_frames), TH_TEST(test_oversized_prefix),
+                TH_TEST(test_garbage),          TH_TEST(test_unknown_and_unexpected),
+                TH_TEST(test_missing_fields),   TH_TEST(test_out_of_range),
+                TH_TEST(test_bad_names),        TH_TEST(test_unwanted_fds),
+                TH_TEST(test_half_frame_stall), TH_TEST(test_flood_never_reads),
+                TH_TEST(test_pipelined_reader), TH_TEST(test_thousand_connections),
+                TH_TEST(test_decode_bombs),
+        };
+        static const char *const args[] = {
+                "--max-clients", "1100", "--stall-timeout", "1000", "--log-level", "error", NULL};
+        return th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), args);
+}

@@ -1,0 +1,1189 @@
+/* Daemon restarts that lose nothing. No systemd runs as PID 1 here, so the test plays the
+ * service manager itself, by systemd's documented protocols: a notify socket that collects
+ * READY=1, STATUS=, STOPPING=1, WATCHDOG=1 and the FDSTORE=1/FDNAME= descriptors (and obeys
+ * FDSTOREREMOVE=1), then a new daemon started with those descriptors in LISTEN_FDS,
+ * LISTEN_FDNAMES and LISTEN_PID, and, like a socket unit, a listening socket held across
+ * restarts. The daemons are the real shmviewd; the clients are real processes with real
+ * views. Socket activation is also tested with systemd-socket-activate. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/sockios.h>
+
+#include "harness.h"
+#include "wire.h"
+
+#ifndef SYSTEMD_SOCKET_ACTIVATE
+#define SYSTEMD_SOCKET_ACTIVATE ""
+#endif
+
+#define MAX_STORE 1024
+#define WAIT_MS 30000 /* only a failing test waits this long */
+
+/* ---- The service manager ---- */
+
+typedef struct stored_fd {
+        int fd;
+        char name[256];
+} stored_fd;
+
+static struct {
+        char dir[64];
+        char notify_path[108];
+        char sock_path[108];
+        int notify_fd;
+        int listen_fd; /* held across restarts, like a socket unit's; -1: the daemon binds */
+        pthread_t thread;
+        pthread_mutex_t lock;
+        stored_fd store[MAX_STORE];
+        size_t nstore;
+        unsigned ready, stopping, watchdog, syncs;
+        char status[256];
+        bool quit;
+        pid_t daemon;
+        const char *max_views; /* --max-views-per-client */
+} M = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+static void store_remove_locked(const char *name)
+{
+        for (size_t i = 0; i < M.nstore;) {
+                if (strcmp(M.store[i].name, name) == 0) {
+                        close(M.store[i].fd);
+                        M.store[i] = M.store[--M.nstore];
+                } else {
+                        i++;
+                }
+        }
+}
+
+/* One notification, as systemd reads it: newline-separated assignments. */
+static void handle_message(char *buf, const int *fds, size_t nfds)
+{
+        bool fdstore = false, remove = false;
+        char fdname[256] = "stored";
+        pthread_mutex_lock(&M.lock);
+        for (char *line = buf, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                if (strcmp(line, "READY=1") == 0)
+                        M.ready++;
+                else if (strcmp(line, "STOPPING=1") == 0)
+                        M.stopping++;
+                else if (strcmp(line, "WATCHDOG=1") == 0)
+                        M.watchdog++;
+                else if (strcmp(line, "SYNC=1") == 0)
+                        M.syncs++;
+                else if (strncmp(line, "STATUS=", 7) == 0)
+                        snprintf(M.status, sizeof(M.status), "%s", line + 7);
+                else if (strcmp(line, "FDSTORE=1") == 0)
+                        fdstore = true;
+                else if (strcmp(line, "FDSTOREREMOVE=1") == 0)
+                        remove = true;
+                else if (strncmp(line, "FDNAME=", 7) == 0)
+                        snprintf(fdname, sizeof(fdname), "%s", line + 7);
+        }
+        if (remove)
+                store_remove_locked(fdname);
+        for (size_t i = 0; i < nfds; i++) {
+                if (fdstore && M.nstore < MAX_STORE) {
+                        M.store[M.nstore].fd = fds[i];
+                        snprintf(M.store[M.nstore].name, sizeof(M.store[0].name), "%s", fdname);
+                        M.nstore++;
+                } else {
+                        close(fds[i]);
+                }
+        }
+        pthread_mutex_unlock(&M.lock);
+}
+
+static void *manager_thread(void *arg)
+{
+        for (;;) {
+                pthread_mutex_lock(&M.lock);
+                bool quit = M.quit;
+                pthread_mutex_unlock(&M.lock);
+                if (quit)
+                        return NULL;
+                struct pollfd p = {.fd = M.notify_fd, .events = POLLIN};
+                if (poll(&p, 1, 50) <= 0)
+                        continue;
+                char buf[4096];
+                union {
+                        struct cmsghdr h;
+                        char b[CMSG_SPACE(sizeof(int) * 253)];
+                } cm;
+                struct iovec iov = {buf, sizeof(buf) - 1};
+                struct msghdr msg = {.msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = cm.b,
+                                     .msg_controllen = sizeof(cm.b)};
+                ssize_t len = recvmsg(M.notify_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+                if (len < 0)
+                        continue;
+                buf[len] = '\0';
+                int fds[253];
+                size_t nfds = 0;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < n && nfds < 253; i++)
+                                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                }
+                handle_message(buf, fds, nfds);
+        }
+}
+
+/* hold_socket: bind and listen on the clients' socket here and pass it to every daemon, as a
+ * socket unit does; else each daemon binds its own. */
+static void manager_init(bool hold_socket)
+{
+        snprintf(M.dir, sizeof(M.dir), "/tmp/shmview-restart-XXXXXX");
+        if (!mkdtemp(M.dir))
+                th_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+        chmod(M.dir, 0755); /* clients of other uids reach the socket */
+        snprintf(M.notify_path, sizeof(M.notify_path), "%s/notify", M.dir);
+        snprintf(M.sock_path, sizeof(M.sock_path), "%s/shmview.sock", M.dir);
+        setenv("SHMVIEW_SOCKET", M.sock_path, 1);
+
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.notify_path);
+        M.notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        CHECK(M.notify_fd >= 0);
+        CHECK(bind(M.notify_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+
+        M.listen_fd = -1;
+        if (hold_socket) {
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
+                M.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                CHECK(M.listen_fd >= 0);
+                CHECK(bind(M.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+                CHECK(chmod(M.sock_path, 0666) == 0);
+                CHECK(listen(M.listen_fd, 64) == 0);
+        }
+        M.daemon = -1;
+        M.max_views = "4096";
+        CHECK(pthread_create(&M.thread, NULL, manager_thread, NULL) == 0);
+}
+
+static void manager_done(void)
+{
+        if (M.daemon > 0) {
+                kill(M.daemon, SIGKILL);
+                waitpid(M.daemon, NULL, 0);
+        }
+        pthread_mutex_lock(&M.lock);
+        M.quit = true;
+        pthread_mutex_unlock(&M.lock);
+        pthread_join(M.thread, NULL);
+        for (size_t i = 0; i < M.nstore; i++)
+                close(M.store[i].fd);
+        M.nstore = 0;
+        close(M.notify_fd);
+        if (M.listen_fd >= 0)
+                close(M.listen_fd);
+        unlink(M.notify_path);
+        unlink(M.sock_path);
+        rmdir(M.dir);
+}
+
+/* Waits until *counter (under the lock) reaches target. */
+static bool wait_count(const unsigned *counter, unsigned target)
+{
+        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+                pthread_mutex_lock(&M.lock);
+                unsigned v = *counter;
+                pthread_mutex_unlock(&M.lock);
+                if (v >= target)
+                        return true;
+        }
+        return false;
+}
+
+/* Returns once every notification sent so far is handled: datagrams are read in order. */
+static void manager_sync(void)
+{
+        pthread_mutex_lock(&M.lock);
+        unsigned want = M.syncs + 1;
+        pthread_mutex_unlock(&M.lock);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.notify_path);
+        CHECK(sendto(fd, "SYNC=1", 6, 0, (struct sockaddr *)&sa, sizeof(sa)) == 6);
+        close(fd);
+        CHECK(wait_count(&M.syncs, want));
+}
+
+static size_t store_count(const char *prefix)
+{
+        pthread_mutex_lock(&M.lock);
+        size_t n = 0;
+        for (size_t i = 0; i < M.nstore; i++)
+                if (strncmp(M.store[i].name, prefix, strlen(prefix)) == 0)
+                        n++;
+        pthread_mutex_unlock(&M.lock);
+        return n;
+}
+
+/* Starts shmviewd as the service manager would: with the held socket and the stored
+ * descriptors in LISTEN_FDS/LISTEN_FDNAMES, LISTEN_PID its own pid, NOTIFY_SOCKET, and
+ * WATCHDOG_USEC when watchdog_usec > 0. Returns once it said READY=1. */
+static pid_t start_daemon(unsigned watchdog_usec)
+{
+        static int fds[MAX_STORE + 1];
+        static char names[(MAX_STORE + 1) * 257];
+        size_t n = 0;
+        names[0] = '\0';
+        if (M.listen_fd >= 0) {
+                fds[n++] = M.listen_fd;
+                strcat(names, "shmviewd.socket");
+        }
+        pthread_mutex_lock(&M.lock);
+        for (size_t i = 0; i < M.nstore; i++) {
+                fds[n++] = M.store[i].fd;
+                if (names[0])
+                        strcat(names, ":");
+                strcat(names, M.store[i].name);
+        }
+        unsigned ready = M.ready;
+        pthread_mutex_unlock(&M.lock);
+
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* Out of the way first, then in place from 3 on, without close-on-exec. */
+                int tmp[MAX_STORE + 1];
+                for (size_t i = 0; i < n; i++)
+                        tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)(3 + n));
+                for (size_t i = 0; i < n; i++)
+                        if (tmp[i] < 0 || dup2(tmp[i], (int)(3 + i)) < 0)
+                                _exit(126);
+                char num[32];
+                if (n > 0) {
+                        snprintf(num, sizeof(num), "%zu", n);
+                        setenv("LISTEN_FDS", num, 1);
+                        setenv("LISTEN_FDNAMES", names, 1);
+                        snprintf(num, sizeof(num), "%d", (int)getpid());
+                        setenv("LISTEN_PID", num, 1);
+                }
+                setenv("NOTIFY_SOCKET", M.notify_path, 1);
+                if (watchdog_usec > 0) {
+                        snprintf(num, sizeof(num), "%u", watchdog_usec);
+                        setenv("WATCHDOG_USEC", num, 1);
+                }
+                const char *argv[] = {
+                        SHMVIEWD_PATH, "--socket",    M.sock_path, "--socket-mode",
+                        "0666",        "--log-level", "warning",   "--max-views-per-client",
+                        M.max_views,   NULL};
+                execv(argv[0], (char **)(uintptr_t)argv);
+                _exit(127);
+        }
+        M.daemon = pid;
+        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+                pthread_mutex_lock(&M.lock);
+                bool up = M.ready > ready;
+                pthread_mutex_unlock(&M.lock);
+                if (up)
+                        return pid;
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid) {
+                        M.daemon = -1;
+                        th_fail(__FILE__, __LINE__, "shmviewd exited during start-up (0x%x)", st);
+                }
+        }
+        th_fail(__FILE__, __LINE__, "shmviewd did not send READY=1");
+}
+
+/* Signals the daemon and reaps it; returns its wait status. */
+static int stop_daemon(int sig)
+{
+        pid_t pid = M.daemon;
+        CHECK(pid > 0);
+        kill(pid, sig);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid);
+        M.daemon = -1;
+        return st;
+}
+
+static int fd_count(pid_t pid)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+        int n = 0;
+        DIR *d = opendir(path);
+        if (!d)
+                return -1;
+        for (struct dirent *e; (e = readdir(d));)
+                if (e->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* The daemon's descriptors once it holds still: a notification briefly opens one more. */
+static int settled_fd_count(pid_t pid)
+{
+        int last = -1, same = 0;
+        for (int i = 0; i < 500 && same < 5; i++, sleep_ms(10)) {
+                int now = fd_count(pid);
+                same = now == last ? same + 1 : 0;
+                last = now;
+        }
+        return last;
+}
+
+static bool wait_fd_count(pid_t pid, int want)
+{
+        int now = -1;
+        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10))
+                if ((now = fd_count(pid)) == want)
+                        return true;
+        fprintf(stderr, "daemon has %d descriptors open, wanted %d\n", now, want);
+        return false;
+}
+
+/* ---- Segments and bytes ---- */
+
+static uint8_t pattern_byte(size_t i, unsigned seed)
+{
+        return (uint8_t)(i * 131u + seed * 7u + (i >> 8));
+}
+
+static void write_pattern(shmv_client *c, const char *name, unsigned seed)
+{
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
+        uint8_t *p = shmv_view_data_mut(v);
+        for (size_t i = 0; i < shmv_view_nbytes(v); i++)
+                p[i] = pattern_byte(i, seed);
+        shmv_view_release(v);
+}
+
+static void check_pattern_view(const shmv_view *v, unsigned seed)
+{
+        const uint8_t *p = shmv_view_data(v);
+        for (size_t i = 0; i < shmv_view_nbytes(v); i++)
+                if (p[i] != pattern_byte(i, seed))
+                        th_fail(__FILE__, __LINE__, "byte %zu is %u, wanted %u", i, p[i],
+                                pattern_byte(i, seed));
+}
+
+static void check_pattern(shmv_client *c, const char *name, unsigned seed)
+{
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v));
+        check_pattern_view(v, seed);
+        shmv_view_release(v);
+}
+
+static void check_same_info(const shmv_segment_info *a, const shmv_segment_info *b)
+{
+        CHECK_STR(a->name, b->name);
+        CHECK(a->size == b->size);
+        CHECK(a->uid == b->uid);
+        CHECK(a->gid == b->gid);
+        CHECK(a->mode == b->mode);
+        CHECK(a->sealed == b->sealed);
+        CHECK(a->created_usec == b->created_usec);
+}
+
+/* ---- A client process that keeps writing through a writable view ---- */
+
+#define W_SIZE (64u * 1024u)
+
+typedef struct child {
+        pid_t pid;
+        int cmd; /* to the child */
+        int rsp; /* from it */
+} child;
+
+static void child_reply(int fd, const void *buf, size_t len)
+{
+        if (write(fd, buf, len) != (ssize_t)len)
+                th_fail(__FILE__, __LINE__, "reply: %s", strerror(errno));
+}
+
+static void child_send(const child *k, char ch)
+{
+        CHECK(write(k->cmd, &ch, 1) == 1);
+}
+
+/* Reads len bytes of the child's answer, failing when it dies or takes too long. */
+static void child_read(const child *k, void *buf, size_t len)
+{
+        uint8_t *p = buf;
+        while (len > 0) {
+                struct pollfd pfd = {.fd = k->rsp, .events = POLLIN};
+                if (poll(&pfd, 1, WAIT_MS) != 1)
+                        th_fail(__FILE__, __LINE__, "the client process did not answer");
+                ssize_t n = read(k->rsp, p, len);
+                if (n <= 0)
+                        th_fail(__FILE__, __LINE__, "the client process died");
+                p += n;
+                len -= (size_t)n;
+        }
+}
+
+static void child_expect(const child *k, char want)
+{
+        char ch;
+        child_read(k, &ch, 1);
+        CHECK(ch == want);
+}
+
+static child child_start(void (*fn)(int cmd, int rsp))
+{
+        int to[2], from[2];
+        CHECK(pipe2(to, O_CLOEXEC) == 0 && pipe2(from, O_CLOEXEC) == 0);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(to[1]);
+                close(from[0]);
+                fn(to[0], from[1]);
+                _exit(0);
+        }
+        close(to[0]);
+        close(from[1]);
+        return (child){.pid = pid, .cmd = to[1], .rsp = from[0]};
+}
+
+static void child_finish(child *k)
+{
+        int st;
+        CHECK(waitpid(k->pid, &st, 0) == k->pid);
+        close(k->cmd);
+        close(k->rsp);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                th_fail(__FILE__, __LINE__, "the client process failed (status 0x%x)", st);
+}
+
+/* As uid 65534: creates "w", maps it writable and writes pass after pass (every word the
+ * pass number) until told to stop, answering commands between passes. */
+static void writer_main(int cmd, int rsp)
+{
+        th_become(65534, 65534);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a change of uid cleared it */
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "w", W_SIZE, 0644));
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, "w", 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
+        volatile uint64_t *words = shmv_view_data_mut(v);
+        size_t n = W_SIZE / sizeof(uint64_t);
+        CHECK(fcntl(cmd, F_SETFL, O_NONBLOCK) == 0);
+        child_reply(rsp, "R", 1);
+        for (uint64_t k = 1;; k++) {
+                for (size_t i = 0; i < n; i++)
+                        words[i] = k;
+                for (size_t i = 0; i < n; i++)
+                        CHECK(words[i] == k);
+                char ch;
+                if (read(cmd, &ch, 1) != 1)
+                        continue;
+                shmv_segment_info info;
+                if (ch == 'D') {
+                        /* The daemon is down: a call fails at once, the view works on. */
+                        int64_t t0 = now_ms();
+                        int r = shmv_segment_stat(c, "w", &info);
+                        int64_t dt = now_ms() - t0;
+                        if (r != -ECONNREFUSED && r != -ENOTCONN)
+                                th_fail(__FILE__, __LINE__, "stat with the daemon down: %d (%s)", r,
+                                        shmv_strerror(r));
+                        if (dt > 1000)
+                                th_fail(__FILE__, __LINE__, "stat took %lld ms", (long long)dt);
+                        child_reply(rsp, &k, sizeof(k));
+                } else if (ch == 'U') {
+                        /* Back: the next call reconnects and the view is counted again. */
+                        CHECK_OK(shmv_segment_stat(c, "w", &info));
+                        CHECK(info.views_rw == 1);
+                        CHECK(info.uid == 65534);
+                        child_reply(rsp, "u", 1);
+                } else if (ch == 'S') {
+                        child_reply(rsp, &k, sizeof(k));
+                        CHECK(fcntl(cmd, F_SETFL, 0) == 0);
+                        CHECK(read(cmd, &ch, 1) == 1 && ch == 'X');
+                        shmv_view_release(v);
+                        shmv_disconnect(c);
+                        return;
+                }
+        }
+}
+
+/* ---- Tests ---- */
+
+static const char *const kept[] = {"a", "sealed", "w"};
+
+static void test_sigkill_restart(void)
+{
+        manager_init(false);
+        pid_t d1 = start_daemon(200000);
+        CHECK(store_count("meta") == 1);
+
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "a", 3 * 4096 + 100, 0644));
+        write_pattern(c, "a", 1);
+        CHECK_OK(shmv_segment_create(c, "sealed", 5000, 0604));
+        write_pattern(c, "sealed", 2);
+        CHECK_OK(shmv_segment_seal(c, "sealed"));
+        CHECK_OK(shmv_segment_create(c, "gone", 8192, 0600));
+        write_pattern(c, "gone", 3);
+        shmv_view *g;
+        CHECK_OK(shmv_view_open(c, "gone", 0, SHMV_TO_END, SHMV_READ, &g));
+        child w = child_start(writer_main);
+        child_expect(&w, 'R');
+
+        /* The service manager hears from the daemon. */
+        CHECK(wait_count(&M.watchdog, 2));
+        bool status_ok = false;
+        for (int64_t end = now_ms() + WAIT_MS; !status_ok && now_ms() < end; sleep_ms(20)) {
+                pthread_mutex_lock(&M.lock);
+                status_ok = strstr(M.status, "4 segments") != NULL;
+                pthread_mutex_unlock(&M.lock);
+        }
+        CHECK(status_ok);
+
+        shmv_segment_info before[3];
+        for (int i = 0; i < 3; i++)
+                CHECK_OK(shmv_segment_stat(c, kept[i], &before[i]));
+        CHECK(before[2].uid == 65534 && before[1].sealed);
+        CHECK(store_count("seg-") == 4);
+
+        /* Unlinked just before the crash: it must stay gone, though a view still maps it. */
+        CHECK_OK(shmv_segment_unlink(c, "gone"));
+        CHECK(stop_daemon(SIGKILL) == SIGKILL);
+        manager_sync();
+        CHECK(store_count("seg-") == 3);
+        CHECK(store_count("meta") == 1);
+
+        /* Down: calls fail fast, views work. */
+        shmv_segment_info info;
+        int64_t t0 = now_ms();
+        CHECK_RC(shmv_segment_stat(c, "a", &info), -ECONNREFUSED);
+        CHECK(now_ms() - t0 < 1000);
+        child_send(&w, 'D');
+        uint64_t k_down;
+        child_read(&w, &k_down, sizeof(k_down));
+        check_pattern_view(g, 3);
+
+        pid_t d2 = start_daemon(0);
+        CHECK(d2 != d1);
+        int d2_fds = settled_fd_count(d2);
+
+        /* Every segment back, with every byte, owner, mode and seal; the unlinked one not. */
+        shmv_segment_info *list;
+        size_t n;
+        CHECK_OK(shmv_segment_list(c, &list, &n));
+        CHECK(n == 3);
+        for (size_t i = 0; i < n; i++)
+                check_same_info(&list[i], &before[i]); /* sorted: a, sealed, w */
+        shmv_segment_list_free(list);
+        CHECK_RC(shmv_segment_stat(c, "gone", &info), -ENOENT);
+        check_pattern(c, "a", 1);
+        check_pattern(c, "sealed", 2);
+        shmv_view *v;
+        CHECK_RC(shmv_view_open(c, "sealed", 0, 1, SHMV_READ | SHMV_WRITE, &v), -EPERM);
+        check_pattern_view(g, 3);
+
+        /* The writer reconnects; its view is counted again, so seal is refused. */
+        child_send(&w, 'U');
+        child_expect(&w, 'u');
+        CHECK_RC(shmv_segment_seal(c, "w"), -EBUSY);
+        CHECK_OK(shmv_segment_stat(c, "w", &info));
+        CHECK(info.views_rw == 1);
+
+        /* What the writer wrote before, during and after the restart is in the segment the
+         * new daemon serves. */
+        child_send(&w, 'S');
+        uint64_t k_last;
+        child_read(&w, &k_last, sizeof(k_last));
+        CHECK(k_last > k_down);
+        CHECK_OK(shmv_view_open(c, "w", 0, SHMV_TO_END, SHMV_READ, &v));
+        const uint64_t *words = shmv_view_data(v);
+        for (size_t i = 0; i < W_SIZE / 8; i++)
+                if (words[i] != k_last)
+                        th_fail(__FILE__, __LINE__, "word %zu is %llu, wanted %llu", i,
+                                (unsigned long long)words[i], (unsigned long long)k_last);
+        shmv_view_release(v);
+        child_send(&w, 'X');
+        child_finish(&w);
+        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+                CHECK_OK(shmv_segment_stat(c, "w", &info));
+                if (info.views_rw == 0)
+                        break;
+        }
+        CHECK_OK(shmv_segment_seal(c, "w"));
+
+        /* Unlinked now, each takes its two descriptors from the daemon and its memfd from
+         * the store. */
+        for (int i = 0; i < 3; i++)
+                CHECK_OK(shmv_segment_unlink(c, kept[i]));
+        shmv_view_release(g);
+        shmv_disconnect(c);
+        CHECK(wait_fd_count(d2, d2_fds - 6));
+        manager_sync();
+        CHECK(store_count("seg-") == 0);
+        CHECK(store_count("meta") == 1);
+
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(wait_count(&M.stopping, 1));
+        manager_done();
+}
+
+#define N_LIST 200
+#define N_PIPELINED 48
+
+static void list_name(char *buf, size_t size, int i)
+{
+        char pad[201];
+        memset(pad, 'n', 200);
+        pad[200] = '\0';
+        snprintf(buf, size, "t-%03d-%s", i, pad);
+}
+
+static Shmview__Response *raw_recv(int fd, shmv__wire_in *in)
+{
+        const uint8_t *payload;
+        size_t len;
+        int r;
+        while ((r = shmv__wire_in_frame(in, &payload, &len)) == 0) {
+                ssize_t n = shmv__wire_in_fill(in, fd);
+                if (n <= 0)
+                        return NULL;
+        }
+        CHECK(r == 1);
+        Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
+        shmv__wire_in_consume(in);
+        CHECK(resp);
+        return resp;
+}
+
+static void raw_send(int fd, uint64_t id, Shmview__Request *req)
+{
+        req->id = id;
+        uint8_t *buf;
+        size_t len;
+        CHECK_OK(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &buf, &len));
+        CHECK_OK(shmv__wire_send_all(fd, buf, len, -1));
+        free(buf);
+}
+
+/* SIGTERM: replies to what was already asked are all sent before the daemon exits 0, and the
+ * segments come back in the next daemon, on the socket the service manager held. */
+static void test_sigterm_restart(void)
+{
+        manager_init(true);
+        start_daemon(0);
+        shmv_client *c = th_connect();
+        char name[256];
+        for (int i = 0; i < N_LIST; i++) {
+                list_name(name, sizeof(name), i);
+                CHECK_OK(shmv_segment_create(c, name, 4096, 0600));
+                write_pattern(c, name, (unsigned)i);
+        }
+
+        /* A client that asks for many large replies and reads none yet: the daemon stops
+         * reading it once its replies back up, with requests still buffered. */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
+        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        shmv__wire_in in;
+        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__Hello h = SHMVIEW__HELLO__INIT;
+        h.protocol_version = SHMV__PROTOCOL_VERSION;
+        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
+        req.hello = &h;
+        raw_send(fd, 1, &req);
+        Shmview__Response *resp = raw_recv(fd, &in);
+        CHECK(resp && resp->status == 0);
+        shmview__response__free_unpacked(resp, NULL);
+        Shmview__ListRequest lr = SHMVIEW__LIST_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_LIST;
+        req.list = &lr;
+        /* In one write, so that the daemon reads all or nothing of them. */
+        uint8_t all[N_PIPELINED * 64];
+        size_t all_len = 0;
+        for (int i = 0; i < N_PIPELINED; i++) {
+                req.id = (uint64_t)(2 + i);
+                uint8_t *buf;
+                size_t len;
+                CHECK_OK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len));
+                CHECK(all_len + len <= sizeof(all));
+                memcpy(all + all_len, buf, len);
+                all_len += len;
+                free(buf);
+        }
+        CHECK_OK(shmv__wire_send_all(fd, all, all_len, -1));
+        /* Until the daemon has read them: what it has not read when SIGTERM comes, it never
+         * will. SIOCOUTQ counts the bytes sent and not yet read by the peer. */
+        for (int64_t end = now_ms() + WAIT_MS;; sleep_ms(2)) {
+                int queued = -1;
+                CHECK(ioctl(fd, SIOCOUTQ, &queued) == 0);
+                if (queued == 0)
+                        break;
+                CHECK(now_ms() < end);
+        }
+        sleep_ms(50); /* and has answered until its queue for us is full */
+
+        kill(M.daemon, SIGTERM);
+        for (int i = 0; i < N_PIPELINED; i++) {
+                resp = raw_recv(fd, &in);
+                if (!resp)
+                        th_fail(__FILE__, __LINE__, "reply %d of %d lost", i, N_PIPELINED);
+                CHECK(resp->id == (uint64_t)(2 + i) && resp->status == 0);
+                CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_LIST);
+                CHECK(resp->list->n_segments == N_LIST);
+                shmview__response__free_unpacked(resp, NULL);
+        }
+        CHECK(raw_recv(fd, &in) == NULL); /* then the end */
+        shmv__wire_in_free(&in);
+        close(fd);
+        int st = stop_daemon(0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(wait_count(&M.stopping, 1));
+        manager_sync();
+        CHECK(store_count("seg-") == N_LIST);
+
+        start_daemon(0);
+        shmv_segment_info *list;
+        size_t n;
+        CHECK_OK(shmv_segment_list(c, &list, &n));
+        CHECK(n == N_LIST);
+        for (int i = 0; i < N_LIST; i++) {
+                list_name(name, sizeof(name), i);
+                CHECK_STR(list[i].name, name);
+                check_pattern(c, name, (unsigned)i);
+        }
+        shmv_segment_list_free(list);
+        for (int i = 0; i < N_LIST; i++) {
+                list_name(name, sizeof(name), i);
+                CHECK_OK(shmv_segment_unlink(c, name));
+        }
+        shmv_disconnect(c);
+        manager_sync();
+        CHECK(store_count("seg-") == 0);
+        st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        manager_done();
+}
+
+/* Waits until process pid sleeps in recvmsg(): it sent its request and waits for the reply. */
+static void wait_in_recvmsg(pid_t pid)
+{
+        char path[64], buf[64];
+        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(2)) {
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                CHECK(fd >= 0);
+                ssize_t n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n > 0) {
+                        buf[n] = '\0';
+                        if (atol(buf) == SYS_recvmsg)
+                                return;
+                }
+        }
+        th_fail(__FILE__, __LINE__, "the client never waited for a reply");
+}
+
+static void lost_reply_main(int cmd, int rsp)
+{
+        shmv_client *c = th_connect();
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, "x", 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
+        child_reply(rsp, "R", 1);
+        char ch;
+        shmv_segment_info info;
+        CHECK(read(cmd, &ch, 1) == 1 && ch == 'a');
+        /* Its daemon dies with the request unanswered: stat is asked again of the next one. */
+        CHECK_OK(shmv_segment_stat(c, "x", &info));
+        CHECK(info.views_rw == 1);
+        child_reply(rsp, "a", 1);
+        CHECK(read(cmd, &ch, 1) == 1 && ch == 'b');
+        /* A create is not: it says the connection was lost, and it did not happen. */
+        CHECK_RC(shmv_segment_create(c, "y", 4096, 0600), -ECONNRESET);
+        CHECK_RC(shmv_segment_stat(c, "y", &info), -ENOENT);
+        CHECK_OK(shmv_segment_stat(c, "x", &info));
+        CHECK(info.views_rw == 1);
+        child_reply(rsp, "b", 1);
+        CHECK(read(cmd, &ch, 1) == 1 && ch == 'X');
+        shmv_view_release(v);
+        shmv_disconnect(c);
+}
+
+static void test_lost_reply(void)
+{
+        manager_init(true);
+        start_daemon(0);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "x", 4096, 0666));
+        child k = child_start(lost_reply_main);
+        child_expect(&k, 'R');
+
+        kill(M.daemon, SIGSTOP);
+        child_send(&k, 'a');
+        wait_in_recvmsg(k.pid);
+        stop_daemon(SIGKILL);
+        manager_sync();
+        start_daemon(0);
+        child_expect(&k, 'a');
+
+        kill(M.daemon, SIGSTOP);
+        child_send(&k, 'b');
+        wait_in_recvmsg(k.pid);
+        stop_daemon(SIGKILL);
+        manager_sync();
+        start_daemon(0);
+        child_expect(&k, 'b');
+        child_send(&k, 'X');
+        child_finish(&k);
+
+        CHECK_OK(shmv_segment_unlink(c, "x"));
+        shmv_disconnect(c);
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        manager_done();
+}
+
+/* What the store hands back is checked: a memfd of the wrong size under a segment's name,
+ * and a descriptor that is no segment at all, are dropped (and taken out of the store); the
+ * rest is served. */
+static void test_store_checked(void)
+{
+        manager_init(false);
+        start_daemon(0);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "good", 4096, 0600));
+        write_pattern(c, "good", 5);
+        CHECK_OK(shmv_segment_create(c, "bad", 8192, 0600));
+        stop_daemon(SIGKILL);
+        manager_sync();
+
+        pthread_mutex_lock(&M.lock);
+        char bad_name[256] = "";
+        for (size_t i = 0; i < M.nstore; i++) {
+                struct stat st;
+                CHECK(fstat(M.store[i].fd, &st) == 0);
+                if (st.st_size != 8192)
+                        continue;
+                int fake = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+                CHECK(fake >= 0 && ftruncate(fake, 4096) == 0);
+                CHECK(fcntl(fake, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+                close(M.store[i].fd);
+                M.store[i].fd = fake;
+                snprintf(bad_name, sizeof(bad_name), "%s", M.store[i].name);
+        }
+        CHECK(bad_name[0] && M.nstore < MAX_STORE);
+        M.store[M.nstore].fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        snprintf(M.store[M.nstore].name, sizeof(M.store[0].name), "junk");
+        M.nstore++;
+        pthread_mutex_unlock(&M.lock);
+
+        start_daemon(0);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, "good", &info));
+        check_pattern(c, "good", 5);
+        CHECK_RC(shmv_segment_stat(c, "bad", &info), -ENOENT);
+        manager_sync();
+        CHECK(store_count(bad_name) == 0);
+        CHECK(store_count("junk") == 0);
+        CHECK(store_count("seg-") == 1);
+        CHECK_OK(shmv_segment_create(c, "bad", 8192, 0600)); /* the name is free */
+        CHECK_OK(shmv_segment_unlink(c, "bad"));
+        CHECK_OK(shmv_segment_unlink(c, "good"));
+        shmv_disconnect(c);
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        manager_done();
+}
+
+/* A reattach is checked like an open: a client cannot have counted a view it could not open,
+ * nor one of another segment that took the name since. */
+static void reattach_main(int cmd, int rsp)
+{
+        th_become(65534, 65534);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a change of uid cleared it */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
+        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        shmv__wire_in in;
+        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__Hello h = SHMVIEW__HELLO__INIT;
+        h.protocol_version = SHMV__PROTOCOL_VERSION;
+        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
+        req.hello = &h;
+        raw_send(fd, 1, &req);
+        Shmview__Response *resp = raw_recv(fd, &in);
+        CHECK(resp && resp->status == 0);
+        shmview__response__free_unpacked(resp, NULL);
+
+        /* The ids of "private" (0600, root's) and "shared" (0644, root's) come from the pipe. */
+        uint64_t ids[2];
+        CHECK(read(cmd, ids, sizeof(ids)) == (ssize_t)sizeof(ids));
+        const struct {
+                const char *name;
+                uint64_t id, offset, length;
+                bool writable;
+                int status;
+        } cases[] = {
+                {"private", ids[0], 0, 4096, false, EACCES},
+                {"shared", ids[1], 0, 4096, true, EACCES},
+                {"shared", ids[1] ^ 1, 0, 4096, false, ENOENT},
+                {"shared", ids[1], 4096, 1, false, EINVAL},
+                {"shared", ids[1], 1, UINT64_MAX, false, EOVERFLOW},
+                {"nothing", ids[1], 0, 1, false, ENOENT},
+                {"shared", ids[1], 0, 4096, false, 0},
+                {"shared", ids[1], 0, 1, false, EMFILE}, /* max_views_per_client is 1 */
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                Shmview__ReattachRequest ra = SHMVIEW__REATTACH_REQUEST__INIT;
+                ra.name.data = (uint8_t *)(uintptr_t)cases[i].name;
+                ra.name.len = strlen(cases[i].name);
+                ra.segment_id = cases[i].id;
+                ra.offset = cases[i].offset;
+                ra.length = cases[i].length;
+                ra.writable = cases[i].writable;
+                req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
+                req.reattach = &ra;
+                raw_send(fd, 10 + i, &req);
+                resp = raw_recv(fd, &in);
+                CHECK(resp);
+                if (resp->status != cases[i].status)
+                        th_fail(__FILE__, __LINE__, "case %zu: status %d, wanted %d", i,
+                                resp->status, cases[i].status);
+                if (resp->status == 0) {
+                        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH);
+                        CHECK(resp->reattach->view_id != 0);
+                        CHECK(resp->reattach->segment_id == ids[1]);
+                }
+                shmview__response__free_unpacked(resp, NULL);
+        }
+        child_reply(rsp, "r", 1);
+        char ch;
+        CHECK(read(cmd, &ch, 1) == 1 && ch == 'X');
+        shmv__wire_in_free(&in);
+        close(fd);
+}
+
+static uint64_t segment_id_of(shmv_client *c, const char *name)
+{
+        /* The id rides on OpenReply; ask the daemon for one over a raw connection. */
+        (void)c;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
+        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        shmv__wire_in in;
+        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__Hello h = SHMVIEW__HELLO__INIT;
+        h.protocol_version = SHMV__PROTOCOL_VERSION;
+        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
+        req.hello = &h;
+        raw_send(fd, 1, &req);
+        Shmview__Response *resp = raw_recv(fd, &in);
+        CHECK(resp && resp->status == 0);
+        shmview__response__free_unpacked(resp, NULL);
+        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
+        o.name.data = (uint8_t *)(uintptr_t)name;
+        o.name.len = strlen(name);
+        o.length = UINT64_MAX;
+        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req.open = &o;
+        raw_send(fd, 2, &req);
+        resp = raw_recv(fd, &in);
+        CHECK(resp && resp->status == 0 && resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN);
+        uint64_t id = resp->open->segment_id;
+        CHECK(id != 0);
+        shmview__response__free_unpacked(resp, NULL);
+        shmv__wire_in_free(&in); /* closes the descriptor that came with the reply */
+        close(fd);
+        return id;
+}
+
+static void test_reattach_checked(void)
+{
+        manager_init(false);
+        M.max_views = "1";
+        pid_t d = start_daemon(0);
+        int fds = settled_fd_count(d);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "private", 4096, 0600));
+        CHECK_OK(shmv_segment_create(c, "shared", 4096, 0644));
+        uint64_t ids[2] = {segment_id_of(c, "private"), segment_id_of(c, "shared")};
+        CHECK(ids[0] != ids[1]);
+        child k = child_start(reattach_main);
+        CHECK(write(k.cmd, ids, sizeof(ids)) == (ssize_t)sizeof(ids));
+        child_expect(&k, 'r');
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, "shared", &info));
+        CHECK(info.views_ro == 1 && info.views_rw == 0);
+        CHECK_OK(shmv_segment_stat(c, "private", &info));
+        CHECK(info.views_ro == 0 && info.views_rw == 0);
+        child_send(&k, 'X');
+        child_finish(&k);
+        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+                CHECK_OK(shmv_segment_stat(c, "shared", &info));
+                if (info.views_ro == 0)
+                        break;
+        }
+        CHECK(info.views_ro == 0);
+        CHECK_OK(shmv_segment_unlink(c, "private"));
+        CHECK_OK(shmv_segment_unlink(c, "shared"));
+        shmv_disconnect(c);
+        CHECK(wait_fd_count(d, fds));
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        manager_done();
+}
+
+/* systemd-socket-activate (Debian's systemd package) binds the socket, and execs the real
+ * daemon with it on the first connection. */
+static void test_socket_activation(void)
+{
+        if (!*SYSTEMD_SOCKET_ACTIVATE)
+                th_fail(__FILE__, __LINE__,
+                        "systemd-socket-activate not found: install systemd "
+                        "(scripts/install-deps)");
+        char dir[] = "/tmp/shmview-activate-XXXXXX";
+        CHECK(mkdtemp(dir));
+        char path[108];
+        snprintf(path, sizeof(path), "%s/shmview.sock", dir);
+        setenv("SHMVIEW_SOCKET", path, 1);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* Its --socket is elsewhere: the passed socket is the one served. */
+                const char *argv[] = {SYSTEMD_SOCKET_ACTIVATE,
+                                      "-l",
+                                      path,
+                                      "--fdname=shmviewd.socket",
+                                      SHMVIEWD_PATH,
+                                      "--socket",
+                                      "/nonexistent/elsewhere.sock",
+                                      "--log-level",
+                                      "warning",
+                                      NULL};
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                dup2(null, STDOUT_FILENO); /* "Listening on ..." */
+                execv(argv[0], (char **)(uintptr_t)argv);
+                _exit(127);
+        }
+        struct stat before, after;
+        bool bound = false;
+        for (int64_t end = now_ms() + WAIT_MS; !bound && now_ms() < end; sleep_ms(5))
+                bound = stat(path, &before) == 0;
+        CHECK(bound);
+
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "s", 4096, 0600));
+        write_pattern(c, "s", 9);
+        check_pattern(c, "s", 9);
+        char exe[PATH_MAX], want[PATH_MAX], link[64];
+        snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+        CHECK(n > 0);
+        exe[n] = '\0';
+        CHECK(realpath(SHMVIEWD_PATH, want));
+        CHECK_STR(exe, want);
+        CHECK_OK(shmv_segment_unlink(c, "s"));
+        shmv_disconnect(c);
+
+        kill(pid, SIGTERM);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        /* The socket is the service manager's: the daemon neither replaced nor removed it. */
+        CHECK(stat(path, &after) == 0);
+        CHECK(after.st_ino == before.st_ino && after.st_dev == before.st_dev);
+        unlink(path);
+        rmdir(dir);
+}
+
+static const th_test tests[] = {
+        TH_TEST(test_sigkill_restart),  TH_TEST(test_sigterm_restart),
+        TH_TEST(test_lost_reply),       TH_TEST(test_store_checked),
+        TH_TEST(test_reattach_checked), TH_TEST(test_socket_activation),
+};
+
+/* Each test in its own process (its daemons die with it), with a timeout. */
+int main(int argc, char **argv)
+{
+        signal(SIGPIPE, SIG_IGN);
+        int failed = 0, passed = 0;
+        for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+                bool wanted = argc <= 1;
+                for (int a = 1; a < argc; a++)
+                        if (strcmp(argv[a], tests[i].name) == 0)
+                                wanted = true;
+                if (!wanted)
+                        continue;
+                fflush(stdout);
+                pid_t pid = fork();
+                if (pid == 0) {
+                        setpgid(0, 0);
+                        alarm(60);
+                        tests[i].fn();
+                        _exit(0);
+                }
+                setpgid(pid, pid);
+                int st;
+                while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                        ;
+                kill(-pid, SIGKILL); /* daemons and clients a failed test left behind */
+                bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+                if (WIFSIGNALED(st))
+                        fprintf(stderr, "%s: killed by signal %d%s\n", tests[i].name, WTERMSIG(st),
+                                WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
+                printf("%s %s\n", ok ? "PASS" : "FAIL", tests[i].name);
+                if (ok)
+                        passed++;
+                else
+                        failed++;
+        }
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
