@@ -17,7 +17,7 @@
 
 /* Exit statuses. */
 #define CLI_OK 0
-#define CLI_FAIL 1  /* an operational error: the daemon refused, a segment is missing... */
+#define CLI_FAIL 1 /* an operational error: the daemon refused, a segment is missing... */
 #define CLI_USAGE 2 /* the command line is wrong, whatever the daemon holds */
 
 /* Options a command takes besides --socket and --help. */
@@ -32,16 +32,16 @@ enum {
 };
 
 typedef struct cli_ctx {
-        const char *command;  /* for messages: "ls", "dump"... */
-        const char *socket;   /* --socket, or NULL for the library's rule */
+        const char *command; /* for messages: "ls", "dump"... */
+        const char *socket; /* --socket, or NULL for the library's rule */
         bool json;
         bool bytes;
         bool names;
-        const char *mode;     /* option arguments as typed, NULL when absent */
+        const char *mode; /* option arguments as typed, NULL when absent */
         const char *offset;
         const char *length;
         const char *format;
-        int argc;             /* the positional arguments */
+        int argc; /* the positional arguments */
         char **argv;
 } cli_ctx;
 
@@ -49,10 +49,10 @@ typedef struct cli_command {
         const char *name;
         const char *synopsis; /* after "shmview NAME " */
         const char *summary;
-        const char *options;  /* help text for the command's own options */
-        unsigned accepts;     /* CLI_OPT_* */
+        const char *options; /* help text for the command's own options */
+        unsigned accepts; /* CLI_OPT_* */
         int min_args;
-        int max_args;         /* -1: no limit */
+        int max_args; /* -1: no limit */
         int (*run)(cli_ctx *ctx);
 } cli_command;
 

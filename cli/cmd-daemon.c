@@ -51,8 +51,9 @@ int cli_cmd_clients(cli_ctx *ctx)
                                              views,
                                              cli_format_size(mapped, ci->bytes_mapped, ctx->bytes),
                                              cli_format_age(age, ci->connected_usec),
-                                             ci->self ? "this command"
-                                                      : ci->watching ? "watching" : ""};
+                                             ci->self       ? "this command"
+                                             : ci->watching ? "watching"
+                                                            : ""};
                         cli_table_add(t, row);
                         free(comm);
                 }
@@ -73,8 +74,7 @@ static json_object *limits_json(const shmv_limits *l)
         json_object_object_add(o, "max_clients_per_uid", cli_json_u64(l->max_clients_per_uid));
         json_object_object_add(o, "max_bytes_per_uid", cli_json_u64(l->max_bytes_per_uid));
         json_object_object_add(o, "stall_timeout_ms", cli_json_u64(l->stall_timeout_ms));
-        json_object_object_add(o, "max_segments_per_uid",
-                               cli_json_u64(l->max_segments_per_uid));
+        json_object_object_add(o, "max_segments_per_uid", cli_json_u64(l->max_segments_per_uid));
         json_object_object_add(o, "max_frame", cli_json_u64(l->max_frame));
         json_object_object_add(o, "max_fds_per_message", cli_json_u64(l->max_fds_per_message));
         json_object_object_add(o, "max_name_len", cli_json_u64(l->max_name_len));
@@ -199,9 +199,9 @@ static void print_event(const cli_ctx *ctx, const shmv_event *ev)
                         json_object_object_add(o, "name", cli_json_string(ev->name));
                 if (ev->kind == SHMV_EVENT_CREATED) {
                         json_object_object_add(o, "size", cli_json_u64(ev->size));
-                        json_object_object_add(o, "mode",
-                                               json_object_new_string(
-                                                       cli_format_mode((char[8]){0}, ev->mode)));
+                        json_object_object_add(
+                                o, "mode",
+                                json_object_new_string(cli_format_mode((char[8]){0}, ev->mode)));
                 }
                 if (view) {
                         json_object_object_add(o, "view_id", cli_json_u64(ev->view_id));
@@ -225,8 +225,7 @@ static void print_event(const cli_ctx *ctx, const shmv_event *ev)
                         char off[32];
                         printf(" view=%" PRIu64 " offset=%s length=%s %s", ev->view_id,
                                cli_format_size(off, ev->offset, true),
-                               cli_format_size(size, ev->length, true),
-                               ev->writable ? "rw" : "ro");
+                               cli_format_size(size, ev->length, true), ev->writable ? "rw" : "ro");
                 }
                 if (ev->kind == SHMV_EVENT_CLIENT_GONE)
                         printf(" views=%" PRIu32, ev->views);
@@ -243,6 +242,9 @@ int cli_cmd_watch(cli_ctx *ctx)
 {
         shmv_watch *w;
         int r = shmv_watch_open(ctx->socket, &w);
+        if (r == -EUSERS)
+                return cli_fail(ctx, cli_socket_path(ctx),
+                                "the daemon has too many watchers (or clients) already");
         if (r < 0)
                 return cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
         /* Interrupted, the wait returns -EINTR: the watch ends cleanly with status 0. */

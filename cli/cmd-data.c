@@ -194,8 +194,7 @@ int cli_cmd_dump(cli_ctx *ctx)
                                         used = 0;
                                 }
                                 size_t n = chunk - i < 16 ? chunk - i : 16;
-                                used += hex_line(out + used, offset + done + i, data + done + i,
-                                                 n);
+                                used += hex_line(out + used, offset + done + i, data + done + i, n);
                         }
                 }
                 if (r < 0) {
@@ -205,7 +204,8 @@ int cli_cmd_dump(cli_ctx *ctx)
                 done += chunk;
                 drop_behind(&dropped, (uintptr_t)(data + done));
         }
-        if (status == CLI_OK && used > 0 && (r = write_all(STDOUT_FILENO, (uint8_t *)out, used)) < 0)
+        if (status == CLI_OK && used > 0 &&
+            (r = write_all(STDOUT_FILENO, (uint8_t *)out, used)) < 0)
                 status = cli_fail(ctx, "standard output", "%s", strerror(-r));
         shmv_view_release(v);
 out_disconnect:
@@ -320,8 +320,7 @@ int cli_cmd_write(cli_ctx *ctx)
                 if (n == 0) {
                         /* The file shrank while it was read. */
                         status = cli_fail(ctx, "standard input",
-                                          "ended early: %" PRIu64 " of %" PRIu64
-                                          " bytes written",
+                                          "ended early: %" PRIu64 " of %" PRIu64 " bytes written",
                                           done, len);
                         break;
                 }

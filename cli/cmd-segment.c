@@ -15,10 +15,9 @@ static json_object *segment_json(const shmv_segment_info *s)
         json_object_object_add(o, "size", cli_json_u64(s->size));
         json_object_object_add(o, "mode", json_object_new_string(cli_format_mode(buf, s->mode)));
         json_object_object_add(o, "uid", cli_json_u64(s->uid));
-        json_object_object_add(o, "user",
-                               cli_user_known(s->uid)
-                                       ? json_object_new_string(cli_user_name(buf, s->uid))
-                                       : NULL);
+        json_object_object_add(
+                o, "user",
+                cli_user_known(s->uid) ? json_object_new_string(cli_user_name(buf, s->uid)) : NULL);
         json_object_object_add(o, "gid", cli_json_u64(s->gid));
         json_object_object_add(o, "group",
                                cli_group_known(s->gid)
@@ -57,7 +56,7 @@ int cli_cmd_ls(cli_ctx *ctx)
                 for (size_t i = 0; i < n; i++)
                         printf("%s\n", list[i].name);
         } else {
-                static const char *const headers[] = {"NAME", "SIZE", "MODE", "OWNER", "GROUP",
+                static const char *const headers[] = {"NAME", "SIZE", "MODE",   "OWNER", "GROUP",
                                                       "RO",   "RW",   "SEALED", "AGE"};
                 cli_table *t = cli_table_new(9, headers, "-r---rr-r");
                 for (size_t i = 0; i < n; i++) {
@@ -146,9 +145,8 @@ int cli_cmd_stat(cli_ctx *ctx)
                 printf("views:    %" PRIu32 " read-only, %" PRIu32 " writable\n", s.views_ro,
                        s.views_rw);
                 if (n > 0) {
-                        static const char *const headers[] = {"CLIENT", "PID",    "USER",
-                                                              "COMMAND", "MODE", "OFFSET",
-                                                              "LENGTH"};
+                        static const char *const headers[] = {
+                                "CLIENT", "PID", "USER", "COMMAND", "MODE", "OFFSET", "LENGTH"};
                         cli_table *t = cli_table_new(7, headers, "rr---rr");
                         for (size_t i = 0; i < n; i++) {
                                 const shmv_view_info *v = &views[i];

@@ -12,7 +12,7 @@
 #include "cli.h"
 
 #define SOCKET_RULE                                                                                \
-        "$SHMVIEW_SOCKET, else $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else\n"      \
+        "$SHMVIEW_SOCKET, else $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else\n"        \
         "                      /run/shmview/shmview.sock"
 
 static const cli_command commands[] = {
@@ -26,10 +26,10 @@ static const cli_command commands[] = {
          "  --bytes           sizes in bytes rather than 64M\n",
          CLI_OPT_JSON | CLI_OPT_BYTES, 1, 1, cli_cmd_stat},
         {"create", "NAME SIZE [--mode MODE]", "create a segment of SIZE bytes",
-         "  --mode MODE       octal permission bits, as for a file (default 0600)\n",
-         CLI_OPT_MODE, 2, 2, cli_cmd_create},
-        {"rm", "NAME...", "unlink segments (their memory lives on until the last view goes)", "",
-         0, 1, -1, cli_cmd_rm},
+         "  --mode MODE       octal permission bits, as for a file (default 0600)\n", CLI_OPT_MODE,
+         2, 2, cli_cmd_create},
+        {"rm", "NAME...", "unlink segments (their memory lives on until the last view goes)", "", 0,
+         1, -1, cli_cmd_rm},
         {"seal", "NAME", "make a segment immutable, for good", "", 0, 1, 1, cli_cmd_seal},
         {"dump", "NAME [--offset N] [--length N] [--format hex|raw]",
          "print a segment's bytes through a read-only view",

@@ -8,7 +8,7 @@
 
 struct shmv_watch {
         shmv_client *client; /* a connection of its own */
-        uint64_t id;         /* of the watch request, echoed by every event */
+        uint64_t id; /* of the watch request, echoed by every event */
 };
 
 int shmv_segment_name_check(const char *name)

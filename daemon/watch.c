@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,16 @@ static void send_event(shmv__watcher *w, Shmview__Event *ev)
         resp.event = ev;
         shmv__conn_send(w->conn, &resp, NULL, -1);
         shmv__conn_wake(w->conn);
+}
+
+static void reply_error(shmv__conn *c, uint64_t id, int status, const char *msg)
+{
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
+        resp.status = status;
+        resp.message.data = (uint8_t *)(uintptr_t)msg;
+        resp.message.len = strlen(msg);
+        shmv__conn_send(c, &resp, NULL, -1);
 }
 
 static void overflow(shmv__watcher *w)
@@ -64,30 +75,40 @@ static void emit(shmv__server *s, Shmview__Event *ev)
 
 void shmv__watch_start(shmv__conn *c, uint64_t id)
 {
-        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
-        resp.id = id;
+        shmv__server *s = c->server;
         if (c->watch) {
                 /* Cannot happen: a watcher's requests close it. */
                 c->failed = true;
                 return;
         }
         if (shmv__view_table_count(&c->views) > 0) {
-                static char msg[] = "a connection with views open cannot watch";
-                resp.status = EBUSY;
-                resp.message.data = (uint8_t *)msg;
-                resp.message.len = sizeof(msg) - 1;
-                shmv__conn_send(c, &resp, NULL, -1);
+                reply_error(c, id, EBUSY, "a connection with views open cannot watch");
+                return;
+        }
+        unsigned same_uid = 0;
+        for (const shmv__watcher *w = s->watchers; w; w = w->next)
+                same_uid += w->conn->peer.uid == c->peer.uid;
+        if (s->nwatchers >= SHMV__WATCHERS_MAX ||
+            (c->peer.uid != 0 && same_uid >= SHMV__WATCHERS_PER_UID)) {
+                log_info("client %" PRIu64 ": watch refused: %u watchers, %u of uid %u", c->serial,
+                         s->nwatchers, same_uid, (unsigned)c->peer.uid);
+                char msg[80];
+                if (s->nwatchers >= SHMV__WATCHERS_MAX)
+                        snprintf(msg, sizeof(msg), "too many watchers (at most %u)",
+                                 SHMV__WATCHERS_MAX);
+                else
+                        snprintf(msg, sizeof(msg), "too many watchers for this uid (at most %u)",
+                                 SHMV__WATCHERS_PER_UID);
+                reply_error(c, id, EUSERS, msg);
                 return;
         }
         shmv__watcher *w = calloc(1, sizeof(*w));
         if (!w) {
-                static char msg[] = "out of memory";
-                resp.status = ENOMEM;
-                resp.message.data = (uint8_t *)msg;
-                resp.message.len = sizeof(msg) - 1;
-                shmv__conn_send(c, &resp, NULL, -1);
+                reply_error(c, id, ENOMEM, "out of memory");
                 return;
         }
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = id;
         Shmview__WatchReply reply = SHMVIEW__WATCH_REPLY__INIT;
         reply.queue_bytes = SHMV__WATCH_QUEUE_BYTES;
         resp.body_case = SHMVIEW__RESPONSE__BODY_WATCH;
@@ -96,7 +117,6 @@ void shmv__watch_start(shmv__conn *c, uint64_t id)
                 free(w);
                 return;
         }
-        shmv__server *s = c->server;
         w->conn = c;
         w->id = id;
         w->next = s->watchers;

@@ -492,12 +492,64 @@ static void test_watch_protocol(void)
         shmview__response__free_unpacked(resp, NULL);
         raw_send(fd, &st);
         resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0 && resp->body_case == SHMVIEW__RESPONSE__BODY_DAEMON_STATUS);
+        CHECK(resp && resp->status == 0 &&
+              resp->body_case == SHMVIEW__RESPONSE__BODY_DAEMON_STATUS);
         CHECK(resp->daemon_status->watchers == 0);
         shmview__response__free_unpacked(resp, NULL);
         close(fd);
         shmv__wire_in_free(&in);
         CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
+static uint32_t watchers_now(shmv_client *c, uint32_t want)
+{
+        shmv_daemon_info st;
+        for (int i = 0; i < 500; i++) {
+                CHECK_OK(shmv_daemon_status(c, &st));
+                if (st.watchers == want)
+                        break;
+                usleep(10000);
+        }
+        return st.watchers;
+}
+
+static void nobody_watches(void *arg)
+{
+        (void)arg;
+        th_become(65534, 65534);
+        shmv_watch *w[9];
+        for (int i = 0; i < 8; i++)
+                CHECK_OK(shmv_watch_open(NULL, &w[i]));
+        CHECK_RC(shmv_watch_open(NULL, &w[8]), -EUSERS);
+        for (int i = 0; i < 8; i++)
+                shmv_watch_close(w[i]);
+}
+
+/* Each event costs a frame per watcher: watchers are bounded, in total and per uid. */
+static void test_watch_limits(void)
+{
+        enum { TOTAL = 64, HELD = 40 };
+        shmv_client *c = th_connect();
+        static shmv_watch *w[TOTAL + 1];
+        CHECK(watchers_now(c, 0) == 0);
+        for (int i = 0; i < HELD; i++)
+                CHECK_OK(shmv_watch_open(NULL, &w[i]));
+        if (getuid() == 0) {
+                /* 48 in all: the ninth of uid 65534 passes its own limit, not the total. */
+                CHECK(th_in_child(nobody_watches, NULL) == 0);
+                CHECK(watchers_now(c, HELD) == HELD);
+        }
+        for (int i = HELD; i < TOTAL; i++)
+                CHECK_OK(shmv_watch_open(NULL, &w[i]));
+        if (getuid() == 0)
+                CHECK_RC(shmv_watch_open(NULL, &w[TOTAL]), -EUSERS);
+        shmv_daemon_info st;
+        CHECK_OK(shmv_daemon_status(c, &st));
+        CHECK(st.watchers == TOTAL);
+        for (int i = 0; i < TOTAL; i++)
+                shmv_watch_close(w[i]);
+        CHECK(watchers_now(c, 0) == 0);
         shmv_disconnect(c);
 }
 
@@ -549,7 +601,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_views_paging),   TH_TEST(test_clients),
                 TH_TEST(test_status),         TH_TEST(test_watch_events),
                 TH_TEST(test_watch_overflow), TH_TEST(test_watch_protocol),
-                TH_TEST(test_unprivileged),
+                TH_TEST(test_unprivileged),   TH_TEST(test_watch_limits),
         };
         static const char *const args[] = {"--max-bytes", "256M", "--max-segments", "100", NULL};
         return th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), args);

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -18,10 +19,12 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/falloc.h>
+#include <linux/fs.h>
 
 #include "harness.h"
 #include "raw.h"
@@ -167,9 +170,13 @@ static void attack_readonly(void *arg)
         for (size_t i = 0; i < sizeof(seals) / sizeof(seals[0]); i++)
                 CHECK_ERRNO(fcntl(fd, F_ADD_SEALS, seals[i]), EPERM);
 
-        /* The inode belongs to the daemon's uid, mode 0600. */
+        /* The inode belongs to the daemon's uid, mode 0600: no mode, owner, inode flags
+         * (immutable, append-only) or extended attributes of ours. */
         CHECK_ERRNO(fchmod(fd, 0666), EPERM);
         CHECK_ERRNO(fchown(fd, t->uid, t->gid), EPERM);
+        int iflags = FS_IMMUTABLE_FL;
+        CHECK(ioctl(fd, FS_IOC_SETFLAGS, &iflags) < 0);
+        CHECK(fsetxattr(fd, "user.shmview", "x", 1, 0) < 0);
 
         /* Opening the same memfd again, writable: through our own descriptor, through the
          * daemon's, through our mapping. */
