@@ -154,8 +154,10 @@ static char *fmt_ratio(char *buf, size_t len, double r)
 {
         if (r >= 100)
                 snprintf(buf, len, "%.0fx", r);
-        else
+        else if (r >= 0.01)
                 snprintf(buf, len, "%.2fx", r);
+        else
+                snprintf(buf, len, "1/%.0fx", 1 / r);
         return buf;
 }
 
@@ -289,6 +291,19 @@ static uint64_t rss_anon(pid_t pid)
                         break;
         fclose(f);
         return (uint64_t)kb * 1024;
+}
+
+/* Nanoseconds a process has run on a CPU, user and kernel together. */
+static double cpu_ns(pid_t pid)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+        FILE *f = fopen(path, "re");
+        unsigned long long ns = 0;
+        if (!f || fscanf(f, "%llu", &ns) != 1)
+                die("%s: cannot read", path);
+        fclose(f);
+        return (double)ns;
 }
 
 /* A segment of size bytes, every byte written by the producer. */
@@ -465,7 +480,10 @@ typedef struct load_shared {
         atomic_uint ready;
         atomic_uint failed;
         atomic_bool stop;
-        uint64_t counts[];
+        struct {
+                uint64_t count;
+                double cpu_ns;
+        } client[];
 } load_shared;
 
 static void load_client(load_shared *sh, unsigned idx, int start_fd, const char *name,
@@ -487,6 +505,7 @@ static void load_client(load_shared *sh, unsigned idx, int start_fd, const char 
         char b;
         while (read(start_fd, &b, 1) < 0 && errno == EINTR)
                 ;
+        double cpu0 = cpu_ns(getpid());
         uint64_t count = 0;
         while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
                 if (f)
@@ -495,7 +514,8 @@ static void load_client(load_shared *sh, unsigned idx, int start_fd, const char 
                         shmview_open_release(c, name);
                 count++;
         }
-        sh->counts[idx] = count;
+        sh->client[idx].count = count;
+        sh->client[idx].cpu_ns = cpu_ns(getpid()) - cpu0;
         _exit(0);
 }
 
@@ -503,13 +523,16 @@ typedef struct load_result {
         double per_second;
         double probe_p50;
         double probe_p99;
+        double server_cpu_ns; /* per open + release */
+        double client_cpu_ns;
 } load_result;
 
-/* nclients processes doing open + release as fast as they can for cfg.load_seconds, while
- * this process measures its own open + release (the probe). */
+/* nclients clients doing open + release as fast as they can for cfg.load_seconds: this
+ * process, which times its own (the probe), and nclients - 1 others. */
 static load_result load_run(unsigned nclients, const char *name, const floor_peer *f)
 {
-        size_t shsize = sizeof(load_shared) + nclients * sizeof(uint64_t);
+        unsigned nothers = nclients - 1;
+        size_t shsize = sizeof(load_shared) + nothers * sizeof(((load_shared *)0)->client[0]);
         load_shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                                -1, 0);
         if (sh == MAP_FAILED)
@@ -517,10 +540,10 @@ static load_result load_run(unsigned nclients, const char *name, const floor_pee
         int start[2];
         if (pipe2(start, O_CLOEXEC) < 0)
                 die("pipe: %m");
-        pid_t *pids = calloc(nclients, sizeof(pid_t));
+        pid_t *pids = calloc(nothers + 1, sizeof(pid_t));
         if (!pids)
                 die("out of memory");
-        for (unsigned i = 0; i < nclients; i++) {
+        for (unsigned i = 0; i < nothers; i++) {
                 pids[i] = fork();
                 if (pids[i] < 0)
                         die("fork: %m");
@@ -530,10 +553,10 @@ static load_result load_run(unsigned nclients, const char *name, const floor_pee
                 }
         }
         close(start[0]);
-        while (atomic_load(&sh->ready) < nclients)
+        while (atomic_load(&sh->ready) < nothers)
                 usleep(1000);
         if (atomic_load(&sh->failed) > 0)
-                die("%u of %u load clients could not connect", atomic_load(&sh->failed), nclients);
+                die("%u of %u load clients could not connect", atomic_load(&sh->failed), nothers);
 
         int fsock = -1;
         if (f && (fsock = shmv__peer_connect(f->path)) < 0)
@@ -542,6 +565,8 @@ static load_result load_run(unsigned nclients, const char *name, const floor_pee
         double *probe = malloc(cap * sizeof(double));
         if (!probe)
                 die("out of memory");
+        pid_t server = f ? f->pid : daemon_pid;
+        double cpu0 = cpu_ns(server), self0 = cpu_ns(getpid());
         double t0 = now_ns(), end = t0 + cfg.load_seconds * 1e9, t;
         close(start[1]); /* go */
         while ((t = now_ns()) < end && n < cap) {
@@ -552,20 +577,23 @@ static load_result load_run(unsigned nclients, const char *name, const floor_pee
                 probe[n++] = now_ns() - t;
         }
         atomic_store(&sh->stop, true);
-        double t1 = now_ns();
-        uint64_t total = 0;
-        for (unsigned i = 0; i < nclients; i++) {
+        double t1 = now_ns(), cpu1 = cpu_ns(server), client_cpu = cpu_ns(getpid()) - self0;
+        uint64_t total = n;
+        for (unsigned i = 0; i < nothers; i++) {
                 int status;
                 while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
                         ;
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                         die("load client %u failed", i);
-                total += sh->counts[i];
+                total += sh->client[i].count;
+                client_cpu += sh->client[i].cpu_ns;
         }
         load_result res = {
-                .per_second = (double)(total + n) / ((t1 - t0) / 1e9),
+                .per_second = (double)total / ((t1 - t0) / 1e9),
                 .probe_p50 = n ? percentile(probe, n, 50) : 0,
                 .probe_p99 = n ? percentile(probe, n, 99) : 0,
+                .server_cpu_ns = (cpu1 - cpu0) / (double)total,
+                .client_cpu_ns = client_cpu / (double)total,
         };
         free(probe);
         free(pids);
@@ -573,6 +601,15 @@ static load_result load_run(unsigned nclients, const char *name, const floor_pee
                 close(fsock);
         munmap(sh, shsize);
         return res;
+}
+
+static void cpu_row(const char *who, unsigned n, double shm, double base)
+{
+        char fig[96], a[48], b[80], r[16], t[48];
+        snprintf(fig, sizeof(fig), "%s CPU per open + release, %u clients", who, n);
+        snprintf(b, sizeof(b), "%s socket floor", fmt_time(t, sizeof(t), base));
+        add_row(fig, fmt_time(a, sizeof(a), shm), b, fmt_ratio(r, sizeof(r), shm / base),
+                "reported");
 }
 
 static void fig_load(void)
@@ -593,6 +630,10 @@ static void fig_load(void)
                 snprintf(bb, sizeof(bb), "%.0f socket floor", b.per_second);
                 add_row(fig, a, bb, fmt_ratio(r, sizeof(r), s.per_second / b.per_second),
                         "reported");
+                if (i == 2) {
+                        cpu_row("server", n, s.server_cpu_ns, b.server_cpu_ns);
+                        cpu_row("client", n, s.client_cpu_ns, b.client_cpu_ns);
+                }
                 if (i == 3 || !cfg.load_counts[i + 1]) {
                         snprintf(fig, sizeof(fig), "probe open + release p99, %u clients", n);
                         snprintf(bb, sizeof(bb), "%s socket floor",
@@ -715,7 +756,7 @@ static void fig_handoff(void)
                 snprintf(fig, sizeof(fig), "hand-off %s", fmt_size(sz, sizeof(sz), size));
                 snprintf(b, sizeof(b), "%s copy", fmt_time(a, sizeof(a), c));
                 add_row(fig, fmt_time(a, sizeof(a), s), b, fmt_ratio(r, sizeof(r), s / c),
-                        i == cfg.n_handoff_sizes - 1 && size >= GiB ? "<= 0.001x (1000x faster)"
+                        i == cfg.n_handoff_sizes - 1 && size >= GiB ? "<= 1/1000x"
                                                                     : "reported");
                 if (i == 0) {
                         first = s;
@@ -850,6 +891,13 @@ static void fig_read(void)
         snprintf(a, sizeof(a), "%.1f GB/s", gbs);
         add_row(fig, a, b, fmt_ratio(r, sizeof(r), gbs / mem_gbs), ">= 0.8x");
 
+        snprintf(fig, sizeof(fig), "open %s view, huge pages+PREFAULT%s", sz,
+                 thp_on ? "" : " (THP off)");
+        snprintf(b, sizeof(b), "%s without", fmt_time(a, sizeof(a), plain.open_ns));
+        add_row(fig, fmt_time(a, sizeof(a), huge_pre.open_ns), b,
+                fmt_ratio(r, sizeof(r), huge_pre.open_ns / plain.open_ns), "reported");
+
+        snprintf(b, sizeof(b), "%.1f GB/s memcpy", mem_gbs);
         snprintf(fig, sizeof(fig), "open+read %s, huge pages+PREFAULT%s", sz,
                  thp_on ? "" : " (THP off)");
         gbs = (double)size / (huge_pre.open_ns + huge_pre.read_ns);

@@ -402,13 +402,22 @@ static bool shmem_huge_allowed(void)
 static int reserve_pages(int fd, uint64_t size, bool huge_pages)
 {
         const uint64_t huge = UINT64_C(2) << 20;
-        if (huge_pages && size >= huge && size <= SIZE_MAX && shmem_huge_allowed()) {
+        static bool told;
+        bool allowed = huge_pages && size >= huge && shmem_huge_allowed();
+        if (huge_pages && size >= huge && !allowed && !told) {
+                told = true;
+                log_info("huge pages asked for, but /sys/kernel/mm/transparent_hugepage/"
+                         "shmem_enabled allows none (advise does): normal pages");
+        }
+        if (allowed && size <= SIZE_MAX) {
                 void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p != MAP_FAILED) {
-                        int err = 0;
+                        int err;
                         (void)madvise(p, (size_t)(size & ~(huge - 1)), MADV_HUGEPAGE);
-                        if (madvise(p, (size_t)size, MADV_POPULATE_WRITE) < 0)
-                                err = errno;
+                        do
+                                err = madvise(p, (size_t)size, MADV_POPULATE_WRITE) < 0 ? errno
+                                                                                         : 0;
+                        while (err == EINTR);
                         munmap(p, (size_t)size);
                         /* EINVAL: a kernel before 5.14; fallocate() below does the job. */
                         if (err != EINVAL)
