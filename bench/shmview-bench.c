@@ -299,11 +299,23 @@ static double cpu_ns(pid_t pid)
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
         FILE *f = fopen(path, "re");
-        unsigned long long ns = 0;
-        if (!f || fscanf(f, "%llu", &ns) != 1)
+        unsigned long long ns = 0, ut = 0, st = 0;
+        int ok = f ? fscanf(f, "%llu", &ns) : 0;
+        if (f)
+                fclose(f);
+        if (ok == 1)
+                return (double)ns;
+        /* Without schedstat: user and system time, in clock ticks. */
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "re");
+        ok = f ? fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                        &ut, &st)
+               : 0;
+        if (f)
+                fclose(f);
+        if (ok != 2)
                 die("%s: cannot read", path);
-        fclose(f);
-        return (double)ns;
+        return (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* A segment of size bytes, every byte written by the producer. */
@@ -410,8 +422,11 @@ static void floor_open_release(int sock, const floor_peer *f)
                 die("floor release: %s", strerror(-r));
 }
 
-/* Open + release latency samples of c against the floor, in alternating rounds so that drift
- * hits both alike. */
+/* Open + release latency samples of c and of the floor, in turns of LAT_BLOCK each: short
+ * enough that drift and other load hit both alike, long enough that most samples follow one
+ * of their own kind, as in a program that opens and releases in a loop (where the daemon's
+ * work on a release delays the next open). */
+#define LAT_BLOCK 20u
 static void latency_rounds(shmv_client *c, const char *name, const floor_peer *f, int fsock,
                            double *shm, double *base)
 {
@@ -419,19 +434,19 @@ static void latency_rounds(shmv_client *c, const char *name, const floor_peer *f
                 shmview_open_release(c, name);
                 floor_open_release(fsock, f);
         }
-        size_t k = 0;
-        for (unsigned r = 0; r < cfg.lat_rounds; r++) {
-                for (unsigned i = 0; i < cfg.lat_iters; i++) {
+        size_t n = (size_t)cfg.lat_rounds * cfg.lat_iters;
+        for (size_t k = 0; k < n; k += LAT_BLOCK) {
+                size_t end = k + LAT_BLOCK < n ? k + LAT_BLOCK : n;
+                for (size_t i = k; i < end; i++) {
                         double t0 = now_ns();
                         shmview_open_release(c, name);
-                        shm[k + i] = now_ns() - t0;
+                        shm[i] = now_ns() - t0;
                 }
-                for (unsigned i = 0; i < cfg.lat_iters; i++) {
+                for (size_t i = k; i < end; i++) {
                         double t0 = now_ns();
                         floor_open_release(fsock, f);
-                        base[k + i] = now_ns() - t0;
+                        base[i] = now_ns() - t0;
                 }
-                k += cfg.lat_iters;
         }
 }
 

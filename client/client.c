@@ -133,13 +133,18 @@ static int send_locked(shmv_client *c, Shmview__Request *req)
         if (c->fd < 0 || current_pid() != c->pid)
                 return -ENOTCONN;
         req->id = ++c->next_id;
-        uint8_t *buf;
-        size_t len;
-        int r = shmv__wire_pack(&req->base, c->max_frame, &buf, &len);
-        if (r < 0)
-                return r;
-        r = shmv__wire_send_all(c->fd, buf, len, -1);
-        free(buf);
+        ssize_t len = shmv__wire_frame_size(&req->base, c->max_frame);
+        if (len < 0)
+                return (int)len;
+        /* Most requests are a few dozen bytes: no allocation for them. */
+        uint8_t small[512];
+        uint8_t *buf = (size_t)len <= sizeof(small) ? small : malloc((size_t)len);
+        if (!buf)
+                return -ENOMEM;
+        shmv__wire_frame_write(&req->base, (size_t)len, buf);
+        int r = shmv__wire_send_all(c->fd, buf, (size_t)len, -1);
+        if (buf != small)
+                free(buf);
         if (r < 0)
                 client_close_locked(c);
         return r;

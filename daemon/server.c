@@ -51,28 +51,27 @@ static void on_stall_timer(uv_timer_t *timer);
 static void out_free(shmv__out *o)
 {
         shmv__segment_unref(o->segment);
-        free(o->buf);
-        free(o);
+        free(o); /* the frame too: it follows the entry */
 }
 
 int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment, int fd)
 {
-        uint8_t *buf;
-        size_t len;
-        int r = shmv__wire_pack(&resp->base, SHMV__MAX_FRAME, &buf, &len);
-        if (r < 0) {
-                log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial, strerror(-r));
+        ssize_t len = shmv__wire_frame_size(&resp->base, SHMV__MAX_FRAME);
+        if (len < 0) {
+                log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial,
+                          strerror((int)-len));
                 c->failed = true;
-                return r;
+                return (int)len;
         }
-        shmv__out *o = malloc(sizeof(*o));
+        /* One allocation for the queue entry and its frame. */
+        shmv__out *o = malloc(sizeof(*o) + (size_t)len);
         if (!o) {
-                free(buf);
                 log_error("client %" PRIu64 ": out of memory queueing a reply", c->serial);
                 c->failed = true;
                 return -ENOMEM;
         }
-        *o = (shmv__out){.buf = buf, .len = len, .fd = -1};
+        *o = (shmv__out){.buf = (uint8_t *)(o + 1), .len = (size_t)len, .fd = -1};
+        shmv__wire_frame_write(&resp->base, (size_t)len, o->buf);
         if (fd >= 0 && segment) {
                 o->fd = fd;
                 o->segment = segment;

@@ -169,22 +169,36 @@ int shmv__wire_in_take_fd(shmv__wire_in *in)
         return fd;
 }
 
-int shmv__wire_pack(const ProtobufCMessage *msg, uint32_t max_frame, uint8_t **ret_buf,
-                    size_t *ret_len)
+ssize_t shmv__wire_frame_size(const ProtobufCMessage *msg, uint32_t max_frame)
 {
         size_t n = protobuf_c_message_get_packed_size(msg);
         if (n > max_frame)
                 return -EMSGSIZE;
-        uint8_t *buf = malloc(SHMV__FRAME_HEADER + n);
+        return (ssize_t)(SHMV__FRAME_HEADER + n);
+}
+
+void shmv__wire_frame_write(const ProtobufCMessage *msg, size_t frame_size, uint8_t *dst)
+{
+        size_t n = frame_size - SHMV__FRAME_HEADER;
+        dst[0] = (uint8_t)n;
+        dst[1] = (uint8_t)(n >> 8);
+        dst[2] = (uint8_t)(n >> 16);
+        dst[3] = (uint8_t)(n >> 24);
+        protobuf_c_message_pack(msg, dst + SHMV__FRAME_HEADER);
+}
+
+int shmv__wire_pack(const ProtobufCMessage *msg, uint32_t max_frame, uint8_t **ret_buf,
+                    size_t *ret_len)
+{
+        ssize_t size = shmv__wire_frame_size(msg, max_frame);
+        if (size < 0)
+                return (int)size;
+        uint8_t *buf = malloc((size_t)size);
         if (!buf)
                 return -ENOMEM;
-        buf[0] = (uint8_t)n;
-        buf[1] = (uint8_t)(n >> 8);
-        buf[2] = (uint8_t)(n >> 16);
-        buf[3] = (uint8_t)(n >> 24);
-        protobuf_c_message_pack(msg, buf + SHMV__FRAME_HEADER);
+        shmv__wire_frame_write(msg, (size_t)size, buf);
         *ret_buf = buf;
-        *ret_len = SHMV__FRAME_HEADER + n;
+        *ret_len = (size_t)size;
         return 0;
 }
 

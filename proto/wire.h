@@ -59,6 +59,11 @@ size_t shmv__wire_in_pending(const shmv__wire_in *in);
  * Returns -EMSGSIZE when the payload would pass max_frame, -ENOMEM. */
 int shmv__wire_pack(const ProtobufCMessage *msg, uint32_t max_frame, uint8_t **ret_buf,
                     size_t *ret_len);
+/* The same in two steps, for a caller that has the memory: the frame's length, prefix
+ * included (-EMSGSIZE when the payload would pass max_frame), then the frame written into dst
+ * of that length. */
+ssize_t shmv__wire_frame_size(const ProtobufCMessage *msg, uint32_t max_frame);
+void shmv__wire_frame_write(const ProtobufCMessage *msg, size_t frame_size, uint8_t *dst);
 /* One sendmsg(MSG_NOSIGNAL) of buf, with fd attached by SCM_RIGHTS when fd >= 0.
  * Returns the bytes sent or -errno. */
 ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd);

@@ -321,6 +321,35 @@ static void test_arena_store(void)
         passes++;
 }
 
+/* Packing in two steps gives the same frame as shmv__wire_pack(), and the same limit. */
+static void test_frame_in_place(void)
+{
+        Shmview__OpenReply o = SHMVIEW__OPEN_REPLY__INIT;
+        o.view_id = 99;
+        o.length = o.segment_size = 1 << 20;
+        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+        resp.id = 5;
+        resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
+        resp.open = &o;
+        uint8_t *packed;
+        size_t len;
+        CHECK(shmv__wire_pack(&resp.base, SHMV__MAX_FRAME, &packed, &len) == 0);
+        ssize_t size = shmv__wire_frame_size(&resp.base, SHMV__MAX_FRAME);
+        CHECK(size == (ssize_t)len && len > SHMV__FRAME_HEADER);
+        uint8_t buf[128];
+        memset(buf, 0xee, sizeof(buf));
+        shmv__wire_frame_write(&resp.base, (size_t)size, buf);
+        CHECK(memcmp(buf, packed, len) == 0 && buf[len] == 0xee);
+        CHECK(buf[0] == len - SHMV__FRAME_HEADER && buf[1] == 0 && buf[2] == 0 && buf[3] == 0);
+        free(packed);
+        /* One byte of payload too many for max_frame. */
+        CHECK(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER - 1)) ==
+              -EMSGSIZE);
+        CHECK(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER)) ==
+              (ssize_t)len);
+        passes++;
+}
+
 static void test_names(void)
 {
         char out[SHMV_NAME_MAX + 1];
@@ -371,6 +400,7 @@ int main(void)
         test_unwanted_fds_closed();
         test_decode_limit();
         test_arena_store();
+        test_frame_in_place();
         test_names();
         test_socket_path_rule();
         printf("%d passed, %d failed\n", passes, failures);
