@@ -12,13 +12,13 @@
 
 #include <shmview.h>
 
-#define CHECK(expr)                                                                 \
-        do {                                                                        \
-                int r_ = (expr);                                                    \
-                if (r_ < 0) {                                                       \
-                        fprintf(stderr, "%s: %s\n", #expr, shmv_strerror(r_));      \
-                        exit(1);                                                    \
-                }                                                                   \
+#define CHECK(expr)                                                            \
+        do {                                                                   \
+                int r_ = (expr);                                               \
+                if (r_ < 0) {                                                  \
+                        fprintf(stderr, "%s: %s\n", #expr, shmv_strerror(r_)); \
+                        exit(1);                                               \
+                }                                                              \
         } while (0)
 
 static int consumer(const char *name)

@@ -13,9 +13,9 @@
 typedef struct {
         PyObject_HEAD
         shmv_client *client; /* NULL once disconnected */
-        PyObject *socket;    /* str: the path connected to */
-        Py_ssize_t busy;     /* calls in flight with the GIL released */
-        bool closed;         /* close() was called */
+        PyObject *socket; /* str: the path connected to */
+        Py_ssize_t busy; /* calls in flight with the GIL released */
+        bool closed; /* close() was called */
 } ClientObject;
 
 /* The handle for one call, counted as in flight; NULL with ValueError once closed. Pair with
@@ -60,7 +60,7 @@ static PyObject *name_bytes(PyObject *name)
 
 static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-        static char *kwlist[] = { "socket", NULL };
+        static char *kwlist[] = {"socket", NULL};
         PyObject *socket = Py_None, *path = NULL;
         char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
         const char *p = NULL;
@@ -122,19 +122,20 @@ static PyObject *client_repr(ClientObject *self)
                                     self->closed ? " closed" : "");
 }
 
-PyDoc_STRVAR(create_doc,
-"create($self, /, name, size, mode=0o600)\n"
-"--\n"
-"\n"
-"Creates segment name of size bytes (> 0), owned by this process's uid and gid, with\n"
-"permission bits mode. Its memory is reserved at once.\n"
-"\n"
-"Raises FileExistsError when the name is taken, ValueError for a bad name, size or mode,\n"
-"OSError(ENOSPC) when the daemon's limits or the memory available would be exceeded.");
+PyDoc_STRVAR(
+        create_doc,
+        "create($self, /, name, size, mode=0o600)\n"
+        "--\n"
+        "\n"
+        "Creates segment name of size bytes (> 0), owned by this process's uid and gid, with\n"
+        "permission bits mode. Its memory is reserved at once.\n"
+        "\n"
+        "Raises FileExistsError when the name is taken, ValueError for a bad name, size or mode,\n"
+        "OSError(ENOSPC) when the daemon's limits or the memory available would be exceeded.");
 
 static PyObject *client_create(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-        static char *kwlist[] = { "name", "size", "mode", NULL };
+        static char *kwlist[] = {"name", "size", "mode", NULL};
         PyObject *name, *b;
         uint64_t size;
         uint32_t mode = 0600;
@@ -167,7 +168,7 @@ static PyObject *client_create(ClientObject *self, PyObject *args, PyObject *kwd
 static PyObject *name_call(ClientObject *self, PyObject *args, PyObject *kwds, const char *fmt,
                            int (*fn)(shmv_client *, const char *))
 {
-        static char *kwlist[] = { "name", NULL };
+        static char *kwlist[] = {"name", NULL};
         PyObject *name, *b;
         shmv_client *c;
         int r;
@@ -193,11 +194,11 @@ static PyObject *name_call(ClientObject *self, PyObject *args, PyObject *kwds, c
 }
 
 PyDoc_STRVAR(unlink_doc,
-"unlink($self, /, name)\n"
-"--\n"
-"\n"
-"Removes the name of a segment; its memory lives on until the last view of it is\n"
-"released. Only the owner (or root) may. Raises FileNotFoundError, PermissionError.");
+             "unlink($self, /, name)\n"
+             "--\n"
+             "\n"
+             "Removes the name of a segment; its memory lives on until the last view of it is\n"
+             "released. Only the owner (or root) may. Raises FileNotFoundError, PermissionError.");
 
 static PyObject *client_unlink(ClientObject *self, PyObject *args, PyObject *kwds)
 {
@@ -205,27 +206,26 @@ static PyObject *client_unlink(ClientObject *self, PyObject *args, PyObject *kwd
 }
 
 PyDoc_STRVAR(seal_doc,
-"seal($self, /, name)\n"
-"--\n"
-"\n"
-"Makes a segment immutable for good: no writable view can be opened on it any more.\n"
-"Only the owner (or root) may. Raises OSError(EBUSY) while writable views are open,\n"
-"FileNotFoundError, PermissionError.");
+             "seal($self, /, name)\n"
+             "--\n"
+             "\n"
+             "Makes a segment immutable for good: no writable view can be opened on it any more.\n"
+             "Only the owner (or root) may. Raises OSError(EBUSY) while writable views are open,\n"
+             "FileNotFoundError, PermissionError.");
 
 static PyObject *client_seal(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         return name_call(self, args, kwds, "O:seal", shmv_segment_seal);
 }
 
-PyDoc_STRVAR(stat_doc,
-"stat($self, /, name)\n"
-"--\n"
-"\n"
-"Returns the SegmentInfo of segment name. Raises FileNotFoundError.");
+PyDoc_STRVAR(stat_doc, "stat($self, /, name)\n"
+                       "--\n"
+                       "\n"
+                       "Returns the SegmentInfo of segment name. Raises FileNotFoundError.");
 
 static PyObject *client_stat(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-        static char *kwlist[] = { "name", NULL };
+        static char *kwlist[] = {"name", NULL};
         PyObject *name, *b;
         shmv_segment_info info;
         shmv_client *c;
@@ -251,11 +251,10 @@ static PyObject *client_stat(ClientObject *self, PyObject *args, PyObject *kwds)
         return shmv__py_segment_info_new(&info);
 }
 
-PyDoc_STRVAR(list_doc,
-"list($self, /)\n"
-"--\n"
-"\n"
-"Returns the SegmentInfo of every segment, sorted by name.");
+PyDoc_STRVAR(list_doc, "list($self, /)\n"
+                       "--\n"
+                       "\n"
+                       "Returns the SegmentInfo of every segment, sorted by name.");
 
 static PyObject *client_list(ClientObject *self, PyObject *unused)
 {
@@ -287,21 +286,22 @@ static PyObject *client_list(ClientObject *self, PyObject *unused)
         return list;
 }
 
-PyDoc_STRVAR(open_doc,
-"open($self, /, name, offset=0, length=None, write=False)\n"
-"--\n"
-"\n"
-"Opens a View of bytes [offset, offset + length) of segment name; length None means to\n"
-"the end. The view is read-only unless write is true, in which case it needs the write\n"
-"permission and an unsealed segment.\n"
-"\n"
-"Raises FileNotFoundError, PermissionError (mode bits, or a writable open of a sealed\n"
-"segment), ValueError (range outside the segment), OSError(EMFILE) past the daemon's view\n"
-"limit.");
+PyDoc_STRVAR(
+        open_doc,
+        "open($self, /, name, offset=0, length=None, write=False)\n"
+        "--\n"
+        "\n"
+        "Opens a View of bytes [offset, offset + length) of segment name; length None means to\n"
+        "the end. The view is read-only unless write is true, in which case it needs the write\n"
+        "permission and an unsealed segment.\n"
+        "\n"
+        "Raises FileNotFoundError, PermissionError (mode bits, or a writable open of a sealed\n"
+        "segment), ValueError (range outside the segment), OSError(EMFILE) past the daemon's view\n"
+        "limit.");
 
 static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-        static char *kwlist[] = { "name", "offset", "length", "write", NULL };
+        static char *kwlist[] = {"name", "offset", "length", "write", NULL};
         PyObject *name, *b;
         uint64_t offset = 0, length = SHMV_TO_END;
         int write = 0;
@@ -310,8 +310,8 @@ static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
         int r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&O&p:open", kwlist, &name,
-                                         shmv__py_u64_converter, &offset,
-                                         shmv__py_length_converter, &length, &write))
+                                         shmv__py_u64_converter, &offset, shmv__py_length_converter,
+                                         &length, &write))
                 return NULL;
         b = name_bytes(name);
         if (!b)
@@ -344,12 +344,13 @@ static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
         return view;
 }
 
-PyDoc_STRVAR(close_doc,
-"close($self, /)\n"
-"--\n"
-"\n"
-"Closes the connection. Views opened through it stay usable. Calls other threads are\n"
-"making with this Client finish first; new calls raise ValueError. Closing twice is fine.");
+PyDoc_STRVAR(
+        close_doc,
+        "close($self, /)\n"
+        "--\n"
+        "\n"
+        "Closes the connection. Views opened through it stay usable. Calls other threads are\n"
+        "making with this Client finish first; new calls raise ValueError. Closing twice is fine.");
 
 static PyObject *client_close(ClientObject *self, PyObject *unused)
 {
@@ -384,37 +385,36 @@ static PyObject *client_get_socket(ClientObject *self, void *closure)
 }
 
 static PyMethodDef client_methods[] = {
-        { "create", SHMV__PY_FN(client_create), METH_VARARGS | METH_KEYWORDS, create_doc },
-        { "unlink", SHMV__PY_FN(client_unlink), METH_VARARGS | METH_KEYWORDS, unlink_doc },
-        { "seal", SHMV__PY_FN(client_seal), METH_VARARGS | METH_KEYWORDS, seal_doc },
-        { "stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc },
-        { "list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc },
-        { "open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc },
-        { "close", SHMV__PY_FN(client_close), METH_NOARGS, close_doc },
-        { "__enter__", SHMV__PY_FN(client_enter_ctx), METH_NOARGS, NULL },
-        { "__exit__", SHMV__PY_FN(client_exit_ctx), METH_VARARGS, NULL },
-        { NULL, NULL, 0, NULL },
+        {"create", SHMV__PY_FN(client_create), METH_VARARGS | METH_KEYWORDS, create_doc},
+        {"unlink", SHMV__PY_FN(client_unlink), METH_VARARGS | METH_KEYWORDS, unlink_doc},
+        {"seal", SHMV__PY_FN(client_seal), METH_VARARGS | METH_KEYWORDS, seal_doc},
+        {"stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc},
+        {"list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc},
+        {"open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc},
+        {"close", SHMV__PY_FN(client_close), METH_NOARGS, close_doc},
+        {"__enter__", SHMV__PY_FN(client_enter_ctx), METH_NOARGS, NULL},
+        {"__exit__", SHMV__PY_FN(client_exit_ctx), METH_VARARGS, NULL},
+        {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef client_getset[] = {
-        { "closed", (getter)client_get_closed, NULL, "True once close() was called", NULL },
-        { "socket", (getter)client_get_socket, NULL, "the socket path connected to (str)",
-          NULL },
-        { NULL, NULL, NULL, NULL, NULL },
+        {"closed", (getter)client_get_closed, NULL, "True once close() was called", NULL},
+        {"socket", (getter)client_get_socket, NULL, "the socket path connected to (str)", NULL},
+        {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(client_doc,
-"Client(socket=None)\n"
-"--\n"
-"\n"
-"A connection to shmviewd; shmview.connect(socket) makes one. See connect() for the\n"
-"socket-path rule. Safe to share between threads; each call releases the GIL while it\n"
-"waits on the daemon. A context manager: leaving the with block closes it. In a child\n"
-"after fork() an inherited Client raises ConnectionError; connect again there.");
+PyDoc_STRVAR(
+        client_doc,
+        "Client(socket=None)\n"
+        "--\n"
+        "\n"
+        "A connection to shmviewd; shmview.connect(socket) makes one. See connect() for the\n"
+        "socket-path rule. Safe to share between threads; each call releases the GIL while it\n"
+        "waits on the daemon. A context manager: leaving the with block closes it. In a child\n"
+        "after fork() an inherited Client raises ConnectionError; connect again there.");
 
 PyTypeObject shmv__py_client_type = {
-        PyVarObject_HEAD_INIT(NULL, 0)
-        .tp_name = "shmview.Client",
+        PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmview.Client",
         .tp_basicsize = sizeof(ClientObject),
         .tp_dealloc = (destructor)client_dealloc,
         .tp_repr = (reprfunc)client_repr,

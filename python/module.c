@@ -117,17 +117,17 @@ int shmv__py_length_converter(PyObject *o, void *ret)
 
 /* SegmentInfo: a named tuple of the daemon's record of a segment, like os.stat_result. */
 static PyStructSequence_Field segment_info_fields[] = {
-        { "name", "segment name (str)" },
-        { "size", "size in bytes, fixed at creation" },
-        { "uid", "owner: the creating client's uid" },
-        { "gid", "group: the creating client's gid" },
-        { "mode", "permission bits, as for a file" },
-        { "sealed", "True when the segment is immutable" },
-        { "views_ro", "read-only views open on it, all clients together" },
-        { "views_rw", "writable views open on it, all clients together" },
-        { "created_usec", "creation time, microseconds since the epoch (int)" },
-        { "created", "creation time, seconds since the epoch (float)" },
-        { NULL, NULL },
+        {"name", "segment name (str)"},
+        {"size", "size in bytes, fixed at creation"},
+        {"uid", "owner: the creating client's uid"},
+        {"gid", "group: the creating client's gid"},
+        {"mode", "permission bits, as for a file"},
+        {"sealed", "True when the segment is immutable"},
+        {"views_ro", "read-only views open on it, all clients together"},
+        {"views_rw", "writable views open on it, all clients together"},
+        {"created_usec", "creation time, microseconds since the epoch (int)"},
+        {"created", "creation time, seconds since the epoch (float)"},
+        {NULL, NULL},
 };
 
 static PyStructSequence_Desc segment_info_desc = {
@@ -172,28 +172,30 @@ PyObject *shmv__py_segment_info_new(const shmv_segment_info *info)
         return r;
 }
 
-PyDoc_STRVAR(connect_doc,
-"connect($module, /, socket=None)\n"
-"--\n"
-"\n"
-"Connects to shmviewd and returns a Client.\n"
-"\n"
-"socket is the path of the daemon's Unix socket (str, bytes or os.PathLike). When it is\n"
-"None the library's rule applies: $SHMVIEW_SOCKET, else\n"
-"$XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.\n"
-"Raises ConnectionRefusedError or FileNotFoundError when no daemon listens there.");
+PyDoc_STRVAR(
+        connect_doc,
+        "connect($module, /, socket=None)\n"
+        "--\n"
+        "\n"
+        "Connects to shmviewd and returns a Client.\n"
+        "\n"
+        "socket is the path of the daemon's Unix socket (str, bytes or os.PathLike). When it is\n"
+        "None the library's rule applies: $SHMVIEW_SOCKET, else\n"
+        "$XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.\n"
+        "Raises ConnectionRefusedError or FileNotFoundError when no daemon listens there.");
 
 static PyObject *module_connect(PyObject *module, PyObject *args, PyObject *kwds)
 {
         return PyObject_Call((PyObject *)&shmv__py_client_type, args, kwds);
 }
 
-PyDoc_STRVAR(default_socket_path_doc,
-"default_socket_path($module, /)\n"
-"--\n"
-"\n"
-"The socket path connect() uses when given none: $SHMVIEW_SOCKET, else\n"
-"$XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.");
+PyDoc_STRVAR(
+        default_socket_path_doc,
+        "default_socket_path($module, /)\n"
+        "--\n"
+        "\n"
+        "The socket path connect() uses when given none: $SHMVIEW_SOCKET, else\n"
+        "$XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.");
 
 static PyObject *module_default_socket_path(PyObject *module, PyObject *unused)
 {
@@ -206,31 +208,28 @@ static PyObject *module_default_socket_path(PyObject *module, PyObject *unused)
 }
 
 static PyMethodDef module_methods[] = {
-        { "connect", SHMV__PY_FN(module_connect), METH_VARARGS | METH_KEYWORDS, connect_doc },
-        { "default_socket_path", module_default_socket_path, METH_NOARGS,
-          default_socket_path_doc },
-        { NULL, NULL, 0, NULL },
+        {"connect", SHMV__PY_FN(module_connect), METH_VARARGS | METH_KEYWORDS, connect_doc},
+        {"default_socket_path", module_default_socket_path, METH_NOARGS, default_socket_path_doc},
+        {NULL, NULL, 0, NULL},
 };
 
-PyDoc_STRVAR(module_doc,
-"Shared-memory segments served by shmviewd, as Python buffers.\n"
-"\n"
-"    c = shmview.connect()\n"
-"    c.create('frames', 1 << 20, mode=0o644)\n"
-"    with c.open('frames', write=True) as w:\n"
-"        memoryview(w)[:5] = b'hello'\n"
-"    with c.open('frames') as v:           # read-only\n"
-"        print(bytes(memoryview(v)[:5]))\n"
-"\n"
-"A View is a buffer: memoryview(view) and numpy.frombuffer(view) point straight at the\n"
-"shared memory, with no copy.");
+PyDoc_STRVAR(
+        module_doc,
+        "Shared-memory segments served by shmviewd, as Python buffers.\n"
+        "\n"
+        "    c = shmview.connect()\n"
+        "    c.create('frames', 1 << 20, mode=0o644)\n"
+        "    with c.open('frames', write=True) as w:\n"
+        "        memoryview(w)[:5] = b'hello'\n"
+        "    with c.open('frames') as v:           # read-only\n"
+        "        print(bytes(memoryview(v)[:5]))\n"
+        "\n"
+        "A View is a buffer: memoryview(view) and numpy.frombuffer(view) point straight at the\n"
+        "shared memory, with no copy.");
 
 static struct PyModuleDef module_def = {
-        PyModuleDef_HEAD_INIT,
-        .m_name = "shmview._shmview",
-        .m_doc = module_doc,
-        .m_size = -1,
-        .m_methods = module_methods,
+        PyModuleDef_HEAD_INIT, .m_name = "shmview._shmview", .m_doc = module_doc,
+        .m_size = -1,          .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__shmview(void);

@@ -12,8 +12,8 @@
 
 typedef struct {
         PyObject_HEAD
-        shmv_view *view;    /* NULL once released */
-        PyObject *name;     /* str: the segment's name */
+        shmv_view *view; /* NULL once released */
+        PyObject *name; /* str: the segment's name */
         Py_ssize_t exports; /* live Py_buffers */
         Py_ssize_t shape[1];
         Py_ssize_t strides[1];
@@ -83,10 +83,10 @@ static int check_live(ViewObject *self)
         return -1;
 }
 
-#define CHECK_LIVE(self, ret)                   \
-        do {                                    \
-                if (check_live(self) < 0)       \
-                        return ret;             \
+#define CHECK_LIVE(self, ret)             \
+        do {                              \
+                if (check_live(self) < 0) \
+                        return ret;       \
         } while (0)
 
 static PyObject *view_repr(ViewObject *self)
@@ -245,20 +245,32 @@ static int pack_item(char fmt, PyObject *value, unsigned char *out)
                 Py_DECREF(n);
                 if (u == (unsigned long long)-1 && PyErr_Occurred())
                         goto range;
-#define PUT(type, max)                                          \
-        do {                                                    \
-                type x_ = (type)u;                              \
-                if (u > (max))                                  \
-                        goto range;                             \
-                memcpy(out, &x_, sizeof(x_));                   \
+#define PUT(type, max)                        \
+        do {                                  \
+                type x_ = (type)u;            \
+                if (u > (max))                \
+                        goto range;           \
+                memcpy(out, &x_, sizeof(x_)); \
         } while (0)
                 switch (fmt) {
-                case 'B': PUT(unsigned char, UCHAR_MAX); break;
-                case 'H': PUT(unsigned short, USHRT_MAX); break;
-                case 'I': PUT(unsigned int, UINT_MAX); break;
-                case 'L': PUT(unsigned long, ULONG_MAX); break;
-                case 'Q': PUT(unsigned long long, ULLONG_MAX); break;
-                default: PUT(size_t, SIZE_MAX); break;
+                case 'B':
+                        PUT(unsigned char, UCHAR_MAX);
+                        break;
+                case 'H':
+                        PUT(unsigned short, USHRT_MAX);
+                        break;
+                case 'I':
+                        PUT(unsigned int, UINT_MAX);
+                        break;
+                case 'L':
+                        PUT(unsigned long, ULONG_MAX);
+                        break;
+                case 'Q':
+                        PUT(unsigned long long, ULLONG_MAX);
+                        break;
+                default:
+                        PUT(size_t, SIZE_MAX);
+                        break;
                 }
 #undef PUT
                 return 0;
@@ -267,20 +279,32 @@ static int pack_item(char fmt, PyObject *value, unsigned char *out)
         Py_DECREF(n);
         if (s == -1 && PyErr_Occurred())
                 goto range;
-#define PUT(type, min, max)                                     \
-        do {                                                    \
-                type x_ = (type)s;                              \
-                if (s < (min) || s > (max))                     \
-                        goto range;                             \
-                memcpy(out, &x_, sizeof(x_));                   \
+#define PUT(type, min, max)                   \
+        do {                                  \
+                type x_ = (type)s;            \
+                if (s < (min) || s > (max))   \
+                        goto range;           \
+                memcpy(out, &x_, sizeof(x_)); \
         } while (0)
         switch (fmt) {
-        case 'b': PUT(signed char, SCHAR_MIN, SCHAR_MAX); break;
-        case 'h': PUT(short, SHRT_MIN, SHRT_MAX); break;
-        case 'i': PUT(int, INT_MIN, INT_MAX); break;
-        case 'l': PUT(long, LONG_MIN, LONG_MAX); break;
-        case 'q': PUT(long long, LLONG_MIN, LLONG_MAX); break;
-        default: PUT(ssize_t, PY_SSIZE_T_MIN, PY_SSIZE_T_MAX); break;
+        case 'b':
+                PUT(signed char, SCHAR_MIN, SCHAR_MAX);
+                break;
+        case 'h':
+                PUT(short, SHRT_MIN, SHRT_MAX);
+                break;
+        case 'i':
+                PUT(int, INT_MIN, INT_MAX);
+                break;
+        case 'l':
+                PUT(long, LONG_MIN, LONG_MAX);
+                break;
+        case 'q':
+                PUT(long long, LLONG_MIN, LLONG_MAX);
+                break;
+        default:
+                PUT(ssize_t, PY_SSIZE_T_MIN, PY_SSIZE_T_MAX);
+                break;
         }
 #undef PUT
         return 0;
@@ -478,14 +502,15 @@ static PyObject *view_richcompare(ViewObject *self, PyObject *other, int op)
 
 /* Methods. */
 
-PyDoc_STRVAR(release_doc,
-"release($self, /)\n"
-"--\n"
-"\n"
-"Releases the view: when it is the last one over its mapping, the memory is unmapped and\n"
-"the daemon told. Raises BufferError while a buffer export (a memoryview, a numpy array)\n"
-"of it is alive. Releasing twice is fine; any other use of a released view raises\n"
-"ValueError.");
+PyDoc_STRVAR(
+        release_doc,
+        "release($self, /)\n"
+        "--\n"
+        "\n"
+        "Releases the view: when it is the last one over its mapping, the memory is unmapped and\n"
+        "the daemon told. Raises BufferError while a buffer export (a memoryview, a numpy array)\n"
+        "of it is alive. Releasing twice is fine; any other use of a released view raises\n"
+        "ValueError.");
 
 static PyObject *view_release(ViewObject *self, PyObject *unused)
 {
@@ -512,15 +537,15 @@ static PyObject *view_exit(ViewObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(tobytes_doc,
-"tobytes($self, /, order=None)\n"
-"--\n"
-"\n"
-"The bytes of the view's items, in logical order (a copy). order is accepted for\n"
-"memoryview's sake: with one dimension every order is the same.");
+             "tobytes($self, /, order=None)\n"
+             "--\n"
+             "\n"
+             "The bytes of the view's items, in logical order (a copy). order is accepted for\n"
+             "memoryview's sake: with one dimension every order is the same.");
 
 static PyObject *view_tobytes(ViewObject *self, PyObject *args, PyObject *kwds)
 {
-        static char *kwlist[] = { "order", NULL };
+        static char *kwlist[] = {"order", NULL};
         const char *order = NULL;
         PyObject *b;
         int r;
@@ -543,15 +568,14 @@ static PyObject *view_tobytes(ViewObject *self, PyObject *args, PyObject *kwds)
         return b;
 }
 
-PyDoc_STRVAR(hex_doc,
-"hex($self, /, sep=None, bytes_per_sep=1)\n"
-"--\n"
-"\n"
-"The bytes of the view in hexadecimal, as bytes.hex(sep, bytes_per_sep).");
+PyDoc_STRVAR(hex_doc, "hex($self, /, sep=None, bytes_per_sep=1)\n"
+                      "--\n"
+                      "\n"
+                      "The bytes of the view in hexadecimal, as bytes.hex(sep, bytes_per_sep).");
 
 static PyObject *view_hex(ViewObject *self, PyObject *args, PyObject *kwds)
 {
-        static char *kwlist[] = { "sep", "bytes_per_sep", NULL };
+        static char *kwlist[] = {"sep", "bytes_per_sep", NULL};
         PyObject *sep = NULL, *s;
         int bytes_per_sep = 1, r;
         char c = '\0';
@@ -600,10 +624,10 @@ static PyObject *view_hex(ViewObject *self, PyObject *args, PyObject *kwds)
 }
 
 PyDoc_STRVAR(tolist_doc,
-"tolist($self, /)\n"
-"--\n"
-"\n"
-"The items as a list of Python values (int, float, bool or bytes, by format).");
+             "tolist($self, /)\n"
+             "--\n"
+             "\n"
+             "The items as a list of Python values (int, float, bool or bytes, by format).");
 
 static PyObject *view_tolist(ViewObject *self, PyObject *unused)
 {
@@ -634,15 +658,16 @@ static PyObject *view_tolist(ViewObject *self, PyObject *unused)
         return list;
 }
 
-PyDoc_STRVAR(cast_doc,
-"cast($self, format, /)\n"
-"--\n"
-"\n"
-"A new View of the same memory with another item format, as memoryview.cast(format):\n"
-"a native single-character struct format (b B h H i I l L q Q n N f d ? c, optionally\n"
-"prefixed with '@'), one of the two formats a byte format (b B c), the view C-contiguous\n"
-"and its size a multiple of the new itemsize; otherwise ValueError. No request is made to\n"
-"the daemon.");
+PyDoc_STRVAR(
+        cast_doc,
+        "cast($self, format, /)\n"
+        "--\n"
+        "\n"
+        "A new View of the same memory with another item format, as memoryview.cast(format):\n"
+        "a native single-character struct format (b B h H i I l L q Q n N f d ? c, optionally\n"
+        "prefixed with '@'), one of the two formats a byte format (b B c), the view C-contiguous\n"
+        "and its size a multiple of the new itemsize; otherwise ValueError. No request is made to\n"
+        "the daemon.");
 
 /* Why shmv_view_cast() said EINVAL, in memoryview's words. */
 static const char *cast_error(shmv_view *v, const char *format)
@@ -681,10 +706,10 @@ static PyObject *view_cast(ViewObject *self, PyObject *arg)
 }
 
 PyDoc_STRVAR(toreadonly_doc,
-"toreadonly($self, /)\n"
-"--\n"
-"\n"
-"A read-only View of the same memory (a new handle; no request to the daemon).");
+             "toreadonly($self, /)\n"
+             "--\n"
+             "\n"
+             "A read-only View of the same memory (a new handle; no request to the daemon).");
 
 static PyObject *view_toreadonly(ViewObject *self, PyObject *unused)
 {
@@ -697,15 +722,15 @@ static PyObject *view_toreadonly(ViewObject *self, PyObject *unused)
 }
 
 static PyMethodDef view_methods[] = {
-        { "release", SHMV__PY_FN(view_release), METH_NOARGS, release_doc },
-        { "tobytes", SHMV__PY_FN(view_tobytes), METH_VARARGS | METH_KEYWORDS, tobytes_doc },
-        { "hex", SHMV__PY_FN(view_hex), METH_VARARGS | METH_KEYWORDS, hex_doc },
-        { "tolist", SHMV__PY_FN(view_tolist), METH_NOARGS, tolist_doc },
-        { "cast", SHMV__PY_FN(view_cast), METH_O, cast_doc },
-        { "toreadonly", SHMV__PY_FN(view_toreadonly), METH_NOARGS, toreadonly_doc },
-        { "__enter__", SHMV__PY_FN(view_enter), METH_NOARGS, NULL },
-        { "__exit__", SHMV__PY_FN(view_exit), METH_VARARGS, NULL },
-        { NULL, NULL, 0, NULL },
+        {"release", SHMV__PY_FN(view_release), METH_NOARGS, release_doc},
+        {"tobytes", SHMV__PY_FN(view_tobytes), METH_VARARGS | METH_KEYWORDS, tobytes_doc},
+        {"hex", SHMV__PY_FN(view_hex), METH_VARARGS | METH_KEYWORDS, hex_doc},
+        {"tolist", SHMV__PY_FN(view_tolist), METH_NOARGS, tolist_doc},
+        {"cast", SHMV__PY_FN(view_cast), METH_O, cast_doc},
+        {"toreadonly", SHMV__PY_FN(view_toreadonly), METH_NOARGS, toreadonly_doc},
+        {"__enter__", SHMV__PY_FN(view_enter), METH_NOARGS, NULL},
+        {"__exit__", SHMV__PY_FN(view_exit), METH_VARARGS, NULL},
+        {NULL, NULL, 0, NULL},
 };
 
 /* Attributes, as memoryview's. */
@@ -769,38 +794,39 @@ static PyObject *get_contiguous(ViewObject *self, void *closure)
 }
 
 static PyGetSetDef view_getset[] = {
-        { "name", (getter)get_name, NULL, "the segment's name", NULL },
-        { "released", (getter)get_released, NULL, "True once released", NULL },
-        { "format", (getter)get_format, NULL, "struct format of an item", NULL },
-        { "itemsize", (getter)get_itemsize, NULL, "bytes in an item", NULL },
-        { "nbytes", (getter)get_nbytes, NULL, "len(view) * itemsize", NULL },
-        { "readonly", (getter)get_readonly, NULL, "True when the view refuses writes", NULL },
-        { "ndim", (getter)get_ndim, NULL, "always 1", NULL },
-        { "shape", (getter)get_shape, NULL, "(len(view),)", NULL },
-        { "strides", (getter)get_strides, NULL, "(bytes from one item to the next,)", NULL },
-        { "contiguous", (getter)get_contiguous, NULL, "True when the items are adjacent",
-          NULL },
-        { "c_contiguous", (getter)get_contiguous, NULL, "the same as contiguous", NULL },
-        { "f_contiguous", (getter)get_contiguous, NULL, "the same as contiguous", NULL },
-        { NULL, NULL, NULL, NULL, NULL },
+        {"name", (getter)get_name, NULL, "the segment's name", NULL},
+        {"released", (getter)get_released, NULL, "True once released", NULL},
+        {"format", (getter)get_format, NULL, "struct format of an item", NULL},
+        {"itemsize", (getter)get_itemsize, NULL, "bytes in an item", NULL},
+        {"nbytes", (getter)get_nbytes, NULL, "len(view) * itemsize", NULL},
+        {"readonly", (getter)get_readonly, NULL, "True when the view refuses writes", NULL},
+        {"ndim", (getter)get_ndim, NULL, "always 1", NULL},
+        {"shape", (getter)get_shape, NULL, "(len(view),)", NULL},
+        {"strides", (getter)get_strides, NULL, "(bytes from one item to the next,)", NULL},
+        {"contiguous", (getter)get_contiguous, NULL, "True when the items are adjacent", NULL},
+        {"c_contiguous", (getter)get_contiguous, NULL, "the same as contiguous", NULL},
+        {"f_contiguous", (getter)get_contiguous, NULL, "the same as contiguous", NULL},
+        {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(view_doc,
-"A view of part of a shared-memory segment, made by Client.open().\n"
-"\n"
-"A buffer: memoryview(view), numpy.frombuffer(view), bytes(view) and friends read (and, when\n"
-"the view is writable, write) the shared memory itself. Read-only views export read-only\n"
-"buffers. Also a sequence of its items like memoryview: len(), indexing, slicing (v[a:b:c]\n"
-"is a new View; no request to the daemon), item and slice assignment, ==, tobytes(),\n"
-"hex(), tolist(), cast(), toreadonly(). A context manager: leaving the with block\n"
-"releases it.\n"
-"\n"
-"The mapping lives as long as any View or buffer export over it, even after the Client is\n"
-"closed or the segment unlinked. release() raises BufferError while exports are alive.");
+PyDoc_STRVAR(
+        view_doc,
+        "A view of part of a shared-memory segment, made by Client.open().\n"
+        "\n"
+        "A buffer: memoryview(view), numpy.frombuffer(view), bytes(view) and friends read (and, "
+        "when\n"
+        "the view is writable, write) the shared memory itself. Read-only views export read-only\n"
+        "buffers. Also a sequence of its items like memoryview: len(), indexing, slicing "
+        "(v[a:b:c]\n"
+        "is a new View; no request to the daemon), item and slice assignment, ==, tobytes(),\n"
+        "hex(), tolist(), cast(), toreadonly(). A context manager: leaving the with block\n"
+        "releases it.\n"
+        "\n"
+        "The mapping lives as long as any View or buffer export over it, even after the Client is\n"
+        "closed or the segment unlinked. release() raises BufferError while exports are alive.");
 
 PyTypeObject shmv__py_view_type = {
-        PyVarObject_HEAD_INIT(NULL, 0)
-        .tp_name = "shmview.View",
+        PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmview.View",
         .tp_basicsize = sizeof(ViewObject),
         .tp_dealloc = (destructor)view_dealloc,
         .tp_repr = (reprfunc)view_repr,

@@ -63,14 +63,14 @@ int th_daemon_fd_count(void)
 
 static void sleep_ms(int ms)
 {
-        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
 }
 
 static bool daemon_answers(void)
 {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
         bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
         close(fd);
@@ -118,7 +118,7 @@ static void daemon_start(const char *const *extra)
         snprintf(sock_path, sizeof(sock_path), "%s/shmview.sock", tmpdir);
         setenv("SHMVIEW_SOCKET", sock_path, 1);
 
-        const char *argv[32] = { SHMVIEWD_PATH, "--socket", sock_path, "--socket-mode", "0666" };
+        const char *argv[32] = {SHMVIEWD_PATH, "--socket", sock_path, "--socket-mode", "0666"};
         size_t n = 5;
         for (; extra && *extra && n < 31; extra++)
                 argv[n++] = *extra;
@@ -167,8 +167,8 @@ const char *th_name(const char *prefix)
 void th_become(uid_t uid, gid_t gid)
 {
         if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-                th_fail(__FILE__, __LINE__, "cannot become %u:%u: %s", (unsigned)uid,
-                        (unsigned)gid, strerror(errno));
+                th_fail(__FILE__, __LINE__, "cannot become %u:%u: %s", (unsigned)uid, (unsigned)gid,
+                        strerror(errno));
 }
 
 int th_in_child(void (*fn)(void *), void *arg)

@@ -18,7 +18,10 @@ typedef struct th_test {
         void (*fn)(void);
 } th_test;
 
-#define TH_TEST(fn) { #fn, fn }
+#define TH_TEST(fn)     \
+        {               \
+#fn, fn \
+        }
 
 /* Runs the tests given on the command line (all when none) and returns the exit status.
  * Starts the daemon first, with extra_args appended to its command line (may be NULL). */
@@ -39,37 +42,37 @@ void th_become(uid_t uid, gid_t gid);
  * (0 on success; a failed check in the child makes it non-zero). */
 int th_in_child(void (*fn)(void *), void *arg);
 
-void th_fail(const char *file, int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 3, 4)));
+void th_fail(const char *file, int line, const char *fmt, ...)
+        __attribute__((noreturn, format(printf, 3, 4)));
 
-#define CHECK(cond)                                                                   \
-        do {                                                                          \
-                if (!(cond))                                                          \
-                        th_fail(__FILE__, __LINE__, "check failed: %s", #cond);       \
+#define CHECK(cond)                                                             \
+        do {                                                                    \
+                if (!(cond))                                                    \
+                        th_fail(__FILE__, __LINE__, "check failed: %s", #cond); \
         } while (0)
 
 /* expr must return exactly want (0 or a negative errno). */
-#define CHECK_RC(expr, want)                                                          \
-        do {                                                                          \
-                int rc_ = (expr);                                                     \
-                int want_ = (want);                                                   \
-                if (rc_ != want_)                                                     \
-                        th_fail(__FILE__, __LINE__, "%s returned %d (%s), wanted %d (%s)", \
-                                #expr, rc_, shmv_strerror(rc_), want_,                \
-                                shmv_strerror(want_));                                \
+#define CHECK_RC(expr, want)                                                                      \
+        do {                                                                                      \
+                int rc_ = (expr);                                                                 \
+                int want_ = (want);                                                               \
+                if (rc_ != want_)                                                                 \
+                        th_fail(__FILE__, __LINE__, "%s returned %d (%s), wanted %d (%s)", #expr, \
+                                rc_, shmv_strerror(rc_), want_, shmv_strerror(want_));            \
         } while (0)
 
 #define CHECK_OK(expr) CHECK_RC(expr, 0)
 
-#define CHECK_MEM(a, b, n)                                                            \
-        do {                                                                          \
-                if (memcmp((a), (b), (n)) != 0)                                       \
+#define CHECK_MEM(a, b, n)                                                               \
+        do {                                                                             \
+                if (memcmp((a), (b), (n)) != 0)                                          \
                         th_fail(__FILE__, __LINE__, "memory differs: %s vs %s", #a, #b); \
         } while (0)
 
-#define CHECK_STR(a, b)                                                               \
-        do {                                                                          \
-                const char *a_ = (a), *b_ = (b);                                      \
-                if (strcmp(a_, b_) != 0)                                              \
+#define CHECK_STR(a, b)                                                                         \
+        do {                                                                                    \
+                const char *a_ = (a), *b_ = (b);                                                \
+                if (strcmp(a_, b_) != 0)                                                        \
                         th_fail(__FILE__, __LINE__, "%s is \"%s\", wanted \"%s\"", #a, a_, b_); \
         } while (0)
 

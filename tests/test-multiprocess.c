@@ -364,13 +364,13 @@ static void test_threads_share_client(void)
         shmv_view *w;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
         for (int i = 0; i < 4096; i++)
-                CHECK_OK(shmv_view_set(w, i, &(uint8_t){ (uint8_t)i }));
+                CHECK_OK(shmv_view_set(w, i, &(uint8_t){(uint8_t)i}));
         shmv_view_release(w);
         enum { T = 8 };
         pthread_t t[T];
         struct worker wk[T];
         for (int i = 0; i < T; i++) {
-                wk[i] = (struct worker){ c, name, 0 };
+                wk[i] = (struct worker){c, name, 0};
                 CHECK(pthread_create(&t[i], NULL, thread_worker, &wk[i]) == 0);
         }
         for (int i = 0; i < T; i++) {

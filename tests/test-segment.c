@@ -222,7 +222,8 @@ static unsigned long pmd_mapped_kb(const void *addr)
         unsigned long kb = 0, v;
         while (fgets(line, sizeof(line), f)) {
                 unsigned long lo, hi;
-                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+                    strchr(line, '-') < strchr(line, ' '))
                         in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
                 else if (in && (sscanf(line, "ShmemPmdMapped: %lu kB", &v) == 1 ||
                                 sscanf(line, "FilePmdMapped: %lu kB", &v) == 1))
@@ -266,8 +267,10 @@ static void test_huge_pages(void)
         if (shmem_thp_allowed()) {
                 unsigned long kb = pmd_mapped_kb(q);
                 if (kb < 2048)
-                        th_fail(__FILE__, __LINE__, "shmem THP is on, yet %lu kB of %s is "
-                                "mapped by huge pages", kb, name);
+                        th_fail(__FILE__, __LINE__,
+                                "shmem THP is on, yet %lu kB of %s is "
+                                "mapped by huge pages",
+                                kb, name);
         }
         shmv_view_release(r);
         CHECK_OK(shmv_segment_seal(c, name));
@@ -314,7 +317,7 @@ static void try_as(void *arg)
 
 static void check_as(const char *name, uid_t uid, gid_t gid, int r, int w, int unlink_rc)
 {
-        struct perm_case p = { name, uid, gid, r, w, unlink_rc, unlink_rc };
+        struct perm_case p = {name, uid, gid, r, w, unlink_rc, unlink_rc};
         CHECK(th_in_child(try_as, &p) == 0);
 }
 
@@ -356,7 +359,7 @@ static void test_permissions(void)
 
         /* A segment of uid 65534, group 65534, mode 0640: its group reads, others do not,
          * the owner writes, unlinks and seals; root does everything. */
-        struct perm_case creator = { name, 65534, 65534, 0640, 0, 0, 0 };
+        struct perm_case creator = {name, 65534, 65534, 0640, 0, 0, 0};
         CHECK(th_in_child(create_as, &creator) == 0);
         check_as(name, 65533, 65534, 0, -EACCES, -EPERM);
         check_as(name, 65533, 65533, -EACCES, -EACCES, -EPERM);
@@ -483,7 +486,7 @@ static void test_fork_keeps_parent_connection(void)
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
         memcpy(shmv_view_data_mut(v), "parent", 6);
-        struct inherited in = { c, v, name };
+        struct inherited in = {c, v, name};
         CHECK(th_in_child(use_inherited, &in) == 0);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
@@ -516,7 +519,7 @@ static void test_socket_takeover(void)
         char path[108];
         snprintf(path, sizeof(path), "%s/stale.sock", dir);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
         close(fd); /* the file stays, nobody listens */
@@ -538,7 +541,7 @@ static void test_socket_takeover(void)
         rmdir(dir);
 
         /* A path that is not a socket is left alone. */
-        CHECK(th_in_child(run_second_daemon, (void *)(uintptr_t)"/etc/passwd") == 1);
+        CHECK(th_in_child(run_second_daemon, (void *)(uintptr_t) "/etc/passwd") == 1);
         CHECK(stat("/etc/passwd", &sb) == 0);
 }
 
@@ -551,7 +554,7 @@ static void test_connect_errors(void)
         char path[108];
         snprintf(path, sizeof(path), "%s/s.sock", dir);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
         close(fd);
@@ -570,14 +573,20 @@ static void test_connect_errors(void)
 int main(int argc, char **argv)
 {
         static const th_test tests[] = {
-                TH_TEST(test_create_stat),       TH_TEST(test_bad_arguments),
+                TH_TEST(test_create_stat),
+                TH_TEST(test_bad_arguments),
                 TH_TEST(test_huge_pages),
-                TH_TEST(test_list_pages),        TH_TEST(test_unlink_keeps_views),
-                TH_TEST(test_seal),              TH_TEST(test_permissions),
-                TH_TEST(test_budget),            TH_TEST(test_disconnect_releases),
-                TH_TEST(test_views_outlive_client), TH_TEST(test_socket_takeover),
-                TH_TEST(test_connect_errors),    TH_TEST(test_fork_keeps_parent_connection),
+                TH_TEST(test_list_pages),
+                TH_TEST(test_unlink_keeps_views),
+                TH_TEST(test_seal),
+                TH_TEST(test_permissions),
+                TH_TEST(test_budget),
+                TH_TEST(test_disconnect_releases),
+                TH_TEST(test_views_outlive_client),
+                TH_TEST(test_socket_takeover),
+                TH_TEST(test_connect_errors),
+                TH_TEST(test_fork_keeps_parent_connection),
         };
-        static const char *const args[] = { "--max-bytes", "268435456", NULL };
+        static const char *const args[] = {"--max-bytes", "268435456", NULL};
         return th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), args);
 }

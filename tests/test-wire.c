@@ -11,13 +11,13 @@
 
 static int failures, passes;
 
-#define CHECK(cond)                                                                   \
-        do {                                                                          \
-                if (!(cond)) {                                                        \
+#define CHECK(cond)                                                                              \
+        do {                                                                                     \
+                if (!(cond)) {                                                                   \
                         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-                        failures++;                                                   \
-                        return;                                                       \
-                }                                                                     \
+                        failures++;                                                              \
+                        return;                                                                  \
+                }                                                                                \
         } while (0)
 
 static void pair(int sv[2])
@@ -181,7 +181,7 @@ static void test_oversized_prefix(void)
 {
         int sv[2];
         pair(sv);
-        uint8_t hdr[4] = { 0xff, 0xff, 0xff, 0x7f };
+        uint8_t hdr[4] = {0xff, 0xff, 0xff, 0x7f};
         CHECK(shmv__wire_send_all(sv[0], hdr, 4, -1) == 0);
         shmv__wire_in in;
         CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
@@ -256,7 +256,7 @@ static void test_decode_limit(void)
         CHECK(frame);
         for (size_t i = 0; i < count; i++) {
                 frame[2 * i] = (1 << 3) | 2; /* field 1 (segments), length-delimited */
-                frame[2 * i + 1] = 0;        /* empty SegmentInfo */
+                frame[2 * i + 1] = 0; /* empty SegmentInfo */
         }
         shmv__wire_arena arena;
         shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
@@ -355,7 +355,8 @@ static void test_names(void)
         char out[SHMV_NAME_MAX + 1];
         char longname[SHMV_NAME_MAX + 2];
         memset(longname, 'a', sizeof(longname));
-        CHECK(shmv__name_check((const uint8_t *)"frames", 6, out) == 0 && strcmp(out, "frames") == 0);
+        CHECK(shmv__name_check((const uint8_t *)"frames", 6, out) == 0 &&
+              strcmp(out, "frames") == 0);
         CHECK(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX, out) == 0);
         CHECK(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX + 1, out) == -EINVAL);
         CHECK(shmv__name_check((const uint8_t *)"", 0, out) == -EINVAL);
@@ -374,7 +375,8 @@ static void test_socket_path_rule(void)
         char p[108];
         setenv("SHMVIEW_SOCKET", "/tmp/env.sock", 1);
         setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-        CHECK(shmv__socket_path("/tmp/arg.sock", p, sizeof(p)) == 0 && strcmp(p, "/tmp/arg.sock") == 0);
+        CHECK(shmv__socket_path("/tmp/arg.sock", p, sizeof(p)) == 0 &&
+              strcmp(p, "/tmp/arg.sock") == 0);
         CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 && strcmp(p, "/tmp/env.sock") == 0);
         unsetenv("SHMVIEW_SOCKET");
         CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0);
@@ -383,7 +385,8 @@ static void test_socket_path_rule(void)
         else
                 CHECK(strcmp(p, "/run/user/1000/shmview/shmview.sock") == 0);
         unsetenv("XDG_RUNTIME_DIR");
-        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 && strcmp(p, "/run/shmview/shmview.sock") == 0);
+        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 &&
+              strcmp(p, "/run/shmview/shmview.sock") == 0);
         char longpath[200];
         memset(longpath, 'a', sizeof(longpath) - 1);
         longpath[sizeof(longpath) - 1] = '\0';
