@@ -31,9 +31,16 @@ static void mapping_unref(shmv__mapping *m)
 {
         if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
                 return;
+        /* A read-only mapping is told released before it is unmapped, so that the daemon
+         * does that work while this process unmaps, rather than before its next request. No one
+         * can tell: only writable mappings matter to anyone else (sealing). A writable one goes
+         * first, so that once the daemon has the release the mapping is gone. */
+        if (!m->writable)
+                shmv__client_remove_mapping(m->client, m);
         if (m->size > 0)
                 (void)munmap(m->base, m->size);
-        shmv__client_remove_mapping(m->client, m);
+        if (m->writable)
+                shmv__client_remove_mapping(m->client, m);
         shmv__client_unref(m->client);
         free(m);
 }

@@ -506,5 +506,7 @@ void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
                 break;
         }
 out:
-        shmview__request__free_unpacked(req, &arena.allocator);
+        /* A request decoded entirely in the arena's store (most are) has nothing to free. */
+        if (shmv__wire_arena_on_heap(&arena))
+                shmview__request__free_unpacked(req, &arena.allocator);
 }

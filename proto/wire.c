@@ -267,6 +267,7 @@ static void *arena_alloc(void *data, size_t size)
                 h = malloc(sizeof(*h) + size);
                 if (!h)
                         return NULL;
+                a->heap_blocks++;
         }
         h->size = size;
         a->used += size;
@@ -280,8 +281,10 @@ static void arena_free(void *data, void *p)
                 return;
         arena_hdr *h = (arena_hdr *)p - 1;
         a->used -= h->size;
-        if (!arena_owns(a, h))
+        if (!arena_owns(a, h)) {
+                a->heap_blocks--;
                 free(h);
+        }
 }
 
 void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit)
@@ -292,6 +295,7 @@ void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit)
         a->used = 0;
         a->limit = limit;
         a->store_used = 0;
+        a->heap_blocks = 0;
 }
 
 int shmv__name_check(const uint8_t *data, size_t len, char *dst)

@@ -82,10 +82,17 @@ typedef struct shmv__wire_arena {
         size_t used;
         size_t limit;
         size_t store_used;
+        size_t heap_blocks; /* blocks from malloc() not yet freed */
         max_align_t store[SHMV__ARENA_INLINE / sizeof(max_align_t)];
 } shmv__wire_arena;
 
 void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit);
+/* Whether a message decoded with the arena needs its free_unpacked(): not when every block
+ * came from the store, which goes with the arena. */
+static inline bool shmv__wire_arena_on_heap(const shmv__wire_arena *a)
+{
+        return a->heap_blocks > 0;
+}
 
 /* A NUL-terminated copy of a protobuf bytes field that is a valid segment name (1..255 bytes,
  * no '/', no NUL, no control characters, not "." or ".."), into dst of SHMV_NAME_MAX + 1.

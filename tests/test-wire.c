@@ -297,7 +297,7 @@ static void test_arena_store(void)
         uintptr_t lo = (uintptr_t)arena.store, hi = lo + sizeof(arena.store);
         CHECK((uintptr_t)got >= lo && (uintptr_t)got < hi);
         CHECK((uintptr_t)got->open->name.data >= lo && (uintptr_t)got->open->name.data < hi);
-        CHECK(arena.used > 0 && arena.store_used > 0);
+        CHECK(arena.used > 0 && arena.store_used > 0 && !shmv__wire_arena_on_heap(&arena));
         shmview__request__free_unpacked(got, &arena.allocator);
         CHECK(arena.used == 0);
 
@@ -315,8 +315,9 @@ static void test_arena_store(void)
         CHECK((uintptr_t)got->open->name.data < (uintptr_t)arena.store ||
               (uintptr_t)got->open->name.data >= (uintptr_t)arena.store + sizeof(arena.store));
         CHECK(memcmp(got->open->name.data, big, sizeof(big)) == 0);
+        CHECK(shmv__wire_arena_on_heap(&arena));
         shmview__request__free_unpacked(got, &arena.allocator);
-        CHECK(arena.used == 0);
+        CHECK(arena.used == 0 && !shmv__wire_arena_on_heap(&arena));
         free(frame);
         passes++;
 }
