@@ -6,6 +6,7 @@
  * The client (this process and the clients it forks) runs on one CPU, the server (shmviewd, or
  * the baseline's peer) on another, the same for shmview and for its baseline. The table goes to
  * stdout as Markdown; progress and the machine's description go to stderr. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -88,6 +89,14 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
         fputc('\n', stderr);
         if (daemon_pid > 0)
                 kill(daemon_pid, SIGTERM);
+        /* The sockets of the peers and daemons, which die with this process. */
+        DIR *d = opendir(tmpdir);
+        for (struct dirent *e; d && (e = readdir(d));)
+                if (e->d_name[0] != '.')
+                        (void)unlinkat(dirfd(d), e->d_name, 0);
+        if (d)
+                closedir(d);
+        (void)rmdir(tmpdir);
         exit(1);
 }
 
@@ -441,8 +450,8 @@ static void floors_up(floors *fl, const char *name, uint64_t size)
         fl->blocking_sock = shmv__peer_connect(fl->blocking.path);
         fl->epoll_sock = shmv__peer_connect(fl->epoll.path);
         if (fl->blocking_sock < 0 || fl->epoll_sock < 0)
-                die("floor connect: %s", strerror(-(fl->blocking_sock < 0 ? fl->blocking_sock
-                                                                         : fl->epoll_sock)));
+                die("floor connect: %s",
+                    strerror(-(fl->blocking_sock < 0 ? fl->blocking_sock : fl->epoll_sock)));
 }
 
 static void floors_down(floors *fl)
@@ -592,8 +601,8 @@ static load_result load_run(unsigned nclients, const char *name, const floor_pee
 {
         unsigned nothers = nclients - 1;
         size_t shsize = sizeof(load_shared) + nothers * sizeof(((load_shared *)0)->client[0]);
-        load_shared *sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                               -1, 0);
+        load_shared *sh =
+                mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (sh == MAP_FAILED)
                 die("mmap: %m");
         int start[2];
@@ -815,8 +824,7 @@ static void fig_handoff(void)
                 snprintf(fig, sizeof(fig), "hand-off %s", fmt_size(sz, sizeof(sz), size));
                 snprintf(b, sizeof(b), "%s copy", fmt_time(a, sizeof(a), c));
                 add_row(fig, fmt_time(a, sizeof(a), s), b, fmt_ratio(r, sizeof(r), s / c),
-                        i == cfg.n_handoff_sizes - 1 && size >= GiB ? "<= 1/1000x"
-                                                                    : "reported");
+                        i == cfg.n_handoff_sizes - 1 && size >= GiB ? "<= 1/1000x" : "reported");
                 if (i == 0) {
                         first = s;
                         first_dl = d;
@@ -1057,11 +1065,12 @@ static void fig_slice(void)
         add_row("slice + release", a, b, fmt_ratio(r, sizeof(r), slice / sys), "< 100 ns");
         snprintf(a, sizeof(a), "%.1f ns", item);
         snprintf(b, sizeof(b), "%.1f ns array read", direct);
-        add_row("item (shmv_view_item)", a, b, fmt_ratio(r, sizeof(r), item / direct),
-                "reported");
+        add_row("item (shmv_view_item)", a, b, fmt_ratio(r, sizeof(r), item / direct), "reported");
         add_row("system calls in slice/cast/item/get",
-                none > 0 ? "0" : none < 0 ? "not checked (ASan)" : "some", "seccomp strict", "-",
-                "0");
+                none > 0   ? "0"
+                : none < 0 ? "not checked (ASan)"
+                           : "some",
+                "seccomp strict", "-", "0");
         if (none == 0)
                 die("a view operation made a system call");
 }
@@ -1229,9 +1238,9 @@ static void describe_machine(void)
         shmem_thp_on(thp, sizeof(thp));
         printf("shmview-bench %s (%s mode): %s, %ld CPUs, %.1f GiB RAM, Linux %s, "
                "shmem THP %s; client on CPU %d, server on CPU %d\n",
-               SHMV_VERSION_STRING, cfg.full ? "full" : "quick", model, sysconf(_SC_NPROCESSORS_ONLN),
-               (double)pages * (double)ps / (double)GiB, u.release, thp, cfg.client_cpu,
-               cfg.server_cpu);
+               SHMV_VERSION_STRING, cfg.full ? "full" : "quick", model,
+               sysconf(_SC_NPROCESSORS_ONLN), (double)pages * (double)ps / (double)GiB, u.release,
+               thp, cfg.client_cpu, cfg.server_cpu);
 }
 
 /* CPU time the whole machine has been busy, and this process with its reaped children (the

@@ -35,29 +35,29 @@ static const struct {
         int err;
         const char *msg;
 } messages[] = {
-        { EROFS, "cannot modify read-only memory" },
-        { ENOENT, "no such segment" },
-        { EEXIST, "a segment with that name exists" },
-        { EACCES, "permission denied" },
-        { EPERM, "operation not permitted" },
-        { EBUSY, "the segment has writable views open" },
-        { EINVAL, "invalid argument" },
-        { ERANGE, "index out of range" },
-        { ENOSPC, "not enough memory for the segment" },
-        { EDQUOT, "over the memory quota of this uid (max_bytes_per_uid)" },
-        { EUSERS, "the daemon has too many clients connected" },
-        { EOVERFLOW, "offset + length overflows" },
-        { EMFILE, "too many views open" },
-        { ENOBUFS, "buffer too small" },
-        { ECONNREFUSED, "no daemon is listening on the socket (connection refused)" },
-        { ENOTCONN, "not connected to the daemon" },
-        { ECONNRESET, "the daemon closed the connection" },
-        { EPIPE, "the daemon closed the connection" },
-        { EPROTO, "protocol error" },
-        { EMSGSIZE, "message too large" },
-        { ENAMETOOLONG, "socket path too long" },
-        { EOPNOTSUPP, "request not supported by the daemon" },
-        { ENOMEM, "out of memory" },
+        {EROFS, "cannot modify read-only memory"},
+        {ENOENT, "no such segment"},
+        {EEXIST, "a segment with that name exists"},
+        {EACCES, "permission denied"},
+        {EPERM, "operation not permitted"},
+        {EBUSY, "the segment has writable views open"},
+        {EINVAL, "invalid argument"},
+        {ERANGE, "index out of range"},
+        {ENOSPC, "not enough memory for the segment"},
+        {EDQUOT, "over the memory quota of this uid (max_bytes_per_uid)"},
+        {EUSERS, "the daemon has too many clients connected"},
+        {EOVERFLOW, "offset + length overflows"},
+        {EMFILE, "too many views open"},
+        {ENOBUFS, "buffer too small"},
+        {ECONNREFUSED, "no daemon is listening on the socket (connection refused)"},
+        {ENOTCONN, "not connected to the daemon"},
+        {ECONNRESET, "the daemon closed the connection"},
+        {EPIPE, "the daemon closed the connection"},
+        {EPROTO, "protocol error"},
+        {EMSGSIZE, "message too large"},
+        {ENAMETOOLONG, "socket path too long"},
+        {EOPNOTSUPP, "request not supported by the daemon"},
+        {ENOMEM, "out of memory"},
 };
 
 const char *shmv_strerror(int err)
@@ -372,7 +372,7 @@ static int reattach_locked(shmv_client *c)
 
 static int connect_socket(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         size_t len = strlen(path);
         if (len >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -411,7 +411,7 @@ static int hello_locked(shmv_client *c)
         if (resp->status != 0)
                 r = resp->status > 0 ? -resp->status : -EPROTO;
         else if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
-            resp->hello->protocol_version != SHMV__PROTOCOL_VERSION)
+                 resp->hello->protocol_version != SHMV__PROTOCOL_VERSION)
                 r = -EPROTO;
         else if (resp->hello->limits && resp->hello->limits->max_frame > 0 &&
                  resp->hello->limits->max_frame < c->max_frame)
@@ -506,8 +506,8 @@ int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_
         return shmv_segment_create_with_flags(c, name, size, mode, 0);
 }
 
-int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t size,
-                                   uint32_t mode, unsigned flags)
+int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t size, uint32_t mode,
+                                   unsigned flags)
 {
         if (!c || (flags & ~SHMV_SEGMENT_HUGE_PAGES))
                 return -EINVAL;
@@ -646,8 +646,8 @@ void shmv_segment_list_free(shmv_segment_info *list)
         free(list);
 }
 
-int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length,
-                   int flags, shmv_view **ret)
+int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length, int flags,
+                   shmv_view **ret)
 {
         if (!c || !ret || !(flags & SHMV_READ) ||
             (flags & ~(SHMV_READ | SHMV_WRITE | SHMV_PREFAULT)))

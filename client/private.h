@@ -37,12 +37,12 @@ int shmv__client_fd(shmv_client *c);
  * handle released unmaps it and sends the release. */
 typedef struct shmv__mapping {
         atomic_uint refs;
-        void *base;        /* mmap address (page aligned) */
-        size_t size;       /* mmap length */
+        void *base; /* mmap address (page aligned) */
+        size_t size; /* mmap length */
         shmv_client *client;
-        uint64_t view_id;  /* under the client's lock: a reconnect changes it; 0: none */
+        uint64_t view_id; /* under the client's lock: a reconnect changes it; 0: none */
         uint64_t conn_gen; /* the connection view_id belongs to, under the lock too */
-        bool writable;     /* mapped PROT_READ|PROT_WRITE */
+        bool writable; /* mapped PROT_READ|PROT_WRITE */
         /* What the daemon granted, to register the view again after it restarts. */
         uint64_t segment_id;
         uint64_t offset;

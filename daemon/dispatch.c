@@ -159,8 +159,8 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
                           c->serial, (unsigned)c->peer.uid, name, cr->size, why);
                 reply_error(c, id, EDQUOT,
                             "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
-                            " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
-                            "; %" PRIu64 " bytes for %s)",
+                            " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32 "; %" PRIu64
+                            " bytes for %s)",
                             (unsigned)c->peer.uid, why, c->server->config.max_bytes_per_uid,
                             shmv__registry_uid_bytes(c->server->registry, c->peer.uid),
                             c->server->config.max_segments_per_uid, cr->size, name);

@@ -385,11 +385,11 @@ static int errno_to_why(int err, const char **ret_why)
 static bool shmem_huge_allowed(void)
 {
         char buf[256];
-        if (read_small_file("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf,
-                            sizeof(buf)) < 0)
+        if (read_small_file("/sys/kernel/mm/transparent_hugepage/shmem_enabled", buf, sizeof(buf)) <
+            0)
                 return false;
-        return strstr(buf, "[advise]") || strstr(buf, "[within_size]") ||
-               strstr(buf, "[always]") || strstr(buf, "[force]");
+        return strstr(buf, "[advise]") || strstr(buf, "[within_size]") || strstr(buf, "[always]") ||
+               strstr(buf, "[force]");
 }
 
 /* Allocates every page of the memfd now, so that running out of memory is an error here and
@@ -415,8 +415,7 @@ static int reserve_pages(int fd, uint64_t size, bool huge_pages)
                         int err;
                         (void)madvise(p, (size_t)(size & ~(huge - 1)), MADV_HUGEPAGE);
                         do
-                                err = madvise(p, (size_t)size, MADV_POPULATE_WRITE) < 0 ? errno
-                                                                                         : 0;
+                                err = madvise(p, (size_t)size, MADV_POPULATE_WRITE) < 0 ? errno : 0;
                         while (err == EINTR);
                         munmap(p, (size_t)size);
                         /* EINVAL: a kernel before 5.14; fallocate() below does the job. */

@@ -160,8 +160,8 @@ static void conn_process(shmv__conn *c)
                         return;
                 if (r < 0) {
                         if (r == -EMSGSIZE)
-                                log_warning("client %" PRIu64
-                                            ": frame longer than %" PRIu32 " bytes, closing",
+                                log_warning("client %" PRIu64 ": frame longer than %" PRIu32
+                                            " bytes, closing",
                                             c->serial, c->in.max_frame);
                         else
                                 log_error("client %" PRIu64 ": %s, closing", c->serial,
@@ -763,7 +763,7 @@ static int adopt_socket(shmv__server *s)
                 close(fd);
                 return r;
         }
-        struct sockaddr_un addr = { 0 };
+        struct sockaddr_un addr = {0};
         socklen_t len = sizeof(addr);
         if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0 &&
             len > offsetof(struct sockaddr_un, sun_path) && addr.sun_path[0])
@@ -907,8 +907,8 @@ void shmv__server_stop(shmv__server *s)
 static void on_drain_timeout(uv_timer_t *timer)
 {
         shmv__server *s = timer->data;
-        log_warning("%u clients did not take their replies within %d ms, closing them",
-                    s->nconns, DRAIN_TIMEOUT_MS);
+        log_warning("%u clients did not take their replies within %d ms, closing them", s->nconns,
+                    DRAIN_TIMEOUT_MS);
         shmv__server_stop(s);
 }
 

@@ -36,14 +36,14 @@ typedef struct shmv_view shmv_view;
 
 typedef struct shmv_segment_info {
         char name[SHMV_NAME_MAX + 1];
-        uint64_t size;          /* bytes, fixed at creation */
-        uint32_t uid;           /* owner: the creating client's uid */
-        uint32_t gid;           /* group: the creating client's gid */
-        uint32_t mode;          /* permission bits, as for a file (0600 by default) */
-        bool sealed;            /* immutable: no writable view can be opened */
-        uint32_t views_ro;      /* read-only views open on it, all clients together */
-        uint32_t views_rw;      /* writable views open on it */
-        uint64_t created_usec;  /* creation time, CLOCK_REALTIME microseconds */
+        uint64_t size; /* bytes, fixed at creation */
+        uint32_t uid; /* owner: the creating client's uid */
+        uint32_t gid; /* group: the creating client's gid */
+        uint32_t mode; /* permission bits, as for a file (0600 by default) */
+        bool sealed; /* immutable: no writable view can be opened */
+        uint32_t views_ro; /* read-only views open on it, all clients together */
+        uint32_t views_rw; /* writable views open on it */
+        uint64_t created_usec; /* creation time, CLOCK_REALTIME microseconds */
 } shmv_segment_info;
 
 /* Connection. socket_path NULL applies the socket-path rule: $SHMVIEW_SOCKET, else
@@ -87,8 +87,8 @@ SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
 #define SHMV_WRITE 2
 /* Opt-in for shmv_view_open(): map every page of the range at open (MAP_POPULATE), so that
  * the first pass over the view takes no page faults. Open then costs time that grows with the
- * view's size (about 0.3 s per GiB of normal pages, well under 1 ms per GiB of huge pages), so
- * it is not the default. */
+ * view's size (about 50 ms per GiB of normal pages, under 1 ms per GiB of huge pages; see
+ * docs/performance.md), so it is not the default. */
 #define SHMV_PREFAULT 4
 #define SHMV_TO_END UINT64_MAX
 /* An omitted slice bound or step, as in m[:5] or m[::-1]. */
@@ -98,15 +98,15 @@ SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
  * end). flags: SHMV_READ, or SHMV_READ | SHMV_WRITE, either with SHMV_PREFAULT. The new
  * view has format "B" and owns a mapping of exactly the pages that hold the range; release it
  * with shmv_view_release(). */
-SHMV_EXPORT int shmv_view_open(shmv_client *c, const char *name, uint64_t offset,
-                               uint64_t length, int flags, shmv_view **ret);
+SHMV_EXPORT int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length,
+                               int flags, shmv_view **ret);
 /* Releases one view handle. The mapping goes away, and the daemon is told, when the last
  * view over it (the opened one, its slices, casts and read-only copies) is released.
  * NULL is fine. */
 SHMV_EXPORT void shmv_view_release(shmv_view *view);
 
-SHMV_EXPORT size_t shmv_view_len(const shmv_view *v);      /* number of items */
-SHMV_EXPORT size_t shmv_view_nbytes(const shmv_view *v);   /* len * itemsize */
+SHMV_EXPORT size_t shmv_view_len(const shmv_view *v); /* number of items */
+SHMV_EXPORT size_t shmv_view_nbytes(const shmv_view *v); /* len * itemsize */
 SHMV_EXPORT size_t shmv_view_itemsize(const shmv_view *v);
 SHMV_EXPORT const char *shmv_view_format(const shmv_view *v);
 SHMV_EXPORT ptrdiff_t shmv_view_stride(const shmv_view *v); /* bytes between items */
@@ -123,8 +123,8 @@ SHMV_EXPORT int shmv_view_set(shmv_view *v, ptrdiff_t index, const void *item);
 
 /* Python's v[start:stop:step]; SHMV_NONE for an omitted part. Makes a new handle over the same
  * mapping without talking to the daemon; release it with shmv_view_release(). */
-SHMV_EXPORT int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop,
-                                ptrdiff_t step, shmv_view **ret);
+SHMV_EXPORT int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
+                                shmv_view **ret);
 /* v[:] = src: len must equal nbytes; follows the stride; src may overlap the view. */
 SHMV_EXPORT int shmv_view_write(shmv_view *v, const void *src, size_t len);
 /* Copies the bytes in logical order into dst (dst_len >= nbytes, else -ENOBUFS). */
@@ -148,11 +148,11 @@ SHMV_EXPORT int shmv_view_equal(const shmv_view *a, const shmv_view *b);
 typedef struct shmv_item {
         char format; /* the view's format character */
         union {
-                int64_t i;  /* b h i l q n */
+                int64_t i; /* b h i l q n */
                 uint64_t u; /* B H I L Q N */
-                double f;   /* f d */
-                bool b;     /* ? */
-                char c;     /* c: one byte */
+                double f; /* f d */
+                bool b; /* ? */
+                char c; /* c: one byte */
         };
 } shmv_item;
 
@@ -173,8 +173,8 @@ SHMV_EXPORT int shmv_segment_name_check(const char *name);
 
 /* A client connection as the daemon saw it when it accepted it. */
 typedef struct shmv_client_ref {
-        uint64_t client_id;           /* the daemon's number for the connection, from 1 */
-        uint32_t pid;                 /* 0 when not visible in the daemon's pid namespace */
+        uint64_t client_id; /* the daemon's number for the connection, from 1 */
+        uint32_t pid; /* 0 when not visible in the daemon's pid namespace */
         uint32_t uid;
         uint32_t gid;
         char comm[SHMV_COMM_MAX + 1]; /* /proc/PID/comm at connect; raw bytes, may be "" */
@@ -183,7 +183,7 @@ typedef struct shmv_client_ref {
 /* One view open on a segment. */
 typedef struct shmv_view_info {
         shmv_client_ref client; /* who holds it */
-        uint64_t view_id;       /* its id on that client's connection */
+        uint64_t view_id; /* its id on that client's connection */
         uint64_t offset;
         uint64_t length;
         bool writable;
@@ -200,10 +200,10 @@ SHMV_EXPORT void shmv_segment_views_free(shmv_view_info *views);
 typedef struct shmv_client_info {
         shmv_client_ref client;
         uint64_t connected_usec; /* CLOCK_REALTIME microseconds */
-        uint32_t views;          /* views it holds open */
-        uint64_t bytes_mapped;   /* the sum of their lengths */
-        bool watching;           /* a shmv_watch connection */
-        bool self;               /* the connection c that asked */
+        uint32_t views; /* views it holds open */
+        uint64_t bytes_mapped; /* the sum of their lengths */
+        bool watching; /* a shmv_watch connection */
+        bool self; /* the connection c that asked */
 } shmv_client_info;
 
 /* The connected clients by client_id. *ret is an array of *ret_count entries (NULL when
@@ -213,12 +213,12 @@ SHMV_EXPORT void shmv_client_list_free(shmv_client_info *list);
 
 /* The daemon's limits, as announced at the handshake; 0 where a daemon announces none. */
 typedef struct shmv_limits {
-        uint32_t max_frame;            /* bytes in one protocol frame */
+        uint32_t max_frame; /* bytes in one protocol frame */
         uint32_t max_fds_per_message;
         uint32_t max_clients;
         uint32_t max_views_per_client;
         uint32_t max_segments;
-        uint64_t max_bytes;            /* bytes in all segments together */
+        uint64_t max_bytes; /* bytes in all segments together */
         uint32_t max_name_len;
         uint32_t list_page_size;
         uint32_t max_clients_per_uid;
@@ -228,17 +228,17 @@ typedef struct shmv_limits {
 } shmv_limits;
 
 typedef struct shmv_daemon_info {
-        char version[32];           /* the daemon's version string */
+        char version[32]; /* the daemon's version string */
         uint32_t protocol_version;
-        uint64_t started_usec;      /* CLOCK_REALTIME microseconds */
+        uint64_t started_usec; /* CLOCK_REALTIME microseconds */
         uint64_t uptime_usec;
-        char socket_path[108];      /* where it listens */
-        uint32_t clients;           /* connections, the asking one and watchers included */
+        char socket_path[108]; /* where it listens */
+        uint32_t clients; /* connections, the asking one and watchers included */
         uint32_t watchers;
-        uint32_t segments;          /* with a name */
+        uint32_t segments; /* with a name */
         uint32_t segments_unlinked; /* unlinked, still held by views */
-        uint64_t views;             /* open, all clients together */
-        uint64_t bytes_used;        /* in all segments, unlinked ones included */
+        uint64_t views; /* open, all clients together */
+        uint64_t bytes_used; /* in all segments, unlinked ones included */
         uint32_t watch_queue_bytes; /* unread events a watcher may have before it is dropped */
         shmv_limits limits;
 } shmv_daemon_info;
@@ -250,20 +250,20 @@ SHMV_EXPORT int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret);
 typedef struct shmv_watch shmv_watch;
 
 enum {
-        SHMV_EVENT_CREATED = 1,          /* name, size, mode */
-        SHMV_EVENT_UNLINKED = 2,         /* name */
-        SHMV_EVENT_SEALED = 3,           /* name */
-        SHMV_EVENT_VIEW_OPENED = 4,      /* name, view_id, offset, length, writable */
-        SHMV_EVENT_VIEW_RELEASED = 5,    /* the same */
+        SHMV_EVENT_CREATED = 1, /* name, size, mode */
+        SHMV_EVENT_UNLINKED = 2, /* name */
+        SHMV_EVENT_SEALED = 3, /* name */
+        SHMV_EVENT_VIEW_OPENED = 4, /* name, view_id, offset, length, writable */
+        SHMV_EVENT_VIEW_RELEASED = 5, /* the same */
         SHMV_EVENT_CLIENT_CONNECTED = 6,
-        SHMV_EVENT_CLIENT_GONE = 7,      /* views: how many it held, released with it */
-        SHMV_EVENT_OVERFLOW = 8,         /* the watcher fell behind: the last event */
+        SHMV_EVENT_CLIENT_GONE = 7, /* views: how many it held, released with it */
+        SHMV_EVENT_OVERFLOW = 8, /* the watcher fell behind: the last event */
 };
 
 typedef struct shmv_event {
-        int kind;                   /* SHMV_EVENT_*; others may come from a newer daemon */
-        uint64_t time_usec;         /* CLOCK_REALTIME microseconds */
-        shmv_client_ref client;     /* who did it (for OVERFLOW: the watcher itself) */
+        int kind; /* SHMV_EVENT_*; others may come from a newer daemon */
+        uint64_t time_usec; /* CLOCK_REALTIME microseconds */
+        shmv_client_ref client; /* who did it (for OVERFLOW: the watcher itself) */
         char name[SHMV_NAME_MAX + 1]; /* the segment, "" for client events */
         uint64_t size;
         uint32_t mode;

@@ -94,7 +94,7 @@ ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock)
                 char buf[CMSG_SPACE(sizeof(int) * 16)];
                 struct cmsghdr align;
         } control;
-        struct iovec iov = { .iov_base = in->buf + in->len, .iov_len = in->cap - in->len };
+        struct iovec iov = {.iov_base = in->buf + in->len, .iov_len = in->cap - in->len};
         struct msghdr msg = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
@@ -118,8 +118,8 @@ int shmv__wire_in_frame(shmv__wire_in *in, const uint8_t **ret_payload, size_t *
         if (avail < SHMV__FRAME_HEADER)
                 return 0;
         const uint8_t *p = in->buf + in->start;
-        uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t n =
+                (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         if (n > in->max_frame)
                 return -EMSGSIZE;
         if (avail - SHMV__FRAME_HEADER < n) {
@@ -208,8 +208,8 @@ ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd)
                 char buf[CMSG_SPACE(sizeof(int))];
                 struct cmsghdr align;
         } control;
-        struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
         if (fd >= 0) {
                 memset(&control, 0, sizeof(control));
                 msg.msg_control = control.buf;

@@ -28,14 +28,14 @@
 typedef struct shmv__wire_in {
         uint8_t *buf;
         size_t start; /* first unconsumed byte */
-        size_t len;   /* bytes buffered, from buf[0] */
+        size_t len; /* bytes buffered, from buf[0] */
         size_t cap;
         uint32_t max_frame;
         size_t frame_len; /* payload length of the frame last returned, 0 if none */
         int fds[SHMV__WIRE_FD_QUEUE];
         unsigned nfds;
         unsigned fds_dropped; /* received beyond the queue, or with keep_fds false: closed */
-        bool keep_fds;        /* false: close every received descriptor at once */
+        bool keep_fds; /* false: close every received descriptor at once */
 } shmv__wire_in;
 
 int shmv__wire_in_init(shmv__wire_in *in, uint32_t max_frame, bool keep_fds);
