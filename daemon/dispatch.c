@@ -284,18 +284,14 @@ static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
         shmv__conn_send(c, &resp, NULL, -1);
 }
 
-static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
+/* What open and reattach share: the range, permission and limit checks, in the order
+ * docs/protocol.md gives, then the view in the connection's table and the reply. Only open
+ * sends a descriptor. For an open, length UINT64_MAX means to the end; a reattach names the
+ * resolved range it maps, so there it is just too long. */
+static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char *name,
+                       uint64_t offset, uint64_t length, bool writable, bool reattach)
 {
-        char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &o->name, name))
-                return;
-        shmv__segment *s = shmv__segment_find(c->server->registry, name);
-        if (!s) {
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
-                return;
-        }
-        uint64_t offset = o->offset, length = o->length;
-        if (length == UINT64_MAX) {
+        if (length == UINT64_MAX && !reattach) {
                 if (offset > s->size) {
                         reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
                         return;
@@ -308,7 +304,6 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
                 reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
                 return;
         }
-        bool writable = o->writable;
         int r = shmv__segment_check_access(s, &c->peer, writable);
         if (r == 0 && writable && shmv__segment_write_sealed(s))
                 r = -EPERM; /* a writer added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE itself */
@@ -328,7 +323,8 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
         shmv__view *v;
         r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
         if (r < 0) {
-                reply_error(c, id, -r, "cannot open a view: %s", strerror(-r));
+                reply_error(c, id, -r, "cannot %s a view: %s", reattach ? "reattach" : "open",
+                            strerror(-r));
                 return;
         }
         Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
@@ -340,17 +336,37 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
         reply.segment_id = s->id;
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
-        resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
-        resp.open = &reply;
-        if (shmv__conn_send(c, &resp, s, writable ? s->fd : s->fd_ro) < 0) {
+        if (reattach) {
+                resp.body_case = SHMVIEW__RESPONSE__BODY_REATTACH;
+                resp.reattach = &reply;
+                r = shmv__conn_send(c, &resp, NULL, -1);
+        } else {
+                resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
+                resp.open = &reply;
+                r = shmv__conn_send(c, &resp, s, writable ? s->fd : s->fd_ro);
+        }
+        if (r < 0) {
                 shmv__view_release(&c->views, v->id);
                 return;
         }
-        log_debug("client %" PRIu64 " opened view %" PRIu64 " of %s: %" PRIu64 " bytes at %" PRIu64
+        log_debug("client %" PRIu64 " %s view %" PRIu64 " of %s: %" PRIu64 " bytes at %" PRIu64
                   ", %s",
-                  c->serial, reply.view_id, name, length, offset,
-                  writable ? "writable" : "read-only");
+                  c->serial, reattach ? "reattached" : "opened", reply.view_id, name, length,
+                  offset, writable ? "writable" : "read-only");
         shmv__watch_view_opened(c, v);
+}
+
+static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
+{
+        char name[SHMV_NAME_MAX + 1];
+        if (!take_name(c, id, &o->name, name))
+                return;
+        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        if (!s) {
+                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                return;
+        }
+        grant_view(c, id, s, name, o->offset, o->length, o->writable, false);
 }
 
 static void do_release(shmv__conn *c, const Shmview__ReleaseRequest *rr)
@@ -376,58 +392,7 @@ static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachReque
                 reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
-        uint64_t offset = ra->offset, length = ra->length;
-        if (offset > UINT64_MAX - length) {
-                reply_error(c, id, EOVERFLOW, "offset + length overflows");
-                return;
-        }
-        if (offset > s->size || length > s->size - offset) {
-                reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
-                return;
-        }
-        bool writable = ra->writable;
-        int r = shmv__segment_check_access(s, &c->peer, writable);
-        if (r == 0 && writable && shmv__segment_write_sealed(s))
-                r = -EPERM;
-        if (r == -EPERM) {
-                reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
-                return;
-        }
-        if (r < 0) {
-                reply_error(c, id, EACCES, "permission denied: %s", name);
-                return;
-        }
-        if (shmv__view_table_count(&c->views) >= c->server->config.max_views_per_client) {
-                reply_error(c, id, EMFILE, "too many views open (max_views_per_client %" PRIu32 ")",
-                            c->server->config.max_views_per_client);
-                return;
-        }
-        shmv__view *v;
-        r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
-        if (r < 0) {
-                reply_error(c, id, -r, "cannot reattach a view: %s", strerror(-r));
-                return;
-        }
-        Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
-        reply.view_id = v->id;
-        reply.offset = offset;
-        reply.length = length;
-        reply.segment_size = s->size;
-        reply.writable = writable;
-        reply.segment_id = s->id;
-        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
-        resp.id = id;
-        resp.body_case = SHMVIEW__RESPONSE__BODY_REATTACH;
-        resp.reattach = &reply;
-        if (shmv__conn_send(c, &resp, NULL, -1) < 0) {
-                shmv__view_release(&c->views, v->id);
-                return;
-        }
-        log_debug("client %" PRIu64 " reattached view %" PRIu64 " of %s: %" PRIu64
-                  " bytes at %" PRIu64 ", %s",
-                  c->serial, reply.view_id, name, length, offset,
-                  writable ? "writable" : "read-only");
-        shmv__watch_view_opened(c, v);
+        grant_view(c, id, s, name, ra->offset, ra->length, ra->writable, true);
 }
 
 void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
