@@ -28,8 +28,7 @@ static uint32_t list_page_size(const shmv__config *cfg)
         return n < LIST_PAGE_SIZE ? n : LIST_PAGE_SIZE;
 }
 
-__attribute__((format(printf, 4, 5))) static void reply_error(shmv__conn *c, uint64_t id,
-                                                              int status, const char *fmt, ...)
+void shmv__reply_error(shmv__conn *c, uint64_t id, int status, const char *fmt, ...)
 {
         char msg[512];
         va_list ap;
@@ -61,7 +60,7 @@ static bool take_name(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *fie
 {
         if (shmv__name_check(field->data, field->len, dst) == 0)
                 return true;
-        reply_error(c, id, EINVAL, "invalid segment name");
+        shmv__reply_error(c, id, EINVAL, "invalid segment name");
         return false;
 }
 
@@ -99,9 +98,9 @@ static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
         if (h->protocol_version != SHMV__PROTOCOL_VERSION) {
                 log_info("client %" PRIu64 ": protocol version %" PRIu32 " not supported",
                          c->serial, h->protocol_version);
-                reply_error(c, id, EPROTO,
-                            "unsupported protocol version %" PRIu32 ", this daemon speaks %u",
-                            h->protocol_version, SHMV__PROTOCOL_VERSION);
+                shmv__reply_error(c, id, EPROTO,
+                                  "unsupported protocol version %" PRIu32 ", this daemon speaks %u",
+                                  h->protocol_version, SHMV__PROTOCOL_VERSION);
                 c->close_after_flush = true;
                 return;
         }
@@ -132,12 +131,12 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
         if (!take_name(c, id, &cr->name, name))
                 return;
         if (cr->size == 0) {
-                reply_error(c, id, EINVAL, "size must be greater than 0: %s", name);
+                shmv__reply_error(c, id, EINVAL, "size must be greater than 0: %s", name);
                 return;
         }
         if (cr->mode & ~07777u) {
-                reply_error(c, id, EINVAL, "mode %#" PRIo32 " has bits outside 07777: %s", cr->mode,
-                            name);
+                shmv__reply_error(c, id, EINVAL, "mode %#" PRIo32 " has bits outside 07777: %s",
+                                  cr->mode, name);
                 return;
         }
         const char *why = NULL;
@@ -151,25 +150,26 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
                 shmv__watch_segment(c, SHMVIEW__EVENT__KIND__CREATED, name);
                 break;
         case -EEXIST:
-                reply_error(c, id, EEXIST, "segment exists: %s", name);
+                shmv__reply_error(c, id, EEXIST, "segment exists: %s", name);
                 break;
         case -EDQUOT:
                 log_debug("client %" PRIu64 " (uid %u): over its quota for segment %s (%" PRIu64
                           " bytes): %s",
                           c->serial, (unsigned)c->peer.uid, name, cr->size, why);
-                reply_error(c, id, EDQUOT,
-                            "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
-                            " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32 "; %" PRIu64
-                            " bytes for %s)",
-                            (unsigned)c->peer.uid, why, c->server->config.max_bytes_per_uid,
-                            shmv__registry_uid_bytes(c->server->registry, c->peer.uid),
-                            c->server->config.max_segments_per_uid, cr->size, name);
+                shmv__reply_error(c, id, EDQUOT,
+                                  "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
+                                  " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
+                                  "; %" PRIu64 " bytes for %s)",
+                                  (unsigned)c->peer.uid, why, c->server->config.max_bytes_per_uid,
+                                  shmv__registry_uid_bytes(c->server->registry, c->peer.uid),
+                                  c->server->config.max_segments_per_uid, cr->size, name);
                 break;
         default:
                 log_debug("client %" PRIu64 ": no room for segment %s (%" PRIu64 " bytes): %s",
                           c->serial, name, cr->size, why ? why : "cannot allocate");
-                reply_error(c, id, ENOSPC, "out of memory budget: %s (%" PRIu64 " bytes for %s)",
-                            why ? why : "cannot allocate", cr->size, name);
+                shmv__reply_error(c, id, ENOSPC,
+                                  "out of memory budget: %s (%" PRIu64 " bytes for %s)",
+                                  why ? why : "cannot allocate", cr->size, name);
                 break;
         }
 }
@@ -181,9 +181,9 @@ static void do_unlink(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr
                 return;
         int r = shmv__segment_unlink(c->server->registry, &c->peer, name);
         if (r == -ENOENT)
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
         else if (r == -EPERM)
-                reply_error(c, id, EPERM, "permission denied: %s", name);
+                shmv__reply_error(c, id, EPERM, "permission denied: %s", name);
         else {
                 log_debug("client %" PRIu64 " unlinked segment %s", c->serial, name);
                 reply_ok(c, id);
@@ -198,20 +198,21 @@ static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
                 return;
         int r = shmv__segment_seal(c->server->registry, &c->peer, name);
         if (r == -ENOENT) {
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
         } else if (r == -EPERM) {
-                reply_error(c, id, EPERM, "permission denied: %s", name);
+                shmv__reply_error(c, id, EPERM, "permission denied: %s", name);
         } else if (r == -ENOLCK) {
-                reply_error(c, id, EPERM,
-                            "a writer locked the seals of the segment (F_SEAL_SEAL); it cannot be "
-                            "sealed: %s",
-                            name);
+                shmv__reply_error(
+                        c, id, EPERM,
+                        "a writer locked the seals of the segment (F_SEAL_SEAL); it cannot be "
+                        "sealed: %s",
+                        name);
         } else if (r == -EBUSY) {
                 const shmv__segment *s = shmv__segment_find(c->server->registry, name);
                 if (s && s->views_rw > 0)
-                        reply_error(c, id, EBUSY, "writable views are open: %s", name);
+                        shmv__reply_error(c, id, EBUSY, "writable views are open: %s", name);
                 else
-                        reply_error(c, id, EBUSY, "writable mappings still exist: %s", name);
+                        shmv__reply_error(c, id, EBUSY, "writable mappings still exist: %s", name);
         } else {
                 log_debug("client %" PRIu64 " sealed segment %s", c->serial, name);
                 reply_ok(c, id);
@@ -241,7 +242,7 @@ static void do_stat(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
                 return;
         shmv__segment *s = shmv__segment_find(c->server->registry, name);
         if (!s) {
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
         Shmview__SegmentInfo info;
@@ -293,38 +294,40 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
 {
         if (length == UINT64_MAX && !reattach) {
                 if (offset > s->size) {
-                        reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
+                        shmv__reply_error(c, id, EINVAL, "range past the end of the segment: %s",
+                                          name);
                         return;
                 }
                 length = s->size - offset;
         } else if (offset > UINT64_MAX - length) {
-                reply_error(c, id, EOVERFLOW, "offset + length overflows");
+                shmv__reply_error(c, id, EOVERFLOW, "offset + length overflows");
                 return;
         } else if (offset > s->size || length > s->size - offset) {
-                reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
+                shmv__reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
                 return;
         }
         int r = shmv__segment_check_access(s, &c->peer, writable);
         if (r == 0 && writable && shmv__segment_write_sealed(s))
                 r = -EPERM; /* a writer added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE itself */
         if (r == -EPERM) {
-                reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
+                shmv__reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
                 return;
         }
         if (r < 0) {
-                reply_error(c, id, EACCES, "permission denied: %s", name);
+                shmv__reply_error(c, id, EACCES, "permission denied: %s", name);
                 return;
         }
         if (shmv__view_table_count(&c->views) >= c->server->config.max_views_per_client) {
-                reply_error(c, id, EMFILE, "too many views open (max_views_per_client %" PRIu32 ")",
-                            c->server->config.max_views_per_client);
+                shmv__reply_error(c, id, EMFILE,
+                                  "too many views open (max_views_per_client %" PRIu32 ")",
+                                  c->server->config.max_views_per_client);
                 return;
         }
         shmv__view *v;
         r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
         if (r < 0) {
-                reply_error(c, id, -r, "cannot %s a view: %s", reattach ? "reattach" : "open",
-                            strerror(-r));
+                shmv__reply_error(c, id, -r, "cannot %s a view: %s", reattach ? "reattach" : "open",
+                                  strerror(-r));
                 return;
         }
         Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
@@ -363,7 +366,7 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
                 return;
         shmv__segment *s = shmv__segment_find(c->server->registry, name);
         if (!s) {
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
         grant_view(c, id, s, name, o->offset, o->length, o->writable, false);
@@ -389,7 +392,7 @@ static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachReque
                 return;
         shmv__segment *s = shmv__segment_find(c->server->registry, name);
         if (!s || s->id != ra->segment_id) {
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
         grant_view(c, id, s, name, ra->offset, ra->length, ra->writable, true);
@@ -402,20 +405,20 @@ void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
         Shmview__Request *req = shmview__request__unpack(&arena.allocator, len, payload);
         if (!req) {
                 log_warning("client %" PRIu64 ": malformed request, closing", c->serial);
-                reply_error(c, 0, EINVAL, "malformed request");
+                shmv__reply_error(c, 0, EINVAL, "malformed request");
                 c->close_after_flush = true;
                 return;
         }
 
         uint64_t id = req->id;
         if (c->refuse_status) {
-                reply_error(c, id, c->refuse_status, "%s", c->refuse_why);
+                shmv__reply_error(c, id, c->refuse_status, "%s", c->refuse_why);
                 c->close_after_flush = true;
                 goto out;
         }
         if (!c->greeted && req->body_case != SHMVIEW__REQUEST__BODY_HELLO) {
                 log_info("client %" PRIu64 ": no handshake, closing", c->serial);
-                reply_error(c, id, EPROTO, "the first request must be hello");
+                shmv__reply_error(c, id, EPROTO, "the first request must be hello");
                 c->close_after_flush = true;
                 goto out;
         }
@@ -467,7 +470,7 @@ void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
                 shmv__watch_start(c, id);
                 break;
         default:
-                reply_error(c, id, EOPNOTSUPP, "request not supported by this daemon");
+                shmv__reply_error(c, id, EOPNOTSUPP, "request not supported by this daemon");
                 break;
         }
 out:

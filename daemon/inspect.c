@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,26 +37,6 @@ uint64_t shmv__now_usec(void)
 uint64_t shmv__mono_usec(void)
 {
         return clock_usec(CLOCK_MONOTONIC);
-}
-
-__attribute__((format(printf, 4, 5))) static void reply_error(shmv__conn *c, uint64_t id,
-                                                              int status, const char *fmt, ...)
-{
-        char msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                n = 0;
-        if ((size_t)n >= sizeof(msg))
-                n = sizeof(msg) - 1;
-        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
-        resp.id = id;
-        resp.status = status;
-        resp.message.data = (uint8_t *)msg;
-        resp.message.len = (size_t)n;
-        shmv__conn_send(c, &resp, NULL, -1);
 }
 
 void shmv__inspect_comm(pid_t pid, char dst[static 16])
@@ -97,12 +76,12 @@ void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest
 {
         char name[SHMV_NAME_MAX + 1];
         if (shmv__name_check(req->name.data, req->name.len, name) < 0) {
-                reply_error(c, id, EINVAL, "invalid segment name");
+                shmv__reply_error(c, id, EINVAL, "invalid segment name");
                 return;
         }
         shmv__segment *s = shmv__segment_find(c->server->registry, name);
         if (!s) {
-                reply_error(c, id, ENOENT, "no such segment: %s", name);
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
         shmv__view *views[VIEWS_PAGE_SIZE];
@@ -150,7 +129,7 @@ void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsReq
                 cap++;
         shmv__conn **all = cap ? calloc(cap, sizeof(*all)) : NULL;
         if (cap && !all) {
-                reply_error(c, id, ENOMEM, "out of memory");
+                shmv__reply_error(c, id, ENOMEM, "out of memory");
                 return;
         }
         size_t total = 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "inspect.h"
 #include "log.h"
 
@@ -28,16 +29,6 @@ static void send_event(shmv__watcher *w, Shmview__Event *ev)
         resp.event = ev;
         shmv__conn_send(w->conn, &resp, NULL, -1);
         shmv__conn_wake(w->conn);
-}
-
-static void reply_error(shmv__conn *c, uint64_t id, int status, const char *msg)
-{
-        Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
-        resp.id = id;
-        resp.status = status;
-        resp.message.data = (uint8_t *)(uintptr_t)msg;
-        resp.message.len = strlen(msg);
-        shmv__conn_send(c, &resp, NULL, -1);
 }
 
 static void overflow(shmv__watcher *w)
@@ -82,7 +73,7 @@ void shmv__watch_start(shmv__conn *c, uint64_t id)
                 return;
         }
         if (shmv__view_table_count(&c->views) > 0) {
-                reply_error(c, id, EBUSY, "a connection with views open cannot watch");
+                shmv__reply_error(c, id, EBUSY, "a connection with views open cannot watch");
                 return;
         }
         unsigned same_uid = 0;
@@ -99,12 +90,12 @@ void shmv__watch_start(shmv__conn *c, uint64_t id)
                 else
                         snprintf(msg, sizeof(msg), "too many watchers for this uid (at most %u)",
                                  SHMV__WATCHERS_PER_UID);
-                reply_error(c, id, EUSERS, msg);
+                shmv__reply_error(c, id, EUSERS, "%s", msg);
                 return;
         }
         shmv__watcher *w = calloc(1, sizeof(*w));
         if (!w) {
-                reply_error(c, id, ENOMEM, "out of memory");
+                shmv__reply_error(c, id, ENOMEM, "out of memory");
                 return;
         }
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
