@@ -158,13 +158,13 @@ static int recv_locked(shmv_client *c, uint64_t id, Shmview__Response **ret, int
         size_t len;
         int r;
         while ((r = shmv__wire_in_frame(&c->in, &payload, &len)) == 0) {
-                /* Wait in poll(), not in a blocking recvmsg(): a thread asleep in recvmsg() on a
+                /* Wait in recvmsg() itself, not in poll(): a thread asleep in recvmsg() on a
                  * Unix socket is also woken when the daemon takes the request off the socket
-                 * (the queue is shared with writers waiting for room, and that wake-up is not
-                 * filtered), then sleeps again, and the reply must wake it across CPUs once
-                 * more. poll() sleeps through that one; bench/ measures the difference. */
-                struct pollfd p = {.fd = c->fd, .events = POLLIN};
-                (void)poll(&p, 1, -1);
+                 * (the wait queue is shared with writers waiting for room, and recvmsg() does
+                 * not filter that wake-up). shmviewd takes a request off only once it has
+                 * the reply ready and sends it right after (wire.h), so that wake-up brings
+                 * this CPU out of idle while the reply is on its way, instead of after it
+                 * landed. poll() filters it out; bench/ measures the difference. */
                 ssize_t n = shmv__wire_in_fill(&c->in, c->fd);
                 if (n == 0)
                         r = -ECONNRESET;

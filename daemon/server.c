@@ -174,15 +174,27 @@ static void conn_process(shmv__conn *c)
         }
 }
 
+/* Clients send no descriptors: the wire layer closed what came, this says so. */
+static void conn_fds_dropped(shmv__conn *c)
+{
+        if (c->in.fds_dropped == 0)
+                return;
+        log_warning("client %" PRIu64 ": sent %u descriptors, closed unread", c->serial,
+                    c->in.fds_dropped);
+        c->in.fds_dropped = 0;
+}
+
+/* Reads and answers what the client sent. Requests are answered before they are taken off
+ * the socket (shmv__wire_in_peek/take, wire.h): taking them off wakes a client asleep in
+ * recvmsg(), and the replies, sent by conn_service() right after, find it awake. A client
+ * whose buffer grew for a large frame is read the plain way until it shrinks again. */
 static void conn_read(shmv__conn *c)
 {
         for (int i = 0; i < READS_PER_EVENT; i++) {
-                ssize_t n = shmv__wire_in_fill(&c->in, c->fd);
-                if (c->in.fds_dropped > 0) {
-                        log_warning("client %" PRIu64 ": sent %u descriptors, closed unread",
-                                    c->serial, c->in.fds_dropped);
-                        c->in.fds_dropped = 0;
-                }
+                bool peek = c->in.cap <= SHMV__WIRE_PEEK_MAX;
+                ssize_t n = peek ? shmv__wire_in_peek(&c->in, c->fd)
+                                 : shmv__wire_in_fill(&c->in, c->fd);
+                conn_fds_dropped(c);
                 if (n == -EAGAIN || n == -EWOULDBLOCK)
                         return;
                 if (n < 0) {
@@ -201,6 +213,16 @@ static void conn_read(shmv__conn *c)
                  * triggered, so what arrives later wakes us again. */
                 bool drained = c->in.len < c->in.cap;
                 conn_process(c);
+                if (peek && !c->failed) {
+                        int r = shmv__wire_in_take(&c->in, c->fd);
+                        conn_fds_dropped(c);
+                        if (r < 0) {
+                                if (r != -ECONNRESET)
+                                        log_warning("client %" PRIu64 ": receive: %s",
+                                                    c->serial, strerror(-r));
+                                c->failed = true;
+                        }
+                }
                 if (c->failed || c->paused || c->close_after_flush || drained)
                         return;
         }

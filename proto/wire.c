@@ -74,7 +74,8 @@ static void take_rights(shmv__wire_in *in, struct msghdr *msg)
         }
 }
 
-ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock)
+/* Makes room for one read at the end of the buffer. */
+static int in_reserve(shmv__wire_in *in)
 {
         in_compact(in);
         if (in->len == in->cap) {
@@ -87,29 +88,80 @@ ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock)
                 in->buf = nb;
                 in->cap = want;
         }
+        return 0;
+}
 
+/* One recvmsg() of up to len bytes into dst, the descriptors that come with them received
+ * (and queued or closed by take_rights) unless peek. */
+static ssize_t in_recv(shmv__wire_in *in, int sock, uint8_t *dst, size_t len, bool peek)
+{
         /* Room for more descriptors than a message may carry, so that a peer sending too many
          * has them all closed here rather than left with MSG_CTRUNC in its kernel buffer. */
         union {
                 char buf[CMSG_SPACE(sizeof(int) * 16)];
                 struct cmsghdr align;
         } control;
-        struct iovec iov = {.iov_base = in->buf + in->len, .iov_len = in->cap - in->len};
+        struct iovec iov = {.iov_base = dst, .iov_len = len};
         struct msghdr msg = {
                 .msg_iov = &iov,
                 .msg_iovlen = 1,
-                .msg_control = control.buf,
-                .msg_controllen = sizeof(control.buf),
+                /* A peek leaves the descriptors where they are, for the take to receive. */
+                .msg_control = peek ? NULL : control.buf,
+                .msg_controllen = peek ? 0 : sizeof(control.buf),
         };
         ssize_t n;
         do
-                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+                n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (peek ? MSG_PEEK : 0));
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
-        take_rights(in, &msg);
-        in->len += (size_t)n;
+        if (!peek)
+                take_rights(in, &msg);
         return n;
+}
+
+ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock)
+{
+        int r = in_reserve(in);
+        if (r < 0)
+                return r;
+        ssize_t n = in_recv(in, sock, in->buf + in->len, in->cap - in->len, false);
+        if (n > 0)
+                in->len += (size_t)n;
+        return n;
+}
+
+ssize_t shmv__wire_in_peek(shmv__wire_in *in, int sock)
+{
+        if (in->peeked > 0)
+                return -EBUSY; /* the last peek is not taken yet */
+        int r = in_reserve(in);
+        if (r < 0)
+                return r;
+        size_t room = in->cap - in->len;
+        ssize_t n = in_recv(in, sock, in->buf + in->len,
+                            room < SHMV__WIRE_PEEK_MAX ? room : SHMV__WIRE_PEEK_MAX, true);
+        if (n > 0) {
+                in->len += (size_t)n;
+                in->peeked = (size_t)n;
+        }
+        return n;
+}
+
+int shmv__wire_in_take(shmv__wire_in *in, int sock)
+{
+        /* The bytes are buffered already: read them again only to take them off the socket.
+         * They may come in more than one read, since a read stops after descriptors. */
+        uint8_t scratch[SHMV__WIRE_PEEK_MAX];
+        while (in->peeked > 0) {
+                ssize_t n = in_recv(in, sock, scratch, in->peeked, false);
+                if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK)
+                        return (int)n;
+                if (n <= 0)
+                        return -EPROTO; /* cannot happen: the bytes were there, one reader */
+                in->peeked -= (size_t)n;
+        }
+        return 0;
 }
 
 int shmv__wire_in_frame(shmv__wire_in *in, const uint8_t **ret_payload, size_t *ret_len)

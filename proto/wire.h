@@ -36,6 +36,7 @@ typedef struct shmv__wire_in {
         unsigned nfds;
         unsigned fds_dropped; /* received beyond the queue, or with keep_fds false: closed */
         bool keep_fds; /* false: close every received descriptor at once */
+        size_t peeked; /* bytes buffered by shmv__wire_in_peek() and still on the socket */
 } shmv__wire_in;
 
 int shmv__wire_in_init(shmv__wire_in *in, uint32_t max_frame, bool keep_fds);
@@ -44,6 +45,20 @@ void shmv__wire_in_free(shmv__wire_in *in);
 /* One recvmsg(MSG_CMSG_CLOEXEC) into the free space. Returns the bytes read (> 0), 0 at end of
  * stream, or -errno (-EAGAIN on a non-blocking socket with nothing to read). */
 ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock);
+/* Most a peek buffers: one take is then a single read into the stack. */
+#define SHMV__WIRE_PEEK_MAX 4096u
+/* Answer before taking off. shmv__wire_in_peek() buffers what the socket holds, up to
+ * SHMV__WIRE_PEEK_MAX bytes, like shmv__wire_in_fill() but leaving it on the socket
+ * (MSG_PEEK); shmv__wire_in_take() then takes those bytes off, with their descriptors.
+ *
+ * Taking bytes off a Unix stream socket wakes the peer if it sleeps in recvmsg() on its end
+ * (the write-space wake-up, which recvmsg() does not filter), and a reply sent right after
+ * finds the peer awake instead of having to wake it from idle: shmviewd peeks, answers the
+ * frames, takes, then sends. Returns as shmv__wire_in_fill(); -EBUSY while a peek is not
+ * taken. shmv__wire_in_take() returns 0 or -errno; on a socket nobody else reads it cannot
+ * block. */
+ssize_t shmv__wire_in_peek(shmv__wire_in *in, int sock);
+int shmv__wire_in_take(shmv__wire_in *in, int sock);
 /* When a whole frame is buffered, points *ret_payload and *ret_len at its payload and returns 1;
  * returns 0 while incomplete; -EMSGSIZE when the length prefix passes max_frame. The payload
  * stays valid until shmv__wire_in_consume() or the next fill. */

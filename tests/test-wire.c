@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wire.h"
@@ -247,6 +249,94 @@ static void test_unwanted_fds_closed(void)
         passes++;
 }
 
+/* The voluntary context switches of process pid so far, or -1. */
+static long voluntary_switches(pid_t pid)
+{
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        FILE *f = fopen(path, "re");
+        long n = -1;
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+                        break;
+        fclose(f);
+        return n;
+}
+
+/* A peek buffers the bytes and leaves them, and their descriptors, on the socket; the take
+ * removes exactly those, with the descriptors. Only the take wakes a peer asleep in recvmsg()
+ * on the other end, which is what shmviewd relies on to have the client awake for the reply. */
+static void test_peek_take(void)
+{
+        int sv[2], pipefd[2];
+        pair(sv);
+        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        Shmview__Request req;
+        Shmview__OpenRequest o;
+        make_open(&req, &o, "peeked");
+        uint8_t *buf;
+        size_t len;
+        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK(shmv__wire_send_all(sv[0], buf, len, pipefd[1]) == 0);
+        CHECK(shmv__wire_send_all(sv[0], buf, len, -1) == 0);
+        free(buf);
+
+        /* The peer, asleep in recvmsg() for a reply that never comes. */
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                char c;
+                _exit(recv(sv[0], &c, 1, 0) == 1 ? 0 : 1);
+        }
+        usleep(100 * 1000);
+        long asleep = voluntary_switches(child);
+        CHECK(asleep > 0);
+
+        shmv__wire_in in;
+        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true) == 0);
+        int queued = -1;
+        /* A read stops after a message with descriptors: the first frame alone. */
+        CHECK(shmv__wire_in_peek(&in, sv[1]) == (ssize_t)len);
+        CHECK(ioctl(sv[1], FIONREAD, &queued) == 0 && queued == (int)(2 * len));
+        CHECK(in.nfds == 0 && in.peeked == len);
+        CHECK(shmv__wire_in_peek(&in, sv[1]) == -EBUSY);
+        const uint8_t *p;
+        size_t n;
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1 && n == len - SHMV__FRAME_HEADER);
+        shmv__wire_in_consume(&in);
+        usleep(100 * 1000);
+        CHECK(voluntary_switches(child) == asleep);
+
+        CHECK(shmv__wire_in_take(&in, sv[1]) == 0);
+        CHECK(ioctl(sv[1], FIONREAD, &queued) == 0 && queued == (int)len);
+        CHECK(in.peeked == 0 && in.nfds == 1);
+        int fd = shmv__wire_in_take_fd(&in);
+        CHECK(write(fd, "x", 1) == 1); /* it is the pipe's write end */
+        close(fd);
+        usleep(100 * 1000);
+        CHECK(voluntary_switches(child) > asleep);
+
+        CHECK(shmv__wire_in_peek(&in, sv[1]) == (ssize_t)len);
+        CHECK(shmv__wire_in_take(&in, sv[1]) == 0);
+        CHECK(ioctl(sv[1], FIONREAD, &queued) == 0 && queued == 0);
+        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1 && n == len - SHMV__FRAME_HEADER);
+        shmv__wire_in_consume(&in);
+        CHECK(shmv__wire_in_pending(&in) == 0 && in.nfds == 0);
+
+        CHECK(send(sv[1], "r", 1, MSG_NOSIGNAL) == 1);
+        int status;
+        CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 0);
+        shmv__wire_in_free(&in);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        close(sv[0]);
+        close(sv[1]);
+        passes++;
+}
+
 /* A small frame of many repeated empty sub-messages would unpack into far more memory than
  * its size; the decode allocator refuses it. */
 static void test_decode_limit(void)
@@ -402,6 +492,7 @@ int main(void)
         test_large_frame();
         test_oversized_prefix();
         test_unwanted_fds_closed();
+        test_peek_take();
         test_decode_limit();
         test_arena_store();
         test_frame_in_place();
