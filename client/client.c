@@ -337,35 +337,52 @@ void shmv__client_remove_mapping(shmv_client *c, shmv__mapping *m)
         pthread_mutex_unlock(&c->lock);
 }
 
+/* Reattach requests in flight at once: their frames (names of up to 255 bytes) and replies
+ * stay far below the socket buffers, so neither side can block the other. */
+#define REATTACH_WINDOW 32
+
 /* Registers again, on a new connection, every view the library still maps, so that the
  * daemon's view counts (and seal's -EBUSY) are right again after it restarted. A view the
  * daemon refuses (its segment was unlinked, or the limits changed) stays mapped, uncounted.
- * Fails only when the connection fails. */
+ * The requests go out REATTACH_WINDOW at a time before their replies are read, so that many
+ * views cost a round trip per window, not one each. Fails only when the connection fails. */
 static int reattach_locked(shmv_client *c)
 {
-        for (shmv__mapping *m = c->mappings; m; m = m->next) {
-                Shmview__Request req = SHMVIEW__REQUEST__INIT;
-                Shmview__ReattachRequest body = SHMVIEW__REATTACH_REQUEST__INIT;
-                body.name.data = (uint8_t *)m->name;
-                body.name.len = strlen(m->name);
-                body.segment_id = m->segment_id;
-                body.offset = m->offset;
-                body.length = m->length;
-                body.writable = m->writable;
-                req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
-                req.reattach = &body;
-                m->view_id = 0;
-                m->conn_gen = c->conn_gen;
-                Shmview__Response *resp;
-                int r = send_locked(c, &req);
-                if (r >= 0)
-                        r = recv_locked(c, req.id, &resp, NULL);
-                if (r < 0)
-                        return r;
-                if (resp->status == 0 && resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH &&
-                    resp->reattach->view_id != 0)
-                        m->view_id = resp->reattach->view_id;
-                shmview__response__free_unpacked(resp, NULL);
+        shmv__mapping *m = c->mappings;
+        while (m) {
+                shmv__mapping *batch[REATTACH_WINDOW];
+                uint64_t ids[REATTACH_WINDOW];
+                size_t n = 0;
+                for (; m && n < REATTACH_WINDOW; m = m->next) {
+                        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+                        Shmview__ReattachRequest body = SHMVIEW__REATTACH_REQUEST__INIT;
+                        body.name.data = (uint8_t *)m->name;
+                        body.name.len = strlen(m->name);
+                        body.segment_id = m->segment_id;
+                        body.offset = m->offset;
+                        body.length = m->length;
+                        body.writable = m->writable;
+                        req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
+                        req.reattach = &body;
+                        m->view_id = 0;
+                        m->conn_gen = c->conn_gen;
+                        int r = send_locked(c, &req);
+                        if (r < 0)
+                                return r;
+                        batch[n] = m;
+                        ids[n++] = req.id;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        Shmview__Response *resp;
+                        int r = recv_locked(c, ids[i], &resp, NULL);
+                        if (r < 0)
+                                return r;
+                        if (resp->status == 0 &&
+                            resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH &&
+                            resp->reattach->view_id != 0)
+                                batch[i]->view_id = resp->reattach->view_id;
+                        shmview__response__free_unpacked(resp, NULL);
+                }
         }
         return 0;
 }

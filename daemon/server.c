@@ -26,6 +26,8 @@
 #define OUT_LOW (64u * 1024u)
 /* Reads per readiness callback, so one busy client cannot starve the others. */
 #define READS_PER_EVENT 4
+/* Replies one sendmsg() sends at most. */
+#define OUT_BATCH 64
 /* How long accepting pauses when descriptors run out and the reserve one is gone. */
 #define ACCEPT_PAUSE_MS 1000
 /* Connections over a client limit kept open until their first request, to be told why. When
@@ -86,13 +88,23 @@ int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment 
         return 0;
 }
 
-/* Sends what the socket takes. */
+/* Sends what the socket takes, the replies queued one after another in one sendmsg() each
+ * (up to OUT_BATCH of them): a descriptor rides with the first byte of its reply, so a batch
+ * starts at a reply that carries one, if any, and ends before the next. */
 static void conn_flush(shmv__conn *c)
 {
         while (c->out_head) {
+                struct iovec iov[OUT_BATCH];
+                size_t niov = 0;
                 shmv__out *o = c->out_head;
-                ssize_t n = shmv__wire_send(c->fd, o->buf + o->sent, o->len - o->sent,
-                                            o->sent == 0 ? o->fd : -1);
+                int fd = o->sent == 0 ? o->fd : -1;
+                for (shmv__out *b = o; b && niov < OUT_BATCH; b = b->next) {
+                        if (b != o && b->fd >= 0)
+                                break;
+                        iov[niov++] = (struct iovec){.iov_base = b->buf + b->sent,
+                                                     .iov_len = b->len - b->sent};
+                }
+                ssize_t n = shmv__wire_sendv(c->fd, iov, niov, fd);
                 if (n == -EAGAIN || n == -EWOULDBLOCK)
                         return;
                 if (n < 0) {
@@ -104,16 +116,22 @@ static void conn_flush(shmv__conn *c)
                         c->failed = true;
                         return;
                 }
-                o->sent += (size_t)n;
                 c->out_bytes -= (size_t)n;
                 if (c->paused)
                         c->stalled_since = uv_now(c->server->loop);
-                if (o->sent < o->len)
-                        continue;
-                c->out_head = o->next;
-                if (!c->out_head)
-                        c->out_tail = NULL;
-                out_free(o);
+                /* Retire what went out whole; a partial one is resumed next time. */
+                for (size_t left = (size_t)n; left > 0;) {
+                        o = c->out_head;
+                        size_t part = o->len - o->sent < left ? o->len - o->sent : left;
+                        o->sent += part;
+                        left -= part;
+                        if (o->sent < o->len)
+                                break;
+                        c->out_head = o->next;
+                        if (!c->out_head)
+                                c->out_tail = NULL;
+                        out_free(o);
+                }
         }
 }
 
@@ -218,8 +236,8 @@ static void conn_read(shmv__conn *c)
                         conn_fds_dropped(c);
                         if (r < 0) {
                                 if (r != -ECONNRESET)
-                                        log_warning("client %" PRIu64 ": receive: %s",
-                                                    c->serial, strerror(-r));
+                                        log_warning("client %" PRIu64 ": receive: %s", c->serial,
+                                                    strerror(-r));
                                 c->failed = true;
                         }
                 }

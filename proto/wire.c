@@ -256,12 +256,17 @@ int shmv__wire_pack(const ProtobufCMessage *msg, uint32_t max_frame, uint8_t **r
 
 ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd)
 {
+        struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+        return shmv__wire_sendv(sock, &iov, 1, fd);
+}
+
+ssize_t shmv__wire_sendv(int sock, const struct iovec *iov, size_t iovcnt, int fd)
+{
         union {
                 char buf[CMSG_SPACE(sizeof(int))];
                 struct cmsghdr align;
         } control;
-        struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        struct msghdr msg = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = iovcnt};
         if (fd >= 0) {
                 memset(&control, 0, sizeof(control));
                 msg.msg_control = control.buf;

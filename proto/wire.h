@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -82,6 +83,8 @@ void shmv__wire_frame_write(const ProtobufCMessage *msg, size_t frame_size, uint
 /* One sendmsg(MSG_NOSIGNAL) of buf, with fd attached by SCM_RIGHTS when fd >= 0.
  * Returns the bytes sent or -errno. */
 ssize_t shmv__wire_send(int sock, const uint8_t *buf, size_t len, int fd);
+/* The same for iovcnt buffers in one sendmsg() (at most IOV_MAX). */
+ssize_t shmv__wire_sendv(int sock, const struct iovec *iov, size_t iovcnt, int fd);
 /* Sends all of buf on a blocking socket (fd, when >= 0, rides with the first byte). */
 int shmv__wire_send_all(int sock, const uint8_t *buf, size_t len, int fd);
 

@@ -1144,10 +1144,59 @@ static void test_socket_activation(void)
         rmdir(dir);
 }
 
+/* More views than one window of reattach requests (client.c sends them REATTACH_WINDOW at a
+ * time, 32): every one is counted again by the new daemon, read-only and writable apart, and
+ * a view of a segment unlinked across the restart is refused without disturbing the others. */
+#define N_REATTACH_RO 70
+#define N_REATTACH_RW 30
+static void test_reattach_many(void)
+{
+        manager_init(false);
+        start_daemon(0);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "many", 64 * 1024, 0600));
+        CHECK_OK(shmv_segment_create(c, "lost", 4096, 0600));
+        shmv_view *ro[N_REATTACH_RO], *rw[N_REATTACH_RW], *lost;
+        for (int i = 0; i < N_REATTACH_RO; i++)
+                CHECK_OK(shmv_view_open(c, "many", (uint64_t)i * 64, 64, SHMV_READ, &ro[i]));
+        CHECK_OK(shmv_view_open(c, "lost", 0, 4096, SHMV_READ, &lost));
+        for (int i = 0; i < N_REATTACH_RW; i++)
+                CHECK_OK(shmv_view_open(c, "many", 32768 + (uint64_t)i * 64, 64,
+                                        SHMV_READ | SHMV_WRITE, &rw[i]));
+        CHECK_OK(shmv_segment_unlink(c, "lost"));
+        CHECK(stop_daemon(SIGKILL) == SIGKILL);
+        manager_sync();
+        start_daemon(0);
+
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, "many", &info));
+        CHECK(info.views_ro == N_REATTACH_RO && info.views_rw == N_REATTACH_RW);
+        CHECK_RC(shmv_segment_stat(c, "lost", &info), -ENOENT);
+        CHECK_RC(shmv_segment_seal(c, "many"), -EBUSY);
+        /* Each release reaches the new daemon under the id it gave. */
+        for (int i = 0; i < N_REATTACH_RW; i++)
+                shmv_view_release(rw[i]);
+        for (int i = 0; i < N_REATTACH_RO / 2; i++)
+                shmv_view_release(ro[i]);
+        CHECK_OK(shmv_segment_stat(c, "many", &info));
+        CHECK(info.views_ro == N_REATTACH_RO - N_REATTACH_RO / 2 && info.views_rw == 0);
+        CHECK_OK(shmv_segment_seal(c, "many"));
+        for (int i = N_REATTACH_RO / 2; i < N_REATTACH_RO; i++)
+                shmv_view_release(ro[i]);
+        shmv_view_release(lost);
+        CHECK_OK(shmv_segment_stat(c, "many", &info));
+        CHECK(info.views_ro == 0);
+        shmv_disconnect(c);
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        manager_done();
+}
+
 static const th_test tests[] = {
-        TH_TEST(test_sigkill_restart),  TH_TEST(test_sigterm_restart),
-        TH_TEST(test_lost_reply),       TH_TEST(test_store_checked),
-        TH_TEST(test_reattach_checked), TH_TEST(test_socket_activation),
+        TH_TEST(test_sigkill_restart),   TH_TEST(test_sigterm_restart),
+        TH_TEST(test_lost_reply),        TH_TEST(test_store_checked),
+        TH_TEST(test_reattach_checked),  TH_TEST(test_reattach_many),
+        TH_TEST(test_socket_activation),
 };
 
 /* Each test in its own process (its daemons die with it), with a timeout. */

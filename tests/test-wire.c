@@ -327,8 +327,7 @@ static void test_peek_take(void)
 
         CHECK(send(sv[1], "r", 1, MSG_NOSIGNAL) == 1);
         int status;
-        CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
-              WEXITSTATUS(status) == 0);
+        CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
         shmv__wire_in_free(&in);
         close(pipefd[0]);
         close(pipefd[1]);
