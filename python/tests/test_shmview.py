@@ -44,18 +44,26 @@ NOBODY = 65534
 class Daemon:
     """A shmviewd of our own on a temporary socket, as tests/harness.c starts one."""
 
-    def __init__(self, *extra):
+    def __init__(self, *extra, log=False):
         self.dir = tempfile.mkdtemp(prefix="shmview-pytest-")
         os.chmod(self.dir, 0o755)  # other uids must reach the socket
         self.socket = os.path.join(self.dir, "shmview.sock")
+        # log: the daemon's stderr goes to a file, for log_text(), instead of ours.
+        self.log = os.path.join(self.dir, "shmviewd.log") if log else None
         # Under a sanitizer build the interpreter runs with libasan preloaded and leak
         # checking off; the daemon, instrumented itself, gets its own options.
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
         if "SHMVIEWD_ASAN_OPTIONS" in env:
             env["ASAN_OPTIONS"] = env["SHMVIEWD_ASAN_OPTIONS"]
-        self.proc = subprocess.Popen(
-            [SHMVIEWD, "--socket", self.socket, "--socket-mode", "0666", *extra], env=env)
+        stderr = open(self.log, "wb") if self.log else None
+        try:
+            self.proc = subprocess.Popen(
+                [SHMVIEWD, "--socket", self.socket, "--socket-mode", "0666", *extra], env=env,
+                stderr=stderr)
+        finally:
+            if stderr:
+                stderr.close()
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
@@ -79,6 +87,11 @@ class Daemon:
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def log_text(self):
+        """What the daemon has written to stderr so far (started with log=True)."""
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
     def stop(self):
         """SIGTERM; returns the exit status (0 unless a crash or a sanitizer report)."""
         if self.proc.poll() is None:
@@ -89,6 +102,8 @@ class Daemon:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
+        if self.log and rc != 0:
+            sys.stderr.write(self.log_text())  # a sanitizer's report, say
         for f in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, f))
         os.rmdir(self.dir)
@@ -100,11 +115,12 @@ class DaemonTestCase(unittest.TestCase):
     back where they were (every connection closed, every segment gone)."""
 
     daemon_args = ()
+    daemon_log = False  # True: the daemon's stderr is kept for cls.daemon.log_text()
     counter = itertools.count()
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon(*cls.daemon_args)
+        cls.daemon = Daemon(*cls.daemon_args, log=cls.daemon_log)
         os.environ["SHMVIEW_SOCKET"] = cls.daemon.socket
         # The daemon's descriptors once it has settled (the start-up probe's connection gone).
         samples = []
@@ -237,6 +253,33 @@ def get_buffer(obj, flags):
                 (b.strides[0],) if b.strides else None)
     finally:
         _release_buffer(ctypes.byref(b))
+
+
+def mapping_of(address):
+    """The /proc/self/smaps entry of the mapping that holds address: its sizes in bytes by
+    field (Rss, ShmemPmdMapped, ...), and start, end and path."""
+    entry = None
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if not fields:
+                continue
+            if not fields[0].endswith(":"):  # a mapping's first line: start-end perms ...
+                if entry is not None:
+                    break
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                if start <= address < end:
+                    entry = {"start": start, "end": end, "path": " ".join(fields[5:])}
+            elif entry is not None and fields[-1] == "kB":
+                entry[fields[0][:-1]] = int(fields[1]) * 1024
+    if entry is None:
+        raise AssertionError(f"no mapping holds {address:#x}")
+    return entry
+
+
+def view_mapping(v):
+    """The smaps entry of the mapping behind View v (see mapping_of)."""
+    return mapping_of(get_buffer(v, PyBUF_SIMPLE)[0])
 
 
 class SessionTest(DaemonTestCase):
@@ -391,8 +434,17 @@ class SessionTest(DaemonTestCase):
         for name in ("release", "tobytes", "hex", "tolist", "cast", "toreadonly"):
             self.assertTrue(getattr(shmview.View, name).__doc__, name)
         sig = inspect.signature(shmview.Client.open)
-        self.assertEqual(list(sig.parameters), ["self", "name", "offset", "length", "write"])
+        self.assertEqual(list(sig.parameters),
+                         ["self", "name", "offset", "length", "write", "prefault"])
         self.assertEqual(sig.parameters["length"].default, None)
+        self.assertEqual(sig.parameters["write"].kind, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.assertEqual(sig.parameters["prefault"].kind, inspect.Parameter.KEYWORD_ONLY)
+        self.assertIs(sig.parameters["prefault"].default, False)
+        sig = inspect.signature(shmview.Client.create)
+        self.assertEqual(list(sig.parameters), ["self", "name", "size", "mode", "huge_pages"])
+        self.assertEqual(sig.parameters["mode"].default, 0o600)
+        self.assertEqual(sig.parameters["huge_pages"].kind, inspect.Parameter.KEYWORD_ONLY)
+        self.assertIs(sig.parameters["huge_pages"].default, False)
         self.assertEqual(list(inspect.signature(shmview.connect).parameters), ["socket"])
         # The stub sits beside the module and names what the module has.
         import ast
@@ -401,6 +453,16 @@ class SessionTest(DaemonTestCase):
         stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
         self.assertEqual(stubbed, {"SegmentInfo", "View", "Client", "connect",
                                    "default_socket_path"})
+        client = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Client")
+        methods = {n.name: n.args for n in client.body if isinstance(n, ast.FunctionDef)}
+        for method in ("open", "create"):
+            sig = inspect.signature(getattr(shmview.Client, method))
+            args = methods[method]
+            self.assertEqual([a.arg for a in args.args + args.kwonlyargs],
+                             list(sig.parameters), method)
+            self.assertEqual([a.arg for a in args.kwonlyargs],
+                             [p.name for p in sig.parameters.values()
+                              if p.kind == inspect.Parameter.KEYWORD_ONLY], method)
         self.assertTrue((stub.parent / "py.typed").exists())
         self.assertEqual(shmview.__version__, "0.1.0")
         self.assertEqual(shmview.NAME_MAX, 255)
@@ -1113,6 +1175,205 @@ class ThreadsTest(DaemonTestCase):
         self.assertGreater(spins, 1000)
         self.assertEqual(result, [10])
         self.assertTrue(c.closed)
+
+    def test_gil_released_with_prefault_and_huge_pages(self):
+        name = self.segment(1 << 20, data=b"prefaulted")
+        c = self.connect()
+        created = self.name("huge")
+        self.addCleanup(self.unlink_quietly, created)
+        for call in (lambda: c.open(name, prefault=True),
+                     lambda: c.create(created, 1 << 20, huge_pages=True)):
+            result = []
+            rescue = subprocess.Popen(["sh", "-c", f"sleep 8; kill -CONT {self.daemon.pid}"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
+            try:
+                os.kill(self.daemon.pid, signal.SIGSTOP)
+                start = time.monotonic()
+                t = threading.Thread(target=lambda: result.append(call()))
+                t.start()
+                spins = 0
+                while time.monotonic() - start < 0.3:
+                    spins += 1
+                self.assertFalse(result)
+                elapsed = time.monotonic() - start
+                os.kill(self.daemon.pid, signal.SIGCONT)
+                t.join(10)
+            finally:
+                os.kill(self.daemon.pid, signal.SIGCONT)
+                os.killpg(rescue.pid, signal.SIGKILL)
+                rescue.wait()
+            self.assertLess(elapsed, 5, "the main thread was blocked: GIL held during a request")
+            self.assertGreater(spins, 1000)
+            self.assertEqual(len(result), 1)
+            if isinstance(result[0], shmview.View):
+                self.assertEqual(result[0][:10].tobytes(), b"prefaulted")
+                result[0].release()
+        self.assertEqual(c.stat(created).size, 1 << 20)
+
+
+class Undecidable:
+    """Neither true nor false: what a flag taken by truthiness ("p") must refuse."""
+
+    def __bool__(self):
+        raise TypeError("neither true nor false")
+
+
+def shmem_huge_pages_allowed():
+    """Whether the system lets shared memory that asks for huge pages have them, as the
+    daemon reads it (docs/performance.md). The tests never change the setting."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as f:
+            setting = f.read()
+    except OSError:
+        return False
+    return any(f"[{s}]" in setting for s in ("advise", "within_size", "always", "force"))
+
+
+class FlagsTest(DaemonTestCase):
+    """The performance opt-ins: open(prefault=True) and create(huge_pages=True)."""
+
+    daemon_log = True
+    SIZE = 8 << 20  # large and untouched: a lazily mapped view of it is not resident
+
+    def test_prefault_maps_every_page_at_open(self):
+        name = self.segment(self.SIZE)
+        c = self.connect()
+        # Rss counts the pages mapped into this process's page tables. (mincore() would not
+        # tell: it reports the segment's pages in memory, whichever process touched them.)
+        for write in (False, True):
+            with self.subTest(write=write):
+                with c.open(name, write=write) as lazy:
+                    m = view_mapping(lazy)
+                    self.assertEqual(m["end"] - m["start"], self.SIZE)
+                    self.assertEqual(m["Rss"], 0)
+                    lazy[0]  # one fault maps a few pages, not the view
+                    self.assertGreater(view_mapping(lazy)["Rss"], 0)
+                    self.assertLess(view_mapping(lazy)["Rss"], self.SIZE // 2)
+                    self.assertEqual(len(lazy.tobytes()), self.SIZE)  # reading maps the rest
+                    self.assertEqual(view_mapping(lazy)["Rss"], self.SIZE)
+                with c.open(name, write=write, prefault=True) as v:
+                    m = view_mapping(v)
+                    self.assertEqual(m["end"] - m["start"], self.SIZE)
+                    self.assertEqual(m["Rss"], self.SIZE)  # before any access
+                    self.assertEqual(v.readonly, not write)
+        # A range that is not page-aligned: every page of its mapping, and only those.
+        offset, length = 3 * 4096 + 100, (1 << 20) + 5
+        with c.open(name, offset, length, prefault=True) as v:
+            m = view_mapping(v)
+            self.assertEqual(len(v), length)
+            self.assertGreaterEqual(m["end"] - m["start"], length)
+            self.assertLess(m["end"] - m["start"], length + 2 * 4096)
+            self.assertEqual(m["Rss"], m["end"] - m["start"])
+        # An empty view maps nothing, prefaulted or not.
+        with c.open(name, self.SIZE, 0, prefault=True) as v:
+            self.assertEqual((len(v), v.tobytes()), (0, b""))
+
+    def test_prefault_views_share_the_memory(self):
+        name = self.segment(1 << 20)
+        c = self.connect()
+        with c.open(name, write=True, prefault=True) as w, c.open(name, prefault=True) as r:
+            self.assertEqual(r.tobytes(), bytes(1 << 20))
+            memoryview(w)[4096:4101] = b"hello"
+            self.assertEqual(r[4096:4101].tobytes(), b"hello")
+            with self.assertRaisesRegex(TypeError, "cannot modify read-only memory"):
+                r[0] = 1
+            st = c.stat(name)
+            self.assertEqual((st.views_ro, st.views_rw), (1, 1))
+        with c.open(name, 4096, 5, prefault=True) as v:
+            self.assertEqual(bytes(v), b"hello")
+
+    def test_prefault_argument(self):
+        name = self.segment(1 << 20)
+        c = self.connect()
+        with self.assertRaises(TypeError):
+            c.open(name, 0, None, False, True)  # keyword-only
+        # Taken by truthiness, as write= is.
+        for flag, resident in ((True, True), (1, True), ("yes", True), (False, False),
+                               (0, False), (None, False), ("", False)):
+            with self.subTest(prefault=flag):
+                with c.open(name, prefault=flag) as v:
+                    self.assertEqual(view_mapping(v)["Rss"], (1 << 20) if resident else 0)
+        for kw in ("write", "prefault"):
+            with self.assertRaisesRegex(TypeError, "neither true nor false"):
+                c.open(name, **{kw: Undecidable()})
+        st = c.stat(name)
+        self.assertEqual((st.views_ro, st.views_rw), (0, 0))  # nothing opened on the way
+        with self.assertRaisesRegex(TypeError, "unexpected keyword|invalid keyword"):
+            c.open(name, populate=True)
+        c.close()
+        with self.assertRaisesRegex(ValueError, "closed"):
+            c.open(name, prefault=True)
+
+    def test_huge_pages(self):
+        # The only test of this class that asks for huge pages for 2 MiB or more: the daemon
+        # says once per run when the system gives it none.
+        said = "huge pages asked for"
+        allowed = shmem_huge_pages_allowed()
+        c = self.connect()
+        self.segment(self.SIZE)  # without the flag the daemon has nothing to say
+        self.assertNotIn(said, self.daemon.log_text())
+        name = self.name("huge")
+        c.create(name, self.SIZE, mode=0o640, huge_pages=True)
+        self.addCleanup(self.unlink_quietly, name)
+        st = c.stat(name)
+        self.assertEqual((st.size, st.mode, st.sealed), (self.SIZE, 0o640, False))
+        pattern = bytes(range(256)) * (self.SIZE // 256)
+        with c.open(name, write=True, prefault=True) as w:
+            memoryview(w)[:] = pattern
+            self.assertEqual(view_mapping(w)["Rss"], self.SIZE)
+        with c.open(name) as v:
+            self.assertEqual(hashlib.sha256(v).digest(), hashlib.sha256(pattern).digest())
+        with c.open(name, self.SIZE - 300, 300) as v:
+            self.assertEqual(v.tobytes(), pattern[-300:])
+        if allowed:
+            # The daemon asked for huge pages and got them: a prefaulted view maps them
+            # with 2 MiB page-table entries.
+            self.assertNotIn(said, self.daemon.log_text())
+            with c.open(name, prefault=True) as v:
+                m = view_mapping(v)
+                self.assertGreater(m.get("ShmemPmdMapped", 0) + m.get("FilePmdMapped", 0), 0,
+                                   m)
+        else:
+            # shmem_enabled is never (Debian's default): normal pages, and the daemon says so,
+            # which it does only for a segment created with the flag.
+            self.assertEqual(self.daemon.log_text().count(said), 1)
+        # Below 2 MiB the flag changes nothing, and is fine.
+        small = self.name("huge-small")
+        c.create(small, 5, huge_pages=True)
+        self.addCleanup(self.unlink_quietly, small)
+        with c.open(small, write=True) as w:
+            w[:] = b"small"
+        with c.open(small) as v:
+            self.assertEqual(bytes(v), b"small")
+        # Seal and unlink as for any segment.
+        c.seal(name)
+        self.assertTrue(c.stat(name).sealed)
+        c.unlink(name)
+        with self.assertRaises(FileNotFoundError):
+            c.stat(name)
+
+    def test_huge_pages_argument(self):
+        c = self.connect()
+        name = self.name("huge-arg")
+        self.addCleanup(self.unlink_quietly, name)
+        with self.assertRaises(TypeError):
+            c.create(name, 10, 0o600, True)  # keyword-only
+        with self.assertRaisesRegex(TypeError, "neither true nor false"):
+            c.create(name, 10, huge_pages=Undecidable())
+        with self.assertRaises(FileNotFoundError):
+            c.stat(name)  # nothing was created on the way
+        # Truthiness, as for open(write=...); errors as without the flag.
+        c.create(name, 10, huge_pages=1)
+        with self.assertRaises(FileExistsError):
+            c.create(name, 10, huge_pages=True)
+        c.unlink(name)
+        c.create(name, 10, huge_pages=[])
+        self.assertEqual(c.stat(name).size, 10)
+        with self.assertRaisesRegex(ValueError, "invalid argument"):
+            c.create(self.name(), 0, huge_pages=True)
+        with self.assertRaisesRegex(ValueError, "invalid argument"):
+            c.create("a/b", 10, huge_pages=True)
 
 
 class PermissionsTest(DaemonTestCase):
