@@ -150,9 +150,19 @@ static int send_locked(shmv_client *c, Shmview__Request *req)
         return r;
 }
 
+/* Frees a reply decoded with arena (NULL: with malloc()). */
+static void response_free(Shmview__Response *resp, shmv__wire_arena *arena)
+{
+        if (!resp || (arena && !shmv__wire_arena_on_heap(arena)))
+                return;
+        shmview__response__free_unpacked(resp, arena ? &arena->allocator : NULL);
+}
+
 /* Reads the reply to the request just sent; the caller holds the lock. *ret_fd gets the
- * descriptor that came with it, or -1. */
-static int recv_locked(shmv_client *c, uint64_t id, Shmview__Response **ret, int *ret_fd)
+ * descriptor that came with it, or -1. The reply is decoded into arena when given (free it
+ * with response_free()), else with malloc(). */
+static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, int *ret_fd,
+                          shmv__wire_arena *arena)
 {
         const uint8_t *payload;
         size_t len;
@@ -177,10 +187,13 @@ static int recv_locked(shmv_client *c, uint64_t id, Shmview__Response **ret, int
         if (r < 0)
                 goto fail;
 
-        Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
+        if (arena)
+                shmv__wire_arena_init(arena, SHMV__DECODE_LIMIT);
+        Shmview__Response *resp =
+                shmview__response__unpack(arena ? &arena->allocator : NULL, len, payload);
         shmv__wire_in_consume(&c->in);
         if (!resp || resp->id != id) {
-                shmview__response__free_unpacked(resp, NULL);
+                response_free(resp, arena);
                 r = -EPROTO;
                 goto fail;
         }
@@ -197,6 +210,11 @@ static int recv_locked(shmv_client *c, uint64_t id, Shmview__Response **ret, int
 fail:
         client_close_locked(c);
         return r;
+}
+
+static int recv_locked(shmv_client *c, uint64_t id, Shmview__Response **ret, int *ret_fd)
+{
+        return recv_locked_in(c, id, ret, ret_fd, NULL);
 }
 
 static int connect_locked(shmv_client *c);
@@ -227,15 +245,16 @@ static bool repeatable(const Shmview__Request *req)
 
 /* One request/reply exchange. Returns the reply's status as a negative errno when it is an
  * error (the reply is then freed), else 0 with the reply in *ret (free it with
- * shmview__response__free_unpacked), its descriptor in *ret_fd when ret_fd is given and the
- * connection that answered in *ret_gen when given.
+ * response_free(resp, arena)), its descriptor in *ret_fd when ret_fd is given and the
+ * connection that answered in *ret_gen when given. The reply is decoded into arena when
+ * given, else with malloc().
  *
  * A broken connection (the daemon restarted since the last call) is made again first. A
  * request whose sending fails is sent again, once, on a new connection: the daemon never saw
  * all of it, so it did nothing. A request whose reply is lost is sent again only when it is
  * repeatable(); the others return -ECONNRESET, their effect unknown. */
 static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd,
-                    uint64_t *ret_gen)
+                    uint64_t *ret_gen, shmv__wire_arena *arena)
 {
         Shmview__Response *resp = NULL;
         int fd = -1;
@@ -255,7 +274,7 @@ static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **r
                                 continue;
                         break;
                 }
-                r = recv_locked(c, req->id, &resp, &fd);
+                r = recv_locked_in(c, req->id, &resp, &fd, arena);
                 if (r < 0 && attempt == 0 && connection_lost(r) && repeatable(req))
                         continue;
                 break;
@@ -269,7 +288,7 @@ static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **r
                 r = resp->status > 0 ? -resp->status : -EPROTO;
                 if (fd >= 0)
                         close(fd);
-                shmview__response__free_unpacked(resp, NULL);
+                response_free(resp, arena);
                 return r;
         }
         if (ret_fd)
@@ -279,13 +298,13 @@ static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **r
         if (ret)
                 *ret = resp;
         else
-                shmview__response__free_unpacked(resp, NULL);
+                response_free(resp, arena);
         return 0;
 }
 
 static int call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd)
 {
-        return call_gen(c, req, ret, ret_fd, NULL);
+        return call_gen(c, req, ret, ret_fd, NULL, NULL);
 }
 
 /* A release never connects again: a new daemon does not know the view unless the mapping
@@ -680,10 +699,12 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
         req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
         req.open = &body;
 
+        /* The reply is decoded on the stack: an open allocates nothing for it. */
+        shmv__wire_arena arena;
         Shmview__Response *resp;
         int fd = -1;
         uint64_t gen;
-        r = call_gen(c, &req, &resp, &fd, &gen);
+        r = call_gen(c, &req, &resp, &fd, &gen, &arena);
         if (r < 0)
                 return r;
         const Shmview__OpenReply *o =
@@ -694,7 +715,7 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
                         shmv__client_release_view(c, o->view_id, gen);
                 if (fd >= 0)
                         close(fd);
-                shmview__response__free_unpacked(resp, NULL);
+                response_free(resp, &arena);
                 return -EPROTO;
         }
         shmv__view_origin origin = {
@@ -705,7 +726,7 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
         };
         r = shmv__view_new(c, &origin, fd, o->offset, o->length, o->writable,
                            (flags & SHMV_PREFAULT) != 0, ret);
-        shmview__response__free_unpacked(resp, NULL);
+        response_free(resp, &arena);
         return r;
 }
 

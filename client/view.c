@@ -27,6 +27,19 @@ struct shmv_view {
 /* Where an empty view points: never read or written, but data() must not return NULL. */
 static uint8_t empty_byte;
 
+/* The system's page size, asked once: mmap() offsets are rounded to it. */
+static uint64_t page_size(void)
+{
+        static _Atomic uint64_t cached;
+        uint64_t page = atomic_load_explicit(&cached, memory_order_relaxed);
+        if (page == 0) {
+                long ps = sysconf(_SC_PAGESIZE);
+                page = ps > 0 ? (uint64_t)ps : 4096;
+                atomic_store_explicit(&cached, page, memory_order_relaxed);
+        }
+        return page;
+}
+
 static void mapping_unref(shmv__mapping *m)
 {
         if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
@@ -52,7 +65,6 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
         shmv_view *v = NULL;
         void *base = NULL;
         uint64_t page, start = 0, end = 0;
-        long ps;
         int r;
 
         if (!c || !ret || !origin) {
@@ -60,8 +72,7 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
                 goto fail;
         }
 
-        ps = sysconf(_SC_PAGESIZE);
-        page = ps > 0 ? (uint64_t)ps : 4096;
+        page = page_size();
         if (length > UINT64_MAX - offset) {
                 r = -EOVERFLOW;
                 goto fail;
