@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The first payload byte tells the floor server what a frame is; the rest are zeros. */
@@ -130,6 +131,18 @@ static int send_reply(int sock, const uint8_t *reply, size_t len, int fd)
         return 0;
 }
 
+/* Busy time the floor server spends on each open before it answers (0: none). */
+static unsigned floor_work_ns;
+
+static void busy_wait(unsigned ns)
+{
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        do
+                clock_gettime(CLOCK_MONOTONIC, &b);
+        while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < (long)ns);
+}
+
 typedef struct floor_conn {
         int fd;
         size_t len;
@@ -148,8 +161,12 @@ static int floor_frames(floor_conn *c, const uint8_t *reply, size_t reply_len, i
                         return -1;
                 if (c->len - at - 4 < n)
                         break;
-                if (n > 0 && p[4] == KIND_OPEN && send_reply(c->fd, reply, reply_len, memfd) < 0)
-                        return -1;
+                if (n > 0 && p[4] == KIND_OPEN) {
+                        if (floor_work_ns)
+                                busy_wait(floor_work_ns);
+                        if (send_reply(c->fd, reply, reply_len, memfd) < 0)
+                                return -1;
+                }
                 at += 4 + n;
         }
         memmove(c->buf, c->buf + at, c->len - at);
@@ -236,7 +253,7 @@ static pid_t fork_peer(int cpu)
 }
 
 pid_t shmv__floor_start(const char *path, int cpu, int memfd, const shmv__floor_sizes *sizes,
-                        bool multi)
+                        bool multi, unsigned work_ns)
 {
         if (sizes->open_request > FRAME_MAX || sizes->open_reply > FRAME_MAX ||
             sizes->release > FRAME_MAX)
@@ -257,6 +274,7 @@ pid_t shmv__floor_start(const char *path, int cpu, int memfd, const shmv__floor_
                 close(lfd);
                 return pid;
         }
+        floor_work_ns = work_ns;
         uint8_t reply[4 + FRAME_MAX];
         size_t reply_len = frame(reply, sizes->open_reply, KIND_REPLY);
         if (multi)

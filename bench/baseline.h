@@ -26,9 +26,11 @@ typedef struct shmv__floor_sizes {
 /* Starts the socket floor's server, pinned to cpu, listening on path and answering every open
  * with memfd (sent as it is: pass a read-only descriptor). With multi it serves any number of
  * connections from one epoll loop, as shmviewd does; without, one connection with blocking
- * reads, the cheapest way there is. Returns the pid or -errno. */
+ * reads, the cheapest way there is. work_ns > 0 makes it busy for that long on each open
+ * after taking it off the socket and before answering, as a server that does any work is.
+ * Returns the pid or -errno. */
 pid_t shmv__floor_start(const char *path, int cpu, int memfd, const shmv__floor_sizes *sizes,
-                        bool multi);
+                        bool multi, unsigned work_ns);
 
 /* Starts the copy peer, pinned to cpu, listening on path: it holds size bytes, written once,
  * and sends all of them for every byte a client sends. Returns the pid or -errno. */

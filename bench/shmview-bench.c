@@ -394,13 +394,15 @@ typedef struct floor_peer {
         uint64_t size;
 } floor_peer;
 
-static void floor_up(floor_peer *f, const char *name, uint64_t size, bool multi)
+static void floor_up(floor_peer *f, const char *name, uint64_t size, bool multi,
+                     unsigned work_ns)
 {
         f->size = size;
         f->memfd = floor_memfd(size);
         f->sizes = frame_sizes(name, size);
-        snprintf(f->path, sizeof(f->path), "%s/floor%s.sock", tmpdir, multi ? "-epoll" : "");
-        f->pid = shmv__floor_start(f->path, cfg.server_cpu, f->memfd, &f->sizes, multi);
+        snprintf(f->path, sizeof(f->path), "%s/floor%s%s.sock", tmpdir, multi ? "-epoll" : "",
+                 work_ns ? "-work" : "");
+        f->pid = shmv__floor_start(f->path, cfg.server_cpu, f->memfd, &f->sizes, multi, work_ns);
         if (f->pid < 0)
                 die("floor server: %s", strerror((int)-f->pid));
 }
@@ -435,31 +437,42 @@ static void floor_open_release(int sock, const floor_peer *f)
 /* The socket floor, served two ways: by a peer blocked in recv() on its one connection, and
  * by a peer in an epoll loop, as a server of many clients is. Which is faster depends on the
  * kernel (a task blocked in recv() on a Unix socket is also woken when its peer takes what it
- * sent), so both are measured and the faster one is the floor. */
+ * sent), so both are measured and the faster one is the floor. A third, the epoll peer busy
+ * for FLOOR_WORK_NS per open, shows what that wake-up is worth once a server does any work
+ * between taking a request off and answering it (docs/performance.md). */
+#define FLOOR_WORK_NS 500u
 typedef struct floors {
         floor_peer blocking;
         floor_peer epoll;
+        floor_peer work;
         int blocking_sock;
         int epoll_sock;
+        int work_sock;
 } floors;
 
 static void floors_up(floors *fl, const char *name, uint64_t size)
 {
-        floor_up(&fl->blocking, name, size, false);
-        floor_up(&fl->epoll, name, size, true);
+        floor_up(&fl->blocking, name, size, false, 0);
+        floor_up(&fl->epoll, name, size, true, 0);
+        floor_up(&fl->work, name, size, true, FLOOR_WORK_NS);
         fl->blocking_sock = shmv__peer_connect(fl->blocking.path);
         fl->epoll_sock = shmv__peer_connect(fl->epoll.path);
-        if (fl->blocking_sock < 0 || fl->epoll_sock < 0)
-                die("floor connect: %s",
-                    strerror(-(fl->blocking_sock < 0 ? fl->blocking_sock : fl->epoll_sock)));
+        fl->work_sock = shmv__peer_connect(fl->work.path);
+        int bad = fl->blocking_sock < 0 ? fl->blocking_sock
+                  : fl->epoll_sock < 0  ? fl->epoll_sock
+                                        : fl->work_sock;
+        if (bad < 0)
+                die("floor connect: %s", strerror(-bad));
 }
 
 static void floors_down(floors *fl)
 {
         close(fl->blocking_sock);
         close(fl->epoll_sock);
+        close(fl->work_sock);
         floor_down(&fl->blocking);
         floor_down(&fl->epoll);
+        floor_down(&fl->work);
 }
 
 /* Open + release latency samples of c and of both floors, in turns of LAT_BLOCK each: short
@@ -468,12 +481,13 @@ static void floors_down(floors *fl)
  * a release can delay the next open). */
 #define LAT_BLOCK 20u
 static void latency_rounds(shmv_client *c, const char *name, const floors *fl, double *shm,
-                           double *blocking, double *epoll)
+                           double *blocking, double *epoll, double *work)
 {
         for (unsigned i = 0; i < cfg.lat_iters / 10; i++) {
                 shmview_open_release(c, name);
                 floor_open_release(fl->blocking_sock, &fl->blocking);
                 floor_open_release(fl->epoll_sock, &fl->epoll);
+                floor_open_release(fl->work_sock, &fl->work);
         }
         size_t n = (size_t)cfg.lat_rounds * cfg.lat_iters;
         for (size_t k = 0; k < n; k += LAT_BLOCK) {
@@ -493,6 +507,11 @@ static void latency_rounds(shmv_client *c, const char *name, const floors *fl, d
                         floor_open_release(fl->epoll_sock, &fl->epoll);
                         epoll[i] = now_ns() - t0;
                 }
+                for (size_t i = k; i < end; i++) {
+                        double t0 = now_ns();
+                        floor_open_release(fl->work_sock, &fl->work);
+                        work[i] = now_ns() - t0;
+                }
         }
 }
 
@@ -503,10 +522,10 @@ static void latency_figure(const char *what, shmv_client *c, const char *name)
         floors_up(&fl, name, 4 * KiB);
         size_t n = (size_t)cfg.lat_rounds * cfg.lat_iters;
         double *shm = calloc(n, sizeof(double)), *blk = calloc(n, sizeof(double));
-        double *epl = calloc(n, sizeof(double));
-        if (!shm || !blk || !epl)
+        double *epl = calloc(n, sizeof(double)), *wrk = calloc(n, sizeof(double));
+        if (!shm || !blk || !epl || !wrk)
                 die("out of memory");
-        latency_rounds(c, name, &fl, shm, blk, epl);
+        latency_rounds(c, name, &fl, shm, blk, epl, wrk);
         floors_down(&fl);
 
         double s50 = percentile(shm, n, 50), s99 = percentile(shm, n, 99);
@@ -529,6 +548,12 @@ static void latency_figure(const char *what, shmv_client *c, const char *name)
                  epoll_wins ? "blocking peer" : "epoll peer");
         add_row(fig, fmt_time(a, sizeof(a), s50), b,
                 fmt_ratio(r, sizeof(r), s50 / (epoll_wins ? k50 : e50)), "reported");
+        double w50 = percentile(wrk, n, 50);
+        snprintf(b, sizeof(b), "%s floor (epoll peer, %.1f µs of work)",
+                 fmt_time(a, sizeof(a), w50), FLOOR_WORK_NS / 1000.0);
+        add_row(fig, fmt_time(a, sizeof(a), s50), b, fmt_ratio(r, sizeof(r), s50 / w50),
+                "reported");
+        free(wrk);
         free(shm);
         free(blk);
         free(epl);
@@ -688,7 +713,7 @@ static void fig_load(void)
         const char *name = "bench-load";
         make_segment(name, 4 * KiB, 0);
         floor_peer f;
-        floor_up(&f, name, 4 * KiB, true);
+        floor_up(&f, name, 4 * KiB, true, 0);
         want_nofile(4096);
         for (unsigned i = 0; i < 4 && cfg.load_counts[i]; i++) {
                 unsigned n = cfg.load_counts[i];
@@ -1103,11 +1128,13 @@ static pid_t view_holder(const char *name, unsigned count, atomic_uint *ready, c
 
 static void fig_memory(void)
 {
-        /* Views cost the daemon no descriptor; segments two each (read-write and read-only). */
+        /* Views cost the daemon no descriptor; segments one each (the memfd), plus one more
+         * once a read-only view of it has been opened: only m-views here, which the spare
+         * 1024 cover with the connections. */
         unsigned nviews = cfg.mem_count, nsegs = cfg.mem_count, holders = 4;
-        rlim_t fds = nofile_possible(2 * (rlim_t)nsegs + 1024);
-        if (2 * (rlim_t)nsegs + 1024 > fds) {
-                nsegs = fds > 3072 ? (unsigned)((fds - 1024) / 2) : 1024;
+        rlim_t fds = nofile_possible((rlim_t)nsegs + 1024);
+        if ((rlim_t)nsegs + 1024 > fds) {
+                nsegs = fds > 2048 ? (unsigned)(fds - 1024) : 1024;
                 progress("descriptor limit %llu (hard, cannot be raised here): %u segments only",
                          (unsigned long long)fds, nsegs);
         }
@@ -1118,7 +1145,7 @@ static void fig_memory(void)
         snprintf(segs, sizeof(segs), "%u", nsegs + 16);
         snprintf(views, sizeof(views), "%u", nviews / holders + 16);
         const char *extra[] = {"--max-segments", segs, "--max-views-per-client", views, NULL};
-        pid_t pid = daemon_start(path, 2 * (rlim_t)nsegs + 1024, extra);
+        pid_t pid = daemon_start(path, (rlim_t)nsegs + 1024, extra);
         char saved[108];
         memcpy(saved, sock_path, sizeof(saved));
         memcpy(sock_path, path, sizeof(sock_path));
