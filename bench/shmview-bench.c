@@ -394,8 +394,7 @@ typedef struct floor_peer {
         uint64_t size;
 } floor_peer;
 
-static void floor_up(floor_peer *f, const char *name, uint64_t size, bool multi,
-                     unsigned work_ns)
+static void floor_up(floor_peer *f, const char *name, uint64_t size, bool multi, unsigned work_ns)
 {
         f->size = size;
         f->memfd = floor_memfd(size);
