@@ -323,6 +323,17 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                                   c->server->config.max_views_per_client);
                 return;
         }
+        int fd = s->fd;
+        if (!writable && !reattach) {
+                fd = shmv__segment_fd_ro(s);
+                /* To a client EMFILE means its own view limit; the daemon's is ENFILE. */
+                if (fd < 0) {
+                        shmv__reply_error(c, id, fd == -EMFILE ? ENFILE : -fd,
+                                          "the daemon cannot open segment %s read-only: %s", name,
+                                          strerror(-fd));
+                        return;
+                }
+        }
         shmv__view *v;
         r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
         if (r < 0) {
@@ -346,7 +357,7 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
         } else {
                 resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
                 resp.open = &reply;
-                r = shmv__conn_send(c, &resp, s, writable ? s->fd : s->fd_ro);
+                r = shmv__conn_send(c, &resp, s, fd);
         }
         if (r < 0) {
                 shmv__view_release(&c->views, v->id);

@@ -114,9 +114,10 @@ static uint64_t default_max_bytes(void)
         return (uint64_t)kb * 1024 / 2;
 }
 
-/* Each segment holds two descriptors, each client one: let the daemon have as many as it is
- * allowed. The soft limit goes up to the hard one; with CAP_SYS_RESOURCE the hard one goes up
- * too, as far as fs.nr_open allows. */
+/* Each segment holds one descriptor, plus one more once a read-only view of it has been
+ * opened, each client one: let the daemon have as many as it is allowed, for the worst case of
+ * two per segment. The soft limit goes up to the hard one; with CAP_SYS_RESOURCE the hard one
+ * goes up too, as far as fs.nr_open allows. */
 static void raise_nofile(const shmv__config *cfg)
 {
         uint64_t want = 2 * (uint64_t)cfg->max_segments + cfg->max_clients + 64 + 64;

@@ -321,8 +321,27 @@ void shmv__segment_unref(shmv__segment *s)
         if (s->views_by_seq)
                 g_tree_destroy(s->views_by_seq);
         close(s->fd);
-        close(s->fd_ro);
+        if (s->fd_ro >= 0)
+                close(s->fd_ro);
         free(s);
+}
+
+int shmv__segment_fd_ro(shmv__segment *s)
+{
+        if (s->fd_ro >= 0)
+                return s->fd_ro;
+        /* The inode is 0600 and the daemon's (see shmv__segment_create), so this reopen works
+         * for the daemon only. */
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+        int fd = open(proc, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                log_warning("opening segment %s read-only: %s", s->name, strerror(-r));
+                return r;
+        }
+        s->fd_ro = fd;
+        return fd;
 }
 
 shmv__segment *shmv__segment_find(shmv__registry *r, const char *name)
@@ -497,23 +516,14 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
                 log_error("sealing the size of segment %s: %s", name, strerror(r_err));
                 goto fail_close;
         }
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        int fd_ro = open(proc, O_RDONLY | O_CLOEXEC);
-        if (fd_ro < 0) {
-                r_err = errno;
-                log_warning("opening segment %s read-only: %s", name, strerror(r_err));
-                goto fail_close;
-        }
 
         if (uid_bytes_add(r, peer->uid, size) < 0) {
-                close(fd_ro);
                 r_err = ENOMEM;
                 goto fail_close;
         }
         s->refs = 1; /* the registry's */
         s->fd = fd;
-        s->fd_ro = fd_ro;
+        s->fd_ro = -1; /* at the first read-only open */
         s->uid = peer->uid;
         s->gid = peer->gid;
         s->mode = mode ? mode : 0600;
@@ -524,7 +534,6 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
         /* A segment the service manager cannot keep would be lost by a restart: refuse it. */
         if (r->fdstore && shmv__fdstore_add(r->fdstore, s) < 0) {
                 uid_bytes_sub(r, peer->uid, size);
-                close(fd_ro);
                 *ret_why = "the service manager's descriptor store refused it";
                 close(fd);
                 free(s);
@@ -798,24 +807,14 @@ int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *met
                 return -ENOMEM;
         }
         memcpy(s->name, meta->name, name_len + 1);
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        int fd_ro = open(proc, O_RDONLY | O_CLOEXEC);
-        if (fd_ro < 0) {
-                int r_err = -errno;
-                *ret_why = "cannot open it read-only";
-                free(s);
-                return r_err;
-        }
         if (uid_bytes_add(r, meta->uid, meta->size) < 0) {
-                close(fd_ro);
                 free(s);
                 *ret_why = "out of memory";
                 return -ENOMEM;
         }
         s->refs = 1; /* the registry's */
         s->fd = fd;
-        s->fd_ro = fd_ro;
+        s->fd_ro = -1; /* at the first read-only open */
         s->uid = meta->uid;
         s->gid = meta->gid;
         s->mode = meta->mode;

@@ -28,7 +28,11 @@ typedef struct shmv__segment {
          * per queued reply that carries one of the descriptors. */
         unsigned refs;
         int fd; /* read-write memfd */
-        int fd_ro; /* read-only open file description of the same memfd */
+        /* A read-only open file description of the same memfd, for read-only views, or -1.
+         * Opened at the first read-only open (shmv__segment_fd_ro), not at create, so that a
+         * segment nobody reads through a read-only view costs the daemon one descriptor, not
+         * two; kept from then on, so that later opens cost no system call. */
+        int fd_ro;
         uint32_t uid;
         uint32_t gid;
         uint32_t mode;
@@ -83,6 +87,11 @@ uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
 void shmv__segment_ref(shmv__segment *s);
 /* Closes the descriptors and returns the bytes to the budget at the last reference. */
 void shmv__segment_unref(shmv__segment *s);
+/* The descriptor a read-only view is handed: s->fd_ro, opened read-only through
+ * /proc/self/fd at the first call and kept until the segment is freed. Borrowed (the caller
+ * holds a reference on s while it uses it). Returns it, or -errno (-EMFILE, -ENFILE, -ENOMEM)
+ * when it cannot be opened; s is unchanged then, and a later call tries again. */
+int shmv__segment_fd_ro(shmv__segment *s);
 
 /* A linked segment by name, borrowed; NULL when there is none. */
 shmv__segment *shmv__segment_find(shmv__registry *r, const char *name);
@@ -129,7 +138,8 @@ typedef struct shmv__segment_meta {
 
 /* Serves again the segment whose read-write memfd is fd, kept by the service manager across a
  * restart, after checking that fd is one: a read-write memfd of meta->size bytes, sealed
- * against shrinking and growing. Its sealed state is read from its seals. Takes fd on success;
+ * against shrinking and growing. Its sealed state is read from its seals; its read-only
+ * descriptor is opened at its first read-only open, as for a new one. Takes fd on success;
  * on failure the caller still owns it and *ret_why says what is wrong (a static string).
  * -EINVAL (not such a memfd), -EEXIST (the name is taken), -errno. */
 int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *meta,

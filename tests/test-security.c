@@ -737,7 +737,7 @@ static void raise_hard(void *arg)
 }
 
 /* The daemon raises its descriptor limit: the soft one to the hard one, and with
- * CAP_SYS_RESOURCE the hard one too, to what its limits may need (2 per segment, 1 per
+ * CAP_SYS_RESOURCE the hard one too, to what its limits may need (up to 2 per segment, 1 per
  * client, some more). */
 static void test_nofile_raised(void)
 {
@@ -774,6 +774,112 @@ static void test_nofile_raised(void)
 }
 
 /* ---- Limits ---- */
+
+/* The lowest descriptor number process pid does not use: the next one it opens. */
+static int lowest_free_fd(pid_t pid)
+{
+        static bool used[1 << 16];
+        memset(used, 0, sizeof(used));
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+        DIR *d = opendir(path);
+        CHECK(d != NULL);
+        for (struct dirent *e; (e = readdir(d));) {
+                long n = e->d_name[0] == '.' ? -1 : strtol(e->d_name, NULL, 10);
+                if (n >= 0 && n < (long)(sizeof(used) / sizeof(used[0])))
+                        used[n] = true;
+        }
+        closedir(d);
+        int fd = 0;
+        while (used[fd])
+                fd++;
+        return fd;
+}
+
+struct exhausted {
+        th_raw *r; /* connected before the daemon ran out of descriptors */
+        th_raw *other;
+        const char *fresh; /* no read-only view opened yet */
+        const char *seen; /* has had one */
+};
+
+static void exhausted_child(void *arg)
+{
+        struct exhausted *x = arg;
+        /* The first read-only open of fresh needs a descriptor the daemon cannot have. */
+        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
+        o.name.data = (uint8_t *)(uintptr_t)x->fresh;
+        o.name.len = strlen(x->fresh);
+        o.length = UINT64_MAX;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req.open = &o;
+        uint64_t id = th_raw_send(x->r, &req);
+        int fd;
+        Shmview__Response *resp = th_raw_recv(x->r, &fd);
+        CHECK(resp && resp->id == id && fd < 0);
+        CHECK(resp->status == ENFILE && resp->body_case == SHMVIEW__RESPONSE__BODY__NOT_SET);
+        char msg[512], want[512];
+        snprintf(msg, sizeof(msg), "%.*s", (int)resp->message.len,
+                 (const char *)resp->message.data);
+        snprintf(want, sizeof(want), "the daemon cannot open segment %s read-only: %s", x->fresh,
+                 strerror(EMFILE));
+        CHECK_STR(msg, want);
+        shmview__response__free_unpacked(resp, NULL);
+
+        /* Nothing else needs one: writable opens, read-only opens of a segment that has its
+         * read-only descriptor already, other requests, other clients. */
+        uint64_t vid;
+        CHECK_OK(th_raw_open(x->r, x->fresh, strlen(x->fresh), 0, UINT64_MAX, true, &vid, &fd));
+        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR);
+        close(fd);
+        th_raw_release(x->r, vid);
+        CHECK_OK(th_raw_open(x->other, x->seen, strlen(x->seen), 0, UINT64_MAX, false, &vid, &fd));
+        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+        close(fd);
+        th_raw_release(x->other, vid);
+        CHECK_OK(th_raw_named(x->other, SHMVIEW__REQUEST__BODY_STAT, x->fresh, strlen(x->fresh)));
+        CHECK_RC(th_raw_open(x->other, x->fresh, strlen(x->fresh), 0, 1, false, NULL, NULL),
+                 -ENFILE);
+}
+
+/* A segment's read-only descriptor is opened at its first read-only open: when the daemon is
+ * out of descriptors then, that open gets ENFILE and a message saying so, and nothing else
+ * fails. Once the daemon has descriptors again, the same open works. */
+static void test_readonly_fd_exhausted(void)
+{
+        shmv_client *c = th_connect();
+        char fresh[64], seen[64];
+        seg_create(c, fresh, "fresh", 4096, 0644);
+        seg_create(c, seen, "seen", 4096, 0644);
+        th_raw r, other;
+        th_raw_connect_hello(&r);
+        th_raw_connect_hello(&other);
+        CHECK_OK(th_raw_open(&r, seen, strlen(seen), 0, UINT64_MAX, false, NULL, NULL));
+        CHECK_OK(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, seen, strlen(seen)));
+
+        /* The soft limit at the daemon's lowest free descriptor: it cannot open another. */
+        pid_t pid = th_daemon_pid();
+        struct rlimit old, low;
+        CHECK(prlimit(pid, RLIMIT_NOFILE, NULL, &old) == 0);
+        low = old;
+        low.rlim_cur = (rlim_t)lowest_free_fd(pid);
+        CHECK(prlimit(pid, RLIMIT_NOFILE, &low, NULL) == 0);
+        struct exhausted x = {&r, &other, fresh, seen};
+        int st = th_in_child(exhausted_child, &x);
+        CHECK(prlimit(pid, RLIMIT_NOFILE, &old, NULL) == 0);
+        CHECK(st == 0);
+
+        int fd;
+        CHECK_OK(th_raw_open(&r, fresh, strlen(fresh), 0, UINT64_MAX, false, NULL, &fd));
+        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+        close(fd);
+        th_raw_close(&other);
+        th_raw_close(&r);
+        CHECK_OK(shmv_segment_unlink(c, fresh));
+        CHECK_OK(shmv_segment_unlink(c, seen));
+        shmv_disconnect(c);
+}
 
 static void test_limits_advertised(void)
 {
@@ -1028,6 +1134,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_socket_paths),
                 TH_TEST(test_nofile_raised),
                 TH_TEST(test_limits_advertised),
+                TH_TEST(test_readonly_fd_exhausted),
                 TH_TEST(test_clients_per_uid),
                 TH_TEST(test_bytes_per_uid),
                 TH_TEST(test_list_visibility),

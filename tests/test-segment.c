@@ -165,6 +165,77 @@ static void test_unlink_keeps_views(void)
         shmv_disconnect(c);
 }
 
+#define N_FD_SEGMENTS 8
+
+/* The daemon's descriptors once the requests sent so far are answered: a stat is a round
+ * trip, and a release (one-way) sent before it has been processed by then. */
+static int fds_after_round_trip(shmv_client *c)
+{
+        shmv_segment_info info;
+        CHECK_RC(shmv_segment_stat(c, "no-such-segment", &info), -ENOENT);
+        return th_daemon_fd_count();
+}
+
+/* A segment holds one descriptor in the daemon (its memfd) until a read-only view of it is
+ * opened, and one more from then on (its read-only descriptor), until it is freed. */
+static void test_descriptors_per_segment(void)
+{
+        shmv_client *c = th_connect();
+        char names[N_FD_SEGMENTS][64];
+        for (int i = 0; i < N_FD_SEGMENTS; i++)
+                snprintf(names[i], sizeof(names[i]), "%s", th_name("fds"));
+        int base = fds_after_round_trip(c);
+        CHECK(base > 0);
+
+        for (int i = 0; i < N_FD_SEGMENTS; i++)
+                CHECK_OK(shmv_segment_create(c, names[i], 4096, 0644));
+        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS);
+
+        /* Writable views are handed the memfd itself. */
+        shmv_view *w1, *w2;
+        CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w1));
+        CHECK_OK(shmv_view_open(c, names[0], 0, 100, SHMV_READ | SHMV_WRITE, &w2));
+        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS);
+        memcpy(shmv_view_data_mut(w1), "written", 7);
+        shmv_view_release(w2);
+        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS);
+
+        /* The first read-only view of a segment opens its read-only descriptor; later ones,
+         * and releases, neither open nor close one. */
+        shmv_view *r1, *r2, *r3;
+        CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ, &r1));
+        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_MEM(shmv_view_data(r1), "written", 7);
+        CHECK_OK(shmv_view_open(c, names[0], 4, 3, SHMV_READ, &r2));
+        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_MEM(shmv_view_data(r2), "ten", 3);
+        shmv_view_release(r2);
+        shmv_view_release(r1);
+        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS + 1);
+        CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ, &r1));
+        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w2));
+        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        shmv_view_release(w2);
+
+        /* Each segment has its own. */
+        CHECK_OK(shmv_view_open(c, names[1], 0, SHMV_TO_END, SHMV_READ, &r3));
+        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 2);
+        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS + 2);
+
+        /* Unlinked, a segment keeps its descriptors while views hold it; the rest go at once. */
+        for (int i = 0; i < N_FD_SEGMENTS; i++)
+                CHECK_OK(shmv_segment_unlink(c, names[i]));
+        CHECK(th_daemon_fd_count() == base + 4); /* names[0] and names[1], two each */
+        shmv_view_release(w1);
+        CHECK(fds_after_round_trip(c) == base + 4);
+        shmv_view_release(r3);
+        CHECK(fds_after_round_trip(c) == base + 2);
+        shmv_view_release(r1);
+        CHECK(fds_after_round_trip(c) == base);
+        shmv_disconnect(c);
+}
+
 static void test_seal(void)
 {
         shmv_client *c = th_connect();
@@ -578,6 +649,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_huge_pages),
                 TH_TEST(test_list_pages),
                 TH_TEST(test_unlink_keeps_views),
+                TH_TEST(test_descriptors_per_segment),
                 TH_TEST(test_seal),
                 TH_TEST(test_permissions),
                 TH_TEST(test_budget),
