@@ -63,6 +63,11 @@ __attribute__((format(printf, 3, 4))) int cli_fail(const cli_ctx *ctx, const cha
 /* The same, then "Try 'shmview COMMAND --help'."; returns CLI_USAGE. */
 __attribute__((format(printf, 3, 4))) int cli_usage(const cli_ctx *ctx, const char *what,
                                                     const char *fmt, ...);
+/* Why a libshmview call failed with r, for the WHY of a message: the daemon's own message
+ * when it refused the request (shmv_last_error_message(): it names the limit, the segment...),
+ * else fallback when not NULL, else shmv_strerror(r). Call it before the next library call
+ * that talks to the daemon, which clears that message. */
+const char *cli_why(int r, const char *fallback);
 /* Connects to the daemon, or says why not and returns CLI_FAIL. */
 int cli_connect(const cli_ctx *ctx, shmv_client **ret);
 /* The socket path in use, for messages. */

@@ -17,7 +17,7 @@ int cli_cmd_clients(cli_ctx *ctx)
         int r = shmv_client_list(c, &list, &n);
         shmv_disconnect(c);
         if (r < 0)
-                return cli_fail(ctx, "clients", "%s", shmv_strerror(r));
+                return cli_fail(ctx, "clients", "%s", cli_why(r, NULL));
         if (ctx->json) {
                 json_object *arr = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
@@ -103,7 +103,7 @@ int cli_cmd_status(cli_ctx *ctx)
         int r = shmv_daemon_status(c, &st);
         shmv_disconnect(c);
         if (r < 0)
-                return cli_fail(ctx, "status", "%s", shmv_strerror(r));
+                return cli_fail(ctx, "status", "%s", cli_why(r, NULL));
         const shmv_limits *l = &st.limits;
         if (ctx->json) {
                 char when[64];
@@ -242,11 +242,11 @@ int cli_cmd_watch(cli_ctx *ctx)
 {
         shmv_watch *w;
         int r = shmv_watch_open(ctx->socket, &w);
-        if (r == -EUSERS)
-                return cli_fail(ctx, cli_socket_path(ctx),
-                                "the daemon has too many watchers (or clients) already");
         if (r < 0)
-                return cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
+                return cli_fail(ctx, cli_socket_path(ctx), "%s",
+                                cli_why(r, r == -EUSERS ? "the daemon has too many watchers (or "
+                                                          "clients) already"
+                                                        : NULL));
         /* Interrupted, the wait returns -EINTR: the watch ends cleanly with status 0. */
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);
@@ -260,7 +260,7 @@ int cli_cmd_watch(cli_ctx *ctx)
                 if (r == -EINTR || r == -EAGAIN)
                         continue;
                 if (r < 0) {
-                        status = cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
+                        status = cli_fail(ctx, cli_socket_path(ctx), "%s", cli_why(r, NULL));
                         break;
                 }
                 print_event(ctx, &ev);

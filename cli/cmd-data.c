@@ -99,7 +99,7 @@ static int resolve_offset(cli_ctx *ctx, shmv_client *c, const char *name, uint64
         int r = shmv_segment_stat(c, name, &info);
         if (r < 0) {
                 char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", shmv_strerror(r));
+                cli_fail(ctx, shown, "%s", cli_why(r, NULL));
                 free(shown);
                 return CLI_FAIL;
         }
@@ -118,11 +118,10 @@ static int resolve_offset(cli_ctx *ctx, shmv_client *c, const char *name, uint64
 
 static int view_error(cli_ctx *ctx, const char *name, int r)
 {
+        const char *why =
+                cli_why(r, r == -EPERM ? "the segment is sealed: it cannot be written" : NULL);
         char *shown = cli_escape(name);
-        if (r == -EPERM)
-                cli_fail(ctx, shown, "the segment is sealed: it cannot be written");
-        else
-                cli_fail(ctx, shown, "%s", shmv_strerror(r));
+        cli_fail(ctx, shown, "%s", why);
         free(shown);
         return CLI_FAIL;
 }

@@ -44,7 +44,7 @@ int cli_cmd_ls(cli_ctx *ctx)
         int r = shmv_segment_list(c, &list, &n);
         shmv_disconnect(c);
         if (r < 0)
-                return cli_fail(ctx, "segments", "%s", shmv_strerror(r));
+                return cli_fail(ctx, "segments", "%s", cli_why(r, NULL));
 
         if (ctx->json) {
                 json_object *arr = json_object_new_array();
@@ -115,7 +115,7 @@ int cli_cmd_stat(cli_ctx *ctx)
         shmv_disconnect(c);
         if (r < 0) {
                 char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", shmv_strerror(r));
+                cli_fail(ctx, shown, "%s", cli_why(r, NULL));
                 free(shown);
                 return CLI_FAIL;
         }
@@ -210,7 +210,7 @@ int cli_cmd_create(cli_ctx *ctx)
         shmv_disconnect(c);
         if (r < 0) {
                 char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", shmv_strerror(r));
+                cli_fail(ctx, shown, "%s", cli_why(r, NULL));
                 free(shown);
                 return CLI_FAIL;
         }
@@ -219,9 +219,8 @@ int cli_cmd_create(cli_ctx *ctx)
 
 static const char *unlink_or_seal_error(int r)
 {
-        if (r == -EPERM)
-                return "operation not permitted (only its owner or root may)";
-        return shmv_strerror(r);
+        return cli_why(r,
+                       r == -EPERM ? "operation not permitted (only its owner or root may)" : NULL);
 }
 
 int cli_cmd_rm(cli_ctx *ctx)

@@ -125,11 +125,20 @@ const char *cli_socket_path(const cli_ctx *ctx)
         return path;
 }
 
+const char *cli_why(int r, const char *fallback)
+{
+        /* The library hands it over printable: no control characters, valid UTF-8. */
+        const char *msg = shmv_last_error_message();
+        if (msg)
+                return msg;
+        return fallback ? fallback : shmv_strerror(r);
+}
+
 int cli_connect(const cli_ctx *ctx, shmv_client **ret)
 {
         int r = shmv_connect(ctx->socket, ret);
         if (r < 0)
-                return cli_fail(ctx, cli_socket_path(ctx), "%s", shmv_strerror(r));
+                return cli_fail(ctx, cli_socket_path(ctx), "%s", cli_why(r, NULL));
         return CLI_OK;
 }
 

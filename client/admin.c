@@ -58,6 +58,7 @@ static int request(shmv_client *c, Shmview__Request *req, Shmview__Response__Bod
 
 int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret, size_t *ret_count)
 {
+        shmv__error_clear();
         if (!c || !ret || !ret_count)
                 return -EINVAL;
         int r = shmv_segment_name_check(name);
@@ -119,6 +120,7 @@ void shmv_segment_views_free(shmv_view_info *views)
 
 int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count)
 {
+        shmv__error_clear();
         if (!c || !ret || !ret_count)
                 return -EINVAL;
         shmv_client_info *all = NULL;
@@ -200,6 +202,7 @@ static void limits_from_wire(shmv_limits *dst, const Shmview__Limits *src)
 
 int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
 {
+        shmv__error_clear();
         if (!c || !ret)
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -250,6 +253,7 @@ const char *shmv_event_kind_name(int kind)
 
 int shmv_watch_open(const char *socket_path, shmv_watch **ret)
 {
+        shmv__error_clear();
         if (!ret)
                 return -EINVAL;
         shmv_watch *w = calloc(1, sizeof(*w));
@@ -287,6 +291,7 @@ int shmv_watch_fd(const shmv_watch *w)
 
 int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
 {
+        shmv__error_clear();
         if (!w || !ret)
                 return -EINVAL;
         Shmview__Response *resp;

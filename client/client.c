@@ -30,49 +30,6 @@ struct shmv_client {
         shmv__mapping *mappings;
 };
 
-/* Sentences for the errors this library returns; the rest come from the C library. */
-static const struct {
-        int err;
-        const char *msg;
-} messages[] = {
-        {EROFS, "cannot modify read-only memory"},
-        {ENOENT, "no such segment"},
-        {EEXIST, "a segment with that name exists"},
-        {EACCES, "permission denied"},
-        {EPERM, "operation not permitted"},
-        {EBUSY, "the segment has writable views open"},
-        {EINVAL, "invalid argument"},
-        {ERANGE, "index out of range"},
-        {ENOSPC, "not enough memory for the segment"},
-        {EDQUOT, "over the memory quota of this uid (max_bytes_per_uid)"},
-        {EUSERS, "the daemon has too many clients connected"},
-        {EOVERFLOW, "offset + length overflows"},
-        {EMFILE, "too many views open"},
-        {ENOBUFS, "buffer too small"},
-        {ECONNREFUSED, "no daemon is listening on the socket (connection refused)"},
-        {ENOTCONN, "not connected to the daemon"},
-        {ECONNRESET, "the daemon closed the connection"},
-        {EPIPE, "the daemon closed the connection"},
-        {EPROTO, "protocol error"},
-        {EMSGSIZE, "message too large"},
-        {ENAMETOOLONG, "socket path too long"},
-        {EOPNOTSUPP, "request not supported by the daemon"},
-        {ENOMEM, "out of memory"},
-};
-
-const char *shmv_strerror(int err)
-{
-        if (err == 0)
-                return "success";
-        if (err < 0)
-                err = -err;
-        for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
-                if (messages[i].err == err)
-                        return messages[i].msg;
-        const char *s = strerrordesc_np(err);
-        return s ? s : "unknown error";
-}
-
 int shmv_default_socket_path(char *dst, size_t dst_len)
 {
         if (!dst)
@@ -286,6 +243,8 @@ static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **r
                 *ret_gen = gen;
         if (resp->status != 0) {
                 r = resp->status > 0 ? -resp->status : -EPROTO;
+                if (resp->status > 0)
+                        shmv__error_set(resp->message.data, resp->message.len);
                 if (fd >= 0)
                         close(fd);
                 response_free(resp, arena);
@@ -444,14 +403,18 @@ static int hello_locked(shmv_client *c)
                 r = recv_locked(c, req.id, &resp, NULL);
         if (r < 0)
                 return r;
-        if (resp->status != 0)
+        if (resp->status != 0) {
                 r = resp->status > 0 ? -resp->status : -EPROTO;
-        else if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
-                 resp->hello->protocol_version != SHMV__PROTOCOL_VERSION)
+                /* EUSERS says which limit the daemon is at. */
+                if (resp->status > 0)
+                        shmv__error_set(resp->message.data, resp->message.len);
+        } else if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
+                   resp->hello->protocol_version != SHMV__PROTOCOL_VERSION) {
                 r = -EPROTO;
-        else if (resp->hello->limits && resp->hello->limits->max_frame > 0 &&
-                 resp->hello->limits->max_frame < c->max_frame)
+        } else if (resp->hello->limits && resp->hello->limits->max_frame > 0 &&
+                   resp->hello->limits->max_frame < c->max_frame) {
                 c->max_frame = resp->hello->limits->max_frame;
+        }
         shmview__response__free_unpacked(resp, NULL);
         return r;
 }
@@ -483,6 +446,7 @@ static int connect_locked(shmv_client *c)
 
 int shmv_connect(const char *socket_path, shmv_client **ret)
 {
+        shmv__error_clear();
         if (!ret)
                 return -EINVAL;
         shmv_client *c = calloc(1, sizeof(*c));
@@ -545,6 +509,7 @@ int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_
 int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t size, uint32_t mode,
                                    unsigned flags)
 {
+        shmv__error_clear();
         if (!c || (flags & ~SHMV_SEGMENT_HUGE_PAGES))
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -563,6 +528,7 @@ int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t si
 static int name_request(shmv_client *c, Shmview__Request__BodyCase which, const char *name,
                         Shmview__Response **ret)
 {
+        shmv__error_clear();
         if (!c)
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -612,6 +578,7 @@ static void info_from_wire(shmv_segment_info *dst, const Shmview__SegmentInfo *s
 
 int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment_info *ret)
 {
+        shmv__error_clear();
         if (!ret)
                 return -EINVAL;
         Shmview__Response *resp;
@@ -628,6 +595,7 @@ int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment_info *ret)
 
 int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count)
 {
+        shmv__error_clear();
         if (!c || !ret || !ret_count)
                 return -EINVAL;
         shmv_segment_info *all = NULL;
@@ -685,6 +653,7 @@ void shmv_segment_list_free(shmv_segment_info *list)
 int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length, int flags,
                    shmv_view **ret)
 {
+        shmv__error_clear();
         if (!c || !ret || !(flags & SHMV_READ) ||
             (flags & ~(SHMV_READ | SHMV_WRITE | SHMV_PREFAULT)))
                 return -EINVAL;

@@ -7,6 +7,15 @@
 
 #include "shmview.h"
 
+/* The calling thread's daemon message (error.c), read with shmv_last_error_message(). Every
+ * public call that talks to the daemon clears it first thing, before checking its arguments;
+ * an error reply (status > 0) sets it to the reply's message, made safe to print and cut to
+ * SHMV__MESSAGE_MAX bytes with the NUL (an empty message leaves it unset). Nothing else
+ * touches it, so the cleanup after a failure (releases, disconnects) keeps it. */
+#define SHMV__MESSAGE_MAX 512
+void shmv__error_clear(void);
+void shmv__error_set(const uint8_t *msg, size_t len);
+
 /* A client is reference counted: the caller's handle from shmv_connect() holds one reference,
  * and every live mapping holds one, so a mapping can still tell the daemon it is released
  * after the program called shmv_disconnect() (the connection is closed then; the release is

@@ -1,7 +1,8 @@
 /* shmview: shared-memory segments served by shmviewd, seen through memoryview-style views.
  *
  * Every function returning int returns 0 on success or a negative errno value; shmv_strerror()
- * turns it into a sentence. Output parameters (ret, ret_*) are written only on success.
+ * turns it into a sentence, and shmv_last_error_message() gives the daemon's own message when
+ * the daemon refused the request. Output parameters (ret, ret_*) are written only on success.
  * Handles are opaque. A client connection may be used from several threads at once; a single
  * view handle must not be released by one thread while another uses it (slices and
  * toreadonly() copies are separate handles and may live in different threads).
@@ -62,6 +63,30 @@ SHMV_EXPORT int shmv_default_socket_path(char *dst, size_t dst_len);
 
 /* A static sentence for a negative errno value returned by this library. */
 SHMV_EXPORT const char *shmv_strerror(int err);
+
+/* The daemon's own message for the calling thread's last failed request, e.g. "out of memory
+ * budget: max_bytes would be passed (1073741824 bytes for frames)" where shmv_strerror() says
+ * "not enough memory for the segment"; NULL when there is none. Per thread, like errno:
+ * threads sharing a client each see their own.
+ *
+ * The functions that talk to the daemon, shmv_connect(), shmv_segment_create(),
+ * shmv_segment_create_with_flags(), shmv_segment_unlink(), shmv_segment_seal(),
+ * shmv_segment_stat(), shmv_segment_list(), shmv_view_open(), shmv_segment_views(),
+ * shmv_client_list(), shmv_daemon_status(), shmv_watch_open() and shmv_watch_next(), clear it
+ * (to NULL) when called, before they check their arguments. One of them that fails because the
+ * daemon answered with an error status sets it to the daemon's message; one that fails for
+ * any other reason (a bad argument, no daemon listening, a lost connection, a malformed reply,
+ * a failed mmap) leaves it NULL, as does a daemon error without a message. No other function
+ * changes it: it still describes the last of those calls after shmv_view_release(),
+ * shmv_disconnect() and the like, and after a view function failed on its own.
+ *
+ * The message comes from whatever listens on the socket, so it is made safe to print: valid
+ * UTF-8 without control characters (each control character, and each byte that is not part
+ * of valid UTF-8, becomes '?'), at most 511 bytes (longer ones are cut at a character
+ * boundary). The string belongs to the calling thread; it stays valid and unchanged until
+ * that thread calls one of the functions above again, or exits. A child process after fork()
+ * starts with the forking thread's. */
+SHMV_EXPORT const char *shmv_last_error_message(void);
 
 /* Segments. size is in bytes (> 0); mode is permission bits (0 means 0600). */
 SHMV_EXPORT int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_t mode);

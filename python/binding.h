@@ -27,6 +27,12 @@ PyObject *shmv__py_set_error(int err, PyObject *what);
 /* As shmv__py_set_error(), with a message of the caller's instead of shmv_strerror()'s. */
 PyObject *shmv__py_set_error_msg(int err, const char *msg, PyObject *what);
 
+/* As shmv__py_set_error(), for err just returned by a libshmview call that talks to the
+ * daemon, made by this thread: the message is the daemon's own when it refused the request
+ * (shmv_last_error_message(), which names the limit or segment at stake), else
+ * shmv_strerror()'s. No other such call may come in between, in this thread. */
+PyObject *shmv__py_set_daemon_error(int err, PyObject *what);
+
 /* A new SegmentInfo from the library's record. */
 PyObject *shmv__py_segment_info_new(const shmv_segment_info *info);
 

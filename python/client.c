@@ -100,7 +100,7 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
         Py_END_ALLOW_THREADS
         Py_DECREF(path);
         if (r < 0) {
-                shmv__py_set_error(r, self->socket);
+                shmv__py_set_daemon_error(r, self->socket);
                 return -1;
         }
         self->client = c;
@@ -168,7 +168,7 @@ static PyObject *client_create(ClientObject *self, PyObject *args, PyObject *kwd
         client_leave(self);
         Py_DECREF(b);
         if (r < 0)
-                return shmv__py_set_error(r, name);
+                return shmv__py_set_daemon_error(r, name);
         Py_RETURN_NONE;
 }
 
@@ -197,7 +197,7 @@ static PyObject *name_call(ClientObject *self, PyObject *args, PyObject *kwds, c
         client_leave(self);
         Py_DECREF(b);
         if (r < 0)
-                return shmv__py_set_error(r, name);
+                return shmv__py_set_daemon_error(r, name);
         Py_RETURN_NONE;
 }
 
@@ -255,7 +255,7 @@ static PyObject *client_stat(ClientObject *self, PyObject *args, PyObject *kwds)
         client_leave(self);
         Py_DECREF(b);
         if (r < 0)
-                return shmv__py_set_error(r, name);
+                return shmv__py_set_daemon_error(r, name);
         return shmv__py_segment_info_new(&info);
 }
 
@@ -280,7 +280,7 @@ static PyObject *client_list(ClientObject *self, PyObject *unused)
         Py_END_ALLOW_THREADS
         client_leave(self);
         if (r < 0)
-                return shmv__py_set_error(r, NULL);
+                return shmv__py_set_daemon_error(r, NULL);
 
         list = PyList_New((Py_ssize_t)n);
         for (size_t i = 0; list && i < n; i++) {
@@ -340,7 +340,7 @@ static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
         client_leave(self);
         Py_DECREF(b);
         if (r < 0)
-                return shmv__py_set_error(r, name);
+                return shmv__py_set_daemon_error(r, name);
         if (PyUnicode_Check(name))
                 Py_INCREF(name);
         else
@@ -423,7 +423,11 @@ PyDoc_STRVAR(
         "A connection to shmviewd; shmview.connect(socket) makes one. See connect() for the\n"
         "socket-path rule. Safe to share between threads; each call releases the GIL while it\n"
         "waits on the daemon. A context manager: leaving the with block closes it. In a child\n"
-        "after fork() an inherited Client raises ConnectionError; connect again there.");
+        "after fork() an inherited Client raises ConnectionError; connect again there.\n"
+        "\n"
+        "An error the daemon answers is raised with the daemon's own message as its text (for\n"
+        "an OSError, its strerror), which names the limit, rule or segment at stake, e.g.\n"
+        "OSError: [Errno 28] out of memory budget: max_bytes would be passed (...): 'big'.");
 
 PyTypeObject shmv__py_client_type = {
         PyVarObject_HEAD_INIT(NULL, 0).tp_name = "shmview.Client",

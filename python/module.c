@@ -58,6 +58,14 @@ PyObject *shmv__py_set_error(int err, PyObject *what)
         return shmv__py_set_error_msg(err, shmv_strerror(err), what);
 }
 
+PyObject *shmv__py_set_daemon_error(int err, PyObject *what)
+{
+        /* The library hands it over as valid UTF-8, so "s" in Py_BuildValue() decodes it. */
+        const char *msg = shmv_last_error_message();
+
+        return shmv__py_set_error_msg(err, msg ? msg : shmv_strerror(err), what);
+}
+
 static int to_unsigned(PyObject *o, uint64_t max, uint64_t *ret)
 {
         PyObject *n;

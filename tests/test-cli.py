@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -353,7 +354,8 @@ class TestSegments(CliTest):
         # One missing name fails that one, not the others.
         d = self.name("rm")
         ok("create", d, "4K")
-        self.assertFails(["rm", a, d], 1, "shmview: rm: %s: no such segment" % a)
+        # The daemon's own message is the WHY.
+        self.assertFails(["rm", a, d], 1, "shmview: rm: %s: no such segment: %s" % (a, a))
         self.assertNotIn(d, ok("ls", "--names").split("\n"))
         # A bad name is refused before anything is unlinked.
         self.assertFails(["rm", c, "x/y"], 2,
@@ -364,7 +366,7 @@ class TestSegments(CliTest):
         h = Holder((c, 0, 10, "rw"))
         try:
             self.assertFails(["seal", c], 1,
-                             "shmview: seal: %s: the segment has writable views open" % c)
+                             "shmview: seal: %s: writable views are open: %s" % (c, c))
         finally:
             h.close()
         self.assertEqual(ok("seal", c), "")
@@ -372,10 +374,11 @@ class TestSegments(CliTest):
         self.assertTrue(json.loads(ok("stat", c, "--json"))["sealed"])
         self.assertIn("\nsealed:   yes\n", ok("stat", c))
         self.assertFails(["write", c], 1,
-                         "shmview: write: %s: the segment is sealed: it cannot be written" % c,
+                         "shmview: write: %s: cannot open a sealed segment writable: %s" % (c, c),
                          input=b"x")
         self.assertEqual(run_bytes("dump", c, "--format", "raw", "--length", "2")[1], b"\0\0")
-        self.assertFails(["seal", "nothing-here"], 1, "shmview: seal: nothing-here: no such segment")
+        self.assertFails(["seal", "nothing-here"], 1,
+                         "shmview: seal: nothing-here: no such segment: nothing-here")
 
     def test_bad_input(self):
         n = self.name("bad")
@@ -404,14 +407,21 @@ class TestSegments(CliTest):
                              "shmview: create: --mode: '%s' %s" % (mode, modes))
         self.assertFails(["create", self.name(), "4K", "--mode", "0"], 2,
                          "shmview: create: --mode: '0' grants nothing; a segment needs some permission")
-        self.assertFails(["create", n, "4K"], 1,
-                         "shmview: create: %s: a segment with that name exists" % n)
-        self.assertFails(["create", self.name(), "1E"], 1,
-                         "shmview: create: .*: not enough memory for the segment")
-        self.assertFails(["stat", "nothing-here"], 1, "shmview: stat: nothing-here: no such segment")
-        self.assertFails(["dump", "nothing-here"], 1, "shmview: dump: nothing-here: no such segment")
+        # What the daemon refuses, it says why in its own words, naming the limit.
+        self.assertFails(["create", n, "4K"], 1, "shmview: create: %s: segment exists: %s" % (n, n))
+        big = self.name("big")
+        self.assertFails(["create", big, "1E"], 1,
+                         r"shmview: create: %s: out of memory budget: max_bytes would be passed "
+                         r"\(1152921504606846976 bytes for %s\)" % (big, big))
+        self.assertFails(["create", big, "2G"], 1,
+                         r"shmview: create: %s: out of memory budget: max_bytes would be passed "
+                         r"\(2147483648 bytes for %s\)" % (big, big))
+        self.assertFails(["stat", "nothing-here"], 1,
+                         "shmview: stat: nothing-here: no such segment: nothing-here")
+        self.assertFails(["dump", "nothing-here"], 1,
+                         "shmview: dump: nothing-here: no such segment: nothing-here")
         self.assertFails(["write", "nothing-here"], 1,
-                         "shmview: write: nothing-here: no such segment", input=b"")
+                         "shmview: write: nothing-here: no such segment: nothing-here", input=b"")
         self.assertFails(["dump", n, "--offset", "4097"], 1,
                          "shmview: dump: %s: offset 4097 is past the end of the segment "
                          r"\(4096 bytes\)" % n)
@@ -883,6 +893,37 @@ class TestDaemon(CliTest):
                 other.wait()
             shutil.rmtree(d, ignore_errors=True)
 
+    def test_daemon_message_shown_safely(self):
+        """What a peer on the socket says is shown as the WHY, but it cannot drive the
+        terminal: libshmview replaces control characters and invalid UTF-8 with '?'."""
+        d = tempfile.mkdtemp(prefix="shmview-cli-")
+        path = os.path.join(d, "fake.sock")
+        message = (b"too many \x1b[31mclients\x1b[0m\r\nfake\x07\x00\x7f\xc2\x9b2J "
+                   b"caf\xc3\xa9 \xff end")
+        # Response {id: 1, status: EUSERS, message}, hand-encoded: the answer to the hello.
+        payload = bytes([0x08, 1, 0x10, 87, 0x1a, len(message)]) + message
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+
+        def serve():
+            conn, _ = srv.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(len(payload).to_bytes(4, "little") + payload)
+
+        t = threading.Thread(target=serve)
+        t.start()
+        try:
+            code, out, err = run_bytes("ls", "--socket", path)
+        finally:
+            t.join(30)
+            srv.close()
+            shutil.rmtree(d, ignore_errors=True)
+        self.assertEqual((code, out), (1, b""))
+        self.assertEqual(err, b"shmview: ls: " + path.encode() +
+                         b": too many ?[31mclients?[0m??fake????2J caf\xc3\xa9 ? end\n")
+
 
 @unittest.skipUnless(os.getuid() == 0, "needs root to run as another uid")
 class TestOtherUid(CliTest):
@@ -904,17 +945,26 @@ class TestOtherUid(CliTest):
         finally:
             h.close()
         # The bytes are not.
-        self.assertFails(["dump", mine], 1, "shmview: dump: %s: permission denied" % mine,
-                         user=NOBODY)
-        self.assertFails(["write", shared], 1, "shmview: write: %s: permission denied" % shared,
+        # The daemon's message names the segment it refused.
+        self.assertFails(["dump", mine], 1,
+                         "shmview: dump: %s: permission denied: %s" % (mine, mine), user=NOBODY)
+        self.assertFails(["write", shared], 1,
+                         "shmview: write: %s: permission denied: %s" % (shared, shared),
                          user=NOBODY, input=b"x")
         self.assertEqual(run_bytes("dump", shared, "--format", "raw", "--length", "12")[1],
                          b"shared bytes")
         self.assertEqual(ok("dump", shared, "--length", "12", user=NOBODY),
                          xxd(b"shared bytes"))
-        deny = "operation not permitted \\(only its owner or root may\\)"
-        self.assertFails(["rm", mine], 1, "shmview: rm: %s: %s" % (mine, deny), user=NOBODY)
-        self.assertFails(["seal", shared], 1, "shmview: seal: %s: %s" % (shared, deny),
+        self.assertFails(["rm", mine], 1, "shmview: rm: %s: permission denied: %s" % (mine, mine),
+                         user=NOBODY)
+        self.assertFails(["seal", shared], 1,
+                         "shmview: seal: %s: permission denied: %s" % (shared, shared), user=NOBODY)
+        # Past its uid's share of the budget (max_bytes_per_uid: half of --max-bytes 1536M),
+        # the daemon names that limit, not max_bytes.
+        over = self.name("nobody-big")
+        self.assertFails(["create", over, "1G"], 1,
+                         r"shmview: create: %s: over the quota of uid %d: max_bytes_per_uid would "
+                         r"be passed \(max_bytes_per_uid 805306368 .*\)" % (over, NOBODY),
                          user=NOBODY)
         self.assertIn(mine, ok("ls", "--names").split("\n"))
         # Its own segment, it may do anything with.

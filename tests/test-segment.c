@@ -1,5 +1,7 @@
 /* Segments against a real daemon: create, stat, list, unlink, seal, permissions, budget. */
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -456,8 +458,14 @@ static void test_budget(void)
         snprintf(a, sizeof(a), "%s", th_name("budget"));
         snprintf(b, sizeof(b), "%s", th_name("budget"));
         CHECK_OK(shmv_segment_create(c, a, 200 * MiB, 0));
+        CHECK(shmv_last_error_message() == NULL);
         CHECK_RC(shmv_segment_create(c, b, 100 * MiB, 0), -ENOSPC);
         CHECK_STR(shmv_strerror(-ENOSPC), "not enough memory for the segment");
+        /* The daemon says which limit, and what for. */
+        const char *msg = shmv_last_error_message();
+        CHECK(msg != NULL);
+        CHECK(strstr(msg, "max_bytes would be passed") != NULL);
+        CHECK(strstr(msg, b) != NULL);
         shmv_segment_info info;
         CHECK_RC(shmv_segment_stat(c, b, &info), -ENOENT);
         CHECK_OK(shmv_segment_create(c, b, BUDGET - 200 * MiB, 0));
@@ -476,6 +484,308 @@ static void test_budget(void)
         CHECK_RC(shmv_segment_create(c, b, 1ull << 50, 0), -ENOSPC);
         CHECK_RC(shmv_segment_create(c, b, UINT64_MAX, 0), -ENOSPC);
         shmv_disconnect(c);
+}
+
+static const char *message_or_null(void)
+{
+        const char *msg = shmv_last_error_message();
+        return msg ? msg : "(null)";
+}
+
+/* The message must contain each of the strings given, up to a NULL. */
+static void check_message_has(const char *file, int line, ...)
+{
+        const char *msg = shmv_last_error_message();
+        va_list ap;
+        va_start(ap, line);
+        for (const char *want; (want = va_arg(ap, const char *));) {
+                if (!msg || !strstr(msg, want))
+                        th_fail(file, line, "last error message \"%s\" lacks \"%s\"",
+                                msg ? msg : "(null)", want);
+        }
+        va_end(ap);
+}
+#define CHECK_MESSAGE_HAS(...) \
+        check_message_has(__FILE__, __LINE__, __VA_ARGS__, (const char *)NULL)
+#define CHECK_NO_MESSAGE()                                                                       \
+        do {                                                                                     \
+                if (shmv_last_error_message())                                                   \
+                        th_fail(__FILE__, __LINE__, "last error message is \"%s\", wanted NULL", \
+                                message_or_null());                                              \
+        } while (0)
+
+static void message_in_child(void *arg)
+{
+        shmv_client *c = arg;
+        /* The forking thread's message comes along... */
+        CHECK_MESSAGE_HAS("no such segment");
+        /* ...and a call in the child, refused locally (another process's connection), clears it. */
+        shmv_segment_info info;
+        CHECK_RC(shmv_segment_stat(c, "anything", &info), -ENOTCONN);
+        CHECK_NO_MESSAGE();
+}
+
+/* shmv_last_error_message(): set by the daemon's error replies, cleared by every call that talks
+ * to the daemon, left alone by everything else (include/shmview.h). */
+static void test_error_message_rules(void)
+{
+        shmv_client *c = th_connect();
+        char name[64], missing[64];
+        snprintf(name, sizeof(name), "%s", th_name("msg"));
+        snprintf(missing, sizeof(missing), "%s", th_name("msg-missing"));
+        shmv_segment_info info;
+
+        /* A successful call leaves none. */
+        CHECK_OK(shmv_segment_create(c, name, 4096, 0644));
+        CHECK_NO_MESSAGE();
+
+        /* Daemon refusals: the daemon's sentence, naming the segment. */
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
+        CHECK_MESSAGE_HAS("no such segment", missing);
+        CHECK_RC(shmv_segment_create(c, name, 4096, 0), -EEXIST);
+        CHECK_MESSAGE_HAS(name);
+        CHECK_RC(shmv_segment_create(c, missing, 0, 0), -EINVAL);
+        CHECK_MESSAGE_HAS("size", missing);
+        shmv_view *v = NULL, *w = NULL;
+        CHECK_RC(shmv_view_open(c, name, 4096, 1, SHMV_READ, &v), -EINVAL);
+        CHECK_MESSAGE_HAS("range past the end of the segment", name);
+
+        /* Success clears what an earlier failure left. */
+        CHECK_OK(shmv_segment_stat(c, name, &info));
+        CHECK_NO_MESSAGE();
+
+        /* A call refused before any request (a bad argument) clears it and sets none. */
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
+        CHECK(shmv_last_error_message() != NULL);
+        CHECK_RC(shmv_segment_create(c, "a/b", 4096, 0), -EINVAL);
+        CHECK_NO_MESSAGE();
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
+        CHECK_RC(shmv_segment_stat(c, name, NULL), -EINVAL);
+        CHECK_NO_MESSAGE();
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
+        CHECK_RC(shmv_view_open(c, name, 0, 1, SHMV_WRITE, &v), -EINVAL);
+        CHECK_NO_MESSAGE();
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
+        CHECK_RC(shmv_segment_create_with_flags(NULL, name, 1, 0, 0), -EINVAL);
+        CHECK_NO_MESSAGE();
+
+        /* Functions that do not talk to the daemon leave it: a local failure, releases and
+         * disconnects after a refusal do not lose the refusal's message. */
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v));
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
+        CHECK_RC(shmv_view_set(v, 0, "x"), -EROFS);
+        CHECK_RC(shmv_view_get(v, 4096, (char[1]){0}), -ERANGE);
+        CHECK_OK(shmv_view_slice(v, 0, 10, SHMV_NONE, &w));
+        CHECK_OK(shmv_segment_name_check(name));
+        CHECK(shmv_segment_name_check("a/b") == -EINVAL);
+        shmv_view_release(w);
+        shmv_view_release(v);
+        CHECK_MESSAGE_HAS("no such segment", missing);
+
+        /* Connection errors are not the daemon's: none. */
+        shmv_client *none = NULL;
+        CHECK_RC(shmv_connect("/nonexistent/dir/shmview.sock", &none), -ECONNREFUSED);
+        CHECK_NO_MESSAGE();
+
+        /* After fork(), the child starts with the parent thread's message. */
+        CHECK_RC(shmv_segment_unlink(c, missing), -ENOENT);
+        CHECK(th_in_child(message_in_child, c) == 0);
+        CHECK_MESSAGE_HAS("no such segment", missing);
+
+        CHECK_OK(shmv_segment_unlink(c, name));
+        CHECK_NO_MESSAGE();
+        shmv_disconnect(c);
+        CHECK_NO_MESSAGE();
+}
+
+#define THREAD_ROUNDS 300
+
+struct message_thread {
+        shmv_client *c; /* shared by both threads */
+        pthread_barrier_t *barrier;
+        const char *name;
+        bool create; /* create an existing name (EEXIST), else stat a missing one (ENOENT) */
+};
+
+static void *message_thread(void *arg)
+{
+        struct message_thread *t = arg;
+        shmv_segment_info info;
+        for (int i = 0; i < THREAD_ROUNDS; i++) {
+                /* Both threads call at once, so their requests and replies interleave on the
+                 * connection. */
+                pthread_barrier_wait(t->barrier);
+                if (t->create) {
+                        CHECK_RC(shmv_segment_create(t->c, t->name, 4096, 0), -EEXIST);
+                        CHECK_MESSAGE_HAS("exists", t->name);
+                } else {
+                        CHECK_RC(shmv_segment_stat(t->c, t->name, &info), -ENOENT);
+                        CHECK_MESSAGE_HAS("no such segment", t->name);
+                }
+                /* Read again once the other thread has surely had its own reply. */
+                pthread_barrier_wait(t->barrier);
+                if (t->create)
+                        CHECK_MESSAGE_HAS("exists", t->name);
+                else
+                        CHECK_MESSAGE_HAS("no such segment", t->name);
+        }
+        return NULL;
+}
+
+/* Threads sharing one client each read the message of their own last call, like errno. */
+static void test_error_message_per_thread(void)
+{
+        shmv_client *c = th_connect();
+        char existing[64], missing[64];
+        snprintf(existing, sizeof(existing), "%s", th_name("msg-exists"));
+        snprintf(missing, sizeof(missing), "%s", th_name("msg-missing"));
+        CHECK_OK(shmv_segment_create(c, existing, 4096, 0));
+        pthread_barrier_t barrier;
+        CHECK(pthread_barrier_init(&barrier, NULL, 2) == 0);
+        struct message_thread a = {c, &barrier, missing, false};
+        struct message_thread b = {c, &barrier, existing, true};
+        pthread_t ta, tb;
+        CHECK(pthread_create(&ta, NULL, message_thread, &a) == 0);
+        CHECK(pthread_create(&tb, NULL, message_thread, &b) == 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&barrier);
+        /* This thread made no failed call: none of theirs shows here. */
+        CHECK_NO_MESSAGE();
+        CHECK_OK(shmv_segment_unlink(c, existing));
+        shmv_disconnect(c);
+}
+
+/* A peer that answers the hello of each connection it accepts with one error reply of
+ * status EUSERS and the next message of a list, as a hostile or broken daemon could. */
+struct fake_daemon {
+        int listen_fd;
+        const uint8_t *const *messages;
+        const size_t *lens;
+        size_t n;
+};
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+        while (v >= 0x80) {
+                *p++ = (uint8_t)(v | 0x80);
+                v >>= 7;
+        }
+        *p++ = (uint8_t)v;
+        return p;
+}
+
+static bool read_full(int fd, void *buf, size_t len)
+{
+        for (size_t done = 0; done < len;) {
+                ssize_t n = read(fd, (uint8_t *)buf + done, len - done);
+                if (n <= 0)
+                        return false;
+                done += (size_t)n;
+        }
+        return true;
+}
+
+/* The id of a Request: its field 1, a varint, which protobuf-c writes first. */
+static uint64_t request_id(const uint8_t *req, size_t len)
+{
+        uint64_t id = 0;
+        if (len < 2 || req[0] != 0x08)
+                return 0;
+        for (size_t k = 1, shift = 0; k < len && shift < 64; k++, shift += 7) {
+                id |= (uint64_t)(req[k] & 0x7f) << shift;
+                if (!(req[k] & 0x80))
+                        break;
+        }
+        return id;
+}
+
+static void *fake_daemon_serve(void *arg)
+{
+        struct fake_daemon *f = arg;
+        for (size_t i = 0; i < f->n; i++) {
+                int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0)
+                        break;
+                /* The hello: a little-endian length, then the Request. */
+                uint8_t head[4], req[512];
+                uint64_t id = 0;
+                if (read_full(fd, head, 4)) {
+                        uint32_t len =
+                                head[0] | head[1] << 8 | head[2] << 16 | (uint32_t)head[3] << 24;
+                        if (len <= sizeof(req) && read_full(fd, req, len))
+                                id = request_id(req, len);
+                }
+                /* Response {id = 1; status = 2; message = 3}, hand-encoded. */
+                static uint8_t frame[4 + 32 + 4096];
+                uint8_t *p = frame + 4;
+                *p++ = 0x08;
+                p = put_varint(p, id);
+                *p++ = 0x10;
+                p = put_varint(p, EUSERS);
+                *p++ = 0x1a;
+                p = put_varint(p, f->lens[i]);
+                memcpy(p, f->messages[i], f->lens[i]);
+                p += f->lens[i];
+                uint32_t len = (uint32_t)(p - frame - 4);
+                frame[0] = (uint8_t)len;
+                frame[1] = (uint8_t)(len >> 8);
+                frame[2] = (uint8_t)(len >> 16);
+                frame[3] = (uint8_t)(len >> 24);
+                (void)!write(fd, frame, (size_t)(p - frame));
+                close(fd);
+        }
+        return NULL;
+}
+
+/* A message from the peer is made safe to print: control characters and bytes outside valid
+ * UTF-8 become '?', the length is bounded (cut between characters), an empty one is none. */
+static void test_error_message_sanitized(void)
+{
+        static const uint8_t escapes[] = "too many \x1b[31mclients\x1b[0m\r\n\a\0\x7f\xc2\x9b"
+                                         "2J caf\xc3\xa9 \xff\xc0\xaf\xed\xa0\x80 \xe2\x82 end";
+        /* 2-byte characters only: the 511-byte bound falls inside one of them. */
+        uint8_t long_msg[2 * 700];
+        for (size_t i = 0; i < sizeof(long_msg); i += 2)
+                memcpy(long_msg + i, "\xc3\xa9", 2);
+        static const uint8_t empty[1];
+        const uint8_t *const messages[] = {escapes, long_msg, empty};
+        const size_t lens[] = {sizeof(escapes) - 1, sizeof(long_msg), 0};
+
+        char dir[] = "/tmp/shmview-fake-XXXXXX";
+        CHECK(mkdtemp(dir));
+        char path[108];
+        snprintf(path, sizeof(path), "%s/fake.sock", dir);
+        struct fake_daemon f = {socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), messages, lens, 3};
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        CHECK(bind(f.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK(listen(f.listen_fd, 4) == 0);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, fake_daemon_serve, &f) == 0);
+
+        shmv_client *c = NULL;
+        CHECK_RC(shmv_connect(path, &c), -EUSERS);
+        /* ESC, CR, LF, BEL, NUL, DEL and the C1 CSI (U+009B) are one '?' each; so are the
+         * bytes of invalid sequences (a lone 0xff, an overlong '/', a surrogate, a cut one). */
+        CHECK_STR(shmv_last_error_message(),
+                  "too many ?[31mclients?[0m??????2J caf\xc3\xa9 ?????? ?? end");
+
+        CHECK_RC(shmv_connect(path, &c), -EUSERS);
+        const char *msg = shmv_last_error_message();
+        CHECK(msg != NULL);
+        /* 511 bytes would end inside a character: cut before it. */
+        CHECK(strlen(msg) == 510);
+        CHECK(memcmp(msg, long_msg, 510) == 0);
+
+        CHECK_RC(shmv_connect(path, &c), -EUSERS);
+        CHECK_NO_MESSAGE();
+        CHECK(c == NULL);
+
+        pthread_join(t, NULL);
+        close(f.listen_fd);
+        unlink(path);
+        rmdir(dir);
 }
 
 static void hold_views_and_die(void *arg)
@@ -653,6 +963,9 @@ int main(int argc, char **argv)
                 TH_TEST(test_seal),
                 TH_TEST(test_permissions),
                 TH_TEST(test_budget),
+                TH_TEST(test_error_message_rules),
+                TH_TEST(test_error_message_per_thread),
+                TH_TEST(test_error_message_sanitized),
                 TH_TEST(test_disconnect_releases),
                 TH_TEST(test_views_outlive_client),
                 TH_TEST(test_socket_takeover),

@@ -101,7 +101,11 @@ class View:
 
 @final
 class Client:
-    """A connection to shmviewd, safe to share between threads."""
+    """A connection to shmviewd, safe to share between threads.
+
+    An error the daemon answers is raised with the daemon's own message (the limit, rule or
+    segment at stake) as its text; see docs/python.md, "Errors".
+    """
 
     def __init__(self, socket: StrOrBytesPath | None = None) -> None: ...
     @property

@@ -915,7 +915,8 @@ class ErrorsTest(DaemonTestCase):
             with self.assertRaises(FileNotFoundError) as cm:
                 call(missing)
             self.assertOSError(cm, FileNotFoundError, errno.ENOENT, missing)
-            self.assertEqual(cm.exception.strerror, "no such segment")
+            # The daemon's own message (shmv_last_error_message()), not the generic sentence.
+            self.assertEqual(cm.exception.strerror, f"no such segment: {missing}")
 
     def test_eexist(self):
         name = self.segment(10)
@@ -923,7 +924,7 @@ class ErrorsTest(DaemonTestCase):
         with self.assertRaises(FileExistsError) as cm:
             c.create(name, 10)
         self.assertOSError(cm, FileExistsError, errno.EEXIST, name)
-        self.assertEqual(cm.exception.strerror, "a segment with that name exists")
+        self.assertEqual(cm.exception.strerror, f"segment exists: {name}")
 
     def test_eperm_sealed(self):
         name = self.segment(10)
@@ -932,6 +933,9 @@ class ErrorsTest(DaemonTestCase):
         with self.assertRaises(PermissionError) as cm:
             c.open(name, write=True)
         self.assertOSError(cm, PermissionError, errno.EPERM, name)
+        self.assertEqual(cm.exception.strerror, f"cannot open a sealed segment writable: {name}")
+        self.assertEqual(str(cm.exception),
+                         f"[Errno 1] cannot open a sealed segment writable: {name}: '{name}'")
 
     def test_ebusy(self):
         name = self.segment(10)
@@ -940,7 +944,7 @@ class ErrorsTest(DaemonTestCase):
             with self.assertRaises(OSError) as cm:
                 c.seal(name)
         self.assertOSError(cm, OSError, errno.EBUSY, name)
-        self.assertEqual(cm.exception.strerror, "the segment has writable views open")
+        self.assertEqual(cm.exception.strerror, f"writable views are open: {name}")
 
     def test_einval_erange_eoverflow(self):
         c = self.connect()
@@ -948,7 +952,8 @@ class ErrorsTest(DaemonTestCase):
             with self.subTest(name=bad):
                 with self.assertRaisesRegex(ValueError, "invalid argument"):
                     c.create(bad, 10)
-        with self.assertRaisesRegex(ValueError, r"invalid argument: 'zero'"):
+        # Refused by the daemon, which says what is wrong; bad names never leave the library.
+        with self.assertRaisesRegex(ValueError, r"^size must be greater than 0: zero: 'zero'$"):
             c.create("zero", 0)
         with self.assertRaises(ValueError):
             c.create(self.name(), 10, mode=0o10000)
@@ -957,8 +962,13 @@ class ErrorsTest(DaemonTestCase):
         name = self.segment(100)
         for offset, length in ((101, 0), (0, 101), (50, 51), (101, None)):
             with self.subTest(offset=offset, length=length):
-                with self.assertRaisesRegex(ValueError, f"invalid argument: '{name}'"):
+                with self.assertRaisesRegex(
+                        ValueError, f"^range past the end of the segment: {name}: '{name}'$"):
                     c.open(name, offset, length)
+        # A call refused before any request carries the library's sentence, never the message
+        # of an earlier refusal.
+        with self.assertRaisesRegex(ValueError, r"^invalid argument: 'a/b'$"):
+            c.create("a/b", 10)
         with self.assertRaisesRegex(ValueError, "offset \\+ length overflows"):
             c.open(name, 2**64 - 1, 2)
         # ERANGE comes from indexing, which raises IndexError as sequences must.
@@ -985,11 +995,16 @@ class ErrorsTest(DaemonTestCase):
         with self.assertRaises(OSError) as cm:
             c.create(big, 2 << 20)  # the daemon allows 1 MiB
         self.assertOSError(cm, OSError, errno.ENOSPC, big)
+        # The daemon says which limit: the text of the exception is its message.
+        self.assertEqual(cm.exception.strerror, "out of memory budget: max_bytes would be passed "
+                         f"({2 << 20} bytes for {big})")
+        self.assertIn("max_bytes would be passed", str(cm.exception))
         name = self.segment(10)
         views = [c.open(name) for _ in range(3)]
         with self.assertRaises(OSError) as cm:
             c.open(name)
         self.assertOSError(cm, OSError, errno.EMFILE, name)
+        self.assertEqual(cm.exception.strerror, "too many views open (max_views_per_client 3)")
         for v in views:
             v.release()
         c.open(name).release()
@@ -1114,6 +1129,40 @@ class ThreadsTest(DaemonTestCase):
             t.join(120)
         self.assertFalse(errors, "\n".join(errors))
         self.assertFalse([s for s in c.list() if s.name.startswith("thr-")])
+
+    def test_threads_see_their_own_daemon_messages(self):
+        """The daemon's message is the calling thread's (libshmview keeps it per thread), so
+        threads sharing a Client never get each other's in their exceptions."""
+        c = self.connect()
+        existing = self.segment(10)
+        errors = []
+        barrier = threading.Barrier(4)
+
+        def worker(k):
+            missing = self.name(f"missing{k}")
+            try:
+                for _ in range(100):
+                    barrier.wait(30)
+                    if k % 2:
+                        try:
+                            c.create(existing, 10)
+                        except FileExistsError as e:
+                            assert e.strerror == f"segment exists: {existing}", e.strerror
+                    else:
+                        try:
+                            c.stat(missing)
+                        except FileNotFoundError as e:
+                            assert e.strerror == f"no such segment: {missing}", e.strerror
+            except Exception:
+                barrier.abort()
+                errors.append(traceback.format_exc())
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(errors, "\n".join(errors))
 
     def test_views_shared_between_threads(self):
         name = self.segment(1 << 16)
@@ -1370,7 +1419,7 @@ class FlagsTest(DaemonTestCase):
         c.unlink(name)
         c.create(name, 10, huge_pages=[])
         self.assertEqual(c.stat(name).size, 10)
-        with self.assertRaisesRegex(ValueError, "invalid argument"):
+        with self.assertRaisesRegex(ValueError, "size must be greater than 0"):
             c.create(self.name(), 0, huge_pages=True)
         with self.assertRaisesRegex(ValueError, "invalid argument"):
             c.create("a/b", 10, huge_pages=True)
@@ -1396,7 +1445,8 @@ class PermissionsTest(DaemonTestCase):
     def test_nobody_denied_a_0600_segment(self):
         name = self.segment(6, 0o600, b"secret")
         got = self.run_as(NOBODY, self.try_open, name)
-        self.assertEqual(got, ["PermissionError", errno.EACCES, "permission denied", name])
+        self.assertEqual(got, ["PermissionError", errno.EACCES, f"permission denied: {name}",
+                               name])
 
     def test_nobody_reads_but_cannot_write_0644(self):
         name = self.segment(6, 0o644, b"public")

@@ -1,0 +1,129 @@
+/* libshmview: errors. shmv_strerror()'s sentences, and the daemon's own message of the calling
+ * thread's last failed request (shmv_last_error_message()). */
+#include <errno.h>
+#include <string.h>
+
+#include "private.h"
+
+/* Sentences for the errors this library returns; the rest come from the C library. */
+static const struct {
+        int err;
+        const char *msg;
+} messages[] = {
+        {EROFS, "cannot modify read-only memory"},
+        {ENOENT, "no such segment"},
+        {EEXIST, "a segment with that name exists"},
+        {EACCES, "permission denied"},
+        {EPERM, "operation not permitted"},
+        {EBUSY, "the segment has writable views open"},
+        {EINVAL, "invalid argument"},
+        {ERANGE, "index out of range"},
+        {ENOSPC, "not enough memory for the segment"},
+        {EDQUOT, "over the memory quota of this uid (max_bytes_per_uid)"},
+        {EUSERS, "the daemon has too many clients connected"},
+        {EOVERFLOW, "offset + length overflows"},
+        {EMFILE, "too many views open"},
+        {ENOBUFS, "buffer too small"},
+        {ECONNREFUSED, "no daemon is listening on the socket (connection refused)"},
+        {ENOTCONN, "not connected to the daemon"},
+        {ECONNRESET, "the daemon closed the connection"},
+        {EPIPE, "the daemon closed the connection"},
+        {EPROTO, "protocol error"},
+        {EMSGSIZE, "message too large"},
+        {ENAMETOOLONG, "socket path too long"},
+        {EOPNOTSUPP, "request not supported by the daemon"},
+        {ENOMEM, "out of memory"},
+};
+
+const char *shmv_strerror(int err)
+{
+        if (err == 0)
+                return "success";
+        if (err < 0)
+                err = -err;
+        for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
+                if (messages[i].err == err)
+                        return messages[i].msg;
+        const char *s = strerrordesc_np(err);
+        return s ? s : "unknown error";
+}
+
+/* Per thread, like errno: threads sharing a client each see their own last failure. The
+ * default TLS model, not initial-exec: the Python module links this library statically and is
+ * loaded with dlopen(), where static TLS space is scarce. */
+static _Thread_local struct {
+        bool set;
+        char text[SHMV__MESSAGE_MAX];
+} last;
+
+/* Length of the well-formed UTF-8 sequence at s (len bytes available), 0 when there is none
+ * (overlong forms, surrogates, values past U+10FFFF and cut sequences are not). */
+static size_t utf8_seq(const uint8_t *s, size_t len, uint32_t *ret_cp)
+{
+        uint8_t c = s[0];
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+                *ret_cp = c;
+                return 1;
+        } else if ((c & 0xe0) == 0xc0) {
+                n = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+                n = 3, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+                n = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+                return 0;
+        }
+        if (n > len)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret_cp = cp;
+        return n;
+}
+
+/* The message comes from the peer, which may be anything that listens on the socket: what a
+ * program prints of it must not drive a terminal. Keeps well-formed UTF-8 but control
+ * characters (C0, DEL, C1, NUL included), each of which becomes '?', as does each byte outside
+ * a well-formed sequence; stops before a character that would pass dst_len - 1 bytes. */
+static size_t sanitize(char *dst, size_t dst_len, const uint8_t *src, size_t len)
+{
+        size_t o = 0;
+        for (size_t i = 0; i < len;) {
+                uint32_t cp;
+                size_t n = utf8_seq(src + i, len - i, &cp);
+                bool control = n > 0 && (cp < 0x20 || (cp >= 0x7f && cp < 0xa0));
+                size_t out = (n == 0 || control) ? 1 : n;
+                if (out > dst_len - 1 - o)
+                        break;
+                if (n == 0 || control)
+                        dst[o] = '?';
+                else
+                        memcpy(dst + o, src + i, n);
+                o += out;
+                i += n ? n : 1;
+        }
+        dst[o] = '\0';
+        return o;
+}
+
+void shmv__error_clear(void)
+{
+        last.set = false;
+}
+
+void shmv__error_set(const uint8_t *msg, size_t len)
+{
+        last.set = sanitize(last.text, sizeof(last.text), msg, len) > 0;
+}
+
+const char *shmv_last_error_message(void)
+{
+        return last.set ? last.text : NULL;
+}
