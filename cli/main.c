@@ -11,8 +11,8 @@
 
 #include "cli.h"
 
-#define SOCKET_RULE                                                                                \
-        "$SHMVIEW_SOCKET, else $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else\n"        \
+#define SOCKET_RULE                                                                         \
+        "$SHMVIEW_SOCKET, else $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else\n" \
         "                      /run/shmview/shmview.sock"
 
 static const cli_command commands[] = {

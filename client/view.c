@@ -555,11 +555,11 @@ static shmv_item unpack(char format, const uint8_t *p)
 {
         shmv_item it = {.format = format};
 
-#define LOAD(type, field)                                                                          \
-        do {                                                                                       \
-                type x_;                                                                           \
-                memcpy(&x_, p, sizeof(x_));                                                        \
-                it.field = x_;                                                                     \
+#define LOAD(type, field)                   \
+        do {                                \
+                type x_;                    \
+                memcpy(&x_, p, sizeof(x_)); \
+                it.field = x_;              \
         } while (0)
 
         switch (format) {

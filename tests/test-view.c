@@ -994,12 +994,12 @@ static void test_equal(void)
         seg_create(c, name, "equal", 4096, 0);
         shmv_view *w = view_open(c, name, 0, SHMV_TO_END, RW);
         size_t off = 0;
-#define VIEW(fmt, type, ...)                                                                       \
-        ({                                                                                         \
-                const type vals_[] = {__VA_ARGS__};                                                \
-                shmv_view *v_ = values_view(w, off, vals_, sizeof(vals_), fmt);                    \
-                off += sizeof(vals_) + 3; /* and unaligned for the next */                         \
-                v_;                                                                                \
+#define VIEW(fmt, type, ...)                                                    \
+        ({                                                                      \
+                const type vals_[] = {__VA_ARGS__};                             \
+                shmv_view *v_ = values_view(w, off, vals_, sizeof(vals_), fmt); \
+                off += sizeof(vals_) + 3; /* and unaligned for the next */      \
+                v_;                                                             \
         })
         shmv_view *u8 = VIEW("B", uint8_t, 1, 0, 200, 127);
         shmv_view *u8b = VIEW("B", uint8_t, 1, 0, 200, 127);
@@ -1149,16 +1149,16 @@ static void test_item_tolist(void)
         const char chars[] = {'x', '\xff'};
         const int8_t s8[] = {-128, 127};
         shmv_view *v;
-#define TWO(fmt, arr, field)                                                                       \
-        do {                                                                                       \
-                v = values_view(w, 100, arr, sizeof(arr), fmt);                                    \
-                CHECK(shmv_view_len(v) == 2);                                                      \
-                CHECK_OK(shmv_view_tolist(v, items, 2));                                           \
-                CHECK(items[0].format == fmt[0] && items[1].format == fmt[0]);                     \
-                CHECK(items[0].field == arr[0] && items[1].field == arr[1]);                       \
-                CHECK_OK(shmv_view_item(v, -1, &items[2]));                                        \
-                CHECK(items[2].field == arr[1]);                                                   \
-                shmv_view_release(v);                                                              \
+#define TWO(fmt, arr, field)                                                   \
+        do {                                                                   \
+                v = values_view(w, 100, arr, sizeof(arr), fmt);                \
+                CHECK(shmv_view_len(v) == 2);                                  \
+                CHECK_OK(shmv_view_tolist(v, items, 2));                       \
+                CHECK(items[0].format == fmt[0] && items[1].format == fmt[0]); \
+                CHECK(items[0].field == arr[0] && items[1].field == arr[1]);   \
+                CHECK_OK(shmv_view_item(v, -1, &items[2]));                    \
+                CHECK(items[2].field == arr[1]);                               \
+                shmv_view_release(v);                                          \
         } while (0)
         TWO("i", i32, i);
         TWO("I", u32, u);
