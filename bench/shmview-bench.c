@@ -741,6 +741,106 @@ static void fig_load(void)
         check(shmv_segment_unlink(producer, name), name);
 }
 
+/* Open + release while another client creates and removes large segments, against the same
+ * without it: whether one client's creates hold up everyone else. The quiet samples are taken
+ * in the same run, in phases interleaved with the busy ones; the creator finishes what it is
+ * doing before a quiet phase starts. */
+typedef struct creator_shared {
+        atomic_bool run; /* create and remove while set */
+        atomic_bool busy; /* set before run is read: a cycle may be in flight */
+        atomic_bool quit;
+        atomic_uint cycles;
+        atomic_int error;
+} creator_shared;
+
+static void creator_client(creator_shared *sh, uint64_t size)
+{
+        shmv_client *c;
+        int r = shmv_connect(sock_path, &c);
+        while (r == 0 && !atomic_load(&sh->quit)) {
+                atomic_store(&sh->busy, true);
+                if (!atomic_load(&sh->run)) {
+                        atomic_store(&sh->busy, false);
+                        usleep(100);
+                        continue;
+                }
+                r = shmv_segment_create(c, "bench-creator", size, 0600);
+                if (r == 0)
+                        r = shmv_segment_unlink(c, "bench-creator");
+                atomic_fetch_add(&sh->cycles, 1);
+        }
+        atomic_store(&sh->error, r);
+        _exit(r == 0 ? 0 : 1);
+}
+
+/* Open + release samples for seconds, appended to v (at most cap in all). */
+static size_t creator_probe(const char *name, double seconds, double *v, size_t n, size_t cap)
+{
+        double end = now_ns() + seconds * 1e9, t;
+        while ((t = now_ns()) < end && n < cap) {
+                shmview_open_release(consumer, name);
+                v[n++] = now_ns() - t;
+        }
+        return n;
+}
+
+static void fig_create(void)
+{
+        uint64_t size = cfg.full ? 1 * GiB : 64 * MiB;
+        unsigned rounds = cfg.full ? 5 : 2;
+        double phase_s = cfg.full ? 1.0 : 0.25;
+        char sz[32];
+        fmt_size(sz, sizeof(sz), size);
+        progress("open + release while another client creates and removes %s segments", sz);
+        const char *name = "bench-create-probe";
+        make_segment(name, 4 * KiB, 0);
+        creator_shared *sh =
+                mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (sh == MAP_FAILED)
+                die("mmap: %m");
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid == 0)
+                creator_client(sh, size);
+        size_t cap = (size_t)(rounds * phase_s * 200000) + 1;
+        double *quiet = malloc(cap * sizeof(double)), *busy = malloc(cap * sizeof(double));
+        if (!quiet || !busy)
+                die("out of memory");
+        size_t nq = 0, nb = 0;
+        for (unsigned i = 0; i < rounds; i++) {
+                atomic_store(&sh->run, false);
+                while (atomic_load(&sh->busy) && atomic_load(&sh->error) == 0)
+                        usleep(100);
+                nq = creator_probe(name, phase_s, quiet, nq, cap);
+                atomic_store(&sh->run, true);
+                while (!atomic_load(&sh->busy) && atomic_load(&sh->error) == 0)
+                        usleep(100);
+                nb = creator_probe(name, phase_s, busy, nb, cap);
+        }
+        atomic_store(&sh->run, false);
+        atomic_store(&sh->quit, true);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                die("the creating client failed: %s", shmv_strerror(atomic_load(&sh->error)));
+        unsigned cycles = atomic_load(&sh->cycles);
+        progress("  %u creates and removes of %s during %.1f s", cycles, sz, rounds * phase_s);
+
+        double b99 = percentile(busy, nb, 99), q99 = percentile(quiet, nq, 99);
+        char fig[96], a[48], b[80], r[16], t[48];
+        snprintf(fig, sizeof(fig), "open + release p99, another client creating and removing %s",
+                 sz);
+        snprintf(b, sizeof(b), "%s without it", fmt_time(t, sizeof(t), q99));
+        add_row(fig, fmt_time(a, sizeof(a), b99), b, fmt_ratio(r, sizeof(r), b99 / q99),
+                "reported");
+        free(quiet);
+        free(busy);
+        munmap(sh, sizeof(*sh));
+        check(shmv_segment_unlink(producer, name), name);
+}
+
 static void touch_ends(const volatile uint8_t *p, size_t n)
 {
         sink += p[0] + p[n - 1];
@@ -1344,7 +1444,7 @@ static void choose_cpus(void)
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: shmview-bench --daemon PATH [--full] [--only FIGURE,...]\n"
-                   "Figures: latency load handoff read slice memory clients\n");
+                   "Figures: latency load create handoff read slice memory clients\n");
 }
 
 static void configure(bool full)
@@ -1425,6 +1525,8 @@ int main(int argc, char **argv)
                 fig_latency();
         if (wanted("load"))
                 fig_load();
+        if (wanted("create"))
+                fig_create();
         if (wanted("handoff"))
                 fig_handoff();
         if (wanted("read"))

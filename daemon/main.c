@@ -351,6 +351,7 @@ int main(int argc, char **argv)
                 .max_views_per_client = 4096,
                 .max_frame = SHMV__MAX_FRAME,
                 .stall_timeout_ms = 30000,
+                .create_async_min = SHMV__CREATE_ASYNC_MIN,
                 .socket_group = (gid_t)-1,
                 .listen_fd = -1,
         };
@@ -426,6 +427,9 @@ int main(int argc, char **argv)
                         log_warning("cannot keep the service manager informed");
                 (void)shmv__sd_notify("READY=1\nSTATUS=%s", monitor.last_status);
         }
+        /* Returns once every handle is closed and every create in progress on the threadpool
+         * has been finished and answered (or its client was gone): work requests keep the
+         * loop alive as handles do. */
         uv_run(&loop, UV_RUN_DEFAULT);
         if (r >= 0) {
                 shmv__sd_monitor_stop(&monitor);

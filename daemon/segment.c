@@ -32,10 +32,15 @@ typedef struct cgroup_limit {
 
 struct shmv__registry {
         GTree *by_name; /* name -> segment, linked segments only */
+        GHashTable *creating; /* name -> segment whose pages are being reserved */
         shmv__registry_config config;
-        uint64_t bytes_used; /* sizes of all live segments, unlinked ones included */
+        /* Sizes of all live segments, unlinked ones and creates in progress included. */
+        uint64_t bytes_used;
         GHashTable *uid_bytes; /* owner uid -> uid_usage *, the same per owner; no zeros */
-        uint32_t nsegments; /* live segments, unlinked ones included */
+        uint32_t nsegments; /* live segments, unlinked ones and creates in progress included */
+        /* Bytes of the creates in progress: charged, and not yet taken from MemAvailable or
+         * the cgroup, which would let concurrent creates each see them free. */
+        uint64_t reserving;
         uint64_t view_seq; /* the last shmv__view.seq handed out */
         uint64_t page_size;
         cgroup_limit cgroup;
@@ -221,6 +226,7 @@ int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret
         if (!r)
                 return -ENOMEM;
         r->by_name = g_tree_new(name_cmp);
+        r->creating = g_hash_table_new(g_str_hash, g_str_equal);
         r->uid_bytes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
         r->config = *config;
         long ps = sysconf(_SC_PAGESIZE);
@@ -243,9 +249,16 @@ void shmv__registry_free(shmv__registry *r)
                 s->linked = false;
                 shmv__segment_unref(s);
         }
-        if (r->nsegments > 0)
+        /* A create in progress belongs to a worker thread until its end; the loop runs until
+         * none is left, so there is none here, unless the caller did not. Leaked, not freed
+         * under the worker. */
+        if (g_hash_table_size(r->creating) > 0)
+                log_warning("%u segments still being created at exit",
+                            g_hash_table_size(r->creating));
+        else if (r->nsegments > 0)
                 log_warning("%" PRIu32 " segments still referenced at exit", r->nsegments);
         g_tree_destroy(r->by_name);
+        g_hash_table_destroy(r->creating);
         g_hash_table_destroy(r->uid_bytes);
         free(r->cgroup.dir);
         free(r->cgroup.path);
@@ -373,10 +386,13 @@ static const char *memory_check(shmv__registry *r, uint64_t size)
         if (size > INT64_MAX - r->page_size)
                 return "larger than any memory";
         uint64_t pages = (size + r->page_size - 1) / r->page_size * r->page_size;
+        /* Creates in progress will take theirs; what they reserved so far is counted twice,
+         * which errs on the safe side for as long as they run. */
+        uint64_t need = pages > UINT64_MAX - r->reserving ? UINT64_MAX : pages + r->reserving;
         uint64_t avail;
-        if (meminfo_available(&avail) == 0 && pages > avail)
+        if (meminfo_available(&avail) == 0 && need > avail)
                 return "not that much memory available";
-        if (pages > cgroup_available(&r->cgroup))
+        if (need > cgroup_available(&r->cgroup))
                 return "the daemon's cgroup memory limit";
         return NULL;
 }
@@ -411,8 +427,28 @@ static bool shmem_huge_allowed(void)
                strstr(buf, "[force]");
 }
 
+/* Whether the pages of a segment of size bytes are to be huge: asked for, at least one huge
+ * page, and allowed by shmem_enabled. Decided on the loop thread, which logs once when the
+ * system says no. */
+static bool huge_wanted(uint64_t size, bool huge_pages)
+{
+        const uint64_t huge = UINT64_C(2) << 20;
+        static bool told;
+        if (!huge_pages || size < huge)
+                return false;
+        if (shmem_huge_allowed())
+                return true;
+        if (!told) {
+                told = true;
+                log_info("huge pages asked for, but /sys/kernel/mm/transparent_hugepage/"
+                         "shmem_enabled allows none (advise does): normal pages");
+        }
+        return false;
+}
+
 /* Allocates every page of the memfd now, so that running out of memory is an error here and
- * not a SIGBUS in a client later. Returns 0 or an errno value.
+ * not a SIGBUS in a client later. Returns 0 or an errno value. Runs on a worker thread for
+ * large segments: it logs nothing and touches nothing but fd.
  *
  * fallocate() never asks for huge pages under shmem_enabled=advise, which is what huge_pages
  * needs: there the pages are faulted in through a mapping marked MADV_HUGEPAGE, over the
@@ -421,14 +457,7 @@ static bool shmem_huge_allowed(void)
 static int reserve_pages(int fd, uint64_t size, bool huge_pages)
 {
         const uint64_t huge = UINT64_C(2) << 20;
-        static bool told;
-        bool allowed = huge_pages && size >= huge && shmem_huge_allowed();
-        if (huge_pages && size >= huge && !allowed && !told) {
-                told = true;
-                log_info("huge pages asked for, but /sys/kernel/mm/transparent_hugepage/"
-                         "shmem_enabled allows none (advise does): normal pages");
-        }
-        if (allowed && size <= SIZE_MAX) {
+        if (huge_pages && size <= SIZE_MAX) {
                 void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 if (p != MAP_FAILED) {
                         int err;
@@ -449,10 +478,11 @@ static int reserve_pages(int fd, uint64_t size, bool huge_pages)
         return r < 0 ? errno : 0;
 }
 
-int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
-                         uint32_t mode, bool huge_pages, const char **ret_why)
+int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const char *name,
+                               uint64_t size, uint32_t mode, bool huge_pages, shmv__segment **ret,
+                               const char **ret_why)
 {
-        if (g_tree_lookup(r->by_name, name))
+        if (g_tree_lookup(r->by_name, name) || g_hash_table_contains(r->creating, name))
                 return -EEXIST;
         if (r->nsegments >= r->config.max_segments) {
                 *ret_why = "max_segments reached";
@@ -505,45 +535,27 @@ int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *
                 log_warning("sizing segment %s: %s", name, strerror(r_err));
                 goto fail_close;
         }
-        r_err = reserve_pages(fd, size, huge_pages);
-        if (r_err != 0) {
-                log_warning("reserving %" PRIu64 " bytes for segment %s: %s", size, name,
-                            strerror(r_err));
-                goto fail_close;
-        }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
-                r_err = errno;
-                log_error("sealing the size of segment %s: %s", name, strerror(r_err));
-                goto fail_close;
-        }
-
         if (uid_bytes_add(r, peer->uid, size) < 0) {
                 r_err = ENOMEM;
                 goto fail_close;
         }
-        s->refs = 1; /* the registry's */
+        s->refs = 1; /* the registry's, once linked; the creator's until then */
         s->fd = fd;
         s->fd_ro = -1; /* at the first read-only open */
         s->uid = peer->uid;
         s->gid = peer->gid;
         s->mode = mode ? mode : 0600;
         s->size = size;
-        s->created_usec = now_usec();
         s->id = new_segment_id();
         s->store_slot = -1;
-        /* A segment the service manager cannot keep would be lost by a restart: refuse it. */
-        if (r->fdstore && shmv__fdstore_add(r->fdstore, s) < 0) {
-                uid_bytes_sub(r, peer->uid, size);
-                *ret_why = "the service manager's descriptor store refused it";
-                close(fd);
-                free(s);
-                return -ENOSPC;
-        }
         s->registry = r;
-        s->linked = true;
-        g_tree_insert(r->by_name, s->name, s);
+        s->creating = true;
+        s->huge = huge_wanted(size, huge_pages);
+        g_hash_table_insert(r->creating, s->name, s);
         r->bytes_used += size;
         r->nsegments++;
+        r->reserving += size;
+        *ret = s;
         return 0;
 
 fail_close:
@@ -551,6 +563,64 @@ fail_close:
 fail_free:
         free(s);
         return errno_to_why(r_err, ret_why);
+}
+
+int shmv__segment_reserve(shmv__segment *s)
+{
+        return reserve_pages(s->fd, s->size, s->huge);
+}
+
+/* A create that failed: its name, its charge and its memfd go (shmv__segment_unref returns the
+ * charge, as for any segment freed). */
+static void create_undo(shmv__segment *s)
+{
+        shmv__registry *r = s->registry;
+        g_hash_table_remove(r->creating, s->name);
+        r->reserving -= s->size;
+        s->creating = false;
+        shmv__segment_unref(s);
+}
+
+int shmv__segment_create_end(shmv__segment *s, int err, const char **ret_why)
+{
+        shmv__registry *r = s->registry;
+        assert(s->creating);
+        if (err != 0) {
+                log_warning("reserving %" PRIu64 " bytes for segment %s: %s", s->size, s->name,
+                            strerror(err));
+                create_undo(s);
+                return errno_to_why(err, ret_why);
+        }
+        if (fcntl(s->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+                err = errno;
+                log_error("sealing the size of segment %s: %s", s->name, strerror(err));
+                create_undo(s);
+                return errno_to_why(err, ret_why);
+        }
+        /* Now, when it is whole: the next daemon adopts what is in the store, and a segment
+         * the service manager cannot keep would be lost by a restart, so it is refused. */
+        s->created_usec = now_usec();
+        if (r->fdstore && shmv__fdstore_add(r->fdstore, s) < 0) {
+                *ret_why = "the service manager's descriptor store refused it";
+                create_undo(s);
+                return -ENOSPC;
+        }
+        g_hash_table_remove(r->creating, s->name);
+        r->reserving -= s->size;
+        s->creating = false;
+        s->linked = true;
+        g_tree_insert(r->by_name, s->name, s);
+        return 0;
+}
+
+int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
+                         uint32_t mode, bool huge_pages, const char **ret_why)
+{
+        shmv__segment *s;
+        int ret = shmv__segment_create_begin(r, peer, name, size, mode, huge_pages, &s, ret_why);
+        if (ret < 0)
+                return ret;
+        return shmv__segment_create_end(s, shmv__segment_reserve(s), ret_why);
 }
 
 static bool owner_or_root(const shmv__segment *s, const shmv__peer *peer)
@@ -765,7 +835,7 @@ size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, s
 void shmv__registry_counts(const shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live)
 {
         *ret_linked = (uint32_t)g_tree_nnodes(r->by_name);
-        *ret_live = r->nsegments;
+        *ret_live = r->nsegments - g_hash_table_size(r->creating);
 }
 
 void shmv__registry_set_fdstore(shmv__registry *r, shmv__fdstore *st)

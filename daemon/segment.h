@@ -40,6 +40,10 @@ typedef struct shmv__segment {
         uint32_t views_rw;
         bool sealed;
         bool linked; /* still in the registry under its name */
+        /* Charged and named but its pages not reserved yet (shmv__segment_create_begin):
+         * invisible to every request but a create of the same name, which gets EEXIST. */
+        bool creating;
+        bool huge; /* reserve its pages as transparent huge pages */
         uint64_t size;
         uint64_t created_usec;
         /* Random and nonzero; kept across daemon restarts (daemon/fdstore.c), so that a client
@@ -79,7 +83,8 @@ typedef struct shmv__registry_config {
 int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret);
 /* Drops the registry's references; segments still referenced elsewhere stay alive. */
 void shmv__registry_free(shmv__registry *r);
-/* Bytes in all live segments, unlinked ones still held by views included. */
+/* Bytes in all live segments, unlinked ones still held by views and creates in progress
+ * included. */
 uint64_t shmv__registry_bytes_used(const shmv__registry *r);
 /* The same, for the segments uid owns. */
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
@@ -100,9 +105,32 @@ shmv__segment *shmv__segment_find(shmv__registry *r, const char *name);
  * -EDQUOT when the peer's uid is at max_bytes_per_uid or max_segments_per_uid.
  * With huge_pages its pages are transparent huge pages where the system allows them.
  * Returns 0, -EEXIST, -EDQUOT (max_bytes_per_uid) or -ENOSPC, with *ret_why saying which
- * limit (a static string). */
+ * limit (a static string). The three steps below, one after the other. */
 int shmv__segment_create(shmv__registry *r, const shmv__peer *peer, const char *name, uint64_t size,
                          uint32_t mode, bool huge_pages, const char **ret_why);
+
+/* A create in three steps, so that the slow one, reserving the pages, can run on another
+ * thread while the loop serves other clients (docs/design.md, "Creating a segment").
+ *
+ * _begin checks everything that fails cheaply (name taken, limits, memory), charges the
+ * segment's bytes and count against the limits at once, so that creates in progress together
+ * cannot pass them, makes the memfd and takes the name: *ret is a segment with creating set,
+ * which no request sees (shmv__segment_find, list) and whose name a create gets EEXIST for.
+ * Errors as shmv__segment_create().
+ *
+ * _reserve allocates its pages. It touches nothing but the segment's memfd, so any thread may
+ * run it while the loop goes on. Returns 0 or an errno value.
+ *
+ * _end, on the loop thread, with what _reserve returned: seals the size, hands the memfd to
+ * the fd store and links the segment under its name (0); or, when anything failed, frees the
+ * name, returns the charge, closes the memfd and frees the segment (-ENOSPC, *ret_why
+ * saying why). Either way the caller's pointer is no longer its own: a linked segment belongs
+ * to the registry. */
+int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const char *name,
+                               uint64_t size, uint32_t mode, bool huge_pages, shmv__segment **ret,
+                               const char **ret_why);
+int shmv__segment_reserve(shmv__segment *s);
+int shmv__segment_create_end(shmv__segment *s, int err, const char **ret_why);
 /* -ENOENT, -EPERM unless the peer owns the segment or is uid 0. */
 int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *name);
 /* -ENOENT, -EPERM, -EBUSY (writable views or mappings exist), -ENOLCK (a writer locked the
@@ -166,7 +194,8 @@ bool shmv__view_release(shmv__view_table *t, uint64_t id);
  * greater than after, in opening order; *ret_more tells whether more follow. */
 size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, size_t max,
                            bool *ret_more);
-/* Linked segments, and live ones (unlinked ones still held by views included). */
+/* Linked segments, and live ones (unlinked ones still held by views included; creates in
+ * progress not). */
 void shmv__registry_counts(const shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live);
 
 #endif

@@ -4,6 +4,7 @@
  * being read, so it cannot make the daemon hold more than about OUT_HIGH bytes for it. */
 #include "server.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -160,10 +161,11 @@ static void conn_unpause(shmv__conn *c)
         c->server->npaused--;
 }
 
-/* Answers the complete frames buffered, as long as the output queue has room. */
+/* Answers the complete frames buffered, as long as the output queue has room and no create
+ * is in progress (shmv__conn_block). */
 static void conn_process(shmv__conn *c)
 {
-        while (!c->failed && !c->close_after_flush) {
+        while (!c->failed && !c->close_after_flush && !c->blocked) {
                 if (c->out_bytes > OUT_HIGH) {
                         conn_flush(c);
                         if (c->out_bytes > OUT_HIGH) {
@@ -241,18 +243,29 @@ static void conn_read(shmv__conn *c)
                                 c->failed = true;
                         }
                 }
-                if (c->failed || c->paused || c->close_after_flush || drained)
+                if (c->failed || c->paused || c->close_after_flush || c->blocked || drained)
                         return;
         }
 }
 
+static void conn_unref(shmv__conn *c)
+{
+        assert(c->refs > 0);
+        if (--c->refs > 0)
+                return;
+        free(c->peer.groups);
+        free(c);
+}
+
+/* The socket goes now; what a create in progress still reads of the connection (its peer, for
+ * logs and events) goes with the last reference. */
 static void on_conn_closed(uv_handle_t *handle)
 {
         shmv__conn *c = handle->data;
         close(c->fd);
+        c->fd = -1;
         shmv__wire_in_free(&c->in);
-        free(c->peer.groups);
-        free(c);
+        conn_unref(c);
 }
 
 static unsigned uid_clients(shmv__server *s, uid_t uid)
@@ -300,7 +313,8 @@ static void conn_close(shmv__conn *c)
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        log_debug("client %" PRIu64 " disconnected, %u views released", c->serial, nviews);
+        log_debug("client %" PRIu64 " disconnected, %u views released%s", c->serial, nviews,
+                  c->blocked ? "; its create in progress is finished all the same" : "");
         uv_close((uv_handle_t *)&c->poll, on_conn_closed);
         if (s->draining && !s->conns)
                 shmv__server_stop(s);
@@ -309,7 +323,7 @@ static void conn_close(shmv__conn *c)
 static void conn_update_poll(shmv__conn *c)
 {
         int events = 0;
-        if (!c->paused && !c->eof && !c->close_after_flush && !c->server->draining)
+        if (!c->paused && !c->blocked && !c->eof && !c->close_after_flush && !c->server->draining)
                 events |= UV_READABLE;
         if (c->out_head)
                 events |= UV_WRITABLE;
@@ -342,14 +356,15 @@ static void conn_service(shmv__conn *c)
                 conn_close(c);
                 return;
         }
-        /* At end of stream every complete frame has been answered unless paused; what is
-         * left is a partial frame, dropped. */
-        if ((c->eof && !c->paused && !c->out_head) || (c->close_after_flush && !c->out_head)) {
+        /* At end of stream every complete frame has been answered unless paused or blocked;
+         * what is left is a partial frame, dropped. */
+        if ((c->eof && !c->paused && !c->blocked && !c->out_head) ||
+            (c->close_after_flush && !c->out_head)) {
                 conn_close(c);
                 return;
         }
         /* Draining: done once every complete request is answered and sent. */
-        if (c->server->draining && !c->paused && !c->out_head) {
+        if (c->server->draining && !c->paused && !c->blocked && !c->out_head) {
                 conn_close(c);
                 return;
         }
@@ -368,7 +383,8 @@ static void on_conn_poll(uv_poll_t *handle, int status, int events)
         }
         if (events & UV_WRITABLE)
                 conn_flush(c);
-        if ((events & UV_READABLE) && !c->failed && !c->paused && !c->eof && !c->close_after_flush)
+        if ((events & UV_READABLE) && !c->failed && !c->paused && !c->blocked && !c->eof &&
+            !c->close_after_flush)
                 conn_read(c);
         conn_service(c);
 }
@@ -458,6 +474,7 @@ static void conn_new(shmv__server *s, int fd)
                 r = -ENOMEM;
                 goto fail_close;
         }
+        c->refs = 1; /* the poll handle's */
         c->server = s;
         c->fd = fd;
         c->peer.pid = cred.pid;
@@ -991,4 +1008,27 @@ void shmv__conn_wake(shmv__conn *c)
         int events = c->events | UV_WRITABLE;
         if (events != c->events && uv_poll_start(&c->poll, events, on_conn_poll) == 0)
                 c->events = events;
+}
+
+void shmv__conn_block(shmv__conn *c)
+{
+        assert(!c->blocked && !c->closing);
+        c->blocked = true;
+        c->refs++;
+        c->server->nblocked++;
+}
+
+void shmv__conn_unblock(shmv__conn *c)
+{
+        assert(c->blocked);
+        c->blocked = false;
+        c->server->nblocked--;
+        if (!c->closing) {
+                /* What was read behind the create is buffered already, and may be all there
+                 * is: no readiness would come for it. */
+                if (!c->paused)
+                        conn_process(c);
+                conn_service(c);
+        }
+        conn_unref(c);
 }

@@ -1,0 +1,679 @@
+/* Creates of large segments against a real daemon: their pages are reserved off the loop
+ * thread (docs/design.md, "Creating a segment"), so that other clients are served meanwhile,
+ * while the creating connection's replies keep their order, the name is taken but not
+ * visible, the budget is charged at once, and a client that goes, a SIGTERM or the fd store
+ * see the segment whole or not at all.
+ *
+ * "Meanwhile" is not a matter of timing here: a test waits until the daemon holds the new
+ * segment's memfd (its create has begun), does what it checks, then asserts that the
+ * creating client has no reply yet, so the checks ran while the pages were being reserved. A
+ * gigabyte takes about 150 ms to reserve, a round trip well under a millisecond. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "raw.h"
+
+#define GiB (1024ull * 1024 * 1024)
+/* Large enough to take the threadpool's path (SHMV__CREATE_ASYNC_MIN) and a while. */
+#define BIG GiB
+/* The test daemon's --max-bytes: one BIG segment fits, two do not. */
+#define BUDGET "1610612736"
+#define WAIT_MS 10000 /* only a failing test waits this long */
+
+static void sleep_ms(int ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the daemon pid holds the memfd of segment name (made as its create begins). */
+static bool holds_memfd(pid_t pid, const char *name)
+{
+        char dir[64], want[300];
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+        snprintf(want, sizeof(want), "/memfd:shmview:%s (deleted)", name);
+        DIR *d = opendir(dir);
+        if (!d)
+                return false;
+        bool found = false;
+        for (struct dirent *e; !found && (e = readdir(d));) {
+                if (e->d_name[0] == '.')
+                        continue;
+                char link[300];
+                ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+                if (n < 0)
+                        continue;
+                link[n] = '\0';
+                found = strcmp(link, want) == 0;
+        }
+        closedir(d);
+        return found;
+}
+
+/* Until the create of name has begun in daemon pid. */
+static void wait_creating(pid_t pid, const char *name)
+{
+        for (int64_t end = now_ms() + WAIT_MS; !holds_memfd(pid, name);) {
+                if (now_ms() > end)
+                        th_fail(__FILE__, __LINE__, "the daemon never began creating %s", name);
+                sleep_ms(1);
+        }
+}
+
+/* Bytes of replies that wait, unread, on a raw connection. */
+static int unread(const th_raw *r)
+{
+        int n = -1;
+        CHECK(ioctl(r->fd, FIONREAD, &n) == 0);
+        return n + (int)shmv__wire_in_pending(&r->in);
+}
+
+static void fill_create(Shmview__Request *req, Shmview__CreateRequest *b, const char *name,
+                        uint64_t size)
+{
+        shmview__create_request__init(b);
+        b->name.data = (uint8_t *)(uintptr_t)name;
+        b->name.len = strlen(name);
+        b->size = size;
+        b->mode = 0644;
+        shmview__request__init(req);
+        req->body_case = SHMVIEW__REQUEST__BODY_CREATE;
+        req->create = b;
+}
+
+/* Sends a create without waiting for its reply; returns its id. */
+static uint64_t send_create(th_raw *r, const char *name, uint64_t size)
+{
+        Shmview__CreateRequest b;
+        Shmview__Request req;
+        fill_create(&req, &b, name, size);
+        return th_raw_send(r, &req);
+}
+
+/* The next reply, which must answer id; returns its status as a negative errno and its
+ * message in msg (when given). */
+static int recv_status(th_raw *r, uint64_t id, char *msg, size_t msg_len)
+{
+        Shmview__Response *resp = th_raw_recv(r, NULL);
+        if (!resp)
+                th_fail(__FILE__, __LINE__, "the daemon closed the connection");
+        if (resp->id != id)
+                th_fail(__FILE__, __LINE__, "reply %llu where %llu was due",
+                        (unsigned long long)resp->id, (unsigned long long)id);
+        int status = resp->status;
+        if (msg)
+                snprintf(msg, msg_len, "%.*s", (int)resp->message.len,
+                         (const char *)resp->message.data);
+        shmview__response__free_unpacked(resp, NULL);
+        return -status;
+}
+
+static bool listed(shmv_client *c, const char *name)
+{
+        shmv_segment_info *list;
+        size_t n;
+        CHECK_OK(shmv_segment_list(c, &list, &n));
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+                found |= strcmp(list[i].name, name) == 0;
+        shmv_segment_list_free(list);
+        return found;
+}
+
+/* While client A's large create reserves its pages, client B is served: B's stat, open and
+ * release are answered and A's reply has not come. (With the reservation on the loop thread,
+ * as before, B waited for it and A's reply came first.) */
+static void test_others_served_meanwhile(void)
+{
+        char big[64], small[64];
+        snprintf(big, sizeof(big), "%s", th_name("served-big"));
+        snprintf(small, sizeof(small), "%s", th_name("served-small"));
+        shmv_client *b = th_connect();
+        CHECK_OK(shmv_segment_create(b, small, 4096, 0644));
+        th_raw a;
+        th_raw_connect_hello(&a);
+
+        uint64_t id = send_create(&a, big, BIG);
+        wait_creating(th_daemon_pid(), big);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(b, small, &info));
+        CHECK(info.size == 4096);
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(b, small, 0, SHMV_TO_END, SHMV_READ, &v));
+        shmv_view_release(v);
+        CHECK_OK(shmv_segment_stat(b, small, &info)); /* the release, one-way, is seen */
+        CHECK(info.views_ro == 0);
+        CHECK(unread(&a) == 0);
+
+        CHECK_OK(recv_status(&a, id, NULL, 0));
+        CHECK_OK(shmv_segment_stat(b, big, &info));
+        CHECK(info.size == BIG && info.mode == 0644);
+        CHECK_OK(shmv_segment_unlink(b, big));
+        CHECK_OK(shmv_segment_unlink(b, small));
+        th_raw_close(&a);
+        shmv_disconnect(b);
+}
+
+/* While the pages are reserved the name is taken (a create of it is EEXIST) and nothing else
+ * sees the segment: stat, open, unlink, seal and views say ENOENT, list leaves it out, no
+ * watcher has been told. Once answered, all see it, and the watcher gets CREATED. */
+static void test_name_taken_meanwhile(void)
+{
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("taken"));
+        shmv_client *b = th_connect();
+        shmv_watch *w;
+        CHECK_OK(shmv_watch_open(NULL, &w));
+        th_raw a;
+        th_raw_connect_hello(&a);
+
+        uint64_t id = send_create(&a, name, BIG);
+        wait_creating(th_daemon_pid(), name);
+        CHECK_RC(shmv_segment_create(b, name, 4096, 0), -EEXIST);
+        shmv_segment_info info;
+        CHECK_RC(shmv_segment_stat(b, name, &info), -ENOENT);
+        shmv_view *v;
+        CHECK_RC(shmv_view_open(b, name, 0, SHMV_TO_END, SHMV_READ, &v), -ENOENT);
+        CHECK_RC(shmv_segment_seal(b, name), -ENOENT);
+        CHECK_RC(shmv_segment_unlink(b, name), -ENOENT);
+        shmv_view_info *views;
+        size_t nviews;
+        CHECK_RC(shmv_segment_views(b, name, &views, &nviews), -ENOENT);
+        CHECK(!listed(b, name));
+        shmv_event ev;
+        int r;
+        while ((r = shmv_watch_next(w, 0, &ev)) == 0)
+                CHECK(!(ev.kind == SHMV_EVENT_CREATED && strcmp(ev.name, name) == 0));
+        CHECK_RC(r, -EAGAIN);
+        CHECK(unread(&a) == 0);
+
+        CHECK_OK(recv_status(&a, id, NULL, 0));
+        CHECK_OK(shmv_segment_stat(b, name, &info));
+        CHECK(info.size == BIG);
+        CHECK(listed(b, name));
+        do
+                CHECK_OK(shmv_watch_next(w, WAIT_MS, &ev));
+        while (ev.kind != SHMV_EVENT_CREATED || strcmp(ev.name, name) != 0);
+        CHECK(ev.size == BIG && ev.mode == 0644);
+        CHECK_OK(shmv_segment_unlink(b, name));
+        shmv_watch_close(w);
+        th_raw_close(&a);
+        shmv_disconnect(b);
+}
+
+static void append_frame(uint8_t *buf, size_t *len, size_t cap, Shmview__Request *req, uint64_t id)
+{
+        req->id = id;
+        uint8_t *frame;
+        size_t n;
+        CHECK(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &frame, &n) == 0);
+        CHECK(*len + n <= cap);
+        memcpy(buf + *len, frame, n);
+        *len += n;
+        free(frame);
+}
+
+/* create, stat and open of the same large segment in one write: the stat and the open wait
+ * for the create, then see the segment whole, and the replies come in request order. */
+static void test_pipelined_after_create(void)
+{
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("pipelined"));
+        th_raw a;
+        th_raw_connect_hello(&a);
+        Shmview__CreateRequest cb;
+        Shmview__Request create;
+        fill_create(&create, &cb, name, BIG);
+        Shmview__NameRequest sb = SHMVIEW__NAME_REQUEST__INIT;
+        sb.name.data = (uint8_t *)name;
+        sb.name.len = strlen(name);
+        Shmview__Request stat = SHMVIEW__REQUEST__INIT;
+        stat.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        stat.stat = &sb;
+        Shmview__OpenRequest ob = SHMVIEW__OPEN_REQUEST__INIT;
+        ob.name = sb.name;
+        ob.length = UINT64_MAX;
+        ob.writable = true;
+        Shmview__Request open = SHMVIEW__REQUEST__INIT;
+        open.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        open.open = &ob;
+        uint8_t buf[1024];
+        size_t len = 0;
+        append_frame(buf, &len, sizeof(buf), &create, 101);
+        append_frame(buf, &len, sizeof(buf), &stat, 102);
+        append_frame(buf, &len, sizeof(buf), &open, 103);
+        th_raw_send_bytes(&a, buf, len);
+
+        /* One read may take several replies, and the open's descriptor with them: the
+         * descriptor is handed out with the first reply taken after it came. */
+        int fds[3];
+        Shmview__Response *resp = th_raw_recv(&a, &fds[0]);
+        CHECK(resp && resp->id == 101 && resp->status == 0);
+        shmview__response__free_unpacked(resp, NULL);
+        resp = th_raw_recv(&a, &fds[1]);
+        CHECK(resp && resp->id == 102 && resp->status == 0);
+        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_STAT && resp->stat->size == BIG);
+        shmview__response__free_unpacked(resp, NULL);
+        resp = th_raw_recv(&a, &fds[2]);
+        int fd = -1, nfds = 0;
+        for (int i = 0; i < 3; i++)
+                if (fds[i] >= 0) {
+                        fd = fds[i];
+                        nfds++;
+                }
+        CHECK(nfds == 1);
+        CHECK(resp && resp->id == 103 && resp->status == 0);
+        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN && fd >= 0);
+        uint64_t view_id = resp->open->view_id;
+        shmview__response__free_unpacked(resp, NULL);
+        /* Whole: its size sealed, every page reserved. */
+        struct stat st;
+        CHECK(fstat(fd, &st) == 0);
+        CHECK((uint64_t)st.st_size == BIG && (uint64_t)st.st_blocks * 512 >= BIG);
+        int seals = fcntl(fd, F_GET_SEALS);
+        CHECK(seals >= 0 &&
+              (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW));
+        close(fd);
+        th_raw_release(&a, view_id);
+        CHECK_OK(th_raw_named(&a, SHMVIEW__REQUEST__BODY_UNLINK, name, strlen(name)));
+        th_raw_close(&a);
+}
+
+/* Until segment name can be stat'ed through c. */
+static void wait_exists(shmv_client *c, const char *name)
+{
+        shmv_segment_info info;
+        int64_t end = now_ms() + WAIT_MS;
+        int r;
+        while ((r = shmv_segment_stat(c, name, &info)) == -ENOENT && now_ms() < end)
+                sleep_ms(5);
+        CHECK_OK(r);
+        CHECK(info.size == BIG);
+}
+
+/* Until the daemon holds want descriptors. */
+static void wait_fds(int want)
+{
+        int now = -1;
+        for (int64_t end = now_ms() + WAIT_MS; (now = th_daemon_fd_count()) != want;) {
+                if (now_ms() > end)
+                        th_fail(__FILE__, __LINE__, "the daemon holds %d descriptors, not %d", now,
+                                want);
+                sleep_ms(5);
+        }
+}
+
+/* A client that sends a large create and goes: the create is finished as if it had waited
+ * for the reply, and the connection is freed once it is (the harness checks the daemon's
+ * descriptors, AddressSanitizer its memory). */
+static void test_client_gone_meanwhile(void)
+{
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("gone"));
+        shmv_client *b = th_connect(); /* answered its hello: counted in base */
+        int base = th_daemon_fd_count();
+        th_raw a;
+        th_raw_connect_hello(&a);
+        send_create(&a, name, BIG);
+        th_raw_close(&a);
+
+        wait_exists(b, name);
+        wait_fds(base + 1); /* the segment's memfd; a's socket is gone */
+        CHECK_OK(shmv_segment_unlink(b, name));
+        wait_fds(base);
+        shmv_disconnect(b);
+}
+
+/* The same, but the daemon has replies queued for the client that the client never reads:
+ * the daemon notices it gone (the send fails) and closes the connection while the pages are
+ * still being reserved, and the create, finishing later, must neither answer nor touch a
+ * freed connection. */
+static void test_client_gone_with_replies_queued(void)
+{
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("gone-queued"));
+        shmv_client *b = th_connect();
+        int base = th_daemon_fd_count();
+        th_raw a;
+        th_raw_connect_hello(&a);
+
+        /* Stats of a missing 255-byte name: each reply (ENOENT, naming it) is about 280
+         * bytes. 1200 of them are more than the socket holds (about 210 KB) and less than
+         * that plus what the daemon queues before it stops reading a client (256 KiB), so
+         * the create behind them is read and some replies are left queued. */
+        char missing[SHMV_NAME_MAX + 1];
+        memset(missing, 'm', SHMV_NAME_MAX);
+        missing[SHMV_NAME_MAX] = '\0';
+        Shmview__NameRequest sb = SHMVIEW__NAME_REQUEST__INIT;
+        sb.name.data = (uint8_t *)missing;
+        sb.name.len = SHMV_NAME_MAX;
+        Shmview__Request stat = SHMVIEW__REQUEST__INIT;
+        stat.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        stat.stat = &sb;
+        enum { NSTATS = 1200 };
+        size_t cap = (NSTATS + 1) * 320, len = 0;
+        uint8_t *buf = malloc(cap);
+        CHECK(buf != NULL);
+        for (unsigned i = 0; i < NSTATS; i++)
+                append_frame(buf, &len, cap, &stat, 1000 + i);
+        Shmview__CreateRequest cb;
+        Shmview__Request create;
+        fill_create(&create, &cb, name, BIG);
+        append_frame(buf, &len, cap, &create, 5000);
+        th_raw_send_bytes(&a, buf, len);
+        free(buf);
+        wait_creating(th_daemon_pid(), name);
+        th_raw_close(&a);
+
+        wait_exists(b, name);
+        wait_fds(base + 1);
+        CHECK_OK(shmv_segment_unlink(b, name));
+        wait_fds(base);
+        shmv_disconnect(b);
+}
+
+/* The budget is charged when a create begins: with room for one large segment, a second
+ * large create from another client is ENOSPC at once, while the first still reserves. Once
+ * the first is unlinked there is room again. */
+static void test_budget_charged_up_front(void)
+{
+        char first[64], second[64];
+        snprintf(first, sizeof(first), "%s", th_name("charged"));
+        snprintf(second, sizeof(second), "%s", th_name("charged"));
+        th_raw a, b;
+        th_raw_connect_hello(&a);
+        th_raw_connect_hello(&b);
+
+        uint64_t id = send_create(&a, first, BIG);
+        wait_creating(th_daemon_pid(), first);
+        char msg[512];
+        CHECK_RC(recv_status(&b, send_create(&b, second, BIG), msg, sizeof(msg)), -ENOSPC);
+        if (!strstr(msg, "max_bytes"))
+                th_fail(__FILE__, __LINE__, "ENOSPC says \"%s\", not max_bytes", msg);
+        CHECK(unread(&a) == 0);
+        CHECK_RC(th_raw_named(&b, SHMVIEW__REQUEST__BODY_STAT, second, strlen(second)), -ENOENT);
+
+        CHECK_OK(recv_status(&a, id, NULL, 0));
+        CHECK_RC(th_raw_create(&b, second, strlen(second), BIG, 0), -ENOSPC);
+        CHECK_OK(th_raw_named(&a, SHMVIEW__REQUEST__BODY_UNLINK, first, strlen(first)));
+        CHECK_OK(th_raw_create(&b, second, strlen(second), BIG, 0));
+        CHECK_OK(th_raw_named(&b, SHMVIEW__REQUEST__BODY_UNLINK, second, strlen(second)));
+        th_raw_close(&a);
+        th_raw_close(&b);
+}
+
+/* ---- A daemon of the test's own, to stop or to give a service manager ---- */
+
+typedef struct own_daemon {
+        char dir[64];
+        char sock[108];
+        char notify[108];
+        pid_t pid;
+} own_daemon;
+
+static bool own_answers(const own_daemon *d)
+{
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+        bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        return ok;
+}
+
+/* Its directory and paths; nothing runs yet. */
+static void own_prepare(own_daemon *d)
+{
+        snprintf(d->dir, sizeof(d->dir), "/tmp/shmview-create-XXXXXX");
+        CHECK(mkdtemp(d->dir));
+        snprintf(d->sock, sizeof(d->sock), "%s/shmview.sock", d->dir);
+        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+        d->pid = -1;
+}
+
+/* Runs it; with notify, under a service manager listening on d->notify (bound by the caller). */
+static void own_run(own_daemon *d, bool notify)
+{
+        d->pid = fork();
+        CHECK(d->pid >= 0);
+        if (d->pid == 0) {
+                if (notify)
+                        setenv("NOTIFY_SOCKET", d->notify, 1);
+                execl(SHMVIEWD_PATH, "shmviewd", "--socket", d->sock, "--log-level", "error",
+                      (char *)NULL);
+                _exit(127);
+        }
+        for (int64_t end = now_ms() + WAIT_MS; !own_answers(d);) {
+                int st;
+                if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+                        th_fail(__FILE__, __LINE__, "shmviewd exited during start-up");
+                if (now_ms() > end)
+                        th_fail(__FILE__, __LINE__, "shmviewd does not answer on %s", d->sock);
+                sleep_ms(5);
+        }
+}
+
+static void own_start(own_daemon *d)
+{
+        own_prepare(d);
+        own_run(d, false);
+}
+
+/* Waits for it to exit; its exit status. */
+static int own_wait(own_daemon *d)
+{
+        int st;
+        CHECK(waitpid(d->pid, &st, 0) == d->pid);
+        unlink(d->sock);
+        unlink(d->notify);
+        rmdir(d->dir);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void own_connect(const own_daemon *d, th_raw *r)
+{
+        memset(r, 0, sizeof(*r));
+        r->next_id = 1;
+        CHECK(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true) == 0);
+        r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+        CHECK(r->fd >= 0 && connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        Shmview__Hello h = SHMVIEW__HELLO__INIT;
+        h.protocol_version = SHMV__PROTOCOL_VERSION;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
+        req.hello = &h;
+        CHECK_OK(th_raw_call(r, &req, NULL, NULL));
+}
+
+/* SIGTERM while a large create reserves: the daemon finishes it, answers it and the request
+ * received behind it, then closes the connection and exits 0. */
+static void test_sigterm_meanwhile(void)
+{
+        own_daemon d;
+        own_start(&d);
+        th_raw a;
+        own_connect(&d, &a);
+        const char *name = "sigterm";
+        Shmview__CreateRequest cb;
+        Shmview__Request create;
+        fill_create(&create, &cb, name, BIG);
+        Shmview__NameRequest sb = SHMVIEW__NAME_REQUEST__INIT;
+        sb.name.data = (uint8_t *)(uintptr_t)name;
+        sb.name.len = strlen(name);
+        Shmview__Request stat = SHMVIEW__REQUEST__INIT;
+        stat.body_case = SHMVIEW__REQUEST__BODY_STAT;
+        stat.stat = &sb;
+        uint8_t buf[512];
+        size_t len = 0;
+        append_frame(buf, &len, sizeof(buf), &create, 7);
+        append_frame(buf, &len, sizeof(buf), &stat, 8);
+        th_raw_send_bytes(&a, buf, len);
+        wait_creating(d.pid, name);
+        CHECK(kill(d.pid, SIGTERM) == 0);
+
+        CHECK_OK(recv_status(&a, 7, NULL, 0));
+        Shmview__Response *resp = th_raw_recv(&a, NULL);
+        CHECK(resp && resp->id == 8 && resp->status == 0 && resp->stat->size == BIG);
+        shmview__response__free_unpacked(resp, NULL);
+        CHECK(th_raw_recv(&a, NULL) == NULL);
+        CHECK(own_wait(&d) == 0);
+        th_raw_close(&a);
+}
+
+/* A second SIGTERM stops at once: the connection of a create in progress is closed under it,
+ * without a reply; the create finishes anyway (the loop runs until it has), and the daemon
+ * exits 0, with nothing used after it was freed nor leaked (AddressSanitizer). */
+static void test_second_sigterm_meanwhile(void)
+{
+        own_daemon d;
+        own_start(&d);
+        th_raw a;
+        own_connect(&d, &a);
+        send_create(&a, "sigterm-twice", BIG);
+        wait_creating(d.pid, "sigterm-twice");
+        CHECK(kill(d.pid, SIGTERM) == 0);
+        /* Draining removes the socket file: the first signal has been taken, so the second
+         * is not merged with it. */
+        struct stat st;
+        for (int64_t end = now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
+                CHECK(now_ms() < end);
+                sleep_ms(1);
+        }
+        CHECK(kill(d.pid, SIGTERM) == 0);
+        CHECK(th_raw_recv(&a, NULL) == NULL);
+        CHECK(own_wait(&d) == 0);
+        th_raw_close(&a);
+}
+
+/* Descriptors stored with the service manager so far: the segments' (FDNAME=seg-...) go to
+ * seg[], at most nseg; the rest are closed. Returns how many segments came. */
+static size_t notify_drain(int sock, int *seg, size_t nseg)
+{
+        size_t n = 0;
+        for (;;) {
+                char buf[4096];
+                union {
+                        struct cmsghdr h;
+                        char b[CMSG_SPACE(sizeof(int) * 8)];
+                } cm;
+                struct iovec iov = {buf, sizeof(buf) - 1};
+                struct msghdr msg = {.msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = cm.b,
+                                     .msg_controllen = sizeof(cm.b)};
+                ssize_t len = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+                if (len < 0)
+                        return n;
+                buf[len] = '\0';
+                bool is_seg = strstr(buf, "FDSTORE=1") && strstr(buf, "FDNAME=seg-");
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < k; i++) {
+                                int fd;
+                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                if (is_seg && n < nseg)
+                                        seg[n++] = fd;
+                                else
+                                        close(fd);
+                        }
+                }
+        }
+}
+
+/* Under a service manager the segment goes to the fd store when it is whole, before the
+ * reply: never half reserved, so a restart brings back only segments whose create was
+ * answered (docs/systemd.md). A store that refuses it makes the create ENOSPC after the
+ * reservation: the charge comes back, the name is free, the memfd is closed. */
+static void test_fdstore_gets_it_whole(void)
+{
+        own_daemon d;
+        own_prepare(&d);
+        int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        CHECK(notify >= 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.notify);
+        CHECK(bind(notify, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        own_run(&d, true);
+
+        int seg[4];
+        CHECK(notify_drain(notify, seg, 4) == 0); /* the metadata memfd, READY=1 */
+        th_raw a;
+        own_connect(&d, &a);
+        uint64_t id = send_create(&a, "stored", BIG);
+        wait_creating(d.pid, "stored");
+        CHECK(notify_drain(notify, seg, 4) == 0);
+        CHECK(unread(&a) == 0);
+        CHECK_OK(recv_status(&a, id, NULL, 0));
+        CHECK(notify_drain(notify, seg, 4) == 1);
+        struct stat st;
+        CHECK(fstat(seg[0], &st) == 0);
+        CHECK((uint64_t)st.st_size == BIG && (uint64_t)st.st_blocks * 512 >= BIG);
+        int seals = fcntl(seg[0], F_GET_SEALS);
+        CHECK(seals >= 0 &&
+              (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW));
+        close(seg[0]);
+
+        /* The store goes away while the next create reserves. */
+        id = send_create(&a, "refused", BIG / 4);
+        wait_creating(d.pid, "refused");
+        close(notify);
+        unlink(d.notify);
+        char msg[512];
+        CHECK_RC(recv_status(&a, id, msg, sizeof(msg)), -ENOSPC);
+        if (!strstr(msg, "descriptor store"))
+                th_fail(__FILE__, __LINE__, "ENOSPC says \"%s\"", msg);
+        CHECK(!holds_memfd(d.pid, "refused"));
+        CHECK_RC(th_raw_named(&a, SHMVIEW__REQUEST__BODY_STAT, "refused", 7), -ENOENT);
+        Shmview__StatusRequest stb = SHMVIEW__STATUS_REQUEST__INIT;
+        Shmview__Request status = SHMVIEW__REQUEST__INIT;
+        status.body_case = SHMVIEW__REQUEST__BODY_DAEMON_STATUS;
+        status.daemon_status = &stb;
+        Shmview__Response *resp;
+        CHECK_OK(th_raw_call(&a, &status, &resp, NULL));
+        CHECK(resp->daemon_status->bytes_used == BIG && resp->daemon_status->segments == 1 &&
+              resp->daemon_status->segments_unlinked == 0);
+        shmview__response__free_unpacked(resp, NULL);
+        /* The name is free again: the create fails for the store, not for the name. */
+        CHECK_RC(th_raw_create(&a, "refused", 7, BIG / 4, 0), -ENOSPC);
+        CHECK_OK(th_raw_named(&a, SHMVIEW__REQUEST__BODY_UNLINK, "stored", 6));
+        th_raw_close(&a);
+        CHECK(kill(d.pid, SIGTERM) == 0);
+        CHECK(own_wait(&d) == 0);
+}
+
+int main(int argc, char **argv)
+{
+        static const th_test tests[] = {
+                TH_TEST(test_others_served_meanwhile),
+                TH_TEST(test_name_taken_meanwhile),
+                TH_TEST(test_pipelined_after_create),
+                TH_TEST(test_client_gone_meanwhile),
+                TH_TEST(test_client_gone_with_replies_queued),
+                TH_TEST(test_budget_charged_up_front),
+                TH_TEST(test_sigterm_meanwhile),
+                TH_TEST(test_second_sigterm_meanwhile),
+                TH_TEST(test_fdstore_gets_it_whole),
+        };
+        static const char *const args[] = {"--max-bytes", BUDGET, NULL};
+        return th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), args);
+}
