@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "inspect.h"
@@ -185,25 +184,9 @@ typedef struct create_job {
         char name[SHMV_NAME_MAX + 1];
 } create_job;
 
-/* The threadpool reserves at the lowest priority, nice 19. On a CPU it shares with the loop
- * thread (a daemon pinned to one, a busy machine) the loop then preempts a reservation as soon
- * as a request comes, instead of waiting out the scheduler's slice: open + release p99 while
- * another client created 64 MiB segments was 0.5 to 3.4 ms at nice 0, 0.04 to 0.22 ms at
- * nice 19, 0.06 to 0.14 ms with no creates (shmview-bench --only create, daemon pinned to one
- * CPU, repeated runs). The threads do nothing else, and raising one's own nice value needs no
- * privilege; should it fail, nothing else changes. */
-static void lower_priority(void)
-{
-        static _Thread_local bool lowered;
-        if (lowered)
-                return;
-        lowered = true;
-        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
-}
-
 static void create_work(uv_work_t *work)
 {
-        lower_priority();
+        shmv__worker_lower_priority();
         create_job *job = work->data;
         job->err = shmv__segment_reserve(job->segment);
 }

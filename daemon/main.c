@@ -427,9 +427,9 @@ int main(int argc, char **argv)
                         log_warning("cannot keep the service manager informed");
                 (void)shmv__sd_notify("READY=1\nSTATUS=%s", monitor.last_status);
         }
-        /* Returns once every handle is closed and every create in progress on the threadpool
-         * has been finished and answered (or its client was gone): work requests keep the
-         * loop alive as handles do. */
+        /* Returns once every handle is closed, every create in progress on the threadpool
+         * has been finished and answered (or its client was gone) and every freed segment's
+         * memfd closed there: work requests keep the loop alive as handles do. */
         uv_run(&loop, UV_RUN_DEFAULT);
         if (r >= 0) {
                 shmv__sd_monitor_stop(&monitor);

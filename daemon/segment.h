@@ -89,8 +89,22 @@ uint64_t shmv__registry_bytes_used(const shmv__registry *r);
 /* The same, for the segments uid owns. */
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
 
+struct uv_loop_s;
+/* From now on, the descriptors of a segment of at least async_min bytes are closed on loop's
+ * threadpool when its last reference goes, since the kernel frees its pages in that close
+ * (docs/design.md, "Freeing a segment"); smaller ones, and all of them without a loop, at
+ * once. A queued close keeps uv_run() going, as a handle does; the registry must not be freed
+ * before shmv__registry_closing() is 0. */
+void shmv__registry_set_loop(shmv__registry *r, struct uv_loop_s *loop, uint64_t async_min);
+/* Close jobs queued or running. */
+unsigned shmv__registry_closing(const shmv__registry *r);
+/* On a threadpool thread, before its first reservation or free: nice 19, so that the loop
+ * thread preempts it. */
+void shmv__worker_lower_priority(void);
+
 void shmv__segment_ref(shmv__segment *s);
-/* Closes the descriptors and returns the bytes to the budget at the last reference. */
+/* At the last reference, returns the bytes to the budget and closes the descriptors, on the
+ * threadpool for a large segment (shmv__registry_set_loop). */
 void shmv__segment_unref(shmv__segment *s);
 /* The descriptor a read-only view is handed: s->fd_ro, opened read-only through
  * /proc/self/fd at the first call and kept until the segment is freed. Borrowed (the caller

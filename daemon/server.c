@@ -852,6 +852,9 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         s->loop = loop;
         s->config = *config;
         s->registry = registry;
+        /* Large segments are freed off the loop as they are reserved off it, from the same
+         * size: below it the close costs less than the hop (62 us per MiB). */
+        shmv__registry_set_loop(registry, loop, config->create_async_min);
         s->listen_fd = -1;
         s->reserve_fd = -1;
         s->uid_clients = g_hash_table_new(g_direct_hash, g_direct_equal);

@@ -15,10 +15,13 @@
  * inputs also reach a connection blocked behind a create, with frames waiting. While one is,
  * the loop is run until the threadpool's answer wakes it rather than turned without waiting.
  *
+ * Segments of CREATE_ASYNC_MIN bytes and more are also freed there: their memfd is closed on
+ * the threadpool when the last reference goes.
+ *
  * After every input the harness checks that the connection was closed, waits for a create
- * still in progress, if any, checks that every descriptor the daemon opened for it is closed
- * again, and starts over with an empty registry, so that an input means the same thing
- * whatever ran before it. */
+ * still in progress and for the closes of freed segments, if any, checks that every
+ * descriptor the daemon opened for it is closed again, and starts over with an empty
+ * registry, so that an input means the same thing whatever ran before it. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -98,6 +101,8 @@ static shmv__registry *fresh_registry(void)
         }
         if (shmv__segment_seal(r, &root, "sealed") < 0)
                 die("seal");
+        /* As shmv__server_init() does for the first one. */
+        shmv__registry_set_loop(r, &loop, CREATE_ASYNC_MIN);
         return r;
 }
 
@@ -273,11 +278,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uv_run(&loop, UV_RUN_NOWAIT);
         close(fd);
         uv_run(&loop, UV_RUN_NOWAIT); /* close callbacks */
-        /* A create outlives its connection when the daemon closed that under it: it must end
-         * before the registry it was charged to is freed below. */
-        for (turns = 0; server.nblocked > 0; turns++) {
+        /* A create outlives its connection when the daemon closed that under it, and a close
+         * job the segment it freed: both must end before the registry they update is freed
+         * below, and the closes before the descriptors are counted. */
+        for (turns = 0; server.nblocked > 0 || shmv__registry_closing(server.registry) > 0;
+             turns++) {
                 if (turns > MAX_TURNS) {
-                        fprintf(stderr, "fuzz-daemon: a create never ended\n");
+                        fprintf(stderr, "fuzz-daemon: a create or a close never ended\n");
                         abort();
                 }
                 uv_run(&loop, UV_RUN_ONCE);
