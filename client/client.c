@@ -1,10 +1,12 @@
 /* libshmview: the connection to shmviewd and the segment requests. Views live in view.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +107,20 @@ static int send_locked(shmv_client *c, Shmview__Request *req)
         if (r < 0)
                 client_close_locked(c);
         return r;
+}
+
+/* Linux's errno values are 1 to 4095 (MAX_ERRNO): every caller tells an error from a result
+ * that way, so a status outside them is no errno but a malformed reply. */
+#define STATUS_MAX 4095
+
+/* The negative errno an error reply stands for; a valid status sets the thread's last daemon
+ * message to the reply's. */
+static int status_error(const Shmview__Response *resp)
+{
+        if (resp->status <= 0 || resp->status > STATUS_MAX)
+                return -EPROTO;
+        shmv__error_set(resp->message.data, resp->message.len);
+        return -resp->status;
 }
 
 /* Frees a reply decoded with arena (NULL: with malloc()). */
@@ -242,9 +258,7 @@ static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **r
         if (ret_gen)
                 *ret_gen = gen;
         if (resp->status != 0) {
-                r = resp->status > 0 ? -resp->status : -EPROTO;
-                if (resp->status > 0)
-                        shmv__error_set(resp->message.data, resp->message.len);
+                r = status_error(resp);
                 if (fd >= 0)
                         close(fd);
                 response_free(resp, arena);
@@ -404,10 +418,8 @@ static int hello_locked(shmv_client *c)
         if (r < 0)
                 return r;
         if (resp->status != 0) {
-                r = resp->status > 0 ? -resp->status : -EPROTO;
                 /* EUSERS says which limit the daemon is at. */
-                if (resp->status > 0)
-                        shmv__error_set(resp->message.data, resp->message.len);
+                r = status_error(resp);
         } else if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
                    resp->hello->protocol_version != SHMV__PROTOCOL_VERSION) {
                 r = -EPROTO;
@@ -565,7 +577,9 @@ static void info_from_wire(shmv_segment_info *dst, const Shmview__SegmentInfo *s
 {
         memset(dst, 0, sizeof(*dst));
         size_t n = src->name.len < SHMV_NAME_MAX ? src->name.len : SHMV_NAME_MAX;
-        memcpy(dst->name, src->name.data, n);
+        /* A reply without the field has no data pointer to copy from, even for 0 bytes. */
+        if (n > 0)
+                memcpy(dst->name, src->name.data, n);
         dst->size = src->size;
         dst->uid = src->uid;
         dst->gid = src->gid;
@@ -631,6 +645,9 @@ int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count
                         all = grown;
                         for (size_t i = 0; i < page->n_segments; i++)
                                 info_from_wire(&all[n++], page->segments[i]);
+                        /* A page that does not end past the cursor would be asked for again
+                         * and again: whatever listens on the socket, the loop must end. */
+                        more = more && strcmp(all[n - 1].name, after) > 0;
                         memcpy(after, all[n - 1].name, sizeof(after));
                 }
                 shmview__response__free_unpacked(resp, NULL);
@@ -648,6 +665,20 @@ fail:
 void shmv_segment_list_free(shmv_segment_info *list)
 {
         free(list);
+}
+
+/* Whether fd can back a mapping of its first end bytes that never faults: a regular file (a
+ * memfd) of at least end bytes, sealed against shrinking, so that no holder can cut it short
+ * later. The reply's segment_size is only what the peer says: touching a mapped page past the
+ * end of the file raises SIGBUS, in whatever code of the program touches it. */
+static bool fd_holds(int fd, uint64_t end)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+            (uint64_t)st.st_size < end)
+                return false;
+        int seals = fcntl(fd, F_GET_SEALS);
+        return seals >= 0 && (seals & F_SEAL_SHRINK);
 }
 
 int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length, int flags,
@@ -678,8 +709,13 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
                 return r;
         const Shmview__OpenReply *o =
                 resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN ? resp->open : NULL;
+        /* The range must be the one asked for (to the end: up to segment_size), and the
+         * descriptor must hold it. */
         if (!o || fd < 0 || o->writable != body.writable || o->offset != offset ||
-            o->length > o->segment_size || o->offset > o->segment_size - o->length) {
+            o->length > o->segment_size || o->offset > o->segment_size - o->length ||
+            (length == SHMV_TO_END ? o->offset + o->length != o->segment_size
+                                   : o->length != length) ||
+            !fd_holds(fd, o->offset + o->length)) {
                 if (o)
                         shmv__client_release_view(c, o->view_id, gen);
                 if (fd >= 0)

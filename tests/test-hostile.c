@@ -2,14 +2,21 @@
  * library makes: broken framing, malformed and out-of-range requests, bad names, descriptors
  * nobody asked for, stalled and flooding clients, a thousand connections at once, decode
  * bombs. After each, another client must still be served, and the harness checks that the
- * daemon's descriptors are back at their baseline. */
+ * daemon's descriptors are back at their baseline.
+ *
+ * And the other way round: a hostile daemon (whatever listens on the socket path) against the
+ * library, with the replies tests/fuzz/fuzz-client.c found the library trusting. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -689,16 +696,384 @@ static void test_decode_bombs(void)
         CHECK(daemon_rss() < rss_before + 32 * 1048576);
 }
 
+/* ---- A hostile daemon against the library ---- */
+
+/* Fills the reply to req (its id is set): a body, or an error status, and *ret_fd (-1 when
+ * called) for a descriptor to pass with it, which the fake daemon then closes. */
+typedef void fake_reply_fn(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd);
+
+/* A thread listening on a socket of its own that answers every request of the library with
+ * reply(), one connection at a time, and notes what it was asked. */
+typedef struct fake_daemon {
+        char dir[32];
+        char path[108];
+        int listen_fd;
+        int stop[2];
+        pthread_t thread;
+        fake_reply_fn *reply;
+        unsigned requests[32]; /* by body case */
+        uint64_t released[16]; /* view ids of release requests */
+        size_t nreleased;
+} fake_daemon;
+
+/* Waits for fd or the stop pipe; true when fd is ready (its end of stream included). */
+static bool fake_wait(fake_daemon *f, int fd)
+{
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = f->stop[0], .events = POLLIN}};
+        while (poll(p, 2, -1) < 0)
+                CHECK(errno == EINTR);
+        return p[0].revents != 0;
+}
+
+static void fake_serve(fake_daemon *f, int fd)
+{
+        shmv__wire_in in;
+        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        for (;;) {
+                const uint8_t *payload;
+                size_t len;
+                int r = shmv__wire_in_frame(&in, &payload, &len);
+                CHECK(r >= 0);
+                if (r == 0) {
+                        if (!fake_wait(f, fd) || shmv__wire_in_fill(&in, fd) <= 0)
+                                break;
+                        continue;
+                }
+                Shmview__Request *req = shmview__request__unpack(NULL, len, payload);
+                shmv__wire_in_consume(&in);
+                CHECK(req != NULL);
+                if ((unsigned)req->body_case < 32)
+                        f->requests[req->body_case]++;
+                if (req->body_case == SHMVIEW__REQUEST__BODY_RELEASE) {
+                        if (f->nreleased < 16)
+                                f->released[f->nreleased++] = req->release->view_id;
+                        shmview__request__free_unpacked(req, NULL);
+                        continue;
+                }
+                Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
+                resp.id = req->id;
+                int pass = -1;
+                f->reply(req, &resp, &pass);
+                shmview__request__free_unpacked(req, NULL);
+                uint8_t *buf;
+                CHECK_OK(shmv__wire_pack(&resp.base, SHMV__MAX_FRAME, &buf, &len));
+                (void)shmv__wire_send_all(fd, buf, len, pass);
+                free(buf);
+                if (pass >= 0)
+                        close(pass);
+        }
+        shmv__wire_in_free(&in);
+}
+
+static void *fake_daemon_main(void *arg)
+{
+        fake_daemon *f = arg;
+        while (fake_wait(f, f->listen_fd)) {
+                int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                CHECK(fd >= 0);
+                fake_serve(f, fd);
+                close(fd);
+        }
+        return NULL;
+}
+
+static void fake_start(fake_daemon *f, fake_reply_fn *reply)
+{
+        memset(f, 0, sizeof(*f));
+        snprintf(f->dir, sizeof(f->dir), "/tmp/shmview-fake-XXXXXX");
+        CHECK(mkdtemp(f->dir));
+        snprintf(f->path, sizeof(f->path), "%s/fake.sock", f->dir);
+        f->reply = reply;
+        f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+        CHECK(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK(listen(f->listen_fd, 4) == 0);
+        CHECK(pipe2(f->stop, O_CLOEXEC) == 0);
+        CHECK(pthread_create(&f->thread, NULL, fake_daemon_main, f) == 0);
+}
+
+/* Call once the library has disconnected: the connection is read to its end first, so that
+ * every release it sent is counted. */
+static void fake_stop(fake_daemon *f)
+{
+        CHECK(write(f->stop[1], "", 1) == 1);
+        pthread_join(f->thread, NULL);
+        close(f->stop[0]);
+        close(f->stop[1]);
+        close(f->listen_fd);
+        unlink(f->path);
+        rmdir(f->dir);
+}
+
+static bool fake_released(const fake_daemon *f, uint64_t view_id)
+{
+        for (size_t i = 0; i < f->nreleased; i++)
+                if (f->released[i] == view_id)
+                        return true;
+        return false;
+}
+
+static int self_fd_count(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        CHECK(d != NULL);
+        int n = 0;
+        for (struct dirent *e; (e = readdir(d));)
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n - 1;
+}
+
+/* A valid hello reply; true when req was a hello. */
+static bool fake_hello(const Shmview__Request *req, Shmview__Response *resp)
+{
+        static Shmview__HelloReply h = SHMVIEW__HELLO_REPLY__INIT;
+        if (req->body_case != SHMVIEW__REQUEST__BODY_HELLO)
+                return false;
+        h.protocol_version = SHMV__PROTOCOL_VERSION;
+        resp->body_case = SHMVIEW__RESPONSE__BODY_HELLO;
+        resp->hello = &h;
+        return true;
+}
+
+static int memfd_sized(uint64_t size, unsigned seals)
+{
+        int fd = memfd_create("fake-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        CHECK(fd >= 0);
+        CHECK(ftruncate(fd, (off_t)size) == 0);
+        CHECK(seals == 0 || fcntl(fd, F_ADD_SEALS, seals) == 0);
+        return fd;
+}
+
+/* What the fake daemon's next open reply says and passes. */
+static struct {
+        uint64_t length; /* the range's, UINT64_MAX: the one asked for */
+        uint64_t segment_size;
+        int kind; /* of descriptor: see open_reply */
+        uint64_t fd_size;
+        uint64_t view_id;
+} next_open;
+
+static void open_reply(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd)
+{
+        static Shmview__OpenReply o;
+        if (fake_hello(req, resp))
+                return;
+        CHECK(req->body_case == SHMVIEW__REQUEST__BODY_OPEN);
+        shmview__open_reply__init(&o);
+        o.view_id = ++next_open.view_id;
+        o.offset = req->open->offset;
+        o.length = next_open.length == UINT64_MAX ? req->open->length : next_open.length;
+        o.segment_size = next_open.segment_size;
+        o.writable = req->open->writable;
+        o.segment_id = 1;
+        resp->body_case = SHMVIEW__RESPONSE__BODY_OPEN;
+        resp->open = &o;
+        int p[2];
+        switch (next_open.kind) {
+        case 0: /* as shmviewd: sealed against shrinking and growing */
+                *ret_fd = memfd_sized(next_open.fd_size, F_SEAL_SHRINK | F_SEAL_GROW);
+                break;
+        case 1: /* the right size, but any holder may shrink it under the mapping */
+                *ret_fd = memfd_sized(next_open.fd_size, 0);
+                break;
+        case 2:
+                CHECK(pipe2(p, O_CLOEXEC) == 0);
+                close(p[1]);
+                *ret_fd = p[0];
+                break;
+        default: /* mappable, but no segment */
+                *ret_fd = open("/dev/zero", O_RDWR | O_CLOEXEC);
+                break;
+        }
+}
+
+/* Opens [offset, offset + length) against the fake daemon's next reply. */
+static int open_against(shmv_client *c, uint64_t offset, uint64_t length, uint64_t reply_length,
+                        uint64_t segment_size, int kind, uint64_t fd_size, shmv_view **ret)
+{
+        next_open.length = reply_length;
+        next_open.segment_size = segment_size;
+        next_open.kind = kind;
+        next_open.fd_size = fd_size;
+        return shmv_view_open(c, "seg", offset, length, SHMV_READ | SHMV_WRITE, ret);
+}
+
+/* An open reply is mapped only when the range is the one asked for and the descriptor holds
+ * it for good: a regular file at least that long, sealed against shrinking. The library used
+ * to map whatever the reply said, and a page past the end of the file raised SIGBUS in the
+ * program when touched (found by fuzz-client: a 512-byte memfd for a page at offset 4096). */
+static void test_hostile_daemon_open(void)
+{
+        int fds = self_fd_count();
+        fake_daemon f;
+        fake_start(&f, open_reply);
+        shmv_client *c;
+        CHECK_OK(shmv_connect(f.path, &c));
+        shmv_view *v = NULL;
+
+        /* What shmviewd sends: mapped, every byte there. */
+        CHECK_OK(open_against(c, 4096, 4096, UINT64_MAX, 8192, 0, 8192, &v));
+        uint8_t *p = shmv_view_data_mut(v);
+        p[0] = 1;
+        p[4095] = 2;
+        shmv_view_release(v);
+
+        static const struct {
+                uint64_t offset, length, reply_length, segment_size;
+                int kind;
+                uint64_t fd_size;
+        } bad[] = {
+                {4096, 4096, UINT64_MAX, 8192, 0, 512}, /* the file ends before the range */
+                {4096, 4096, UINT64_MAX, 8192, 0, 4097}, /* ... inside its last page */
+                {0, 8192, UINT64_MAX, 8192, 1, 8192}, /* not sealed against shrinking */
+                {0, 4096, UINT64_MAX, 4096, 2, 0}, /* a pipe */
+                {0, 4096, UINT64_MAX, 4096, 3, 0}, /* /dev/zero */
+                {0, 4096, 8192, 8192, 0, 8192}, /* longer than asked */
+                {0, 4096, 100, 8192, 0, 8192}, /* shorter than asked */
+                {0, SHMV_TO_END, 4096, 8192, 0, 8192}, /* "to the end" that stops short */
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                uint64_t id = next_open.view_id + 1;
+                CHECK_RC(open_against(c, bad[i].offset, bad[i].length, bad[i].reply_length,
+                                      bad[i].segment_size, bad[i].kind, bad[i].fd_size, &v),
+                         -EPROTO);
+                CHECK(shmv_last_error_message() == NULL);
+                CHECK(next_open.view_id == id);
+        }
+        shmv_disconnect(c);
+        fake_stop(&f);
+        /* The daemon was told of every view it granted and the library refused. */
+        for (uint64_t id = 1; id <= next_open.view_id; id++)
+                CHECK(fake_released(&f, id));
+        CHECK(self_fd_count() == fds);
+}
+
+static unsigned list_mode;
+
+static void list_reply(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd)
+{
+        static Shmview__SegmentInfo seg;
+        static Shmview__SegmentInfo *segs[] = {&seg};
+        static Shmview__ListReply list;
+        if (fake_hello(req, resp))
+                return;
+        CHECK(req->body_case == SHMVIEW__REQUEST__BODY_LIST);
+        shmview__segment_info__init(&seg);
+        shmview__list_reply__init(&list);
+        if (list_mode == 0) {
+                /* The same page again and again, always with more to come. */
+                seg.name.data = (uint8_t *)"same";
+                seg.name.len = 4;
+                list.more = true;
+        }
+        /* else: one segment without a name (no data pointer), and the end */
+        list.segments = segs;
+        list.n_segments = 1;
+        resp->body_case = SHMVIEW__RESPONSE__BODY_LIST;
+        resp->list = &list;
+}
+
+/* A list ends once a page does not move past the cursor (it looped for ever on a daemon that
+ * sent the same page with more set), and a segment without a name is an empty name (the
+ * library passed memcpy() a NULL pointer for it: undefined, reported by UBSan). */
+static void test_hostile_daemon_list(void)
+{
+        int fds = self_fd_count();
+        fake_daemon f;
+        fake_start(&f, list_reply);
+        shmv_client *c;
+        CHECK_OK(shmv_connect(f.path, &c));
+        shmv_segment_info *all;
+        size_t n;
+        list_mode = 0;
+        CHECK_OK(shmv_segment_list(c, &all, &n));
+        CHECK(n == 2);
+        CHECK_STR(all[0].name, "same");
+        shmv_segment_list_free(all);
+
+        list_mode = 1;
+        CHECK_OK(shmv_segment_list(c, &all, &n));
+        CHECK(n == 1);
+        CHECK_STR(all[0].name, "");
+        shmv_segment_list_free(all);
+        shmv_disconnect(c);
+        fake_stop(&f);
+        /* Two pages for the first list, one for the second. */
+        CHECK(f.requests[SHMVIEW__REQUEST__BODY_LIST] == 3);
+        CHECK(self_fd_count() == fds);
+}
+
+static int32_t error_status;
+static bool error_hello; /* the hello gets the error too */
+
+static void error_reply(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd)
+{
+        static char message[] = "a message";
+        if (!error_hello && fake_hello(req, resp))
+                return;
+        resp->status = error_status;
+        resp->message.data = (uint8_t *)message;
+        resp->message.len = strlen(message);
+}
+
+/* A status outside Linux's errno values (1 to 4095) is a malformed reply, -EPROTO without a
+ * daemon message, not a return value that no caller can tell from a result (the library
+ * returned -268435384 for status 0x0ffffff8). */
+static void test_hostile_daemon_status(void)
+{
+        fake_daemon f;
+        fake_start(&f, error_reply);
+        shmv_client *c;
+        error_hello = false;
+        CHECK_OK(shmv_connect(f.path, &c));
+        shmv_segment_info info;
+        static const int32_t bad[] = {0x0ffffff8, 4096, INT32_MAX, -1, INT32_MIN};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                error_status = bad[i];
+                CHECK_RC(shmv_segment_stat(c, "seg", &info), -EPROTO);
+                CHECK(shmv_last_error_message() == NULL);
+        }
+        error_status = 4095;
+        CHECK_RC(shmv_segment_stat(c, "seg", &info), -4095);
+        CHECK_STR(shmv_last_error_message(), "a message");
+        error_status = EACCES;
+        CHECK_RC(shmv_segment_seal(c, "seg"), -EACCES);
+        CHECK_STR(shmv_last_error_message(), "a message");
+        shmv_disconnect(c);
+
+        /* The same for the hello's. */
+        shmv_client *c2 = NULL;
+        error_hello = true;
+        error_status = 0x0ffffff8;
+        CHECK_RC(shmv_connect(f.path, &c2), -EPROTO);
+        CHECK(shmv_last_error_message() == NULL && c2 == NULL);
+        error_status = EUSERS;
+        CHECK_RC(shmv_connect(f.path, &c2), -EUSERS);
+        CHECK_STR(shmv_last_error_message(), "a message");
+        fake_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
         static const th_test tests[] = {
-                TH_TEST(test_truncated_frames), TH_TEST(test_oversized_prefix),
-                TH_TEST(test_garbage),          TH_TEST(test_unknown_and_unexpected),
-                TH_TEST(test_missing_fields),   TH_TEST(test_out_of_range),
-                TH_TEST(test_bad_names),        TH_TEST(test_unwanted_fds),
-                TH_TEST(test_half_frame_stall), TH_TEST(test_flood_never_reads),
-                TH_TEST(test_pipelined_reader), TH_TEST(test_thousand_connections),
+                TH_TEST(test_truncated_frames),
+                TH_TEST(test_oversized_prefix),
+                TH_TEST(test_garbage),
+                TH_TEST(test_unknown_and_unexpected),
+                TH_TEST(test_missing_fields),
+                TH_TEST(test_out_of_range),
+                TH_TEST(test_bad_names),
+                TH_TEST(test_unwanted_fds),
+                TH_TEST(test_half_frame_stall),
+                TH_TEST(test_flood_never_reads),
+                TH_TEST(test_pipelined_reader),
+                TH_TEST(test_thousand_connections),
                 TH_TEST(test_decode_bombs),
+                TH_TEST(test_hostile_daemon_open),
+                TH_TEST(test_hostile_daemon_list),
+                TH_TEST(test_hostile_daemon_status),
         };
         static const char *const args[] = {
                 "--max-clients", "1100", "--stall-timeout", "1000", "--log-level", "error", NULL};
