@@ -122,7 +122,9 @@ SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
 /* Opens a view over [offset, offset + length) of segment name (length SHMV_TO_END: to the
  * end). flags: SHMV_READ, or SHMV_READ | SHMV_WRITE, either with SHMV_PREFAULT. The new
  * view has format "B" and owns a mapping of exactly the pages that hold the range; release it
- * with shmv_view_release(). */
+ * with shmv_view_release(). -EPROTO when the reply is not for the range asked, or its
+ * descriptor could not back it (not a file sealed against shrinking that covers the range):
+ * such a view could fault with SIGBUS when touched, so none is made. */
 SHMV_EXPORT int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length,
                                int flags, shmv_view **ret);
 /* Releases one view handle. The mapping goes away, and the daemon is told, when the last
