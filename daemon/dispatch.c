@@ -92,6 +92,7 @@ void shmv__dispatch_limits(const shmv__server *s, Shmview__Limits *ret)
         ret->max_clients_per_uid = cfg->max_clients_per_uid;
         ret->max_bytes_per_uid = cfg->max_bytes_per_uid;
         ret->max_segments_per_uid = cfg->max_segments_per_uid;
+        ret->max_views_per_uid = cfg->max_views_per_uid;
         ret->stall_timeout_ms = cfg->stall_timeout_ms;
 }
 
@@ -127,6 +128,18 @@ static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
         c->greeted = true;
 }
 
+/* "N bytes", and what they are charged when that is more: the limits count whole pages. */
+static const char *size_text(const shmv__conn *c, uint64_t size, char *buf, size_t len)
+{
+        uint64_t charge = shmv__registry_charge(c->server->registry, size);
+        if (charge == size)
+                snprintf(buf, len, "%" PRIu64 " bytes", size);
+        else
+                snprintf(buf, len, "%" PRIu64 " bytes, charged %" PRIu64 " as whole pages", size,
+                         charge);
+        return buf;
+}
+
 /* The reply to a create, its log line and, on success, its event; r and why as from
  * shmv__segment_create(). A create that finished after its client went (c closing) gets the
  * log line and the event only. */
@@ -134,6 +147,7 @@ static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t
                           uint32_t mode, int r, const char *why)
 {
         bool gone = c->closing;
+        char what[96];
         switch (r) {
         case 0:
                 log_debug("client %" PRIu64 " created segment %s: %" PRIu64 " bytes, mode %04o%s",
@@ -156,18 +170,19 @@ static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t
                                 c, id, EDQUOT,
                                 "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
                                 " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
-                                "; %" PRIu64 " bytes for %s)",
+                                "; %s for %s)",
                                 (unsigned)c->peer.uid, why, c->server->config.max_bytes_per_uid,
                                 shmv__registry_uid_bytes(c->server->registry, c->peer.uid),
-                                c->server->config.max_segments_per_uid, size, name);
+                                c->server->config.max_segments_per_uid,
+                                size_text(c, size, what, sizeof(what)), name);
                 return;
         default:
                 log_debug("client %" PRIu64 ": no room for segment %s (%" PRIu64 " bytes): %s",
                           c->serial, name, size, why ? why : "cannot allocate");
                 if (!gone)
-                        shmv__reply_error(c, id, ENOSPC,
-                                          "out of memory budget: %s (%" PRIu64 " bytes for %s)",
-                                          why ? why : "cannot allocate", size, name);
+                        shmv__reply_error(c, id, ENOSPC, "out of memory budget: %s (%s for %s)",
+                                          why ? why : "cannot allocate",
+                                          size_text(c, size, what, sizeof(what)), name);
                 return;
         }
 }
@@ -393,10 +408,25 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                 shmv__reply_error(c, id, EACCES, "permission denied: %s", name);
                 return;
         }
-        if (shmv__view_table_count(&c->views) >= c->server->config.max_views_per_client) {
+        const shmv__config *cfg = &c->server->config;
+        if (shmv__view_table_count(&c->views) >= cfg->max_views_per_client) {
                 shmv__reply_error(c, id, EMFILE,
                                   "too many views open (max_views_per_client %" PRIu32 ")",
-                                  c->server->config.max_views_per_client);
+                                  cfg->max_views_per_client);
+                return;
+        }
+        /* The same code as the connection's own limit: releasing a view, on any connection of
+         * the uid, makes room; the message names which limit. */
+        if (c->uid_usage && c->uid_usage->views >= cfg->max_views_per_uid &&
+            shmv__uid_limited(c->peer.uid)) {
+                log_debug("client %" PRIu64 " (uid %u): %s refused, max_views_per_uid %" PRIu32
+                          " reached",
+                          c->serial, (unsigned)c->peer.uid, reattach ? "reattach" : "open",
+                          cfg->max_views_per_uid);
+                shmv__reply_error(c, id, EMFILE,
+                                  "too many views open by uid %u on all its connections "
+                                  "(max_views_per_uid %" PRIu32 ")",
+                                  (unsigned)c->peer.uid, cfg->max_views_per_uid);
                 return;
         }
         int fd = s->fd;

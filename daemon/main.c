@@ -31,8 +31,9 @@ static void usage(FILE *f)
                 "                           else /run/shmview/shmview.sock)\n"
                 "  --socket-mode OCTAL      permissions of the socket (default 0600, 0660 as "
                 "root)\n"
-                "  --max-bytes N            bytes in all segments together; K, M, G, T suffixes\n"
-                "                           (default: half of MemTotal)\n"
+                "  --max-bytes N            bytes in all segments together, each counted in\n"
+                "                           whole pages; K, M, G, T suffixes (default: half of\n"
+                "                           MemTotal)\n"
                 "  --max-segments N         segments alive at once (default 65536)\n"
                 "  --max-clients N          connections at once (default 1024)\n"
                 "  --max-views-per-client N views one connection may hold (default 4096)\n"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
                 "                           --max-bytes), same exemptions\n"
                 "  --max-segments-per-uid N segments one uid owns (default: half of\n"
                 "                           --max-segments), same exemptions\n"
+                "  --max-views-per-uid N    views on all the connections of one uid together\n"
+                "                           (default: 4 times --max-views-per-client), same\n"
+                "                           exemptions\n"
                 "  --max-frame N            largest request in bytes, 4096 to 131072 (default)\n"
                 "  --stall-timeout MS       disconnect a client whose replies have not drained\n"
                 "                           for MS milliseconds while it sends more (default\n"
@@ -160,6 +164,7 @@ enum {
         OPT_MAX_CLIENTS_PER_UID,
         OPT_MAX_BYTES_PER_UID,
         OPT_MAX_SEGMENTS_PER_UID,
+        OPT_MAX_VIEWS_PER_UID,
         OPT_MAX_FRAME,
         OPT_STALL_TIMEOUT,
         OPT_SOCKET_GROUP,
@@ -181,6 +186,7 @@ static int parse_options(int argc, char **argv, shmv__config *cfg)
                 {"max-clients-per-uid", required_argument, NULL, OPT_MAX_CLIENTS_PER_UID},
                 {"max-bytes-per-uid", required_argument, NULL, OPT_MAX_BYTES_PER_UID},
                 {"max-segments-per-uid", required_argument, NULL, OPT_MAX_SEGMENTS_PER_UID},
+                {"max-views-per-uid", required_argument, NULL, OPT_MAX_VIEWS_PER_UID},
                 {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
                 {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
                 {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
@@ -191,7 +197,7 @@ static int parse_options(int argc, char **argv, shmv__config *cfg)
         };
         const char *socket_arg = NULL;
         bool have_mode = false, have_bytes = false, have_uid_clients = false,
-             have_uid_bytes = false, have_uid_segments = false;
+             have_uid_bytes = false, have_uid_segments = false, have_uid_views = false;
         int opt;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
                 uint64_t v;
@@ -263,6 +269,12 @@ static int parse_options(int argc, char **argv, shmv__config *cfg)
                                              &cfg->max_segments_per_uid) < 0)
                                 return -EINVAL;
                         have_uid_segments = true;
+                        break;
+                case OPT_MAX_VIEWS_PER_UID:
+                        if (parse_u32_option("--max-views-per-uid", optarg,
+                                             &cfg->max_views_per_uid) < 0)
+                                return -EINVAL;
+                        have_uid_views = true;
                         break;
                 case OPT_MAX_FRAME:
                         if (parse_u64(optarg, true, &v) < 0 || v < 4096 || v > SHMV__MAX_FRAME) {
@@ -340,6 +352,12 @@ static int parse_options(int argc, char **argv, shmv__config *cfg)
                 cfg->max_bytes_per_uid = cfg->max_bytes / 2 + cfg->max_bytes % 2;
         if (!have_uid_segments)
                 cfg->max_segments_per_uid = cfg->max_segments / 2 + cfg->max_segments % 2;
+        /* A few busy connections' worth, not max_clients_per_uid's: what the views of one uid
+         * can make the daemon hold (docs/security.md, "Limits"). */
+        if (!have_uid_views)
+                cfg->max_views_per_uid = cfg->max_views_per_client > UINT32_MAX / 4
+                                                 ? UINT32_MAX
+                                                 : cfg->max_views_per_client * 4;
         return 0;
 }
 

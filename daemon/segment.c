@@ -37,18 +37,19 @@ struct shmv__registry {
         GTree *by_name; /* name -> segment, linked segments only */
         GHashTable *creating; /* name -> segment whose pages are being reserved */
         shmv__registry_config config;
-        /* Sizes of all live segments, unlinked ones and creates in progress included. */
+        /* Charges (shmv__registry_charge: whole pages) of all live segments, unlinked ones and
+         * creates in progress included. */
         uint64_t bytes_used;
         GHashTable *uid_bytes; /* owner uid -> uid_usage *, the same per owner; no zeros */
         uint32_t nsegments; /* live segments, unlinked ones and creates in progress included */
-        /* Bytes of the creates in progress: charged, and not yet taken from MemAvailable or
-         * the cgroup, which would let concurrent creates each see them free. */
+        /* Charges of the creates in progress: not yet taken from MemAvailable or the cgroup,
+         * which would let concurrent creates each see them free. */
         uint64_t reserving;
         /* Frees the descriptors of segments of at least free_async_min bytes on loop's
          * threadpool (shmv__registry_set_loop); NULL: on the calling thread. */
         uv_loop_t *loop;
         uint64_t free_async_min;
-        /* Bytes of the segments whose descriptors a close job holds: no longer charged, and
+        /* Charges of the segments whose descriptors a close job holds: no longer charged, and
          * not yet back in MemAvailable or the cgroup, which would refuse a create that the
          * free is about to make room for. */
         uint64_t freeing;
@@ -301,6 +302,17 @@ uint64_t shmv__registry_bytes_used(const shmv__registry *r)
         return r->bytes_used;
 }
 
+/* Whole pages: the kernel holds at least one for every segment, however small, and the last
+ * one whole. Saturates (at a page multiple) for sizes no memory holds, which the limits and
+ * memory_check refuse. */
+uint64_t shmv__registry_charge(const shmv__registry *r, uint64_t size)
+{
+        uint64_t mask = r->page_size - 1;
+        if (size > UINT64_MAX - mask)
+                return UINT64_MAX & ~mask;
+        return (size + mask) & ~mask;
+}
+
 /* What the live segments of one owner hold. */
 typedef struct uid_usage {
         uint64_t bytes;
@@ -319,7 +331,7 @@ static uint32_t uid_segments(const shmv__registry *r, uid_t uid)
         return u ? u->segments : 0;
 }
 
-/* One segment of size bytes less for uid. */
+/* One segment charged size bytes less for uid. */
 static void uid_bytes_sub(shmv__registry *r, uid_t uid, uint64_t size)
 {
         uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
@@ -329,7 +341,7 @@ static void uid_bytes_sub(shmv__registry *r, uid_t uid, uint64_t size)
                 g_hash_table_remove(r->uid_bytes, GUINT_TO_POINTER(uid));
 }
 
-/* One segment of size bytes more for uid. */
+/* One segment charged size bytes more for uid. */
 static int uid_bytes_add(shmv__registry *r, uid_t uid, uint64_t size)
 {
         uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
@@ -372,7 +384,7 @@ typedef struct close_job {
         shmv__registry *registry;
         int fd;
         int fd_ro; /* or -1 */
-        uint64_t size;
+        uint64_t charge; /* in r->freeing until the close has run */
 } close_job;
 
 static void close_job_run(close_job *job)
@@ -395,7 +407,7 @@ static void close_done(uv_work_t *work, int status)
         /* Nothing cancels it; were it cancelled, it would not have run. */
         if (status == UV_ECANCELED)
                 close_job_run(job);
-        job->registry->freeing -= job->size;
+        job->registry->freeing -= job->charge;
         job->registry->nclosing--;
         free(job);
 }
@@ -404,15 +416,16 @@ static void close_done(uv_work_t *work, int status)
  * serves other clients while the kernel frees its pages; a small one's here, since below
  * free_async_min the hop to a thread and back (8 us) costs more than the close (62 us per
  * MiB). The descriptors stay open, so their numbers are not reused, until the job has run. */
-static void segment_close_fds(shmv__registry *r, int fd, int fd_ro, uint64_t size)
+static void segment_close_fds(shmv__registry *r, int fd, int fd_ro, uint64_t charge)
 {
-        if (r->loop && size >= r->free_async_min) {
+        if (r->loop && charge >= r->free_async_min) {
                 close_job *job = malloc(sizeof(*job));
                 if (job) {
-                        *job = (close_job){.registry = r, .fd = fd, .fd_ro = fd_ro, .size = size};
+                        *job = (close_job){
+                                .registry = r, .fd = fd, .fd_ro = fd_ro, .charge = charge};
                         job->work.data = job;
                         if (uv_queue_work(r->loop, &job->work, close_work, close_done) == 0) {
-                                r->freeing += size;
+                                r->freeing += charge;
                                 r->nclosing++;
                                 return;
                         }
@@ -432,17 +445,18 @@ void shmv__segment_unref(shmv__segment *s)
         if (--s->refs > 0)
                 return;
         assert(!s->linked && !s->views);
-        log_debug("segment %s freed, %" PRIu64 " bytes returned", s->name, s->size);
+        shmv__registry *r = s->registry;
+        uint64_t charge = shmv__registry_charge(r, s->size);
+        log_debug("segment %s freed, %" PRIu64 " bytes returned", s->name, charge);
         /* Un-charged now, as the last reference goes, not when its pages are back: a client
          * that unlinks a segment and creates another in its place is answered as when the
          * close was here (memory_check counts the bytes still being freed as available). */
-        shmv__registry *r = s->registry;
-        r->bytes_used -= s->size;
-        uid_bytes_sub(r, s->uid, s->size);
+        r->bytes_used -= charge;
+        uid_bytes_sub(r, s->uid, charge);
         r->nsegments--;
         if (s->views_by_seq)
                 g_tree_destroy(s->views_by_seq);
-        segment_close_fds(r, s->fd, s->fd_ro, s->size);
+        segment_close_fds(r, s->fd, s->fd_ro, charge);
         free(s);
 }
 
@@ -492,12 +506,12 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
         return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* Does the memory the host and the cgroup have left hold size bytes more? */
-static const char *memory_check(shmv__registry *r, uint64_t size)
+/* Does the memory the host and the cgroup have left hold a segment of size bytes, charged
+ * pages (shmv__registry_charge), more? */
+static const char *memory_check(shmv__registry *r, uint64_t size, uint64_t pages)
 {
         if (size > INT64_MAX - r->page_size)
                 return "larger than any memory";
-        uint64_t pages = (size + r->page_size - 1) / r->page_size * r->page_size;
         /* Creates in progress will take theirs; what they reserved so far is counted twice,
          * which errs on the safe side for as long as they run. */
         uint64_t need = add_sat(pages, r->reserving);
@@ -605,7 +619,10 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
                 *ret_why = "max_segments reached";
                 return -ENOSPC;
         }
-        if (size > r->config.max_bytes - r->bytes_used) {
+        /* Every limit counts whole pages; bytes_used may pass max_bytes after a restart with
+         * lower limits (shmv__segment_adopt). */
+        uint64_t charge = shmv__registry_charge(r, size);
+        if (charge > r->config.max_bytes - MIN(r->config.max_bytes, r->bytes_used)) {
                 *ret_why = "max_bytes would be passed";
                 return -ENOSPC;
         }
@@ -615,12 +632,12 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
                         return -EDQUOT;
                 }
                 uint64_t used = shmv__registry_uid_bytes(r, peer->uid);
-                if (size > r->config.max_bytes_per_uid - MIN(r->config.max_bytes_per_uid, used)) {
+                if (charge > r->config.max_bytes_per_uid - MIN(r->config.max_bytes_per_uid, used)) {
                         *ret_why = "max_bytes_per_uid would be passed";
                         return -EDQUOT;
                 }
         }
-        const char *why = memory_check(r, size);
+        const char *why = memory_check(r, size, charge);
         if (why) {
                 *ret_why = why;
                 return -ENOSPC;
@@ -652,7 +669,7 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
                 log_warning("sizing segment %s: %s", name, strerror(r_err));
                 goto fail_close;
         }
-        if (uid_bytes_add(r, peer->uid, size) < 0) {
+        if (uid_bytes_add(r, peer->uid, charge) < 0) {
                 r_err = ENOMEM;
                 goto fail_close;
         }
@@ -669,9 +686,9 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
         s->creating = true;
         s->huge = huge_wanted(size, huge_pages);
         g_hash_table_insert(r->creating, s->name, s);
-        r->bytes_used += size;
+        r->bytes_used += charge;
         r->nsegments++;
-        r->reserving += size;
+        r->reserving += charge;
         *ret = s;
         return 0;
 
@@ -693,7 +710,7 @@ static void create_undo(shmv__segment *s)
 {
         shmv__registry *r = s->registry;
         g_hash_table_remove(r->creating, s->name);
-        r->reserving -= s->size;
+        r->reserving -= shmv__registry_charge(r, s->size);
         s->creating = false;
         shmv__segment_unref(s);
 }
@@ -723,7 +740,7 @@ int shmv__segment_create_end(shmv__segment *s, int err, const char **ret_why)
                 return -ENOSPC;
         }
         g_hash_table_remove(r->creating, s->name);
-        r->reserving -= s->size;
+        r->reserving -= shmv__registry_charge(r, s->size);
         s->creating = false;
         s->linked = true;
         g_tree_insert(r->by_name, s->name, s);
@@ -885,6 +902,8 @@ void shmv__view_table_done(shmv__view_table *t)
         g_hash_table_iter_init(&it, t->by_id);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
                 g_hash_table_iter_steal(&it);
+                if (t->uid_views)
+                        --*t->uid_views;
                 view_free(value);
         }
         g_hash_table_destroy(t->by_id);
@@ -923,6 +942,8 @@ int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t
         shmv__segment_ref(s);
         g_hash_table_insert(t->by_id, &v->id, v);
         t->bytes += length;
+        if (t->uid_views)
+                ++*t->uid_views;
         *ret = v;
         return 0;
 }
@@ -934,6 +955,8 @@ bool shmv__view_release(shmv__view_table *t, uint64_t id)
                 return false;
         g_hash_table_remove(t->by_id, &id);
         t->bytes -= v->length;
+        if (t->uid_views)
+                --*t->uid_views;
         view_free(v);
         return true;
 }
@@ -994,7 +1017,8 @@ int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *met
                 return -ENOMEM;
         }
         memcpy(s->name, meta->name, name_len + 1);
-        if (uid_bytes_add(r, meta->uid, meta->size) < 0) {
+        uint64_t charge = shmv__registry_charge(r, meta->size);
+        if (uid_bytes_add(r, meta->uid, charge) < 0) {
                 free(s);
                 *ret_why = "out of memory";
                 return -ENOMEM;
@@ -1015,7 +1039,7 @@ int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *met
         g_tree_insert(r->by_name, s->name, s);
         /* Over the limits if this daemon has lower ones than the last: served all the same,
          * since refusing would destroy data; creates fail until there is room again. */
-        r->bytes_used += s->size;
+        r->bytes_used += charge;
         r->nsegments++;
         return 0;
 }

@@ -73,8 +73,9 @@ typedef struct shmv__fdstore shmv__fdstore;
 typedef struct shmv__registry_config {
         uint64_t max_bytes;
         uint32_t max_segments;
-        /* Bytes in, and number of, the segments one uid owns; uid 0 and exempt_uid (the
-         * daemon's own) are bound by max_bytes and max_segments alone. */
+        /* Bytes charged for, and number of, the segments one uid owns; uid 0 and exempt_uid
+         * (the daemon's own) are bound by max_bytes and max_segments alone. Bytes are charged
+         * by whole pages (shmv__registry_charge). */
         uint64_t max_bytes_per_uid;
         uint32_t max_segments_per_uid;
         uid_t exempt_uid;
@@ -83,8 +84,11 @@ typedef struct shmv__registry_config {
 int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret);
 /* Drops the registry's references; segments still referenced elsewhere stay alive. */
 void shmv__registry_free(shmv__registry *r);
-/* Bytes in all live segments, unlinked ones still held by views and creates in progress
- * included. */
+/* What a segment of size bytes counts against max_bytes, max_bytes_per_uid and the memory
+ * left: size rounded up to whole pages, as the kernel holds it. */
+uint64_t shmv__registry_charge(const shmv__registry *r, uint64_t size);
+/* Bytes charged for all live segments, unlinked ones still held by views and creates in
+ * progress included. */
 uint64_t shmv__registry_bytes_used(const shmv__registry *r);
 /* The same, for the segments uid owns. */
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
@@ -192,6 +196,9 @@ typedef struct shmv__view_table {
         GHashTable *by_id;
         uint64_t next_id;
         uint64_t bytes; /* sum of the views' lengths */
+        /* Views of every connection of the owner's uid together (max_views_per_uid), kept up
+         * to date by the functions below when set; NULL: not counted. */
+        unsigned *uid_views;
 } shmv__view_table;
 
 int shmv__view_table_init(shmv__view_table *t);

@@ -270,15 +270,33 @@ static void on_conn_closed(uv_handle_t *handle)
 
 static unsigned uid_clients(shmv__server *s, uid_t uid)
 {
-        return GPOINTER_TO_UINT(g_hash_table_lookup(s->uid_clients, GUINT_TO_POINTER(uid)));
+        const shmv__uid_usage *u = g_hash_table_lookup(s->uid_usage, GUINT_TO_POINTER(uid));
+        return u ? u->clients : 0;
 }
 
-static void uid_clients_set(shmv__server *s, uid_t uid, unsigned n)
+/* One served connection more for uid: its usage, or NULL when out of memory. */
+static shmv__uid_usage *uid_usage_add(shmv__server *s, uid_t uid)
 {
-        if (n > 0)
-                g_hash_table_insert(s->uid_clients, GUINT_TO_POINTER(uid), GUINT_TO_POINTER(n));
-        else
-                g_hash_table_remove(s->uid_clients, GUINT_TO_POINTER(uid));
+        shmv__uid_usage *u = g_hash_table_lookup(s->uid_usage, GUINT_TO_POINTER(uid));
+        if (!u) {
+                u = calloc(1, sizeof(*u));
+                if (!u)
+                        return NULL;
+                g_hash_table_insert(s->uid_usage, GUINT_TO_POINTER(uid), u);
+        }
+        u->clients++;
+        return u;
+}
+
+/* One served connection less, its views already released. */
+static void uid_usage_sub(shmv__server *s, uid_t uid)
+{
+        shmv__uid_usage *u = g_hash_table_lookup(s->uid_usage, GUINT_TO_POINTER(uid));
+        assert(u && u->clients > 0);
+        if (--u->clients == 0) {
+                assert(u->views == 0);
+                g_hash_table_remove(s->uid_usage, GUINT_TO_POINTER(uid));
+        }
 }
 
 static void conn_close(shmv__conn *c)
@@ -288,18 +306,22 @@ static void conn_close(shmv__conn *c)
         c->closing = true;
         shmv__server *s = c->server;
         conn_unpause(c);
-        if (c->refuse_status) {
+        if (c->refuse_status)
                 s->nrefused--;
-        } else {
+        else
                 s->nconns--;
-                uid_clients_set(s, c->peer.uid, uid_clients(s, c->peer.uid) - 1);
-        }
         unsigned nviews = shmv__view_table_count(&c->views);
         if (!c->refuse_status)
                 shmv__watch_client_gone(c, nviews);
-        /* Release the views and queued descriptors now, so that the segment counts are exact
-         * from here on; the memory of the connection itself goes in the close callback. */
+        /* Release the views and queued descriptors now, so that the segment counts, and the
+         * uid's views, are exact from here on; the memory of the connection itself goes in
+         * the close callback. */
         shmv__view_table_done(&c->views);
+        if (c->uid_usage) {
+                c->views.uid_views = NULL;
+                c->uid_usage = NULL;
+                uid_usage_sub(s, c->peer.uid);
+        }
         while (c->out_head) {
                 shmv__out *o = c->out_head;
                 c->out_head = o->next;
@@ -411,7 +433,7 @@ static int peer_groups(int fd, shmv__peer *peer)
 }
 
 /* uid 0 and the daemon's own uid could stop the daemon anyway: only the totals bind them. */
-static bool uid_limited(uid_t uid)
+bool shmv__uid_limited(uid_t uid)
 {
         return uid != 0 && uid != geteuid();
 }
@@ -421,7 +443,7 @@ static const char *over_limit(shmv__server *s, uid_t uid)
 {
         if (s->nconns >= s->config.max_clients)
                 return "too many clients connected (max_clients)";
-        if (uid_limited(uid) && uid_clients(s, uid) >= s->config.max_clients_per_uid)
+        if (shmv__uid_limited(uid) && uid_clients(s, uid) >= s->config.max_clients_per_uid)
                 return "too many clients of this uid connected (max_clients_per_uid)";
         return NULL;
 }
@@ -489,9 +511,17 @@ static void conn_new(shmv__server *s, int fd)
         if (r < 0)
                 goto fail_groups;
         shmv__view_table_init(&c->views);
+        if (!refuse_why) {
+                c->uid_usage = uid_usage_add(s, cred.uid);
+                if (!c->uid_usage) {
+                        r = -ENOMEM;
+                        goto fail_in;
+                }
+                c->views.uid_views = &c->uid_usage->views;
+        }
         r = uv_poll_init(s->loop, &c->poll, fd);
         if (r < 0)
-                goto fail_in;
+                goto fail_usage;
         c->poll.data = c;
         c->connected_usec = shmv__now_usec();
         shmv__inspect_comm(cred.pid, c->comm);
@@ -507,7 +537,6 @@ static void conn_new(shmv__server *s, int fd)
                 s->nrefused++;
         } else {
                 s->nconns++;
-                uid_clients_set(s, cred.uid, uid_clients(s, cred.uid) + 1);
                 shmv__watch_client_connected(c);
         }
         log_debug("client %" PRIu64 " (pid %d uid %u gid %u) connected", c->serial, (int)cred.pid,
@@ -515,6 +544,9 @@ static void conn_new(shmv__server *s, int fd)
         conn_update_poll(c);
         return;
 
+fail_usage:
+        if (c->uid_usage)
+                uid_usage_sub(s, cred.uid);
 fail_in:
         shmv__view_table_done(&c->views);
         shmv__wire_in_free(&c->in);
@@ -857,7 +889,7 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         shmv__registry_set_loop(registry, loop, config->create_async_min);
         s->listen_fd = -1;
         s->reserve_fd = -1;
-        s->uid_clients = g_hash_table_new(g_direct_hash, g_direct_equal);
+        s->uid_usage = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
         s->started_usec = shmv__now_usec();
         s->started_mono_usec = shmv__mono_usec();
 
@@ -955,9 +987,9 @@ void shmv__server_stop(shmv__server *s)
         }
         while (s->conns)
                 conn_close(s->conns);
-        if (s->uid_clients) {
-                g_hash_table_destroy(s->uid_clients);
-                s->uid_clients = NULL;
+        if (s->uid_usage) {
+                g_hash_table_destroy(s->uid_usage);
+                s->uid_usage = NULL;
         }
 }
 

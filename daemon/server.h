@@ -23,6 +23,7 @@ typedef struct shmv__config {
         uint32_t max_clients_per_uid;
         uint64_t max_bytes_per_uid;
         uint32_t max_segments_per_uid;
+        uint32_t max_views_per_uid; /* on all the connections of one uid together */
         uint32_t max_frame; /* request payload bytes, at most SHMV__MAX_FRAME */
         uint32_t stall_timeout_ms; /* 0: never disconnect a client for not reading */
         /* Creates of at least this many bytes reserve their pages on libuv's threadpool
@@ -46,6 +47,12 @@ typedef struct shmv__watcher shmv__watcher;
  * of ten opens, and the hop would cost a create a quarter more at 256 KiB. */
 #define SHMV__CREATE_ASYNC_MIN (UINT64_C(1) << 20)
 
+/* What the served connections of one uid hold together. */
+typedef struct shmv__uid_usage {
+        unsigned clients;
+        unsigned views;
+} shmv__uid_usage;
+
 typedef struct shmv__conn {
         uv_poll_t poll; /* on fd */
         /* The poll handle's, released in its close callback, and one while a create is in
@@ -60,7 +67,8 @@ typedef struct shmv__conn {
         shmv__out *out_head;
         shmv__out *out_tail;
         size_t out_bytes; /* queued and not yet sent */
-        shmv__view_table views;
+        shmv__view_table views; /* counted in uid_usage->views */
+        shmv__uid_usage *uid_usage; /* its uid's, while served; NULL when refused */
         int events; /* what poll watches */
         bool greeted; /* hello answered */
         bool failed; /* close when the current dispatch is done */
@@ -111,7 +119,7 @@ struct shmv__server {
         unsigned nrefused; /* waiting for their first request, to be told why */
         unsigned npaused;
         unsigned nblocked; /* creates in progress on the threadpool, closed connections' too */
-        GHashTable *uid_clients; /* uid -> served connections of that uid, no zeros */
+        GHashTable *uid_usage; /* uid -> shmv__uid_usage of its served connections, no zeros */
         uint64_t refuse_warned_at; /* uv_now() of the last warning about a refusal */
         unsigned refused_unlogged;
         uint64_t next_serial;
@@ -133,6 +141,10 @@ void shmv__server_stop(shmv__server *s);
  * reading, answers the complete requests already received, sends every queued reply, then
  * stops; connections that have not drained within a few seconds are closed. */
 void shmv__server_shutdown(shmv__server *s);
+
+/* Whether the per-uid limits bind uid: all but uid 0 and the daemon's own, which could stop
+ * the daemon anyway and are bound by the totals alone. */
+bool shmv__uid_limited(uid_t uid);
 
 /* Queues a reply. When fd >= 0 it rides with the reply and segment is kept referenced until
  * it is sent. On failure the connection is marked failed and will be closed. */

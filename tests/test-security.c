@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -899,6 +900,8 @@ static void test_limits_advertised(void)
         CHECK(l->max_bytes_per_uid == MAX_BYTES_PER_UID && l->max_bytes == 1024 * MiB);
         CHECK(l->max_views_per_client == 4096 && l->max_segments == 65536);
         CHECK(l->max_segments_per_uid == MAX_SEGMENTS_PER_UID);
+        /* Not given: 4 times max_views_per_client. */
+        CHECK(l->max_views_per_uid == 4 * 4096);
         CHECK(l->stall_timeout_ms == 2000 && l->max_name_len == 255);
         /* The list page fits max_frame: 65536 / 320 entries of at most 320 bytes. */
         CHECK(l->list_page_size > 0 && l->list_page_size * 320u + 64u <= l->max_frame);
@@ -1093,6 +1096,377 @@ static void test_bytes_per_uid(void)
         shmv_disconnect(c);
 }
 
+/* A daemon of its own, for limits too small for the other tests: started with args on a
+ * socket of its own, which SHMVIEW_SOCKET then names for this test's process and children. */
+typedef struct own_daemon {
+        pid_t pid;
+        char dir[64];
+        char sock[108];
+} own_daemon;
+
+static void own_daemon_start(own_daemon *d, const char *const *args)
+{
+        snprintf(d->dir, sizeof(d->dir), "/tmp/shmview-limits-XXXXXX");
+        CHECK(mkdtemp(d->dir) != NULL);
+        CHECK(chmod(d->dir, 0755) == 0); /* other uids connect */
+        snprintf(d->sock, sizeof(d->sock), "%s/s.sock", d->dir);
+        const char *argv[32] = {SHMVIEWD_PATH, "--socket",    d->sock,  "--socket-mode",
+                                "0666",        "--log-level", "warning"};
+        size_t n = 7;
+        for (; *args && n < 31; args++)
+                argv[n++] = *args;
+        argv[n] = NULL;
+        fflush(stdout);
+        fflush(stderr);
+        d->pid = fork();
+        CHECK(d->pid >= 0);
+        if (d->pid == 0) {
+                /* Gone with the test, should a check fail first. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                execv(argv[0], (char **)(uintptr_t)argv);
+                _exit(127);
+        }
+        CHECK(setenv("SHMVIEW_SOCKET", d->sock, 1) == 0);
+        for (int i = 0; i < 500; i++) {
+                shmv_client *c = NULL;
+                if (shmv_connect(NULL, &c) == 0) {
+                        shmv_disconnect(c);
+                        return;
+                }
+                CHECK(waitpid(d->pid, NULL, WNOHANG) == 0);
+                sleep_ms(10);
+        }
+        th_fail(__FILE__, __LINE__, "shmviewd did not answer on %s", d->sock);
+}
+
+/* SIGTERM; it must exit 0 (no sanitizer report, no leak). */
+static void own_daemon_stop(own_daemon *d)
+{
+        CHECK(kill(d->pid, SIGTERM) == 0);
+        int st;
+        CHECK(waitpid(d->pid, &st, 0) == d->pid);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        unlink(d->sock);
+        rmdir(d->dir);
+}
+
+static uint64_t bytes_used(shmv_client *c)
+{
+        shmv_daemon_info st;
+        CHECK_OK(shmv_daemon_status(c, &st));
+        return st.bytes_used;
+}
+
+struct pages_case {
+        char name[6][64]; /* uid 65534's */
+        char want[512]; /* the message of its refused create */
+};
+
+static void pages_child(void *arg)
+{
+        struct pages_case *pc = arg;
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect();
+        for (int i = 0; i < 4; i++)
+                CHECK_OK(shmv_segment_create(c, pc->name[i], 1, 0));
+        /* Four pages of max_bytes_per_uid are used up by four bytes. */
+        CHECK_RC(shmv_segment_create(c, pc->name[4], 1, 0), -EDQUOT);
+        CHECK_STR(shmv_last_error_message(), pc->want);
+        CHECK(bytes_used(c) == 4 * page_size());
+        /* One unlinked, its page is back: for a segment of a whole page as for one byte. */
+        CHECK_OK(shmv_segment_unlink(c, pc->name[0]));
+        CHECK(bytes_used(c) == 3 * page_size());
+        CHECK_OK(shmv_segment_create(c, pc->name[4], page_size(), 0));
+        CHECK_RC(shmv_segment_create(c, pc->name[5], 1, 0), -EDQUOT);
+        shmv_disconnect(c); /* the segments stay, and count */
+}
+
+/* Segments are charged whole pages, as the kernel holds them, against max_bytes and
+ * max_bytes_per_uid (and in bytes_used), while stat and list report their size. */
+static void test_bytes_in_pages(void)
+{
+        const uint64_t page = page_size();
+        char max_bytes[32], max_uid[32];
+        snprintf(max_bytes, sizeof(max_bytes), "%" PRIu64, 8 * page);
+        snprintf(max_uid, sizeof(max_uid), "%" PRIu64, 4 * page);
+        const char *const args[] = {"--max-bytes", max_bytes, "--max-bytes-per-uid", max_uid, NULL};
+        own_daemon d;
+        own_daemon_start(&d, args);
+
+        struct pages_case pc;
+        for (int i = 0; i < 6; i++)
+                snprintf(pc.name[i], sizeof(pc.name[i]), "%s", th_name("page-nobody"));
+        snprintf(pc.want, sizeof(pc.want),
+                 "over the quota of uid %d: max_bytes_per_uid would be passed (max_bytes_per_uid "
+                 "%" PRIu64 " with %" PRIu64 " in use, max_segments_per_uid 32768; 1 bytes, "
+                 "charged %" PRIu64 " as whole pages for %s)",
+                 NOBODY, 4 * page, 4 * page, page, pc.name[4]);
+        CHECK(th_in_child(pages_child, &pc) == 0);
+
+        shmv_client *c = th_connect();
+        CHECK(bytes_used(c) == 4 * page);
+        /* Root is bound by max_bytes alone: four more pages, of a byte each, fill it. */
+        char name[5][64];
+        for (int i = 0; i < 5; i++)
+                snprintf(name[i], sizeof(name[i]), "%s", th_name("page-root"));
+        for (int i = 0; i < 4; i++)
+                CHECK_OK(shmv_segment_create(c, name[i], 1, 0));
+        CHECK(bytes_used(c) == 8 * page);
+        CHECK_RC(shmv_segment_create(c, name[4], 1, 0), -ENOSPC);
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "out of memory budget: max_bytes would be passed (1 bytes, charged %" PRIu64
+                 " as whole pages for %s)",
+                 page, name[4]);
+        CHECK_STR(shmv_last_error_message(), want);
+        /* A segment's size is still its size. */
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, name[0], &info));
+        CHECK(info.size == 1);
+        shmv_segment_info *all;
+        size_t n;
+        CHECK_OK(shmv_segment_list(c, &all, &n));
+        CHECK(n == 8);
+        for (size_t i = 0; i < n; i++)
+                CHECK(all[i].size == (strcmp(all[i].name, pc.name[4]) == 0 ? page : 1));
+        shmv_segment_list_free(all);
+
+        /* Unlinked, a page comes back to the total. */
+        CHECK_OK(shmv_segment_unlink(c, name[0]));
+        CHECK(bytes_used(c) == 7 * page);
+        CHECK_OK(shmv_segment_create(c, name[4], 1, 0));
+        CHECK_RC(shmv_segment_create(c, name[0], 1, 0), -ENOSPC);
+        for (int i = 1; i < 5; i++) {
+                CHECK_OK(shmv_segment_unlink(c, name[i]));
+                CHECK_OK(shmv_segment_unlink(c, pc.name[i]));
+        }
+        CHECK(bytes_used(c) == 0);
+        /* A page and a byte are two pages. */
+        CHECK_OK(shmv_segment_create(c, name[0], 4 * page + 1, 0));
+        CHECK(bytes_used(c) == 5 * page);
+        CHECK_OK(shmv_segment_unlink(c, name[0]));
+        shmv_disconnect(c);
+        own_daemon_stop(&d);
+}
+
+/* A raw connection to this test's own daemon (th_raw_connect reaches the harness's). */
+static void raw_connect_own(th_raw *r)
+{
+        memset(r, 0, sizeof(*r));
+        r->next_id = 1;
+        CHECK(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true) == 0);
+        r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", getenv("SHMVIEW_SOCKET"));
+        CHECK(r->fd >= 0 && connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        Shmview__Hello h = SHMVIEW__HELLO__INIT;
+        h.protocol_version = SHMV__PROTOCOL_VERSION;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
+        req.hello = &h;
+        Shmview__Response *resp;
+        CHECK_OK(th_raw_call(r, &req, &resp, NULL));
+        CHECK(resp->hello->limits && resp->hello->limits->max_views_per_uid == 5);
+        shmview__response__free_unpacked(resp, NULL);
+}
+
+#define VIEWS_MSG "too many views open by uid 65534 on all its connections (max_views_per_uid 5)"
+
+static void views_uid_child(void *arg)
+{
+        const char *name = arg;
+        th_become(NOBODY, NOBODY);
+        shmv_client *a = th_connect(), *b = th_connect();
+        shmv_view *va[3], *vb[3];
+        for (int i = 0; i < 3; i++)
+                va[i] = view_open(a, name, SHMV_READ);
+        vb[0] = view_open(b, name, SHMV_READ);
+        vb[1] = view_open(b, name, RW);
+        /* The sixth, on either connection, though each is under max_views_per_client (4). */
+        shmv_view *v = NULL;
+        CHECK_RC(shmv_view_open(b, name, 0, SHMV_TO_END, SHMV_READ, &v), -EMFILE);
+        CHECK_STR(shmv_last_error_message(), VIEWS_MSG);
+        CHECK_RC(shmv_view_open(a, name, 0, 1, RW, &v), -EMFILE);
+        CHECK_STR(shmv_last_error_message(), VIEWS_MSG);
+
+        /* A third connection is refused too; once a view is released (and the release done:
+         * a round trip after it), its open goes through. */
+        th_raw r;
+        raw_connect_own(&r);
+        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
+        o.name.data = (uint8_t *)(uintptr_t)name;
+        o.name.len = strlen(name);
+        o.length = UINT64_MAX;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req.open = &o;
+        Shmview__Response *resp;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EMFILE);
+        shmv_view_release(va[0]);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(a, name, &info));
+        int fd = -1;
+        CHECK_OK(th_raw_call(&r, &req, &resp, &fd));
+        Shmview__ReattachRequest ra = SHMVIEW__REATTACH_REQUEST__INIT;
+        ra.name = o.name;
+        ra.segment_id = resp->open->segment_id;
+        ra.length = resp->open->length;
+        shmview__response__free_unpacked(resp, NULL);
+        close(fd);
+
+        /* At the limit again: a reattach (after a daemon restart) is checked as an open, so
+         * it is refused alike, and makes no view. */
+        req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
+        req.reattach = &ra;
+        th_raw_send(&r, &req);
+        resp = th_raw_recv(&r, NULL);
+        CHECK(resp && resp->status == EMFILE &&
+              resp->body_case != SHMVIEW__RESPONSE__BODY_REATTACH);
+        CHECK(resp->message.len == strlen(VIEWS_MSG) &&
+              memcmp(resp->message.data, VIEWS_MSG, resp->message.len) == 0);
+        shmview__response__free_unpacked(resp, NULL);
+        CHECK_OK(shmv_segment_stat(a, name, &info));
+        CHECK(info.views_ro == 4 && info.views_rw == 1);
+
+        /* A disconnect gives its views back: the raw connection's one. */
+        th_raw_close(&r);
+        int rc = -EMFILE;
+        for (int i = 0; i < 300 && rc == -EMFILE; i++) {
+                rc = shmv_view_open(a, name, 0, SHMV_TO_END, SHMV_READ, &va[0]);
+                if (rc == -EMFILE)
+                        sleep_ms(10);
+        }
+        CHECK_OK(rc);
+        /* Releasing one on a lets the next open through on b. */
+        shmv_view_release(va[1]);
+        CHECK_OK(shmv_segment_stat(a, name, &info));
+        vb[2] = view_open(b, name, SHMV_READ);
+        CHECK_RC(shmv_view_open(b, name, 0, SHMV_TO_END, SHMV_READ, &v), -EMFILE);
+        /* And b's disconnect, with its three views still mapped here, gives them back. */
+        shmv_disconnect(b);
+        for (int i = 0; i < 3; i++)
+                shmv_view_release(vb[i]);
+        shmv_client *c = th_connect();
+        shmv_view *vc[3];
+        rc = -EMFILE;
+        for (int i = 0; i < 300 && rc == -EMFILE; i++) {
+                rc = shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &vc[0]);
+                if (rc == -EMFILE)
+                        sleep_ms(10);
+        }
+        CHECK_OK(rc);
+        vc[1] = view_open(c, name, SHMV_READ);
+        vc[2] = view_open(c, name, SHMV_READ);
+        CHECK_RC(shmv_view_open(a, name, 0, SHMV_TO_END, SHMV_READ, &v), -EMFILE);
+        CHECK_STR(shmv_last_error_message(), VIEWS_MSG);
+        for (int i = 0; i < 3; i++)
+                shmv_view_release(vc[i]);
+        shmv_view_release(va[0]);
+        shmv_view_release(va[2]);
+        shmv_disconnect(c);
+        shmv_disconnect(a);
+}
+
+struct views_other {
+        const char *name;
+        uid_t uid;
+        int n; /* views to open, on two connections in turn */
+};
+
+static void views_other_child(void *arg)
+{
+        const struct views_other *vo = arg;
+        if (vo->uid != 0)
+                th_become(vo->uid, vo->uid);
+        shmv_client *a = th_connect(), *b = th_connect();
+        shmv_view *v[8];
+        for (int i = 0; i < vo->n; i++)
+                v[i] = view_open(i % 2 ? b : a, vo->name, SHMV_READ);
+        for (int i = 0; i < vo->n; i++)
+                shmv_view_release(v[i]);
+        shmv_disconnect(a);
+        shmv_disconnect(b);
+}
+
+/* uid 65534 at its limit, until told on go. */
+static void views_holder(const char *name, int ready, int go)
+{
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect(), *d = th_connect();
+        shmv_view *v[5];
+        for (int i = 0; i < 5; i++)
+                v[i] = view_open(i % 2 ? d : c, name, SHMV_READ);
+        shmv_view *more = NULL;
+        CHECK_RC(shmv_view_open(d, name, 0, SHMV_TO_END, SHMV_READ, &more), -EMFILE);
+        CHECK(write(ready, "r", 1) == 1);
+        char b;
+        CHECK(read(go, &b, 1) == 1);
+        /* Still at its limit. */
+        CHECK_RC(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &more), -EMFILE);
+        for (int i = 0; i < 5; i++)
+                shmv_view_release(v[i]);
+        shmv_disconnect(c);
+        shmv_disconnect(d);
+}
+
+/* Waits until the daemon has seen every view of name released (releases are one-way). */
+static void wait_no_views(shmv_client *c, const char *name)
+{
+        shmv_segment_info info = {0};
+        for (int i = 0; i < 300; i++) {
+                CHECK_OK(shmv_segment_stat(c, name, &info));
+                if (info.views_ro == 0 && info.views_rw == 0)
+                        return;
+                sleep_ms(10);
+        }
+        th_fail(__FILE__, __LINE__, "%s: views still open", name);
+}
+
+/* max_views_per_uid: the views of one uid on all its connections together; EMFILE past it,
+ * as past max_views_per_client, with a message naming it. Other uids, root and the daemon's
+ * own uid are not bound by it. */
+static void test_views_per_uid(void)
+{
+        const char *const args[] = {"--max-views-per-client", "4", "--max-views-per-uid", "5",
+                                    NULL};
+        own_daemon d;
+        own_daemon_start(&d, args);
+        shmv_client *c = th_connect();
+        char name[64];
+        seg_create(c, name, "views-uid", page_size(), 0666);
+        CHECK(th_in_child(views_uid_child, name) == 0);
+        wait_no_views(c, name);
+
+        /* While uid 65534 holds its five, another uid opens its own five, and root eight
+         * (bound by max_views_per_client alone). */
+        int ready[2], go[2];
+        CHECK(pipe2(ready, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        fflush(stdout);
+        fflush(stderr);
+        pid_t holder = fork();
+        CHECK(holder >= 0);
+        if (holder == 0) {
+                views_holder(name, ready[1], go[0]);
+                _exit(0);
+        }
+        char b;
+        CHECK(read(ready[0], &b, 1) == 1);
+        struct views_other other = {name, OTHER, 5}, root = {name, 0, 8};
+        CHECK(th_in_child(views_other_child, &other) == 0);
+        CHECK(th_in_child(views_other_child, &root) == 0);
+        CHECK(write(go[1], "g", 1) == 1);
+        int st;
+        CHECK(waitpid(holder, &st, 0) == holder && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        for (int i = 0; i < 2; i++) {
+                close(ready[i]);
+                close(go[i]);
+        }
+        wait_no_views(c, name);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+        own_daemon_stop(&d);
+}
+
 /* What `ls` shows: names, sizes, owners and modes of all segments, to anyone who may connect
  * (as ls of a directory does); the bytes only to those the mode allows. */
 static void list_child(void *arg)
@@ -1137,6 +1511,8 @@ int main(int argc, char **argv)
                 TH_TEST(test_readonly_fd_exhausted),
                 TH_TEST(test_clients_per_uid),
                 TH_TEST(test_bytes_per_uid),
+                TH_TEST(test_bytes_in_pages),
+                TH_TEST(test_views_per_uid),
                 TH_TEST(test_list_visibility),
         };
         static const char *const args[] = {"--max-clients",

@@ -135,6 +135,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 .max_clients_per_uid = 2,
                 .max_bytes_per_uid = registry_config.max_bytes_per_uid,
                 .max_segments_per_uid = registry_config.max_segments_per_uid,
+                /* Below max_views_per_client, so that one connection of uid 65534 reaches it. */
+                .max_views_per_uid = 6,
                 .max_frame = SHMV__MAX_FRAME,
                 .stall_timeout_ms = 0,
                 .create_async_min = CREATE_ASYNC_MIN,
