@@ -1,5 +1,6 @@
 /* The Python binding's internals, shared by module.c (module, errors, argument converters,
- * SegmentInfo), client.c (the Client type) and view.c (the View type). */
+ * SegmentInfo), client.c (the Client type), view.c (the View type), inspect.c (the records of
+ * inspection and watching, EventKind) and watch.c (the Watch type). */
 #ifndef SHMVIEW_PYTHON_BINDING_H
 #define SHMVIEW_PYTHON_BINDING_H
 
@@ -17,6 +18,7 @@
 extern PyTypeObject shmv__py_client_type;
 extern PyTypeObject shmv__py_view_type;
 extern PyTypeObject shmv__py_segment_info_type;
+extern PyTypeObject shmv__py_watch_type;
 
 /* Raises the exception a Python user expects for the negative errno err (see docs/python.md)
  * and returns NULL. The message is shmv_strerror()'s; what, when not NULL, is the segment name
@@ -38,6 +40,18 @@ PyObject *shmv__py_segment_info_new(const shmv_segment_info *info);
 
 /* A new View owning handle v (released on failure too); name is the segment name (str). */
 PyObject *shmv__py_view_new(shmv_view *v, PyObject *name);
+
+/* New records from the library's (inspect.c). */
+PyObject *shmv__py_view_info_new(const shmv_view_info *info);
+PyObject *shmv__py_client_info_new(const shmv_client_info *info);
+PyObject *shmv__py_daemon_info_new(const shmv_daemon_info *info);
+PyObject *shmv__py_event_new(const shmv_event *ev);
+
+/* Readies the record types and EventKind and adds them to module; -1 with an exception. */
+int shmv__py_inspect_init(PyObject *module);
+
+/* A new Watch owning handle w (closed on failure too); socket is the daemon's path (str). */
+PyObject *shmv__py_watch_new(shmv_watch *w, PyObject *socket);
 
 /* PyArg "O&" converters. Negative values raise ValueError, too large ones OverflowError. */
 int shmv__py_u64_converter(PyObject *o, void *ret);

@@ -356,13 +356,158 @@ static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
         return view;
 }
 
+PyDoc_STRVAR(views_doc,
+             "views($self, /, name)\n"
+             "--\n"
+             "\n"
+             "Returns the ViewInfo of every view open on segment name, all clients together, in\n"
+             "the order they were opened: who holds it (a ClientRef: id, pid, uid, gid, command\n"
+             "name), its id on that client's connection, offset, length and whether it is\n"
+             "writable. Raises FileNotFoundError, ValueError for a bad name.");
+
+static PyObject *client_views(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = {"name", NULL};
+        PyObject *name, *b, *list;
+        shmv_view_info *all = NULL;
+        size_t n = 0;
+        shmv_client *c;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:views", kwlist, &name))
+                return NULL;
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_segment_views(c, PyBytes_AS_STRING(b), &all, &n);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(b);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, name);
+
+        list = PyList_New((Py_ssize_t)n);
+        for (size_t i = 0; list && i < n; i++) {
+                PyObject *item = shmv__py_view_info_new(&all[i]);
+                if (!item)
+                        Py_CLEAR(list);
+                else
+                        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        }
+        shmv_segment_views_free(all);
+        return list;
+}
+
+PyDoc_STRVAR(clients_doc,
+             "clients($self, /)\n"
+             "--\n"
+             "\n"
+             "Returns the ClientInfo of every client connected to the daemon, by client id:\n"
+             "who (a ClientRef), since when, its views and the bytes they map, whether it is\n"
+             "a Watch, and whether it is this Client ('self').");
+
+static PyObject *client_clients(ClientObject *self, PyObject *unused)
+{
+        shmv_client_info *all = NULL;
+        size_t n = 0;
+        shmv_client *c;
+        PyObject *list;
+        int r;
+
+        c = client_enter(self);
+        if (!c)
+                return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_client_list(c, &all, &n);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, NULL);
+
+        list = PyList_New((Py_ssize_t)n);
+        for (size_t i = 0; list && i < n; i++) {
+                PyObject *item = shmv__py_client_info_new(&all[i]);
+                if (!item)
+                        Py_CLEAR(list);
+                else
+                        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+        }
+        shmv_client_list_free(all);
+        return list;
+}
+
+PyDoc_STRVAR(status_doc,
+             "status($self, /)\n"
+             "--\n"
+             "\n"
+             "Returns the DaemonInfo of the daemon: its version, socket and uptime, how many\n"
+             "clients, watchers, segments and views it has and the bytes in use, and its Limits.");
+
+static PyObject *client_status(ClientObject *self, PyObject *unused)
+{
+        shmv_daemon_info info;
+        shmv_client *c;
+        int r;
+
+        c = client_enter(self);
+        if (!c)
+                return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_daemon_status(c, &info);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, NULL);
+        return shmv__py_daemon_info_new(&info);
+}
+
+PyDoc_STRVAR(
+        watch_doc,
+        "watch($self, /)\n"
+        "--\n"
+        "\n"
+        "Starts watching the daemon: returns a Watch, a connection of its own to the same\n"
+        "socket that receives one Event per change (segments created, unlinked, sealed, views\n"
+        "opened and released, clients connecting and leaving). The Watch outlives this Client.\n"
+        "Raises OSError(EUSERS) past the daemon's watcher limits (64, 8 per uid but root's).");
+
+static PyObject *client_watch(ClientObject *self, PyObject *unused)
+{
+        PyObject *path = NULL;
+        shmv_watch *w = NULL;
+        int r;
+
+        /* The Watch has its own connection, but a closed Client refuses like for any call. */
+        if (!client_enter(self))
+                return NULL;
+        if (!PyUnicode_FSConverter(self->socket, &path)) {
+                client_leave(self);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_watch_open(PyBytes_AS_STRING(path), &w);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(path);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, self->socket);
+        return shmv__py_watch_new(w, self->socket);
+}
+
 PyDoc_STRVAR(
         close_doc,
         "close($self, /)\n"
         "--\n"
         "\n"
-        "Closes the connection. Views opened through it stay usable. Calls other threads are\n"
-        "making with this Client finish first; new calls raise ValueError. Closing twice is fine.");
+        "Closes the connection. Views and Watches opened through it stay usable. Calls other\n"
+        "threads are making with this Client finish first; new calls raise ValueError. Closing\n"
+        "twice is fine.");
 
 static PyObject *client_close(ClientObject *self, PyObject *unused)
 {
@@ -403,6 +548,10 @@ static PyMethodDef client_methods[] = {
         {"stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc},
         {"list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc},
         {"open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc},
+        {"views", SHMV__PY_FN(client_views), METH_VARARGS | METH_KEYWORDS, views_doc},
+        {"clients", SHMV__PY_FN(client_clients), METH_NOARGS, clients_doc},
+        {"status", SHMV__PY_FN(client_status), METH_NOARGS, status_doc},
+        {"watch", SHMV__PY_FN(client_watch), METH_NOARGS, watch_doc},
         {"close", SHMV__PY_FN(client_close), METH_NOARGS, close_doc},
         {"__enter__", SHMV__PY_FN(client_enter_ctx), METH_NOARGS, NULL},
         {"__exit__", SHMV__PY_FN(client_exit_ctx), METH_VARARGS, NULL},

@@ -1,5 +1,6 @@
 /* shmview for Python: the module, the mapping from errno values to exceptions, argument
- * converters and the SegmentInfo record. The Client type lives in client.c, View in view.c. */
+ * converters and the SegmentInfo record. The Client type lives in client.c, View in view.c,
+ * Watch in watch.c, the other records in inspect.c. */
 #include "binding.h"
 
 #include <errno.h>
@@ -246,7 +247,8 @@ PyMODINIT_FUNC PyInit__shmview(void)
 {
         PyObject *m;
 
-        if (PyType_Ready(&shmv__py_client_type) < 0 || PyType_Ready(&shmv__py_view_type) < 0)
+        if (PyType_Ready(&shmv__py_client_type) < 0 || PyType_Ready(&shmv__py_view_type) < 0 ||
+            PyType_Ready(&shmv__py_watch_type) < 0)
                 return NULL;
         if (!shmv__py_segment_info_type.tp_name &&
             PyStructSequence_InitType2(&shmv__py_segment_info_type, &segment_info_desc) < 0)
@@ -258,6 +260,7 @@ PyMODINIT_FUNC PyInit__shmview(void)
         if (PyModule_AddType(m, &shmv__py_client_type) < 0 ||
             PyModule_AddType(m, &shmv__py_view_type) < 0 ||
             PyModule_AddType(m, &shmv__py_segment_info_type) < 0 ||
+            PyModule_AddType(m, &shmv__py_watch_type) < 0 || shmv__py_inspect_init(m) < 0 ||
             PyModule_AddStringConstant(m, "__version__", SHMV_VERSION_STRING) < 0 ||
             PyModule_AddIntConstant(m, "NAME_MAX", SHMV_NAME_MAX) < 0) {
                 Py_DECREF(m);

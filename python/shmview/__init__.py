@@ -9,13 +9,22 @@
         print(bytes(memoryview(v)[:5]))
 
 A View is a buffer: memoryview(view) and numpy.frombuffer(view) point straight at the shared
-memory, with no copy. See docs/python.md.
+memory, with no copy. c.views(name), c.clients() and c.status() inspect the daemon, and
+c.watch() follows its changes as Events. See docs/python.md.
 """
 from shmview._shmview import (
     NAME_MAX,
     Client,
+    ClientInfo,
+    ClientRef,
+    DaemonInfo,
+    Event,
+    EventKind,
+    Limits,
     SegmentInfo,
     View,
+    ViewInfo,
+    Watch,
     __version__,
     connect,
     default_socket_path,
@@ -24,8 +33,16 @@ from shmview._shmview import (
 __all__ = [
     "NAME_MAX",
     "Client",
+    "ClientInfo",
+    "ClientRef",
+    "DaemonInfo",
+    "Event",
+    "EventKind",
+    "Limits",
     "SegmentInfo",
     "View",
+    "ViewInfo",
+    "Watch",
     "connect",
     "default_socket_path",
 ]

@@ -1,6 +1,7 @@
 """Type stubs for shmview, the Python binding of libshmview (see docs/python.md)."""
 
 import builtins
+import enum
 import os
 from types import TracebackType
 from typing import Final, Iterator, overload, final
@@ -42,6 +43,229 @@ class SegmentInfo(structseq[object], tuple[str, int, int, int, int, bool, int, i
     @property
     def created(self) -> float:
         """Creation time in seconds since the epoch (attribute only, not in the tuple)."""
+
+@final
+class ClientRef(structseq[object], tuple[int, int, int, int, str]):
+    """A client connection as shmviewd saw it when it accepted it."""
+
+    @property
+    def client_id(self) -> int: ...
+    @property
+    def pid(self) -> int:
+        """0 when the process is not visible in the daemon's pid namespace."""
+    @property
+    def uid(self) -> int: ...
+    @property
+    def gid(self) -> int: ...
+    @property
+    def comm(self) -> str:
+        """/proc/PID/comm when it connected; may be empty."""
+
+@final
+class ViewInfo(structseq[object], tuple[ClientRef, int, int, int, bool]):
+    """One view open on a segment (Client.views())."""
+
+    @property
+    def client(self) -> ClientRef: ...
+    @property
+    def view_id(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def writable(self) -> bool: ...
+
+@final
+class ClientInfo(structseq[object], tuple[ClientRef, int, int, int, bool, bool]):
+    """One connected client (Client.clients())."""
+
+    @property
+    def client(self) -> ClientRef: ...
+    @property
+    def connected_usec(self) -> int: ...
+    @property
+    def views(self) -> int: ...
+    @property
+    def bytes_mapped(self) -> int: ...
+    @property
+    def watching(self) -> bool: ...
+    @property
+    def self(self) -> bool:
+        """True for the connection of the Client that asked."""
+    @property
+    def connected(self) -> float:
+        """Connection time in seconds since the epoch (attribute only, not in the tuple)."""
+
+@final
+class Limits(
+    structseq[int], tuple[int, int, int, int, int, int, int, int, int, int, int, int]
+):
+    """The daemon's limits (DaemonInfo.limits); 0 where the daemon announces none."""
+
+    @property
+    def max_frame(self) -> int: ...
+    @property
+    def max_fds_per_message(self) -> int: ...
+    @property
+    def max_clients(self) -> int: ...
+    @property
+    def max_views_per_client(self) -> int: ...
+    @property
+    def max_segments(self) -> int: ...
+    @property
+    def max_bytes(self) -> int: ...
+    @property
+    def max_name_len(self) -> int: ...
+    @property
+    def list_page_size(self) -> int: ...
+    @property
+    def max_clients_per_uid(self) -> int: ...
+    @property
+    def max_bytes_per_uid(self) -> int: ...
+    @property
+    def stall_timeout_ms(self) -> int: ...
+    @property
+    def max_segments_per_uid(self) -> int: ...
+
+@final
+class DaemonInfo(
+    structseq[object],
+    tuple[str, int, int, int, str, int, int, int, int, int, int, int, Limits],
+):
+    """The state of shmviewd (Client.status())."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def protocol_version(self) -> int: ...
+    @property
+    def started_usec(self) -> int: ...
+    @property
+    def uptime_usec(self) -> int: ...
+    @property
+    def socket_path(self) -> str: ...
+    @property
+    def clients(self) -> int: ...
+    @property
+    def watchers(self) -> int: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def segments_unlinked(self) -> int: ...
+    @property
+    def views(self) -> int: ...
+    @property
+    def bytes_used(self) -> int: ...
+    @property
+    def watch_queue_bytes(self) -> int:
+        """Bytes of unread events a watch may have before the daemon drops it."""
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def started(self) -> float:
+        """Start time in seconds since the epoch (attribute only, not in the tuple)."""
+    @property
+    def uptime(self) -> float:
+        """Seconds since the daemon started (attribute only, not in the tuple)."""
+
+class EventKind(enum.IntEnum):
+    """The kind of an Event (libshmview's SHMV_EVENT_*)."""
+
+    CREATED = 1
+    UNLINKED = 2
+    SEALED = 3
+    VIEW_OPENED = 4
+    VIEW_RELEASED = 5
+    CLIENT_CONNECTED = 6
+    CLIENT_GONE = 7
+    OVERFLOW = 8
+
+@final
+class Event(
+    structseq[object],
+    tuple[
+        EventKind | int,
+        int,
+        ClientRef,
+        str | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        bool | None,
+        int | None,
+    ],
+):
+    """One change in shmviewd (Watch.next()); fields the kind does not carry are None."""
+
+    @property
+    def kind(self) -> EventKind | int:
+        """An EventKind; a plain int for a kind from a newer daemon."""
+    @property
+    def time_usec(self) -> int: ...
+    @property
+    def client(self) -> ClientRef:
+        """Who caused it; for OVERFLOW, the watch itself."""
+    @property
+    def name(self) -> str | None:
+        """CREATED, UNLINKED, SEALED, VIEW_OPENED, VIEW_RELEASED: the segment."""
+    @property
+    def size(self) -> int | None:
+        """CREATED."""
+    @property
+    def mode(self) -> int | None:
+        """CREATED."""
+    @property
+    def view_id(self) -> int | None:
+        """VIEW_OPENED, VIEW_RELEASED."""
+    @property
+    def offset(self) -> int | None:
+        """VIEW_OPENED, VIEW_RELEASED."""
+    @property
+    def length(self) -> int | None:
+        """VIEW_OPENED, VIEW_RELEASED."""
+    @property
+    def writable(self) -> bool | None:
+        """VIEW_OPENED, VIEW_RELEASED."""
+    @property
+    def views(self) -> int | None:
+        """CLIENT_GONE: the views the client still held, released with it."""
+    @property
+    def time(self) -> float:
+        """Seconds since the epoch (attribute only, not in the tuple)."""
+    @property
+    def kind_name(self) -> str:
+        """'created', 'view-opened', ..., 'overflow', 'unknown' (attribute only)."""
+
+@final
+class Watch:
+    """A watching connection to shmviewd (Client.watch()), one Event per change.
+
+    Iteration blocks for each event and ends when the daemon closes the watch (after an
+    OVERFLOW event, or when it stops) or when close() is called from another thread.
+    """
+
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def socket(self) -> str: ...
+    def next(self, timeout: float | None = None) -> Event | None:
+        """The next Event, or None when none came within timeout seconds."""
+    def fileno(self) -> int:
+        """The socket, for select() and event loops; drain with next(0) once readable."""
+    def close(self) -> None: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Event: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
 
 @final
 class View:
@@ -130,6 +354,14 @@ class Client:
         prefault: bool = False,
     ) -> View:
         """Opens a View; prefault: map every page at open (no page faults when reading)."""
+    def views(self, name: _Name) -> builtins.list[ViewInfo]:
+        """The views open on a segment, all clients together, in opening order."""
+    def clients(self) -> builtins.list[ClientInfo]:
+        """The connected clients, by client id."""
+    def status(self) -> DaemonInfo:
+        """The daemon's version, counts, bytes in use and limits."""
+    def watch(self) -> Watch:
+        """A Watch: a connection of its own receiving one Event per change."""
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(

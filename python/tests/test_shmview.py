@@ -9,6 +9,7 @@ By hand:
 
 Permission tests switch to uid 65534 in a forked child, so run them as root.
 """
+import asyncio
 import ctypes
 import errno
 import gc
@@ -18,6 +19,8 @@ import itertools
 import json
 import os
 import pathlib
+import select
+import selectors
 import signal
 import socket
 import struct
@@ -427,7 +430,9 @@ class SessionTest(DaemonTestCase):
 
     def test_docstrings_signatures_and_stub(self):
         for obj in (shmview, shmview.Client, shmview.View, shmview.SegmentInfo,
-                    shmview.connect, shmview.default_socket_path):
+                    shmview.connect, shmview.default_socket_path, shmview.Watch,
+                    shmview.ClientRef, shmview.ViewInfo, shmview.ClientInfo, shmview.Limits,
+                    shmview.DaemonInfo, shmview.Event, shmview.EventKind):
             self.assertTrue(obj.__doc__, obj)
         for name in ("create", "unlink", "seal", "stat", "list", "open", "close"):
             self.assertTrue(getattr(shmview.Client, name).__doc__, name)
@@ -452,17 +457,50 @@ class SessionTest(DaemonTestCase):
         tree = ast.parse(stub.read_text())
         stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
         self.assertEqual(stubbed, {"SegmentInfo", "View", "Client", "connect",
-                                   "default_socket_path"})
-        client = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Client")
-        methods = {n.name: n.args for n in client.body if isinstance(n, ast.FunctionDef)}
-        for method in ("open", "create"):
-            sig = inspect.signature(getattr(shmview.Client, method))
-            args = methods[method]
-            self.assertEqual([a.arg for a in args.args + args.kwonlyargs],
-                             list(sig.parameters), method)
-            self.assertEqual([a.arg for a in args.kwonlyargs],
-                             [p.name for p in sig.parameters.values()
-                              if p.kind == inspect.Parameter.KEYWORD_ONLY], method)
+                                   "default_socket_path", "ClientRef", "ViewInfo", "ClientInfo",
+                                   "Limits", "DaemonInfo", "EventKind", "Event", "Watch"})
+        self.assertEqual(stubbed - {"connect", "default_socket_path"},
+                         {n for n in shmview.__all__ if n != "NAME_MAX"} -
+                         {"connect", "default_socket_path"})
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        for cls, names in (("Client", ("open", "create", "views", "clients", "status", "watch",
+                                       "close")),
+                           ("Watch", ("next", "fileno", "close"))):
+            methods = {n.name: n.args for n in classes[cls].body
+                       if isinstance(n, ast.FunctionDef)}
+            for method in names:
+                sig = inspect.signature(getattr(getattr(shmview, cls), method))
+                args = methods[method]
+                self.assertEqual([a.arg for a in args.args + args.kwonlyargs],
+                                 list(sig.parameters), method)
+                self.assertEqual([a.arg for a in args.kwonlyargs],
+                                 [p.name for p in sig.parameters.values()
+                                  if p.kind == inspect.Parameter.KEYWORD_ONLY], method)
+                defaults = [d.value for d in args.defaults if isinstance(d, ast.Constant)]
+                self.assertEqual(defaults, [p.default for p in sig.parameters.values()
+                                            if p.default is not inspect.Parameter.empty
+                                            and p.kind != inspect.Parameter.KEYWORD_ONLY],
+                                 method)
+        # Each record's fields, in the stub's order, are the struct sequence's.
+        for cls in ("SegmentInfo", "ClientRef", "ViewInfo", "ClientInfo", "Limits",
+                    "DaemonInfo", "Event"):
+            props = [n.name for n in classes[cls].body if isinstance(n, ast.FunctionDef)]
+            t = getattr(shmview, cls)
+            self.assertEqual(props[:t.n_sequence_fields], list(t.__match_args__), cls)
+            self.assertEqual(len(props), t.n_fields, cls)
+        kinds = [n.targets[0].id for n in classes["EventKind"].body if isinstance(n, ast.Assign)]
+        self.assertEqual(kinds, [k.name for k in shmview.EventKind])
+        for name in ("views", "clients", "status", "watch"):
+            self.assertTrue(getattr(shmview.Client, name).__doc__, name)
+        for name in ("next", "fileno", "close"):
+            self.assertTrue(getattr(shmview.Watch, name).__doc__, name)
+        self.assertEqual(list(inspect.signature(shmview.Watch.next).parameters),
+                         ["self", "timeout"])
+        self.assertIsNone(inspect.signature(shmview.Watch.next).parameters["timeout"].default)
+        self.assertEqual(list(inspect.signature(shmview.Client.views).parameters),
+                         ["self", "name"])
+        with self.assertRaises(TypeError):
+            shmview.Watch()
         self.assertTrue((stub.parent / "py.typed").exists())
         self.assertEqual(shmview.__version__, "0.1.0")
         self.assertEqual(shmview.NAME_MAX, 255)
@@ -1476,6 +1514,591 @@ class PermissionsTest(DaemonTestCase):
 
         self.assertEqual(self.run_as(NOBODY, attempt, name),
                          [errno.EPERM, errno.EPERM, 0, NOBODY])
+
+
+# A process of its own holding views (Inspect) or making changes (Watch), named by its
+# command name (/proc/PID/comm, as the daemon records it at connect).
+SET_COMM = """
+import ctypes
+ctypes.CDLL(None).prctl(15, {comm!r}.encode(), 0, 0, 0)  # PR_SET_NAME
+"""
+
+HOLDER = SET_COMM.format(comm="pyw-holder") + """
+import sys
+import shmview
+c = shmview.connect()
+name, size = sys.argv[1], int(sys.argv[2])
+views = [c.open(name, 4096, 100, write=True), c.open(name), c.open(name, 10, 5)]
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def pages(size):
+    return -(-size // PAGE) * PAGE
+
+
+class InspectTest(DaemonTestCase):
+    """Client.views(), clients() and status() against what other processes hold."""
+
+    LIMITS = dict(max_bytes=64 << 20, max_segments=40, max_clients=50, max_views_per_client=30,
+                  max_clients_per_uid=45, max_bytes_per_uid=48 << 20, max_segments_per_uid=35,
+                  max_frame=65536, stall_timeout_ms=7000)
+    daemon_args = ("--max-bytes", str(LIMITS["max_bytes"]),
+                   "--max-segments", str(LIMITS["max_segments"]),
+                   "--max-clients", str(LIMITS["max_clients"]),
+                   "--max-views-per-client", str(LIMITS["max_views_per_client"]),
+                   "--max-clients-per-uid", str(LIMITS["max_clients_per_uid"]),
+                   "--max-bytes-per-uid", str(LIMITS["max_bytes_per_uid"]),
+                   "--max-segments-per-uid", str(LIMITS["max_segments_per_uid"]),
+                   "--max-frame", str(LIMITS["max_frame"]),
+                   "--stall-timeout", str(LIMITS["stall_timeout_ms"]))
+
+    def start_holder(self, name, size):
+        """HOLDER in another process (as uid 65534 when we are root), once its views are
+        open; it exits when its stdin is closed."""
+        uid = NOBODY if os.geteuid() == 0 else os.getuid()
+        kw = dict(user=uid, group=uid, extra_groups=[]) if uid != os.getuid() else {}
+        p = subprocess.Popen([sys.executable, "-c", HOLDER, name, str(size)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **kw)
+        self.addCleanup(self.stop_holder, p)
+        self.assertEqual(p.stdout.readline(), "ready\n")
+        return p, uid
+
+    @staticmethod
+    def stop_holder(p):
+        if p.poll() is None:
+            p.stdin.close()
+            p.wait(30)
+        p.stdout.close()
+
+    def until(self, fn, what):
+        """fn()'s first true value, within 10 seconds (the daemon sees a process go on its
+        own time)."""
+        deadline = time.monotonic() + 10
+        while not (r := fn()):
+            if time.monotonic() > deadline:
+                self.fail(f"still not {what}")
+            time.sleep(0.01)
+        return r
+
+    def test_views_of_another_process(self):
+        size = 3 * 4096
+        name = self.segment(size, 0o666)
+        c = self.connect()
+        self.assertEqual(c.views(name), [])
+        p, uid = self.start_holder(name, size)
+        with c.open(name, 1, 2) as mine:
+            views = c.views(name)
+            self.assertIsInstance(views, list)
+            self.assertEqual(len(views), 4)
+            self.assertTrue(all(isinstance(v, shmview.ViewInfo) for v in views))
+            # In the order they were opened, with the ranges and modes asked for.
+            self.assertEqual([(v.offset, v.length, v.writable) for v in views],
+                             [(4096, 100, True), (0, size, False), (10, 5, False), (1, 2, False)])
+            theirs, ours = views[:3], views[3]
+            for v in theirs:
+                self.assertIsInstance(v.client, shmview.ClientRef)
+                self.assertEqual((v.client.pid, v.client.uid, v.client.gid, v.client.comm),
+                                 (p.pid, uid, uid, "pyw-holder"))
+            self.assertEqual(len({v.client.client_id for v in theirs}), 1)
+            ids = [v.view_id for v in theirs]
+            self.assertEqual(ids, sorted(set(ids)))
+            self.assertEqual((ours.client.pid, ours.client.uid), (os.getpid(), os.getuid()))
+            self.assertNotEqual(ours.client.client_id, theirs[0].client.client_id)
+            me = [ci for ci in c.clients() if ci.self]
+            self.assertEqual(ours.client, me[0].client)
+            # A record is a tuple too, the ClientRef first.
+            self.assertEqual(tuple(views[0])[1:], (views[0].view_id, 4096, 100, True))
+            self.assertEqual(views[0][0], views[0].client)
+            # When the process goes, so do its views.
+            self.stop_holder(p)
+            self.until(lambda: len(c.views(name)) == 1, "released with their process")
+            self.assertEqual(c.views(name)[0].client.pid, os.getpid())
+        self.assertEqual(c.views(name), [])
+        # Names as for stat().
+        self.assertEqual(c.views(os.fsencode(name)), [])
+        self.assertEqual(c.views(name=pathlib.Path(name)), [])
+
+    def test_clients(self):
+        size = 8192
+        name = self.segment(size, 0o666)
+        c = self.connect()
+        p, uid = self.start_holder(name, size)
+        before = time.time()
+        with c.watch() as w:
+            clients = c.clients()
+            self.assertTrue(all(isinstance(ci, shmview.ClientInfo) for ci in clients))
+            ids = [ci.client.client_id for ci in clients]
+            self.assertEqual(ids, sorted(set(ids)))
+            holder = [ci for ci in clients if ci.client.pid == p.pid]
+            self.assertEqual(len(holder), 1)
+            h = holder[0]
+            self.assertEqual((h.client.uid, h.client.gid, h.client.comm), (uid, uid, "pyw-holder"))
+            self.assertEqual((h.views, h.bytes_mapped, h.watching, h.self),
+                             (3, 100 + size + 5, False, False))
+            self.assertLess(h.connected, before + 1)
+            self.assertGreater(h.connected, before - 60)
+            self.assertEqual(h.connected_usec // 1000000, int(h.connected))
+            me = [ci for ci in clients if ci.self]
+            self.assertEqual(len(me), 1)
+            self.assertEqual((me[0].client.pid, me[0].client.uid, me[0].views, me[0].watching),
+                             (os.getpid(), os.getuid(), 0, False))
+            comm = pathlib.Path("/proc/self/comm").read_text().rstrip("\n")
+            self.assertEqual(me[0].client.comm, comm)
+            watching = [ci for ci in clients if ci.watching]
+            self.assertEqual(len(watching), 1)
+            self.assertEqual(watching[0].client.pid, os.getpid())
+            self.assertFalse(watching[0].self)
+            self.assertGreater(watching[0].client.client_id, me[0].client.client_id)
+            with c.open(name, 0, 7) as v:
+                me = [ci for ci in c.clients() if ci.self][0]
+                self.assertEqual((me.views, me.bytes_mapped), (1, 7))
+        self.stop_holder(p)
+        self.until(lambda: all(ci.client.pid != p.pid and not ci.watching
+                               for ci in c.clients()), "gone from clients()")
+
+    def test_status(self):
+        c = self.connect()
+        st = c.status()
+        self.assertIsInstance(st, shmview.DaemonInfo)
+        self.assertIsInstance(st.limits, shmview.Limits)
+        self.assertEqual(len(st), 13)
+        for key, value in self.LIMITS.items():
+            self.assertEqual(getattr(st.limits, key), value, key)
+        self.assertEqual((st.limits.max_name_len, st.limits.max_fds_per_message), (255, 1))
+        self.assertEqual((st.version, st.socket_path), (shmview.__version__, self.daemon.socket))
+        self.assertGreaterEqual(st.protocol_version, 1)
+        self.assertEqual(st.watch_queue_bytes, 65536)
+        self.assertEqual((st.clients, st.watchers, st.segments, st.segments_unlinked, st.views,
+                          st.bytes_used), (1, 0, 0, 0, 0, 0))
+        # started + uptime is now, by the two clocks.
+        self.assertLess(abs(st.started + st.uptime - time.time()), 5)
+        self.assertEqual(st.started_usec // 1000000, int(st.started))
+        time.sleep(0.01)
+        self.assertGreater(c.status().uptime_usec, st.uptime_usec)
+
+        a, b = self.name("a"), self.name("b")
+        c.create(a, 4096)
+        c.create(b, 10000)
+        self.addCleanup(self.unlink_quietly, a)
+        self.addCleanup(self.unlink_quietly, b)
+        st = c.status()
+        self.assertEqual((st.segments, st.segments_unlinked, st.views, st.bytes_used),
+                         (2, 0, 0, pages(4096) + pages(10000)))
+        va, vb, vb2 = c.open(a), c.open(b, write=True), c.open(b, 5, 5)
+        self.assertEqual(c.status().views, 3)
+        c.unlink(b)  # its memory lives while views hold it
+        st = c.status()
+        self.assertEqual((st.segments, st.segments_unlinked, st.views, st.bytes_used),
+                         (1, 1, 3, pages(4096) + pages(10000)))
+        vb.release()
+        self.assertEqual(c.status().segments_unlinked, 1)
+        vb2.release()
+        st = c.status()
+        self.assertEqual((st.segments, st.segments_unlinked, st.views, st.bytes_used),
+                         (1, 0, 1, pages(4096)))
+        with shmview.connect() as c2, c2.watch() as w:
+            st = c.status()
+            self.assertEqual((st.clients, st.watchers), (3, 1))
+        self.until(lambda: c.status().clients == 1, "disconnected")
+        self.assertEqual(c.status().watchers, 0)
+        va.release()
+        c.unlink(a)
+        st = c.status()
+        self.assertEqual((st.segments, st.views, st.bytes_used), (0, 0, 0))
+
+    def test_errors_and_closed_client(self):
+        c = self.connect()
+        missing = self.name("missing")
+        with self.assertRaises(FileNotFoundError) as cm:
+            c.views(missing)
+        e = cm.exception
+        self.assertEqual((e.errno, e.filename), (errno.ENOENT, missing))
+        self.assertEqual(e.strerror, f"no such segment: {missing}")  # the daemon's message
+        with self.assertRaisesRegex(ValueError, r"^invalid argument: 'a/b'$"):
+            c.views("a/b")
+        with self.assertRaises(TypeError):
+            c.views(42)
+        with self.assertRaises(TypeError):
+            c.clients(1)
+        c.close()
+        for call in (lambda: c.views("x"), c.clients, c.status, c.watch):
+            with self.assertRaisesRegex(ValueError, "closed shmview.Client"):
+                call()
+
+    def test_gil_released(self):
+        """A thread in views(), clients() or status() on a stopped daemon lets others run."""
+        name = self.segment(10)
+        c = self.connect()
+        for call in (lambda: c.views(name), c.clients, c.status, c.watch):
+            result = []
+            rescue = subprocess.Popen(["sh", "-c", f"sleep 8; kill -CONT {self.daemon.pid}"],
+                                      start_new_session=True)
+            try:
+                os.kill(self.daemon.pid, signal.SIGSTOP)
+                start = time.monotonic()
+                t = threading.Thread(target=lambda: result.append(call()))
+                t.start()
+                spins = 0
+                while time.monotonic() - start < 0.3:
+                    spins += 1
+                self.assertFalse(result)
+                elapsed = time.monotonic() - start
+                os.kill(self.daemon.pid, signal.SIGCONT)
+                t.join(10)
+            finally:
+                os.kill(self.daemon.pid, signal.SIGCONT)
+                os.killpg(rescue.pid, signal.SIGKILL)
+                rescue.wait()
+            self.assertLess(elapsed, 5, "the main thread was blocked: GIL held during a request")
+            self.assertGreater(spins, 1000)
+            self.assertEqual(len(result), 1)
+            if isinstance(result[0], shmview.Watch):
+                result[0].close()
+
+
+ACTOR = SET_COMM.format(comm="pyw-actor") + """
+import sys
+import shmview
+name = sys.argv[1]
+c = shmview.connect()
+c.create(name, 8192, mode=0o640)
+v = c.open(name, 4096, 16, write=True)
+v.release()
+c.seal(name)
+kept = c.open(name)
+c.unlink(name)
+print(kept.name)
+# Exits holding kept: its CLIENT_GONE counts it.
+"""
+
+K = shmview.EventKind
+
+
+class WatchTest(DaemonTestCase):
+    """Client.watch(): events of other processes, timeouts, select, overflow, the end."""
+
+    def events_of(self, w, pid, last_kind, timeout=10):
+        """Events from w caused by process pid, up to the first of last_kind."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = w.next(timeout=max(0, deadline - time.monotonic()))
+            if ev is None:
+                self.fail(f"no {last_kind!r} event within {timeout}s; got {out}")
+            if ev.client.pid != pid:
+                continue
+            out.append(ev)
+            if ev.kind == last_kind:
+                return out
+
+    def test_events_of_another_process_in_order(self):
+        c = self.connect()
+        w = c.watch()
+        self.addCleanup(w.close)
+        self.assertIsInstance(w, shmview.Watch)
+        self.assertEqual(w.socket, self.daemon.socket)
+        name = self.name("watched")
+        p = subprocess.Popen([sys.executable, "-c", ACTOR, name], stdout=subprocess.PIPE,
+                             text=True)
+        out, _ = p.communicate(timeout=60)
+        self.assertEqual((p.returncode, out), (0, name + "\n"))
+        events = self.events_of(w, p.pid, K.CLIENT_GONE)
+        self.assertEqual([e.kind for e in events],
+                         [K.CLIENT_CONNECTED, K.CREATED, K.VIEW_OPENED, K.VIEW_RELEASED,
+                          K.SEALED, K.VIEW_OPENED, K.UNLINKED, K.CLIENT_GONE])
+        self.assertEqual([e.kind_name for e in events],
+                         ["client-connected", "created", "view-opened", "view-released",
+                          "sealed", "view-opened", "unlinked", "client-gone"])
+        for e in events:
+            self.assertIsInstance(e, shmview.Event)
+            self.assertIsInstance(e.kind, shmview.EventKind)
+            self.assertEqual((e.client.pid, e.client.uid, e.client.comm),
+                             (p.pid, os.getuid(), "pyw-actor"))
+            self.assertEqual(e.client.client_id, events[0].client.client_id)
+        times = [e.time_usec for e in events]
+        self.assertEqual(times, sorted(times))
+        self.assertLess(abs(events[0].time - time.time()), 60)
+        connected, created, opened, released, sealed, opened2, unlinked, gone = events
+        self.assertEqual(tuple(connected)[3:], (None,) * 8)
+        self.assertEqual(tuple(created)[3:], (name, 8192, 0o640, None, None, None, None, None))
+        self.assertEqual(tuple(opened)[3:],
+                         (name, None, None, opened.view_id, 4096, 16, True, None))
+        self.assertEqual(tuple(released)[3:], tuple(opened)[3:])
+        self.assertEqual(tuple(sealed)[3:], (name,) + (None,) * 7)
+        self.assertEqual(tuple(opened2)[3:],
+                         (name, None, None, opened2.view_id, 0, 8192, False, None))
+        self.assertNotEqual(opened2.view_id, opened.view_id)
+        self.assertEqual(tuple(unlinked)[3:], (name,) + (None,) * 7)
+        self.assertEqual(tuple(gone)[3:], (None,) * 7 + (1,))
+        # Idle: None after the timeout, not before.
+        start = time.monotonic()
+        self.assertIsNone(w.next(timeout=0.05))
+        self.assertGreaterEqual(time.monotonic() - start, 0.05)
+        self.assertIsNone(w.next(0))
+
+    def test_fileno_select_selectors_asyncio(self):
+        c = self.connect()
+        w = c.watch()
+        self.addCleanup(w.close)
+        fd = w.fileno()
+        self.assertIsInstance(fd, int)
+        self.assertEqual(select.select([w], [], [], 0)[0], [])
+        name = self.segment(10)  # created on another connection
+        # The poll loop of the docs: wait until readable, then drain.
+        kinds = []
+        while (K.CREATED, name) not in kinds:
+            self.assertEqual(select.select([w], [], [], 5)[0], [w])
+            while (ev := w.next(0)) is not None:
+                kinds.append((ev.kind, ev.name))
+        self.assertEqual(kinds, [(K.CLIENT_CONNECTED, None), (K.CREATED, name)])
+        self.assertEqual(select.select([fd], [], [], 0.05)[0], [])
+
+        with selectors.DefaultSelector() as sel:
+            sel.register(w, selectors.EVENT_READ)
+            self.assertEqual(sel.select(0), [])
+            c.seal(name)
+            ready = sel.select(5)
+            self.assertEqual([key.fileobj for key, _ in ready], [w])
+            ev = w.next(0)
+            self.assertEqual((ev.kind, ev.name), (K.SEALED, name))
+            self.assertIsNone(w.next(0))
+            sel.unregister(w)
+
+        async def one_event():
+            loop = asyncio.get_running_loop()
+            got = loop.create_future()
+
+            def readable():
+                while (ev := w.next(0)) is not None:
+                    if not got.done():
+                        got.set_result(ev)
+
+            loop.add_reader(w, readable)
+            try:
+                with c.open(name):
+                    return await asyncio.wait_for(got, 5)
+            finally:
+                loop.remove_reader(w)
+
+        ev = asyncio.run(one_event())
+        self.assertEqual((ev.kind, ev.name, ev.writable), (K.VIEW_OPENED, name, False))
+        self.assertEqual(w.next(timeout=5).kind, K.VIEW_RELEASED)
+
+    def test_next_timeout_and_signals(self):
+        c = self.connect()
+        w = c.watch()
+        self.addCleanup(w.close)
+        for bad in (-1, -0.001, float("nan")):
+            with self.assertRaisesRegex(ValueError, "timeout"):
+                w.next(bad)
+        for bad in ("1", [1]):
+            with self.assertRaises(TypeError):
+                w.next(bad)
+        start = time.monotonic()
+        self.assertIsNone(w.next(timeout=0.2))
+        self.assertGreaterEqual(time.monotonic() - start, 0.2)
+        self.assertIsNone(w.next(1 // 2))  # an int is fine
+
+        # PEP 475: a signal whose handler returns does not cut the wait short ...
+        caught = []
+        old = signal.signal(signal.SIGALRM, lambda *a: caught.append(1))
+        self.addCleanup(signal.signal, signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        start = time.monotonic()
+        self.assertIsNone(w.next(timeout=0.3))
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        self.assertEqual(caught, [1])
+
+        # ... and one whose handler raises ends it with that exception.
+        class Alarm(Exception):
+            pass
+
+        def raise_alarm(*a):
+            raise Alarm
+
+        signal.signal(signal.SIGALRM, raise_alarm)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        start = time.monotonic()
+        with self.assertRaises(Alarm):
+            w.next()
+        self.assertLess(time.monotonic() - start, 5)
+        # The watch still works.
+        name = self.segment(1)
+        self.assertEqual(self.events_of(w, os.getpid(), K.CREATED)[-1].name, name)
+
+    def test_overflow(self):
+        """A watch that does not read gets the events that fit, in order, then OVERFLOW, then
+        its end; the daemon serves on."""
+        c = self.connect()
+        w = c.watch()
+        self.addCleanup(w.close)
+        me = [ci for ci in c.clients() if ci.watching]
+        self.assertEqual(len(me), 1)
+        name = self.name("flood")
+        self.addCleanup(self.unlink_quietly, name)
+        rounds = 6000  # 12000 events, far more than the socket and 64 KiB hold
+        self.assertEqual(c.status().watch_queue_bytes, 65536)
+        for _ in range(rounds):
+            c.create(name, 4096)
+            c.unlink(name)
+        events = list(w)  # blocks for each; ends with the watch
+        self.assertGreater(len(events), 100)
+        self.assertLess(len(events), 2 * rounds)
+        last = events[-1]
+        self.assertEqual((last.kind, last.kind_name), (K.OVERFLOW, "overflow"))
+        self.assertEqual(last.client, me[0].client)  # the watch itself
+        self.assertEqual(tuple(last)[3:], (None,) * 8)
+        body = events[:-1]
+        self.assertEqual([e.kind for e in body],
+                         [K.CREATED if i % 2 == 0 else K.UNLINKED for i in range(len(body))])
+        self.assertTrue(all(e.name == name for e in body))
+        # Ended: next() says so, iteration stays over, the descriptor stays valid.
+        for timeout in (None, 0):
+            with self.assertRaises(ConnectionResetError) as cm:
+                w.next(timeout)
+            self.assertEqual((cm.exception.errno, cm.exception.filename),
+                             (errno.ECONNRESET, self.daemon.socket))
+        self.assertEqual(list(w), [])
+        self.assertIn("ended", repr(w))
+        self.assertEqual(select.select([w], [], [], 0)[0], [w])
+        self.assertFalse(w.closed)
+        w.close()
+        self.assertEqual(c.status().watchers, 0)
+        # Watching again works.
+        with c.watch() as w2:
+            c.create(name, 1)
+            self.assertEqual(w2.next(5).kind, K.CREATED)
+
+    def test_iteration_ends_when_the_daemon_stops(self):
+        d = Daemon()
+        try:
+            c = shmview.connect(d.socket)
+            w = c.watch()
+            self.assertEqual(w.socket, d.socket)
+            c.create("x", 1)
+            c.close()
+        finally:
+            rc = d.stop()
+        self.assertEqual(rc, 0)
+        events = []
+        t = threading.Thread(target=lambda: events.extend(w))
+        t.start()
+        t.join(20)
+        self.assertFalse(t.is_alive(), "iteration did not end when the daemon stopped")
+        self.assertEqual([(e.kind, e.name) for e in events][:1], [(K.CREATED, "x")])
+        self.assertNotIn(K.OVERFLOW, [e.kind for e in events])
+        with self.assertRaises(ConnectionResetError):
+            w.next(0)
+        w.close()
+
+    def test_use_after_close_and_lifetime(self):
+        c = self.connect()
+        with c.watch() as w:
+            self.assertFalse(w.closed)
+            self.assertIs(iter(w), w)
+        self.assertTrue(w.closed)
+        self.assertIn("closed", repr(w))
+        w.close()  # twice is fine
+        for call in (w.next, lambda: w.next(0), w.fileno, lambda: iter(w), lambda: next(w),
+                     w.__enter__):
+            with self.assertRaisesRegex(ValueError, "closed shmview.Watch"):
+                call()
+        # A Watch outlives its Client; a closed Client makes none.
+        w = c.watch()
+        c.close()
+        with self.assertRaisesRegex(ValueError, "closed shmview.Client"):
+            c.watch()
+        name = self.segment(1)
+        self.assertEqual(self.events_of(w, os.getpid(), K.CREATED)[-1].name, name)
+        # Dropping the last reference closes it (the daemon's descriptors are checked after
+        # the test).
+        c2 = self.connect()
+        self.assertEqual(c2.status().watchers, 1)
+        del w
+        gc.collect()
+        deadline = time.monotonic() + 10
+        while c2.status().watchers != 0:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+
+    def test_threads(self):
+        c = self.connect()
+        w = c.watch()
+        self.addCleanup(w.close)
+        # A thread waits in next() without a timeout while this one makes a segment.
+        got = []
+        t = threading.Thread(target=lambda: got.append(w.next()))
+        t.start()
+        time.sleep(0.1)
+        self.assertTrue(t.is_alive())
+        # One next() at a time.
+        with self.assertRaisesRegex(RuntimeError, "in progress"):
+            w.next(0)
+        start = time.monotonic()
+        spins = 0
+        while time.monotonic() - start < 0.2:
+            spins += 1
+        self.assertGreater(spins, 1000, "the GIL was held during next()")
+        name = self.segment(1)
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(got[0].kind, K.CLIENT_CONNECTED)  # self.segment's connection
+        self.assertEqual(self.events_of(w, os.getpid(), K.CREATED)[-1].name, name)
+
+        # close() from another thread wakes a next() waiting without limit: ValueError ...
+        errors = []
+
+        def wait():
+            try:
+                w.next()
+            except ValueError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=wait)
+        t.start()
+        time.sleep(0.1)
+        w.close()
+        t.join(10)
+        self.assertFalse(t.is_alive(), "close() did not wake next()")
+        self.assertRegex(str(errors[0]), "closed shmview.Watch")
+        # ... and ends a for loop.
+        w2 = c.watch()
+        seen = []
+        t = threading.Thread(target=lambda: seen.extend(w2))
+        t.start()
+        name2 = self.segment(1)
+        deadline = time.monotonic() + 10
+        while name2 not in [e.name for e in seen]:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+        w2.close()
+        t.join(10)
+        self.assertFalse(t.is_alive(), "close() did not end the loop")
+        self.assertTrue(w2.closed)
+
+    def test_watcher_limit_per_uid(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch to uid 65534")
+
+        def attempt():
+            with shmview.connect() as c:
+                watches = [c.watch() for _ in range(8)]
+                try:
+                    c.watch()
+                except OSError as e:
+                    return [type(e).__name__, e.errno, e.strerror, e.filename]
+                finally:
+                    for w in watches:
+                        w.close()
+            return "ok"
+
+        self.assertEqual(self.run_as(NOBODY, attempt),
+                         ["OSError", errno.EUSERS, "too many watchers for this uid (at most 8)",
+                          self.daemon.socket])
 
 
 class ExampleTest(DaemonTestCase):
