@@ -49,7 +49,7 @@ static int request(shmv_client *c, Shmview__Request *req, Shmview__Response__Bod
         if (r < 0)
                 return r;
         if (resp->body_case != want) {
-                shmview__response__free_unpacked(resp, NULL);
+                shmv__reply_free(resp);
                 return -EPROTO;
         }
         *ret = resp;
@@ -85,7 +85,7 @@ int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret, s
                 if (page->n_views > 0) {
                         shmv_view_info *grown = reallocarray(all, n + page->n_views, sizeof(*all));
                         if (!grown) {
-                                shmview__response__free_unpacked(resp, NULL);
+                                shmv__reply_free(resp);
                                 r = -ENOMEM;
                                 goto fail;
                         }
@@ -101,7 +101,7 @@ int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret, s
                         }
                 }
                 after = page->cursor;
-                shmview__response__free_unpacked(resp, NULL);
+                shmv__reply_free(resp);
                 if (!more)
                         break;
         }
@@ -143,7 +143,7 @@ int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count)
                         shmv_client_info *grown =
                                 reallocarray(all, n + page->n_clients, sizeof(*all));
                         if (!grown) {
-                                shmview__response__free_unpacked(resp, NULL);
+                                shmv__reply_free(resp);
                                 r = -ENOMEM;
                                 goto fail;
                         }
@@ -164,7 +164,7 @@ int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count)
                 }
                 bool more = page->more && last > after;
                 after = last;
-                shmview__response__free_unpacked(resp, NULL);
+                shmv__reply_free(resp);
                 if (!more)
                         break;
         }
@@ -229,7 +229,7 @@ int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
         info.bytes_used = st->bytes_used;
         info.watch_queue_bytes = st->watch_queue_bytes;
         limits_from_wire(&info.limits, st->limits);
-        shmview__response__free_unpacked(resp, NULL);
+        shmv__reply_free(resp);
         *ret = info;
         return 0;
 }
@@ -271,7 +271,7 @@ int shmv_watch_open(const char *socket_path, shmv_watch **ret)
         if (r < 0)
                 goto fail_disconnect;
         w->id = resp->id;
-        shmview__response__free_unpacked(resp, NULL);
+        shmv__reply_free(resp);
         *ret = w;
         return 0;
 
@@ -300,7 +300,7 @@ int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
                 return r;
         if (resp->id != w->id || resp->status != 0 ||
             resp->body_case != SHMVIEW__RESPONSE__BODY_EVENT) {
-                shmview__response__free_unpacked(resp, NULL);
+                shmv__reply_free(resp);
                 return -EPROTO;
         }
         const Shmview__Event *e = resp->event;
@@ -317,7 +317,7 @@ int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
         ev.length = e->length;
         ev.writable = e->writable;
         ev.views = e->views;
-        shmview__response__free_unpacked(resp, NULL);
+        shmv__reply_free(resp);
         *ret = ev;
         return 0;
 }

@@ -122,17 +122,20 @@ static int status_error(const Shmview__Response *resp)
         return -resp->status;
 }
 
-/* Frees a reply decoded with arena (NULL: with malloc()). */
+/* Frees a reply decoded into arena (NULL: by shmv__reply_unpack()). */
 static void response_free(Shmview__Response *resp, shmv__wire_arena *arena)
 {
-        if (!resp || (arena && !shmv__wire_arena_on_heap(arena)))
-                return;
-        shmview__response__free_unpacked(resp, arena ? &arena->allocator : NULL);
+        if (!arena)
+                shmv__reply_free(resp);
+        else if (resp && shmv__wire_arena_on_heap(arena))
+                shmview__response__free_unpacked(resp, &arena->allocator);
 }
 
 /* Reads the reply to the request just sent; the caller holds the lock. *ret_fd gets the
- * descriptor that came with it, or -1. The reply is decoded into arena when given (free it
- * with response_free()), else with malloc(). */
+ * descriptor that came with it, or -1. The reply is decoded into arena when given, else by
+ * shmv__reply_unpack(), both within SHMV__DECODE_LIMIT bytes (free it with response_free()).
+ * A reply that cannot be decoded within them is malformed: -EPROTO, and the connection is
+ * dropped. */
 static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, int *ret_fd,
                           shmv__wire_arena *arena)
 {
@@ -159,10 +162,13 @@ static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, 
         if (r < 0)
                 goto fail;
 
-        if (arena)
+        Shmview__Response *resp;
+        if (arena) {
                 shmv__wire_arena_init(arena, SHMV__DECODE_LIMIT);
-        Shmview__Response *resp =
-                shmview__response__unpack(arena ? &arena->allocator : NULL, len, payload);
+                resp = shmview__response__unpack(&arena->allocator, len, payload);
+        } else {
+                resp = shmv__reply_unpack(payload, len);
+        }
         shmv__wire_in_consume(&c->in);
         if (!resp || resp->id != id) {
                 response_free(resp, arena);
@@ -219,7 +225,7 @@ static bool repeatable(const Shmview__Request *req)
  * error (the reply is then freed), else 0 with the reply in *ret (free it with
  * response_free(resp, arena)), its descriptor in *ret_fd when ret_fd is given and the
  * connection that answered in *ret_gen when given. The reply is decoded into arena when
- * given, else with malloc().
+ * given, else by shmv__reply_unpack().
  *
  * A broken connection (the daemon restarted since the last call) is made again first. A
  * request whose sending fails is sent again, once, on a new connection: the daemon never saw
@@ -372,7 +378,7 @@ static int reattach_locked(shmv_client *c)
                             resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH &&
                             resp->reattach->view_id != 0)
                                 batch[i]->view_id = resp->reattach->view_id;
-                        shmview__response__free_unpacked(resp, NULL);
+                        shmv__reply_free(resp);
                 }
         }
         return 0;
@@ -426,7 +432,7 @@ static int hello_locked(shmv_client *c)
                    resp->hello->limits->max_frame < c->max_frame) {
                 c->max_frame = resp->hello->limits->max_frame;
         }
-        shmview__response__free_unpacked(resp, NULL);
+        shmv__reply_free(resp);
         return r;
 }
 
@@ -602,7 +608,7 @@ int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment_info *ret)
                 r = -EPROTO;
         else
                 info_from_wire(ret, resp->stat);
-        shmview__response__free_unpacked(resp, NULL);
+        shmv__reply_free(resp);
         return r;
 }
 
@@ -627,7 +633,7 @@ int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count
                 if (r < 0)
                         goto fail;
                 if (resp->body_case != SHMVIEW__RESPONSE__BODY_LIST) {
-                        shmview__response__free_unpacked(resp, NULL);
+                        shmv__reply_free(resp);
                         r = -EPROTO;
                         goto fail;
                 }
@@ -637,7 +643,7 @@ int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count
                         shmv_segment_info *grown =
                                 reallocarray(all, n + page->n_segments, sizeof(*all));
                         if (!grown) {
-                                shmview__response__free_unpacked(resp, NULL);
+                                shmv__reply_free(resp);
                                 r = -ENOMEM;
                                 goto fail;
                         }
@@ -649,7 +655,7 @@ int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count
                         more = more && strcmp(all[n - 1].name, after) > 0;
                         memcpy(after, all[n - 1].name, sizeof(after));
                 }
-                shmview__response__free_unpacked(resp, NULL);
+                shmv__reply_free(resp);
                 if (!more)
                         break;
         }
@@ -797,7 +803,7 @@ int shmv__client_next_frame(shmv_client *c, int timeout_ms, Shmview__Response **
                 client_close_locked(c);
                 goto out;
         }
-        Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
+        Shmview__Response *resp = shmv__reply_unpack(payload, len);
         shmv__wire_in_consume(&c->in);
         for (int fd; (fd = shmv__wire_in_take_fd(&c->in)) >= 0;)
                 close(fd);

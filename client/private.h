@@ -30,13 +30,19 @@ void shmv__client_release_view(shmv_client *c, uint64_t view_id, uint64_t conn_g
 /* Inspection and watching (admin.c) use the connection through these three. */
 struct Shmview__Request;
 struct Shmview__Response;
+/* Decodes a reply frame within SHMV__DECODE_LIMIT bytes (reply.c): NULL when it is malformed
+ * or would need more, or on ENOMEM. Every reply but an open's is decoded so; free it with
+ * shmv__reply_free(), never with shmview__response__free_unpacked(). */
+struct Shmview__Response *shmv__reply_unpack(const uint8_t *data, size_t len);
+void shmv__reply_free(struct Shmview__Response *resp);
 /* One request/reply exchange: a negative errno for an error status (the reply is then freed),
- * else 0 with the reply in *ret, to free with shmview__response__free_unpacked(). A
- * descriptor riding with the reply is closed. */
+ * else 0 with the reply in *ret, to free with shmv__reply_free(). A descriptor riding with
+ * the reply is closed. */
 int shmv__client_call(shmv_client *c, struct Shmview__Request *req, struct Shmview__Response **ret);
 /* The next frame the daemon pushes (to a watcher), waiting up to timeout_ms (-1: no limit):
- * 0 with the unpacked Response in *ret, -EAGAIN on timeout, -EINTR on a signal, or an error
- * that closes the connection (-ECONNRESET at end of stream). */
+ * 0 with the unpacked Response in *ret (free with shmv__reply_free()), -EAGAIN on timeout,
+ * -EINTR on a signal, or an error that closes the connection (-ECONNRESET at end of stream,
+ * -EPROTO for a frame that cannot be decoded). */
 int shmv__client_next_frame(shmv_client *c, int timeout_ms, struct Shmview__Response **ret);
 /* The connection's socket, -1 once closed. */
 int shmv__client_fd(shmv_client *c);

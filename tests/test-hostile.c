@@ -8,6 +8,7 @@
  * library, with the replies tests/fuzz/fuzz-client.c found the library trusting. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -702,6 +703,10 @@ static void test_decode_bombs(void)
  * called) for a descriptor to pass with it, which the fake daemon then closes. */
 typedef void fake_reply_fn(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd);
 
+/* A frame the fake daemon pushes right after its next reply, as shmviewd pushes events to a
+ * watcher: set by a reply function, with the id of the request it answers; sent once. */
+static Shmview__Response *fake_push;
+
 /* A thread listening on a socket of its own that answers every request of the library with
  * reply(), one connection at a time, and notes what it was asked. */
 typedef struct fake_daemon {
@@ -761,6 +766,12 @@ static void fake_serve(fake_daemon *f, int fd)
                 free(buf);
                 if (pass >= 0)
                         close(pass);
+                if (fake_push) {
+                        CHECK_OK(shmv__wire_pack(&fake_push->base, SHMV__MAX_FRAME, &buf, &len));
+                        (void)shmv__wire_send_all(fd, buf, len, -1);
+                        free(buf);
+                        fake_push = NULL;
+                }
         }
         shmv__wire_in_free(&in);
 }
@@ -1055,6 +1066,291 @@ static void test_hostile_daemon_status(void)
         fake_stop(&f);
 }
 
+/* ---- Replies that would unpack into far more memory than their frame ---- */
+
+/* Empty entries in a bomb page: two bytes each (a tag, a zero length), as many as one frame of
+ * SHMV__MAX_FRAME holds. protobuf-c makes each a struct of its own (80 bytes for a SegmentInfo,
+ * its pointer, 32 bytes of scratch while it scans): about 9 MiB with malloc() for the frame.
+ * The library decodes within SHMV__DECODE_LIMIT (1 MiB, headers of 16 bytes a block counted),
+ * which a page of about 7,000 empty entries passes. */
+#define BOMB_ENTRIES 65000u
+/* Well within the limit: 8 times the longest page shmviewd sends (256). */
+#define SMALL_ENTRIES 2048u
+/* How far one refused bomb may raise the peak RSS of this process (the library's decoding,
+ * up to the 1 MiB limit and malloc()'s or ASan's overhead on it, plus both ends' 128 KiB frame
+ * buffers), where decoding it whole took 10 MiB (19 MiB under ASan). */
+#define BOMB_PEAK_MAX (4u << 20)
+
+static size_t bomb_entries; /* in the next list, views or clients reply, or unknown fields */
+static bool bomb_long_names; /* every list entry with a 255-byte name and all fields set */
+/* Every entry of a reply is the same message: the arrays of pointers to them are filled before
+ * the test measures, so that only the library's memory shows. */
+static Shmview__SegmentInfo bomb_seg;
+static Shmview__ViewInfo bomb_view;
+static Shmview__ClientInfo bomb_client;
+static Shmview__SegmentInfo **bomb_segs;
+static Shmview__ViewInfo **bomb_views;
+static Shmview__ClientInfo **bomb_clients;
+static ProtobufCMessageUnknownField *bomb_unknown;
+
+static void bomb_reply(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd)
+{
+        static Shmview__ListReply list;
+        static Shmview__ViewsReply views;
+        static Shmview__ClientsReply clients;
+        static Shmview__WatchReply watch;
+        static Shmview__Event event;
+        static Shmview__Response push;
+        static uint8_t long_name[SHMV_NAME_MAX];
+        if (fake_hello(req, resp))
+                return;
+        switch (req->body_case) {
+        case SHMVIEW__REQUEST__BODY_LIST:
+                shmview__segment_info__init(&bomb_seg);
+                if (bomb_long_names) {
+                        memset(long_name, 'x', sizeof(long_name));
+                        bomb_seg.name.data = long_name;
+                        bomb_seg.name.len = sizeof(long_name);
+                        bomb_seg.size = bomb_seg.created_usec = UINT64_MAX;
+                        bomb_seg.uid = bomb_seg.gid = bomb_seg.mode = UINT32_MAX;
+                        bomb_seg.views_ro = bomb_seg.views_rw = UINT32_MAX;
+                        bomb_seg.sealed = true;
+                }
+                shmview__list_reply__init(&list);
+                list.segments = bomb_segs;
+                list.n_segments = bomb_entries;
+                resp->body_case = SHMVIEW__RESPONSE__BODY_LIST;
+                resp->list = &list;
+                break;
+        case SHMVIEW__REQUEST__BODY_VIEWS:
+                shmview__view_info__init(&bomb_view);
+                shmview__views_reply__init(&views);
+                views.views = bomb_views;
+                views.n_views = bomb_entries;
+                resp->body_case = SHMVIEW__RESPONSE__BODY_VIEWS;
+                resp->views = &views;
+                break;
+        case SHMVIEW__REQUEST__BODY_CLIENTS:
+                shmview__client_info__init(&bomb_client);
+                shmview__clients_reply__init(&clients);
+                clients.clients = bomb_clients;
+                clients.n_clients = bomb_entries;
+                resp->body_case = SHMVIEW__RESPONSE__BODY_CLIENTS;
+                resp->clients = &clients;
+                break;
+        case SHMVIEW__REQUEST__BODY_WATCH:
+                /* The watch is granted; the first event carries bomb_entries unknown fields. */
+                shmview__watch_reply__init(&watch);
+                resp->body_case = SHMVIEW__RESPONSE__BODY_WATCH;
+                resp->watch = &watch;
+                shmview__event__init(&event);
+                event.kind = SHMVIEW__EVENT__KIND__CREATED;
+                shmview__response__init(&push);
+                push.id = req->id;
+                push.body_case = SHMVIEW__RESPONSE__BODY_EVENT;
+                push.event = &event;
+                push.base.n_unknown_fields = (unsigned)bomb_entries;
+                push.base.unknown_fields = bomb_unknown;
+                fake_push = &push;
+                break;
+        default:
+                th_fail(__FILE__, __LINE__, "unexpected request %d", (int)req->body_case);
+        }
+}
+
+static void bomb_setup(void)
+{
+        static uint8_t zero;
+        bomb_segs = calloc(BOMB_ENTRIES, sizeof(*bomb_segs));
+        bomb_views = calloc(BOMB_ENTRIES, sizeof(*bomb_views));
+        bomb_clients = calloc(BOMB_ENTRIES, sizeof(*bomb_clients));
+        bomb_unknown = calloc(BOMB_ENTRIES, sizeof(*bomb_unknown));
+        CHECK(bomb_segs && bomb_views && bomb_clients && bomb_unknown);
+        for (size_t i = 0; i < BOMB_ENTRIES; i++) {
+                bomb_segs[i] = &bomb_seg;
+                bomb_views[i] = &bomb_view;
+                bomb_clients[i] = &bomb_client;
+                /* Field 9, unknown to Response: a varint 0, two bytes on the wire. */
+                bomb_unknown[i].tag = 9;
+                bomb_unknown[i].wire_type = PROTOBUF_C_WIRE_TYPE_VARINT;
+                bomb_unknown[i].len = 1;
+                bomb_unknown[i].data = &zero;
+        }
+}
+
+static void bomb_teardown(void)
+{
+        free(bomb_segs);
+        free(bomb_views);
+        free(bomb_clients);
+        free(bomb_unknown);
+}
+
+/* "VmRSS" or "VmHWM" of this process, in bytes. */
+static uint64_t self_status(const char *key)
+{
+        char line[256];
+        FILE *f = fopen("/proc/self/status", "re");
+        CHECK(f != NULL);
+        uint64_t kb = 0;
+        size_t klen = strlen(key);
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+                        kb = strtoull(line + klen + 1, NULL, 10);
+                        break;
+                }
+        fclose(f);
+        CHECK(kb > 0);
+        return kb * 1024;
+}
+
+/* Where a call's memory starts: the peak RSS is reset to the RSS now (clear_refs 5), so that
+ * it shows afterwards how high the call went, however briefly; and the bytes malloc() holds. */
+typedef struct mem_mark {
+        uint64_t rss;
+        size_t heap;
+} mem_mark;
+
+static size_t heap_in_use(void)
+{
+        struct mallinfo2 mi = mallinfo2();
+        return mi.uordblks + mi.hblkhd;
+}
+
+static mem_mark mem_start(void)
+{
+        int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+        CHECK(fd >= 0);
+        CHECK(write(fd, "5", 1) == 1);
+        close(fd);
+        return (mem_mark){.rss = self_status("VmRSS"), .heap = heap_in_use()};
+}
+
+/* How far the peak RSS rose since m; fails when the heap did not come back to within 64 KiB
+ * of where it was (under ASan, mallinfo2() does not see the heap: LeakSanitizer does). */
+static uint64_t mem_peak(const char *what, mem_mark m)
+{
+        uint64_t peak = self_status("VmHWM");
+        size_t heap = heap_in_use();
+        uint64_t rise = peak > m.rss ? peak - m.rss : 0;
+        note("%s: peak RSS +%.2f MiB, heap %+ld bytes after\n", what, rise / 1048576.0,
+             (long)heap - (long)m.heap);
+        CHECK(heap <= m.heap + 65536);
+        return rise;
+}
+
+/* The library decodes every reply within a byte limit, as the daemon decodes requests: a list,
+ * views or clients page, or an event, of one frame that would unpack into about 10 MiB is
+ * refused as malformed (-EPROTO), the connection dropped, and the process's peak memory rises
+ * by a bounded amount, not by the bomb's size; nothing leaks (LeakSanitizer), no descriptor
+ * stays open. Pages of the sizes shmviewd sends, and far larger ones, still decode. (The
+ * library decoded every reply but an open's with malloc() and no limit.) */
+static void test_hostile_daemon_bombs(void)
+{
+        int fds = self_fd_count();
+        bomb_setup();
+        fake_daemon f;
+        fake_start(&f, bomb_reply);
+        shmv_client *c;
+        CHECK_OK(shmv_connect(f.path, &c));
+        shmv_segment_info *segs;
+        shmv_view_info *views;
+        shmv_client_info *clients;
+        size_t n;
+
+        /* Within the limit, and warming up whatever the library sets up once. */
+        bomb_entries = SMALL_ENTRIES;
+        CHECK_OK(shmv_segment_list(c, &segs, &n));
+        CHECK(n == SMALL_ENTRIES && segs[SMALL_ENTRIES - 1].name[0] == '\0');
+        shmv_segment_list_free(segs);
+        CHECK_OK(shmv_segment_views(c, "seg", &views, &n));
+        CHECK(n == SMALL_ENTRIES);
+        shmv_segment_views_free(views);
+        CHECK_OK(shmv_client_list(c, &clients, &n));
+        CHECK(n == SMALL_ENTRIES);
+        shmv_client_list_free(clients);
+        /* The heaviest page shmviewd sends: 256 segments of 255-byte names. */
+        bomb_entries = 256;
+        bomb_long_names = true;
+        CHECK_OK(shmv_segment_list(c, &segs, &n));
+        CHECK(n == 256 && strlen(segs[255].name) == SHMV_NAME_MAX && segs[255].sealed &&
+              segs[255].size == UINT64_MAX);
+        shmv_segment_list_free(segs);
+        bomb_long_names = false;
+
+        /* The bombs: each refused, each dropping the connection (the next call connects and
+         * greets again). */
+        bomb_entries = BOMB_ENTRIES;
+        mem_mark m = mem_start();
+        CHECK_RC(shmv_segment_list(c, &segs, &n), -EPROTO);
+        CHECK(mem_peak("list bomb", m) < BOMB_PEAK_MAX);
+        m = mem_start();
+        CHECK_RC(shmv_segment_views(c, "seg", &views, &n), -EPROTO);
+        CHECK(mem_peak("views bomb", m) < BOMB_PEAK_MAX);
+        m = mem_start();
+        CHECK_RC(shmv_client_list(c, &clients, &n), -EPROTO);
+        CHECK(mem_peak("clients bomb", m) < BOMB_PEAK_MAX);
+        CHECK(shmv_last_error_message() == NULL);
+        bomb_entries = 1;
+        CHECK_OK(shmv_segment_list(c, &segs, &n));
+        CHECK(n == 1);
+        shmv_segment_list_free(segs);
+        shmv_disconnect(c);
+
+        /* An event pushed to a watcher, with 65000 unknown fields. */
+        bomb_entries = BOMB_ENTRIES;
+        shmv_watch *w;
+        CHECK_OK(shmv_watch_open(f.path, &w));
+        shmv_event ev;
+        m = mem_start();
+        CHECK_RC(shmv_watch_next(w, TH_RAW_TIMEOUT_MS, &ev), -EPROTO);
+        CHECK(mem_peak("event bomb", m) < BOMB_PEAK_MAX);
+        CHECK_RC(shmv_watch_next(w, 0, &ev), -ENOTCONN);
+        shmv_watch_close(w);
+        fake_stop(&f);
+        /* The first connection, one after each of the three bombs, the watcher's. */
+        CHECK(f.requests[SHMVIEW__REQUEST__BODY_HELLO] == 5);
+        bomb_teardown();
+        CHECK(self_fd_count() == fds);
+}
+
+/* A real daemon's long list still decodes: 700 segments of names near the longest, in pages
+ * of up to 256 (test_list_pages in test-segment.c does the same with short names). */
+static void test_long_list(void)
+{
+        enum { N = 700 };
+        shmv_client *c = th_connect();
+        char prefix[SHMV_NAME_MAX + 1];
+        snprintf(prefix, sizeof(prefix), "%s-", th_name("long"));
+        size_t plen = strlen(prefix);
+        memset(prefix + plen, 'x', SHMV_NAME_MAX - 5 - plen);
+        prefix[SHMV_NAME_MAX - 5] = '\0';
+        plen = strlen(prefix);
+        char name[SHMV_NAME_MAX + 16];
+        for (int i = 0; i < N; i++) {
+                snprintf(name, sizeof(name), "%s%04d", prefix, i);
+                CHECK_OK(shmv_segment_create(c, name, 4096, 0600));
+        }
+        shmv_segment_info *list;
+        size_t n;
+        CHECK_OK(shmv_segment_list(c, &list, &n));
+        int found = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (strncmp(list[i].name, prefix, plen) != 0)
+                        continue;
+                CHECK(strlen(list[i].name) == SHMV_NAME_MAX - 1);
+                CHECK(atoi(list[i].name + plen) == found);
+                found++;
+        }
+        CHECK(found == N);
+        shmv_segment_list_free(list);
+        for (int i = 0; i < N; i++) {
+                snprintf(name, sizeof(name), "%s%04d", prefix, i);
+                CHECK_OK(shmv_segment_unlink(c, name));
+        }
+        shmv_disconnect(c);
+}
+
 int main(int argc, char **argv)
 {
         static const th_test tests[] = {
@@ -1074,6 +1370,8 @@ int main(int argc, char **argv)
                 TH_TEST(test_hostile_daemon_open),
                 TH_TEST(test_hostile_daemon_list),
                 TH_TEST(test_hostile_daemon_status),
+                TH_TEST(test_hostile_daemon_bombs),
+                TH_TEST(test_long_list),
         };
         static const char *const args[] = {
                 "--max-clients", "1100", "--stall-timeout", "1000", "--log-level", "error", NULL};

@@ -1,8 +1,8 @@
 /* libFuzzer target: replies from a fake daemon into libshmview. The library is the real one
- * (client.c, view.c, admin.c, error.c and the wire layer), called through its public API; the
- * daemon is a thread of this process that listens on a temporary socket and answers every
- * request the library sends with the next reply record of the input, as a hostile or broken
- * process listening on the socket path, or a daemon bug, could.
+ * (client.c, view.c, admin.c, error.c, reply.c and the wire layer), called through its public
+ * API; the daemon is a thread of this process that listens on a temporary socket and answers
+ * every request the library sends with the next reply record of the input, as a hostile or
+ * broken process listening on the socket path, or a daemon bug, could.
  *
  * Input layout:
  *   byte 0          n, the length of the op stream

@@ -348,5 +348,28 @@ int main(int argc, char **argv)
         response(&s, CANNED, &r);
         canned(&s);
         seed_write(&s, "hello");
+
+        /* A list page that would unpack into far more memory than its frame: 32000 empty
+         * entries, two bytes each. The library refuses it within its decode limit (EPROTO, the
+         * connection dropped) and connects again for the next list. */
+        op(&s, OP_CONNECT, ARG(0, 0));
+        op(&s, OP_LIST, ARG(0, 0));
+        op(&s, OP_LIST, ARG(0, 0));
+        canned(&s);
+        enum { BOMB = 32000 };
+        static uint8_t bomb[4 + 2 * BOMB];
+        size_t inner = 2 * BOMB;
+        bomb[0] = 0x62; /* Response field 12 (list), length-delimited */
+        bomb[1] = (uint8_t)((inner & 0x7f) | 0x80); /* its length, a 3-byte varint */
+        bomb[2] = (uint8_t)((inner >> 7 & 0x7f) | 0x80);
+        bomb[3] = (uint8_t)(inner >> 14);
+        for (size_t i = 0; i < BOMB; i++) {
+                bomb[4 + 2 * i] = 0x0a; /* ListReply field 1 (segments), empty */
+                bomb[4 + 2 * i + 1] = 0x00;
+        }
+        record(&s, ID, bomb, sizeof(bomb));
+        canned(&s);
+        canned(&s);
+        seed_write(&s, "list-bomb");
         return 0;
 }
