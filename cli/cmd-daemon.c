@@ -75,6 +75,7 @@ static json_object *limits_json(const shmv_limits *l)
         json_object_object_add(o, "max_bytes_per_uid", cli_json_u64(l->max_bytes_per_uid));
         json_object_object_add(o, "stall_timeout_ms", cli_json_u64(l->stall_timeout_ms));
         json_object_object_add(o, "max_segments_per_uid", cli_json_u64(l->max_segments_per_uid));
+        json_object_object_add(o, "max_views_per_uid", cli_json_u64(l->max_views_per_uid));
         json_object_object_add(o, "max_frame", cli_json_u64(l->max_frame));
         json_object_object_add(o, "max_fds_per_message", cli_json_u64(l->max_fds_per_message));
         json_object_object_add(o, "max_name_len", cli_json_u64(l->max_name_len));
@@ -137,7 +138,7 @@ int cli_cmd_status(cli_ctx *ctx)
         printf("segments:  %" PRIu32 " (and %" PRIu32 " unlinked, still held by views)\n",
                st.segments, st.segments_unlinked);
         printf("views:     %" PRIu64 "\n", st.views);
-        printf("memory:    %s in use of %s (max_bytes)\n",
+        printf("memory:    %s in use (whole pages) of %s (max_bytes)\n",
                cli_format_size(used, st.bytes_used, ctx->bytes),
                cli_format_size(max, l->max_bytes, ctx->bytes));
         printf("limits:\n");
@@ -148,6 +149,7 @@ int cli_cmd_status(cli_ctx *ctx)
         limit_line("max_clients_per_uid", l->max_clients_per_uid, false, ctx->bytes);
         limit_line("max_bytes_per_uid", l->max_bytes_per_uid, true, ctx->bytes);
         limit_line("max_segments_per_uid", l->max_segments_per_uid, false, ctx->bytes);
+        limit_line("max_views_per_uid", l->max_views_per_uid, false, ctx->bytes);
         limit_line("stall_timeout_ms", l->stall_timeout_ms, false, ctx->bytes);
         limit_line("max_frame", l->max_frame, true, ctx->bytes);
         limit_line("watch_queue_bytes", st.watch_queue_bytes, true, ctx->bytes);

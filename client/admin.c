@@ -198,6 +198,7 @@ static void limits_from_wire(shmv_limits *dst, const Shmview__Limits *src)
         dst->max_bytes_per_uid = src->max_bytes_per_uid;
         dst->stall_timeout_ms = src->stall_timeout_ms;
         dst->max_segments_per_uid = src->max_segments_per_uid;
+        dst->max_views_per_uid = src->max_views_per_uid;
 }
 
 int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)

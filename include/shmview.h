@@ -252,6 +252,7 @@ typedef struct shmv_limits {
         uint64_t max_bytes_per_uid;
         uint32_t stall_timeout_ms;
         uint32_t max_segments_per_uid;
+        uint32_t max_views_per_uid; /* views of one uid on all its connections together */
 } shmv_limits;
 
 typedef struct shmv_daemon_info {

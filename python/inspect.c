@@ -156,6 +156,7 @@ static PyStructSequence_Field limits_fields[] = {
         {"max_bytes_per_uid", "bytes in the segments of one uid"},
         {"stall_timeout_ms", "how long a client may leave its replies unread, in milliseconds"},
         {"max_segments_per_uid", "segments of one uid"},
+        {"max_views_per_uid", "views of one uid on all its connections together"},
         {NULL, NULL},
 };
 
@@ -163,12 +164,12 @@ static PyStructSequence_Desc limits_desc = {
         "shmview.Limits",
         "Limits(max_frame, max_fds_per_message, max_clients, max_views_per_client,\n"
         "       max_segments, max_bytes, max_name_len, list_page_size, max_clients_per_uid,\n"
-        "       max_bytes_per_uid, stall_timeout_ms, max_segments_per_uid)\n"
+        "       max_bytes_per_uid, stall_timeout_ms, max_segments_per_uid, max_views_per_uid)\n"
         "\n"
         "The daemon's limits (shmv_limits), as DaemonInfo.limits; 0 where the daemon announces\n"
         "none.",
         limits_fields,
-        12,
+        13,
 };
 
 static PyObject *limits_new(const shmv_limits *l)
@@ -186,6 +187,7 @@ static PyObject *limits_new(const shmv_limits *l)
                 u64(l->max_bytes_per_uid),
                 PyLong_FromUnsignedLong(l->stall_timeout_ms),
                 PyLong_FromUnsignedLong(l->max_segments_per_uid),
+                PyLong_FromUnsignedLong(l->max_views_per_uid),
         };
 
         return RECORD_NEW(&limits_type, items);

@@ -718,7 +718,7 @@ class TestDaemon(CliTest):
         self.assertEqual(set(before["limits"]), {
             "max_bytes", "max_segments", "max_clients", "max_views_per_client",
             "max_clients_per_uid", "max_bytes_per_uid", "max_segments_per_uid",
-            "stall_timeout_ms", "max_frame",
+            "max_views_per_uid", "stall_timeout_ms", "max_frame",
             "max_fds_per_message", "max_name_len", "list_page_size"})
         self.assertEqual(before["version"], ok("--version").split()[1])
         self.assertEqual(before["protocol_version"], 1)

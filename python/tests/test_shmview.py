@@ -1545,7 +1545,7 @@ class InspectTest(DaemonTestCase):
 
     LIMITS = dict(max_bytes=64 << 20, max_segments=40, max_clients=50, max_views_per_client=30,
                   max_clients_per_uid=45, max_bytes_per_uid=48 << 20, max_segments_per_uid=35,
-                  max_frame=65536, stall_timeout_ms=7000)
+                  max_views_per_uid=70, max_frame=65536, stall_timeout_ms=7000)
     daemon_args = ("--max-bytes", str(LIMITS["max_bytes"]),
                    "--max-segments", str(LIMITS["max_segments"]),
                    "--max-clients", str(LIMITS["max_clients"]),
@@ -1553,6 +1553,7 @@ class InspectTest(DaemonTestCase):
                    "--max-clients-per-uid", str(LIMITS["max_clients_per_uid"]),
                    "--max-bytes-per-uid", str(LIMITS["max_bytes_per_uid"]),
                    "--max-segments-per-uid", str(LIMITS["max_segments_per_uid"]),
+                   "--max-views-per-uid", str(LIMITS["max_views_per_uid"]),
                    "--max-frame", str(LIMITS["max_frame"]),
                    "--stall-timeout", str(LIMITS["stall_timeout_ms"]))
 
