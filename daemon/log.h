@@ -21,10 +21,10 @@ void shmv__log_set_level(int level);
 __attribute__((format(printf, 2, 3))) void shmv__log(int level, const char *fmt, ...);
 
 /* The arguments are evaluated only when the line is logged. */
-#define shmv__log_at(level, ...)                                                                   \
-        do {                                                                                       \
-                if ((level) <= shmv__log_max_level)                                                \
-                        shmv__log((level), __VA_ARGS__);                                           \
+#define shmv__log_at(level, ...)                         \
+        do {                                             \
+                if ((level) <= shmv__log_max_level)      \
+                        shmv__log((level), __VA_ARGS__); \
         } while (0)
 
 #define log_debug(...) shmv__log_at(SHMV__LOG_DEBUG, __VA_ARGS__)
