@@ -35,6 +35,13 @@ PyObject *shmv__py_set_error_msg(int err, const char *msg, PyObject *what);
  * shmv_strerror()'s. No other such call may come in between, in this thread. */
 PyObject *shmv__py_set_daemon_error(int err, PyObject *what);
 
+/* A new record (struct sequence) of type with the n items given, which it takes over: on
+ * failure (one of them NULL, or no memory for the record) the others are released and NULL
+ * returned. SHMV__PY_RECORD_NEW counts the items of an array. */
+PyObject *shmv__py_record_new(PyTypeObject *type, PyObject **items, size_t n);
+#define SHMV__PY_RECORD_NEW(type, items) \
+        shmv__py_record_new(type, items, sizeof(items) / sizeof((items)[0]))
+
 /* A new SegmentInfo from the library's record. */
 PyObject *shmv__py_segment_info_new(const shmv_segment_info *info);
 

@@ -14,30 +14,6 @@ static PyTypeObject event_type;
 /* shmview.EventKind, an enum.IntEnum made at module initialisation. */
 static PyObject *event_kind;
 
-/* A new record of type with the n items given, which it takes over: on failure (one of them
- * NULL, or no memory for the record) the others are released and NULL returned. */
-static PyObject *record_new(PyTypeObject *type, PyObject **items, size_t n)
-{
-        PyObject *r = NULL;
-        size_t i;
-
-        for (i = 0; i < n; i++)
-                if (!items[i])
-                        goto fail;
-        r = PyStructSequence_New(type);
-        if (!r)
-                goto fail;
-        for (i = 0; i < n; i++)
-                PyStructSequence_SET_ITEM(r, (Py_ssize_t)i, items[i]);
-        return r;
-fail:
-        for (i = 0; i < n; i++)
-                Py_XDECREF(items[i]);
-        return NULL;
-}
-
-#define RECORD_NEW(type, items) record_new(type, items, sizeof(items) / sizeof((items)[0]))
-
 static PyObject *u64(uint64_t v)
 {
         return PyLong_FromUnsignedLongLong(v);
@@ -76,7 +52,7 @@ static PyObject *client_ref_new(const shmv_client_ref *ref)
                 PyUnicode_DecodeFSDefault(ref->comm),
         };
 
-        return RECORD_NEW(&client_ref_type, items);
+        return SHMV__PY_RECORD_NEW(&client_ref_type, items);
 }
 
 static PyStructSequence_Field view_info_fields[] = {
@@ -107,7 +83,7 @@ PyObject *shmv__py_view_info_new(const shmv_view_info *info)
                 PyBool_FromLong(info->writable),
         };
 
-        return RECORD_NEW(&view_info_type, items);
+        return SHMV__PY_RECORD_NEW(&view_info_type, items);
 }
 
 static PyStructSequence_Field client_info_fields[] = {
@@ -140,7 +116,7 @@ PyObject *shmv__py_client_info_new(const shmv_client_info *info)
                 seconds(info->connected_usec),
         };
 
-        return RECORD_NEW(&client_info_type, items);
+        return SHMV__PY_RECORD_NEW(&client_info_type, items);
 }
 
 static PyStructSequence_Field limits_fields[] = {
@@ -190,7 +166,7 @@ static PyObject *limits_new(const shmv_limits *l)
                 PyLong_FromUnsignedLong(l->max_views_per_uid),
         };
 
-        return RECORD_NEW(&limits_type, items);
+        return SHMV__PY_RECORD_NEW(&limits_type, items);
 }
 
 static PyStructSequence_Field daemon_info_fields[] = {
@@ -244,7 +220,7 @@ PyObject *shmv__py_daemon_info_new(const shmv_daemon_info *info)
                 seconds(info->uptime_usec),
         };
 
-        return RECORD_NEW(&daemon_info_type, items);
+        return SHMV__PY_RECORD_NEW(&daemon_info_type, items);
 }
 
 static PyStructSequence_Field event_fields[] = {
@@ -352,7 +328,7 @@ PyObject *shmv__py_event_new(const shmv_event *ev)
                 PyUnicode_FromString(shmv_event_kind_name(ev->kind)),
         };
 
-        return RECORD_NEW(&event_type, items);
+        return SHMV__PY_RECORD_NEW(&event_type, items);
 }
 
 static PyObject *event_kind_make(void)

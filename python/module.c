@@ -151,34 +151,42 @@ static PyStructSequence_Desc segment_info_desc = {
 
 PyTypeObject shmv__py_segment_info_type;
 
+PyObject *shmv__py_record_new(PyTypeObject *type, PyObject **items, size_t n)
+{
+        PyObject *r = NULL;
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (!items[i])
+                        goto fail;
+        r = PyStructSequence_New(type);
+        if (!r)
+                goto fail;
+        for (i = 0; i < n; i++)
+                PyStructSequence_SET_ITEM(r, (Py_ssize_t)i, items[i]);
+        return r;
+fail:
+        for (i = 0; i < n; i++)
+                Py_XDECREF(items[i]);
+        return NULL;
+}
+
 PyObject *shmv__py_segment_info_new(const shmv_segment_info *info)
 {
-        PyObject *r = PyStructSequence_New(&shmv__py_segment_info_type);
-        PyObject *items[10];
-        size_t n = sizeof(items) / sizeof(items[0]);
+        PyObject *items[] = {
+                PyUnicode_DecodeFSDefault(info->name),
+                PyLong_FromUnsignedLongLong(info->size),
+                PyLong_FromUnsignedLong(info->uid),
+                PyLong_FromUnsignedLong(info->gid),
+                PyLong_FromUnsignedLong(info->mode),
+                PyBool_FromLong(info->sealed),
+                PyLong_FromUnsignedLong(info->views_ro),
+                PyLong_FromUnsignedLong(info->views_rw),
+                PyLong_FromUnsignedLongLong(info->created_usec),
+                PyFloat_FromDouble((double)info->created_usec / 1e6),
+        };
 
-        if (!r)
-                return NULL;
-        items[0] = PyUnicode_DecodeFSDefault(info->name);
-        items[1] = PyLong_FromUnsignedLongLong(info->size);
-        items[2] = PyLong_FromUnsignedLong(info->uid);
-        items[3] = PyLong_FromUnsignedLong(info->gid);
-        items[4] = PyLong_FromUnsignedLong(info->mode);
-        items[5] = PyBool_FromLong(info->sealed);
-        items[6] = PyLong_FromUnsignedLong(info->views_ro);
-        items[7] = PyLong_FromUnsignedLong(info->views_rw);
-        items[8] = PyLong_FromUnsignedLongLong(info->created_usec);
-        items[9] = PyFloat_FromDouble((double)info->created_usec / 1e6);
-        for (size_t i = 0; i < n; i++) {
-                if (!items[i]) {
-                        for (size_t j = i + 1; j < n; j++)
-                                Py_XDECREF(items[j]);
-                        Py_DECREF(r);
-                        return NULL;
-                }
-                PyStructSequence_SET_ITEM(r, (Py_ssize_t)i, items[i]);
-        }
-        return r;
+        return SHMV__PY_RECORD_NEW(&shmv__py_segment_info_type, items);
 }
 
 PyDoc_STRVAR(
