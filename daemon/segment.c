@@ -387,18 +387,20 @@ typedef struct close_job {
         uint64_t charge; /* in r->freeing until the close has run */
 } close_job;
 
-static void close_job_run(close_job *job)
+/* A segment's descriptors; fd_ro may be -1 (never opened read-only). */
+static void close_fds(int fd, int fd_ro)
 {
-        close(job->fd);
-        if (job->fd_ro >= 0)
-                close(job->fd_ro);
+        close(fd);
+        if (fd_ro >= 0)
+                close(fd_ro);
 }
 
 /* The kernel frees the pages here, in the last close(): 77 ms per GiB. */
 static void close_work(uv_work_t *work)
 {
         shmv__worker_lower_priority();
-        close_job_run(work->data);
+        close_job *job = work->data;
+        close_fds(job->fd, job->fd_ro);
 }
 
 static void close_done(uv_work_t *work, int status)
@@ -406,7 +408,7 @@ static void close_done(uv_work_t *work, int status)
         close_job *job = work->data;
         /* Nothing cancels it; were it cancelled, it would not have run. */
         if (status == UV_ECANCELED)
-                close_job_run(job);
+                close_fds(job->fd, job->fd_ro);
         job->registry->freeing -= job->charge;
         job->registry->nclosing--;
         free(job);
@@ -432,9 +434,7 @@ static void segment_close_fds(shmv__registry *r, int fd, int fd_ro, uint64_t cha
                         free(job);
                 }
         }
-        close(fd);
-        if (fd_ro >= 0)
-                close(fd_ro);
+        close_fds(fd, fd_ro);
 }
 
 void shmv__segment_unref(shmv__segment *s)
@@ -704,14 +704,21 @@ int shmv__segment_reserve(shmv__segment *s)
         return reserve_pages(s->fd, s->size, s->huge);
 }
 
-/* A create that failed: its name, its charge and its memfd go (shmv__segment_unref returns the
- * charge, as for any segment freed). */
-static void create_undo(shmv__segment *s)
+/* The create of s is over, done or undone: its name is no longer only reserved, and its
+ * pages no longer counted as being reserved. */
+static void creating_over(shmv__segment *s)
 {
         shmv__registry *r = s->registry;
         g_hash_table_remove(r->creating, s->name);
         r->reserving -= shmv__registry_charge(r, s->size);
         s->creating = false;
+}
+
+/* A create that failed: its name, its charge and its memfd go (shmv__segment_unref returns the
+ * charge, as for any segment freed). */
+static void create_undo(shmv__segment *s)
+{
+        creating_over(s);
         shmv__segment_unref(s);
 }
 
@@ -739,9 +746,7 @@ int shmv__segment_create_end(shmv__segment *s, int err, const char **ret_why)
                 create_undo(s);
                 return -ENOSPC;
         }
-        g_hash_table_remove(r->creating, s->name);
-        r->reserving -= shmv__registry_charge(r, s->size);
-        s->creating = false;
+        creating_over(s);
         s->linked = true;
         g_tree_insert(r->by_name, s->name, s);
         return 0;
