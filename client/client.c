@@ -1,11 +1,13 @@
 /* libshmview: the connection to shmviewd and the segment requests. Views live in view.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@ struct shmv_client {
         pid_t pid; /* the process that connected: a forked child must not use the socket */
         uint64_t next_id;
         uint32_t max_frame;
+        int timeout_ms; /* shmv_set_timeout(); -1: without limit */
         shmv__wire_in in;
         /* After the daemon restarts, the next call connects again to path (docs/systemd.md):
          * conn_gen counts the connections, and the mappings still alive are registered on the
@@ -103,6 +106,8 @@ static int send_locked(shmv_client *c, Shmview__Request *req)
         int r = shmv__wire_send_all(c->fd, buf, (size_t)len, -1);
         if (buf != small)
                 free(buf);
+        if (r == -EAGAIN || r == -EWOULDBLOCK)
+                r = -ETIMEDOUT; /* SO_SNDTIMEO: the daemon took nothing for timeout_ms */
         if (r < 0)
                 client_close_locked(c);
         return r;
@@ -131,6 +136,13 @@ static void response_free(Shmview__Response *resp, shmv__wire_arena *arena)
                 shmview__response__free_unpacked(resp, &arena->allocator);
 }
 
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Reads the reply to the request just sent; the caller holds the lock. *ret_fd gets the
  * descriptor that came with it, or -1. The reply is decoded into arena when given, else by
  * shmv__reply_unpack(), both within SHMV__DECODE_LIMIT bytes (free it with response_free()).
@@ -142,6 +154,7 @@ static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, 
         const uint8_t *payload;
         size_t len;
         int r;
+        int64_t deadline = 0; /* set once part of the reply is in */
         while ((r = shmv__wire_in_frame(&c->in, &payload, &len)) == 0) {
                 /* Wait in recvmsg() itself, not in poll(): a thread asleep in recvmsg() on a
                  * Unix socket is also woken when the daemon takes the request off the socket
@@ -149,14 +162,25 @@ static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, 
                  * not filter that wake-up). shmviewd takes a request off only once it has
                  * the reply ready and sends it right after (wire.h), so that wake-up brings
                  * this CPU out of idle while the reply is on its way, instead of after it
-                 * landed. poll() filters it out; bench/ measures the difference. */
+                 * landed. poll() filters it out; bench/ measures the difference. Each wait
+                 * ends after timeout_ms (SO_RCVTIMEO); a reply that trickles in gets as long
+                 * again in all. */
+                if (deadline > 0 && mono_ms() > deadline) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
                 ssize_t n = shmv__wire_in_fill(&c->in, c->fd);
                 if (n == 0)
                         r = -ECONNRESET;
+                else if (n == -EAGAIN || n == -EWOULDBLOCK)
+                        r = -ETIMEDOUT;
                 else if (n < 0)
                         r = (int)n;
-                else
+                else {
+                        if (deadline == 0 && c->timeout_ms > 0)
+                                deadline = mono_ms() + c->timeout_ms;
                         continue;
+                }
                 break;
         }
         if (r < 0)
@@ -384,7 +408,22 @@ static int reattach_locked(shmv_client *c)
         return 0;
 }
 
-static int connect_socket(const char *path)
+/* Bounds every blocking send and receive on fd, and connect() on a full backlog, to
+ * timeout_ms (-1: no bound). */
+static int socket_timeout(int fd, int timeout_ms)
+{
+        struct timeval tv = {0, 0};
+        if (timeout_ms > 0) {
+                tv.tv_sec = timeout_ms / 1000;
+                tv.tv_usec = (timeout_ms % 1000) * 1000;
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                return -errno;
+        return 0;
+}
+
+static int connect_socket(const char *path, int timeout_ms)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         size_t len = strlen(path);
@@ -394,13 +433,19 @@ static int connect_socket(const char *path)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        int r;
+        int r = socket_timeout(fd, timeout_ms);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
         do
                 r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         while (r < 0 && errno == EINTR);
         if (r < 0) {
-                /* No socket file at the path: no daemon there, as with a stale socket. */
-                r = errno == ENOENT ? -ECONNREFUSED : -errno;
+                /* No socket file at the path: no daemon there, as with a stale socket. A full
+                 * backlog for timeout_ms (SO_SNDTIMEO): nobody accepts, as when a
+                 * socket-activated daemon cannot start. */
+                r = errno == ENOENT ? -ECONNREFUSED : errno == EAGAIN ? -ETIMEDOUT : -errno;
                 close(fd);
                 return r;
         }
@@ -447,7 +492,7 @@ static int connect_locked(shmv_client *c)
         int r = shmv__wire_in_init(&c->in, SHMV__MAX_FRAME, true);
         if (r < 0)
                 return r;
-        r = connect_socket(c->path);
+        r = connect_socket(c->path, c->timeout_ms);
         if (r < 0)
                 return r;
         c->fd = r;
@@ -461,10 +506,29 @@ static int connect_locked(shmv_client *c)
         return r;
 }
 
+/* The timeout a new client starts with: $SHMVIEW_TIMEOUT_MS when set, else the default. */
+static int default_timeout(int *ret_ms)
+{
+        const char *env = getenv("SHMVIEW_TIMEOUT_MS");
+        *ret_ms = SHMV_TIMEOUT_DEFAULT_MS;
+        if (!env || !*env)
+                return 0;
+        char *end;
+        errno = 0;
+        long ms = strtol(env, &end, 10);
+        if (errno || *end || ms < -1 || ms == 0 || ms > INT_MAX)
+                return -EINVAL;
+        *ret_ms = (int)ms;
+        return 0;
+}
+
 int shmv_connect(const char *socket_path, shmv_client **ret)
 {
         shmv__error_clear();
         if (!ret)
+                return -EINVAL;
+        int timeout_ms;
+        if (default_timeout(&timeout_ms) < 0)
                 return -EINVAL;
         shmv_client *c = calloc(1, sizeof(*c));
         if (!c)
@@ -477,6 +541,7 @@ int shmv_connect(const char *socket_path, shmv_client **ret)
         atomic_init(&c->refs, 1);
         pthread_mutex_init(&c->lock, NULL);
         c->max_frame = SHMV__MAX_FRAME;
+        c->timeout_ms = timeout_ms;
         c->fd = -1;
         c->pid = current_pid();
         pthread_mutex_lock(&c->lock);
@@ -488,6 +553,17 @@ int shmv_connect(const char *socket_path, shmv_client **ret)
         return 0;
 fail:
         shmv__client_unref(c);
+        return r;
+}
+
+int shmv_set_timeout(shmv_client *c, int timeout_ms)
+{
+        if (!c || timeout_ms < -1 || timeout_ms == 0)
+                return -EINVAL;
+        pthread_mutex_lock(&c->lock);
+        c->timeout_ms = timeout_ms;
+        int r = c->fd >= 0 ? socket_timeout(c->fd, timeout_ms) : 0;
+        pthread_mutex_unlock(&c->lock);
         return r;
 }
 
@@ -754,13 +830,6 @@ int shmv__client_fd(shmv_client *c)
         int fd = c->fd;
         pthread_mutex_unlock(&c->lock);
         return fd;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int shmv__client_next_frame(shmv_client *c, int timeout_ms, Shmview__Response **ret)

@@ -28,6 +28,7 @@ static const struct {
         {ENOTCONN, "not connected to the daemon"},
         {ECONNRESET, "the daemon closed the connection"},
         {EPIPE, "the daemon closed the connection"},
+        {ETIMEDOUT, "the daemon did not answer in time (the client's timeout)"},
         {EPROTO, "protocol error"},
         {EMSGSIZE, "message too large"},
         {ENAMETOOLONG, "socket path too long"},

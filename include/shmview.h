@@ -53,9 +53,20 @@ typedef struct shmv_segment_info {
  * When the daemon restarts, views stay usable too; calls return -ECONNREFUSED while no daemon
  * listens, and the first call after it is back connects again and registers the open views
  * with it. A create, unlink or seal whose reply was lost returns -ECONNRESET, its effect
- * unknown; other calls are sent again (docs/systemd.md). */
+ * unknown; other calls are sent again (docs/systemd.md).
+ * A call waits for the daemon at most the client's timeout (shmv_set_timeout()), else fails
+ * with -ETIMEDOUT and drops the connection, as when the daemon went away; so does
+ * shmv_connect(), whose timeout is $SHMVIEW_TIMEOUT_MS when set, else SHMV_TIMEOUT_DEFAULT_MS. */
 SHMV_EXPORT int shmv_connect(const char *socket_path, shmv_client **ret);
 SHMV_EXPORT void shmv_disconnect(shmv_client *client); /* NULL is fine */
+
+#define SHMV_TIMEOUT_DEFAULT_MS 30000
+/* How long the client's calls wait for the daemon, in milliseconds (-1: without limit): to
+ * get a connection accepted, to take a request, and for a reply to start arriving; a reply
+ * that has started has as long again to arrive whole. A socket-activated daemon that never
+ * comes up, or a daemon that hangs, then costs a call that long, not forever. Returns 0, or
+ * -EINVAL for a timeout below -1 or of 0. */
+SHMV_EXPORT int shmv_set_timeout(shmv_client *client, int timeout_ms);
 
 /* The socket path that shmv_connect(NULL, ...) would use, into dst (dst_len bytes with NUL).
  * -ENAMETOOLONG when it does not fit. */

@@ -8,6 +8,8 @@
 #include "binding.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <sys/un.h>
 
 typedef struct {
@@ -517,6 +519,43 @@ static PyObject *client_close(ClientObject *self, PyObject *unused)
         Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(set_timeout_doc,
+             "set_timeout($self, seconds, /)\n"
+             "--\n"
+             "\n"
+             "How long each later call waits for the daemon before it raises TimeoutError\n"
+             "(None: without limit). A client starts with $SHMVIEW_TIMEOUT_MS milliseconds when\n"
+             "set, else 30 seconds.");
+
+static PyObject *client_set_timeout(ClientObject *self, PyObject *arg)
+{
+        int ms = -1;
+        shmv_client *c;
+        int r;
+
+        if (arg != Py_None) {
+                double t = PyFloat_AsDouble(arg);
+                if (t == -1 && PyErr_Occurred())
+                        return NULL;
+                if (!(t > 0)) {
+                        PyErr_SetString(PyExc_ValueError, "timeout must be None or a number > 0");
+                        return NULL;
+                }
+                /* Whole milliseconds, rounded up: a timeout never ends early or at 0. */
+                ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
+        }
+        c = client_enter(self);
+        if (!c)
+                return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_set_timeout(c, ms);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        if (r < 0)
+                return shmv__py_set_error(r, NULL);
+        Py_RETURN_NONE;
+}
+
 static PyObject *client_enter_ctx(ClientObject *self, PyObject *unused)
 {
         if (self->closed || !self->client) {
@@ -552,6 +591,7 @@ static PyMethodDef client_methods[] = {
         {"clients", SHMV__PY_FN(client_clients), METH_NOARGS, clients_doc},
         {"status", SHMV__PY_FN(client_status), METH_NOARGS, status_doc},
         {"watch", SHMV__PY_FN(client_watch), METH_NOARGS, watch_doc},
+        {"set_timeout", SHMV__PY_FN(client_set_timeout), METH_O, set_timeout_doc},
         {"close", SHMV__PY_FN(client_close), METH_NOARGS, close_doc},
         {"__enter__", SHMV__PY_FN(client_enter_ctx), METH_NOARGS, NULL},
         {"__exit__", SHMV__PY_FN(client_exit_ctx), METH_VARARGS, NULL},

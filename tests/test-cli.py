@@ -466,6 +466,23 @@ class TestSegments(CliTest):
             env = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
             if not os.path.exists(default):
                 self.assertFails(["ls"], 1, "shmview: ls: %s: %s" % (default, msg), env=env)
+        # A socket nobody accepts on (a socket-activated daemon that cannot start): the
+        # command fails after $SHMVIEW_TIMEOUT_MS instead of waiting forever.
+        silent = os.path.join(tmpdir, "silent.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(silent)
+        srv.listen(8)
+        try:
+            env = dict(os.environ, SHMVIEW_TIMEOUT_MS="200")
+            self.assertFails(["ls", "--socket", silent], 1,
+                             "shmview: ls: %s: the daemon did not answer in time \\(the "
+                             "client's timeout\\)" % re.escape(silent), env=env)
+            env["SHMVIEW_TIMEOUT_MS"] = "soon"
+            self.assertFails(["ls", "--socket", silent], 1,
+                             "shmview: ls: %s: invalid argument" % re.escape(silent), env=env)
+        finally:
+            srv.close()
+            os.unlink(silent)
         self.assertFails(["ls", "--socket", ""], 2, "shmview: ls: --socket: wants a path")
         self.assertFails(["ls", "--socket", "x" * 200], 1, "shmview: ls: x{200}: socket path too long")
 

@@ -1070,6 +1070,102 @@ static void test_hostile_daemon_status(void)
         fake_stop(&f);
 }
 
+/* ---- A daemon that does not answer ---- */
+
+/* A listening socket nobody accepts on, as when systemd holds the socket of a daemon that
+ * cannot start; backlog as for listen(). */
+static int silent_listener(const char *path, int backlog)
+{
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK(listen(fd, backlog) == 0);
+        return fd;
+}
+
+static bool slow_next; /* the next request other than the hello is answered 600 ms late */
+
+static void slow_reply(const Shmview__Request *req, Shmview__Response *resp, int *ret_fd)
+{
+        (void)ret_fd;
+        if (fake_hello(req, resp))
+                return;
+        if (slow_next) {
+                slow_next = false;
+                usleep(600 * 1000);
+        }
+        resp->status = ENOENT;
+}
+
+/* Every call waits for the daemon at most the client's timeout, then fails with -ETIMEDOUT
+ * and drops the connection: a connect whose hello nobody answers, a connect that finds the
+ * backlog full (nobody accepts), a call whose reply is late. The next call connects again.
+ * (Calls waited forever.) */
+static void test_daemon_never_answers(void)
+{
+        char dir[] = "/tmp/shmview-silent-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        char path[108];
+        snprintf(path, sizeof(path), "%s/silent.sock", dir);
+        shmv_client *c = NULL;
+
+        CHECK(setenv("SHMVIEW_TIMEOUT_MS", "x", 1) == 0);
+        CHECK_RC(shmv_connect(path, &c), -EINVAL);
+        CHECK(setenv("SHMVIEW_TIMEOUT_MS", "0", 1) == 0);
+        CHECK_RC(shmv_connect(path, &c), -EINVAL);
+        CHECK(setenv("SHMVIEW_TIMEOUT_MS", "200", 1) == 0);
+
+        /* Accepted into the backlog, the hello never answered. */
+        int lfd = silent_listener(path, 4);
+        uint64_t t0 = now_ms();
+        CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
+        uint64_t took = now_ms() - t0;
+        note("hello unanswered: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
+        CHECK(took >= 190 && took < 3000 && c == NULL);
+        close(lfd);
+        unlink(path);
+
+        /* The backlog full: connect() itself waits, and gives up. */
+        lfd = silent_listener(path, 0);
+        int filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        CHECK(connect(filler, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        t0 = now_ms();
+        CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
+        took = now_ms() - t0;
+        note("backlog full: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
+        CHECK(took >= 190 && took < 3000 && c == NULL);
+        close(filler);
+        close(lfd);
+        unlink(path);
+        rmdir(dir);
+        CHECK(unsetenv("SHMVIEW_TIMEOUT_MS") == 0);
+
+        /* A late reply, on a client connected with the default timeout. */
+        fake_daemon f;
+        fake_start(&f, slow_reply);
+        CHECK_OK(shmv_connect(f.path, &c));
+        CHECK_RC(shmv_set_timeout(c, 0), -EINVAL);
+        CHECK_RC(shmv_set_timeout(c, -2), -EINVAL);
+        CHECK_RC(shmv_set_timeout(NULL, 100), -EINVAL);
+        CHECK_OK(shmv_set_timeout(c, 200));
+        shmv_segment_info info;
+        slow_next = true;
+        t0 = now_ms();
+        CHECK_RC(shmv_segment_stat(c, "seg", &info), -ETIMEDOUT);
+        took = now_ms() - t0;
+        CHECK(took >= 190 && took < 3000);
+        /* The connection went with it; the next call connects again and is answered. */
+        CHECK_OK(shmv_set_timeout(c, -1));
+        CHECK_RC(shmv_segment_stat(c, "seg", &info), -ENOENT);
+        shmv_disconnect(c);
+        fake_stop(&f);
+        CHECK(f.requests[SHMVIEW__REQUEST__BODY_HELLO] == 2);
+        CHECK(f.requests[SHMVIEW__REQUEST__BODY_STAT] == 2);
+}
+
 /* ---- Replies that would unpack into far more memory than their frame ---- */
 
 /* Empty entries in a bomb page: two bytes each (a tag, a zero length), as many as one frame of
@@ -1378,6 +1474,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_hostile_daemon_open),
                 TH_TEST(test_hostile_daemon_list),
                 TH_TEST(test_hostile_daemon_status),
+                TH_TEST(test_daemon_never_answers),
                 TH_TEST(test_hostile_daemon_bombs),
                 TH_TEST(test_long_list),
         };

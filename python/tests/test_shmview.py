@@ -1120,6 +1120,55 @@ class ErrorsTest(DaemonTestCase):
         v.release()
         c.close()
 
+    def test_timeout(self):
+        # A daemon that does not answer costs a call the client's timeout, then TimeoutError.
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "silent.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(path)
+            srv.listen(4)  # never accepts: the hello goes unanswered
+            old = os.environ.get("SHMVIEW_TIMEOUT_MS")
+            os.environ["SHMVIEW_TIMEOUT_MS"] = "200"
+            try:
+                t0 = time.monotonic()
+                with self.assertRaises(TimeoutError) as cm:
+                    shmview.connect(path)
+                took = time.monotonic() - t0
+            finally:
+                if old is None:
+                    del os.environ["SHMVIEW_TIMEOUT_MS"]
+                else:
+                    os.environ["SHMVIEW_TIMEOUT_MS"] = old
+                srv.close()
+            self.assertOSError(cm, TimeoutError, errno.ETIMEDOUT, path)
+            self.assertGreaterEqual(took, 0.19)
+            self.assertLess(took, 3)
+        d = Daemon()
+        try:
+            c = shmview.connect(d.socket)
+            for bad in (0, -1, float("nan"), "1"):
+                with self.assertRaises((ValueError, TypeError)):
+                    c.set_timeout(bad)
+            c.set_timeout(0.2)
+            c.create("s", 10)
+            os.kill(d.pid, signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                with self.assertRaises(TimeoutError):
+                    c.stat("s")
+                took = time.monotonic() - t0
+            finally:
+                os.kill(d.pid, signal.SIGCONT)
+            self.assertGreaterEqual(took, 0.19)
+            self.assertLess(took, 3)
+            c.set_timeout(None)
+            self.assertEqual(c.stat("s").size, 10)  # connected again
+            c.close()
+            with self.assertRaises(ValueError):
+                c.set_timeout(1)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
     def test_buffer_and_closed_errors(self):
         name = self.segment(4)
         c = shmview.connect()
