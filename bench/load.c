@@ -341,6 +341,15 @@ int main(int argc, char **argv)
                 for (size_t k = 0; k < SEG_SIZE; k++)
                         p[k] = pattern(i, k);
                 shmv_view_release(w);
+                /* The daemon opens a segment's read-only descriptor at its first read-only view
+                 * and keeps it with the segment: open one now, so that the descriptors counted
+                 * at the start are the segments' own. */
+                shmv_view *r;
+                if (shmv_view_open(owner, seg_names[i], 0, SHMV_TO_END, SHMV_READ, &r) < 0) {
+                        fprintf(stderr, "shmview-load: cannot set up segment %u\n", i);
+                        return 1;
+                }
+                shmv_view_release(r);
         }
         int fds_start = settle_fds(-1);
         uint64_t rss_start = daemon_rss();
