@@ -4,7 +4,8 @@
 # changes nothing on this machine) and checks socket activation, Type=notify readiness, the
 # service user and cgroup, that neither `systemctl restart` nor a SIGKILL loses a segment or
 # its bytes (the file-descriptor store) and that a client's view survives both and is counted
-# again, the watchdog, who may connect, the hardening as the kernel sees it, and a clean stop.
+# again, the watchdog (pings, and a hung daemon killed and restarted), who may connect, the
+# hardening as the kernel sees it, and a clean stop.
 #   sudo scripts/in-vm --systemd tests/check-systemd-vm.sh BUILD_DIR
 # BUILD_DIR is a normal build (scripts/test, or cmake -S . -B DIR && cmake --build DIR).
 # It refuses to run anywhere but in that guest: it installs into /usr/local and adds users.
@@ -293,6 +294,40 @@ expect "the daemon's pid 32 s after it started" "$(prop shmviewd.service MainPID
 expect "NRestarts 32 s after the last start" "$(prop shmviewd.service NRestarts)" $((restarts + 1))
 expect "shmviewd.service after 32 s" "$(prop shmviewd.service SubState)" running
 say "ok: watchdog: WatchdogSec=30s, WATCHDOG_USEC passed, pings received, still the same daemon $((($(now_usec) - start) / 1000000)) s after it started"
+
+# --- a daemon that stops answering: the watchdog ---------------------------------------------
+# A drop-in shortens WatchdogSec= (and the wait between SIGABRT and SIGKILL) so that this takes
+# seconds, not the unit's 30 + 20; the daemon takes its interval from WATCHDOG_USEC at start.
+# SIGSTOP stands for a daemon that hangs: its pings stop, systemd kills and restarts it
+# (Restart=on-failure), and the fd store keeps every segment.
+dropin=/run/systemd/system/shmviewd.service.d
+mkdir -p "$dropin"
+printf '[Service]\nWatchdogSec=4s\nTimeoutAbortSec=2s\n' >"$dropin/watchdog.conf"
+systemctl daemon-reload
+ask "write 8192 $(printf %s "$mark" | tr -c X X)" wrote
+systemctl restart shmviewd.service || fail "systemctl restart with WatchdogSec=4s failed"
+after_restart "$pid" "after a restart with WatchdogSec=4s"
+tr '\0' '\n' </proc/"$pid"/environ | grep -q '^WATCHDOG_USEC=4000000$' ||
+        fail "the daemon was not given WATCHDOG_USEC=4000000"
+sleep 6
+expect "the daemon's pid 6 s into a 4 s watchdog" "$(prop shmviewd.service MainPID)" "$pid"
+ask "write 8192 $(printf %s "$mark" | tr -c X X)" wrote
+restarts=$(prop shmviewd.service NRestarts)
+old=$pid
+kill -STOP "$pid"
+t=$(now_usec)
+wait_until 60 "a restart after the daemon stopped pinging" restarted
+hang_ms=$((($(now_usec) - t) / 1000))
+journalctl -b --no-pager -q -u shmviewd.service | grep -q "Watchdog timeout" ||
+        fail "systemd logged no watchdog timeout for shmviewd.service"
+after_restart "$old" "after the watchdog killed a hung daemon"
+say "ok: watchdog: a hung daemon (SIGSTOP) killed and restarted by systemd in ${hang_ms} ms with WatchdogSec=4s, NRestarts $((restarts + 1)), nothing lost, the view counted again"
+rm -r "$dropin"
+systemctl daemon-reload
+ask "write 8192 $(printf %s "$mark" | tr -c X X)" wrote
+systemctl restart shmviewd.service || fail "systemctl restart without the drop-in failed"
+after_restart "$pid" "after a restart with the unit as installed"
+expect "WatchdogUSec, the drop-in gone" "$(prop shmviewd.service WatchdogUSec)" 30s
 
 # --- stop --------------------------------------------------------------------------------------
 # With the holder still connected: SIGTERM, replies owed sent, exit 0.
