@@ -364,6 +364,8 @@ class Client:
         """The daemon's version, counts, bytes in use and limits."""
     def watch(self) -> Watch:
         """A Watch: a connection of its own receiving one Event per change."""
+    def set_timeout(self, seconds: float | None, /) -> None:
+        """How long later calls wait for the daemon before TimeoutError (None: no limit)."""
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(
