@@ -562,7 +562,8 @@ int shmv_set_timeout(shmv_client *c, int timeout_ms)
                 return -EINVAL;
         pthread_mutex_lock(&c->lock);
         c->timeout_ms = timeout_ms;
-        int r = c->fd >= 0 ? socket_timeout(c->fd, timeout_ms) : 0;
+        /* Not in a forked child: the socket is shared with the parent, which owns it. */
+        int r = c->fd >= 0 && current_pid() == c->pid ? socket_timeout(c->fd, timeout_ms) : 0;
         pthread_mutex_unlock(&c->lock);
         return r;
 }
