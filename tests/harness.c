@@ -45,10 +45,10 @@ void th_fail(const char *file, int line, const char *fmt, ...)
         _exit(1);
 }
 
-int th_daemon_fd_count(void)
+int th_fd_count(pid_t pid)
 {
         char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int)daemon_pid);
+        snprintf(path, sizeof(path), "/proc/%d/fd", pid ? (int)pid : (int)getpid());
         DIR *d = opendir(path);
         if (!d)
                 return -1;
@@ -58,7 +58,12 @@ int th_daemon_fd_count(void)
                 if (e->d_name[0] != '.')
                         n++;
         closedir(d);
-        return n;
+        return pid ? n : n - 1;
+}
+
+int th_daemon_fd_count(void)
+{
+        return th_fd_count(daemon_pid);
 }
 
 static void sleep_ms(int ms)

@@ -29,6 +29,9 @@ int th_main(int argc, char **argv, const th_test *tests, size_t n, const char *c
 
 const char *th_socket_path(void);
 pid_t th_daemon_pid(void);
+/* Open descriptors of process pid now (0: this process, not counting the one this reads
+ * them through); -1 when pid is gone. */
+int th_fd_count(pid_t pid);
 /* Open descriptors of the daemon now. */
 int th_daemon_fd_count(void);
 

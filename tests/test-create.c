@@ -676,20 +676,6 @@ static void test_fdstore_gets_it_whole(void)
 
 /* ---- Freeing off the loop thread ---- */
 
-/* Open descriptors of process pid. */
-static int fd_count_of(pid_t pid)
-{
-        char dir[64];
-        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-        DIR *d = opendir(dir);
-        CHECK(d != NULL);
-        int n = 0;
-        for (struct dirent *e; (e = readdir(d));)
-                n += e->d_name[0] != '.';
-        closedir(d);
-        return n - 1; /* the directory, when pid is this process */
-}
-
 /* The daemon's one threadpool thread (it runs with UV_THREADPOOL_SIZE=1, and libuv starts the
  * pool at the first job): the task of pid that is not its main thread. */
 static pid_t worker_tid(pid_t pid)
@@ -774,7 +760,8 @@ static void test_freed_off_the_loop(void)
         th_raw a, b;
         own_connect(&d, &a);
         own_connect(&d, &b);
-        int base = fd_count_of(d.pid);
+        int base = th_fd_count(d.pid);
+        CHECK(base >= 0);
         CHECK_OK(th_raw_create(&b, "small", 5, 4096, 0));
         CHECK_OK(th_raw_create(&a, "freed", 5, BIG, 0));
         pid_t tid = worker_tid(d.pid);
@@ -794,7 +781,7 @@ static void test_freed_off_the_loop(void)
         worker_resume(tid, stopped);
         CHECK_OK(recv_status(&b, id, NULL, 0));
         wait_released(d.pid, "freed");
-        CHECK(fd_count_of(d.pid) == base + 3); /* small, small2, again */
+        CHECK(th_fd_count(d.pid) == base + 3); /* small, small2, again */
 
         /* The last view goes with its client. */
         int vfd = -1;

@@ -829,17 +829,6 @@ static bool fake_released(const fake_daemon *f, uint64_t view_id)
         return false;
 }
 
-static int self_fd_count(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        CHECK(d != NULL);
-        int n = 0;
-        for (struct dirent *e; (e = readdir(d));)
-                n += e->d_name[0] != '.';
-        closedir(d);
-        return n - 1;
-}
-
 /* A valid hello reply; true when req was a hello. */
 static bool fake_hello(const Shmview__Request *req, Shmview__Response *resp)
 {
@@ -921,7 +910,7 @@ static int open_against(shmv_client *c, uint64_t offset, uint64_t length, uint64
  * program when touched (found by fuzz-client: a 512-byte memfd for a page at offset 4096). */
 static void test_hostile_daemon_open(void)
 {
-        int fds = self_fd_count();
+        int fds = th_fd_count(0);
         fake_daemon f;
         fake_start(&f, open_reply);
         shmv_client *c;
@@ -962,7 +951,7 @@ static void test_hostile_daemon_open(void)
         /* The daemon was told of every view it granted and the library refused. */
         for (uint64_t id = 1; id <= next_open.view_id; id++)
                 CHECK(fake_released(&f, id));
-        CHECK(self_fd_count() == fds);
+        CHECK(th_fd_count(0) == fds);
 }
 
 static unsigned list_mode;
@@ -995,7 +984,7 @@ static void list_reply(const Shmview__Request *req, Shmview__Response *resp, int
  * library passed memcpy() a NULL pointer for it: undefined, reported by UBSan). */
 static void test_hostile_daemon_list(void)
 {
-        int fds = self_fd_count();
+        int fds = th_fd_count(0);
         fake_daemon f;
         fake_start(&f, list_reply);
         shmv_client *c;
@@ -1017,7 +1006,7 @@ static void test_hostile_daemon_list(void)
         fake_stop(&f);
         /* Two pages for the first list, one for the second. */
         CHECK(f.requests[SHMVIEW__REQUEST__BODY_LIST] == 3);
-        CHECK(self_fd_count() == fds);
+        CHECK(th_fd_count(0) == fds);
 }
 
 static int32_t error_status;
@@ -1351,7 +1340,7 @@ static uint64_t mem_peak(fake_daemon *f, const char *what, mem_mark m)
  * library decoded every reply but an open's with malloc() and no limit.) */
 static void test_hostile_daemon_bombs(void)
 {
-        int fds = self_fd_count();
+        int fds = th_fd_count(0);
         bomb_setup();
         fake_daemon f;
         fake_start(&f, bomb_reply);
@@ -1415,7 +1404,7 @@ static void test_hostile_daemon_bombs(void)
         /* The first connection, one after each of the three bombs, the watcher's. */
         CHECK(f.requests[SHMVIEW__REQUEST__BODY_HELLO] == 5);
         bomb_teardown();
-        CHECK(self_fd_count() == fds);
+        CHECK(th_fd_count(0) == fds);
 }
 
 /* A real daemon's long list still decodes: 700 segments of names near the longest, in pages

@@ -58,6 +58,9 @@
 #include "shmview.h"
 #include "wire.h"
 
+#define FUZZ_NAME "fuzz-client"
+#include "fuzz-common.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,25 +76,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[] = "/tmp/shmview-fuzz-client-XXXXXX";
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static int listen_fd = -1;
-
-__attribute__((noreturn)) static void die(const char *what)
-{
-        fprintf(stderr, "fuzz-client: %s: %s\n", what, strerror(errno));
-        abort();
-}
-
-static int fd_count(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        if (!d)
-                die("/proc/self/fd");
-        int n = 0;
-        for (struct dirent *e; (e = readdir(d));)
-                if (e->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1; /* the directory itself */
-}
 
 /* FUZZ_CLIENT_TRACE=1 prints every call and what it returned, and every request the fake
  * daemon read, to see what an input does. */

@@ -41,6 +41,9 @@
 #include "server.h"
 #include "wire.h"
 
+#define FUZZ_NAME "fuzz-daemon"
+#include "fuzz-common.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,25 +65,6 @@ static shmv__registry_config registry_config = {
 static char dir[] = "/tmp/shmview-fuzz-XXXXXX";
 static uint8_t hello_frame[64];
 static size_t hello_len;
-
-static void die(const char *what)
-{
-        fprintf(stderr, "fuzz-daemon: %s: %s\n", what, strerror(errno));
-        abort();
-}
-
-static int fd_count(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        if (!d)
-                die("/proc/self/fd");
-        int n = 0;
-        for (struct dirent *e; (e = readdir(d));)
-                if (e->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1; /* the directory itself */
-}
 
 /* Root's segments that every input finds: r600, r644, r666 and sealed (0644, sealed). */
 static shmv__registry *fresh_registry(void)
