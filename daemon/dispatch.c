@@ -100,15 +100,15 @@ static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
 {
         if (h->protocol_version != SHMV__PROTOCOL_VERSION) {
                 log_info("client %" PRIu64 ": protocol version %" PRIu32 " not supported",
-                         c->serial, h->protocol_version);
+                         shmv__conn_serial(c), h->protocol_version);
                 shmv__reply_error(c, id, EPROTO,
                                   "unsupported protocol version %" PRIu32 ", this daemon speaks %u",
                                   h->protocol_version, SHMV__PROTOCOL_VERSION);
-                c->close_after_flush = true;
+                shmv__conn_close_after_flush(c);
                 return;
         }
         Shmview__Limits limits;
-        shmv__dispatch_limits(c->server, &limits);
+        shmv__dispatch_limits(shmv__conn_server(c), &limits);
         Shmview__HelloReply hr = SHMVIEW__HELLO_REPLY__INIT;
         hr.protocol_version = SHMV__PROTOCOL_VERSION;
         hr.server_version.data = server_version;
@@ -120,18 +120,18 @@ static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
         resp.hello = &hr;
         if (shmv__conn_send(c, &resp, NULL, -1) < 0)
                 return;
-        if (!c->greeted) {
+        if (!shmv__conn_greeted(c)) {
                 char name[65];
                 printable(&h->client_name, name, sizeof(name));
-                log_debug("client %" PRIu64 " is \"%s\"", c->serial, name);
+                log_debug("client %" PRIu64 " is \"%s\"", shmv__conn_serial(c), name);
         }
-        c->greeted = true;
+        shmv__conn_set_greeted(c);
 }
 
 /* "N bytes", and what they are charged when that is more: the limits count whole pages. */
 static const char *size_text(const shmv__conn *c, uint64_t size, char *buf, size_t len)
 {
-        uint64_t charge = shmv__registry_charge(c->server->registry, size);
+        uint64_t charge = shmv__registry_charge(shmv__conn_server(c)->registry, size);
         if (charge == size)
                 snprintf(buf, len, "%" PRIu64 " bytes", size);
         else
@@ -146,12 +146,12 @@ static const char *size_text(const shmv__conn *c, uint64_t size, char *buf, size
 static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t size,
                           uint32_t mode, int r, const char *why)
 {
-        bool gone = c->closing;
+        bool gone = shmv__conn_is_closing(c);
         char what[96];
         switch (r) {
         case 0:
                 log_debug("client %" PRIu64 " created segment %s: %" PRIu64 " bytes, mode %04o%s",
-                          c->serial, name, size, mode ? mode : 0600,
+                          shmv__conn_serial(c), name, size, mode ? mode : 0600,
                           gone ? " (the client is gone)" : "");
                 if (!gone)
                         reply_ok(c, id);
@@ -164,21 +164,22 @@ static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t
         case -EDQUOT:
                 log_debug("client %" PRIu64 " (uid %u): over its quota for segment %s (%" PRIu64
                           " bytes): %s",
-                          c->serial, (unsigned)c->peer.uid, name, size, why);
+                          shmv__conn_serial(c), (unsigned)shmv__conn_peer(c)->uid, name, size, why);
                 if (!gone)
-                        shmv__reply_error(
-                                c, id, EDQUOT,
-                                "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
-                                " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
-                                "; %s for %s)",
-                                (unsigned)c->peer.uid, why, c->server->config.max_bytes_per_uid,
-                                shmv__registry_uid_bytes(c->server->registry, c->peer.uid),
-                                c->server->config.max_segments_per_uid,
-                                size_text(c, size, what, sizeof(what)), name);
+                        shmv__reply_error(c, id, EDQUOT,
+                                          "over the quota of uid %u: %s (max_bytes_per_uid %" PRIu64
+                                          " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
+                                          "; %s for %s)",
+                                          (unsigned)shmv__conn_peer(c)->uid, why,
+                                          shmv__conn_server(c)->config.max_bytes_per_uid,
+                                          shmv__registry_uid_bytes(shmv__conn_server(c)->registry,
+                                                                   shmv__conn_peer(c)->uid),
+                                          shmv__conn_server(c)->config.max_segments_per_uid,
+                                          size_text(c, size, what, sizeof(what)), name);
                 return;
         default:
                 log_debug("client %" PRIu64 ": no room for segment %s (%" PRIu64 " bytes): %s",
-                          c->serial, name, size, why ? why : "cannot allocate");
+                          shmv__conn_serial(c), name, size, why ? why : "cannot allocate");
                 if (!gone)
                         shmv__reply_error(c, id, ENOSPC, "out of memory budget: %s (%s for %s)",
                                           why ? why : "cannot allocate",
@@ -190,7 +191,7 @@ static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t
 /* A create whose pages are reserved on the threadpool. */
 typedef struct create_job {
         uv_work_t work;
-        shmv__conn *conn; /* blocked (shmv__conn_block) until the reply is queued */
+        shmv__conn *conn; /* waiting (shmv__conn_pool_begin) until the reply is queued */
         shmv__segment *segment; /* creating; the worker's until create_done */
         uint64_t id;
         uint64_t size;
@@ -216,7 +217,7 @@ static void create_done(uv_work_t *work, int status)
         const char *why = NULL;
         int r = shmv__segment_create_end(job->segment, err, &why);
         create_answer(job->conn, job->id, job->name, job->size, job->mode, r, why);
-        shmv__conn_unblock(job->conn);
+        shmv__conn_pool_done(job->conn);
         free(job);
 }
 
@@ -237,11 +238,11 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
                                   cr->mode, name);
                 return;
         }
-        shmv__server *s = c->server;
+        shmv__server *s = shmv__conn_server(c);
         const char *why = NULL;
         shmv__segment *seg;
-        int r = shmv__segment_create_begin(s->registry, &c->peer, name, cr->size, cr->mode,
-                                           cr->huge_pages, &seg, &why);
+        int r = shmv__segment_create_begin(s->registry, shmv__conn_peer(c), name, cr->size,
+                                           cr->mode, cr->huge_pages, &seg, &why);
         if (r < 0) {
                 create_answer(c, id, name, cr->size, cr->mode, r, why);
                 return;
@@ -255,7 +256,7 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
                 memcpy(job->name, name, sizeof(name));
                 job->work.data = job;
                 if (uv_queue_work(s->loop, &job->work, create_work, create_done) == 0) {
-                        shmv__conn_block(c);
+                        shmv__conn_pool_begin(c);
                         return;
                 }
                 free(job);
@@ -270,13 +271,13 @@ static void do_unlink(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr
         char name[SHMV_NAME_MAX + 1];
         if (!take_name(c, id, &nr->name, name))
                 return;
-        int r = shmv__segment_unlink(c->server->registry, &c->peer, name);
+        int r = shmv__segment_unlink(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
         if (r == -ENOENT)
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
         else if (r == -EPERM)
                 shmv__reply_error(c, id, EPERM, "permission denied: %s", name);
         else {
-                log_debug("client %" PRIu64 " unlinked segment %s", c->serial, name);
+                log_debug("client %" PRIu64 " unlinked segment %s", shmv__conn_serial(c), name);
                 reply_ok(c, id);
                 shmv__watch_segment(c, SHMVIEW__EVENT__KIND__UNLINKED, name);
         }
@@ -287,7 +288,7 @@ static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
         char name[SHMV_NAME_MAX + 1];
         if (!take_name(c, id, &nr->name, name))
                 return;
-        int r = shmv__segment_seal(c->server->registry, &c->peer, name);
+        int r = shmv__segment_seal(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
         if (r == -ENOENT) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
         } else if (r == -EPERM) {
@@ -299,13 +300,13 @@ static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
                         "sealed: %s",
                         name);
         } else if (r == -EBUSY) {
-                const shmv__segment *s = shmv__segment_find(c->server->registry, name);
+                const shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
                 if (s && s->views_rw > 0)
                         shmv__reply_error(c, id, EBUSY, "writable views are open: %s", name);
                 else
                         shmv__reply_error(c, id, EBUSY, "writable mappings still exist: %s", name);
         } else {
-                log_debug("client %" PRIu64 " sealed segment %s", c->serial, name);
+                log_debug("client %" PRIu64 " sealed segment %s", shmv__conn_serial(c), name);
                 reply_ok(c, id);
                 shmv__watch_segment(c, SHMVIEW__EVENT__KIND__SEALED, name);
         }
@@ -331,7 +332,7 @@ static void do_stat(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
         char name[SHMV_NAME_MAX + 1];
         if (!take_name(c, id, &nr->name, name))
                 return;
-        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
@@ -359,8 +360,8 @@ static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
         Shmview__SegmentInfo infos[LIST_PAGE_SIZE];
         Shmview__SegmentInfo *ptrs[LIST_PAGE_SIZE];
         bool more;
-        size_t count = shmv__segment_list(c->server->registry, after, segs,
-                                          list_page_size(&c->server->config), &more);
+        size_t count = shmv__segment_list(shmv__conn_server(c)->registry, after, segs,
+                                          list_page_size(&shmv__conn_server(c)->config), &more);
         for (size_t i = 0; i < count; i++) {
                 segment_info(segs[i], &infos[i]);
                 ptrs[i] = &infos[i];
@@ -397,7 +398,7 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                 shmv__reply_error(c, id, EINVAL, "range past the end of the segment: %s", name);
                 return;
         }
-        int r = shmv__segment_check_access(s, &c->peer, writable);
+        int r = shmv__segment_check_access(s, shmv__conn_peer(c), writable);
         if (r == 0 && writable && shmv__segment_write_sealed(s))
                 r = -EPERM; /* a writer added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE itself */
         if (r == -EPERM) {
@@ -408,8 +409,8 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                 shmv__reply_error(c, id, EACCES, "permission denied: %s", name);
                 return;
         }
-        const shmv__config *cfg = &c->server->config;
-        if (shmv__view_table_count(&c->views) >= cfg->max_views_per_client) {
+        const shmv__config *cfg = &shmv__conn_server(c)->config;
+        if (shmv__view_table_count(shmv__conn_views(c)) >= cfg->max_views_per_client) {
                 shmv__reply_error(c, id, EMFILE,
                                   "too many views open (max_views_per_client %" PRIu32 ")",
                                   cfg->max_views_per_client);
@@ -417,16 +418,16 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
         }
         /* The same code as the connection's own limit: releasing a view, on any connection of
          * the uid, makes room; the message names which limit. */
-        if (c->uid_usage && c->uid_usage->views >= cfg->max_views_per_uid &&
-            shmv__uid_limited(c->peer.uid)) {
+        if (shmv__conn_uid_views(c) >= cfg->max_views_per_uid &&
+            shmv__uid_limited(shmv__conn_peer(c)->uid)) {
                 log_debug("client %" PRIu64 " (uid %u): %s refused, max_views_per_uid %" PRIu32
                           " reached",
-                          c->serial, (unsigned)c->peer.uid, reattach ? "reattach" : "open",
-                          cfg->max_views_per_uid);
+                          shmv__conn_serial(c), (unsigned)shmv__conn_peer(c)->uid,
+                          reattach ? "reattach" : "open", cfg->max_views_per_uid);
                 shmv__reply_error(c, id, EMFILE,
                                   "too many views open by uid %u on all its connections "
                                   "(max_views_per_uid %" PRIu32 ")",
-                                  (unsigned)c->peer.uid, cfg->max_views_per_uid);
+                                  (unsigned)shmv__conn_peer(c)->uid, cfg->max_views_per_uid);
                 return;
         }
         int fd = s->fd;
@@ -441,7 +442,7 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                 }
         }
         shmv__view *v;
-        r = shmv__view_open(&c->views, s, c, offset, length, writable, &v);
+        r = shmv__view_open(shmv__conn_views(c), s, c, offset, length, writable, &v);
         if (r < 0) {
                 shmv__reply_error(c, id, -r, "cannot %s a view: %s", reattach ? "reattach" : "open",
                                   strerror(-r));
@@ -466,13 +467,13 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                 r = shmv__conn_send(c, &resp, s, fd);
         }
         if (r < 0) {
-                shmv__view_release(&c->views, v->id);
+                shmv__view_release(shmv__conn_views(c), v->id);
                 return;
         }
         log_debug("client %" PRIu64 " %s view %" PRIu64 " of %s: %" PRIu64 " bytes at %" PRIu64
                   ", %s",
-                  c->serial, reattach ? "reattached" : "opened", reply.view_id, name, length,
-                  offset, writable ? "writable" : "read-only");
+                  shmv__conn_serial(c), reattach ? "reattached" : "opened", reply.view_id, name,
+                  length, offset, writable ? "writable" : "read-only");
         shmv__watch_view_opened(c, v);
 }
 
@@ -481,7 +482,7 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
         char name[SHMV_NAME_MAX + 1];
         if (!take_name(c, id, &o->name, name))
                 return;
-        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
@@ -492,8 +493,9 @@ static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
 static void do_release(shmv__conn *c, const Shmview__ReleaseRequest *rr)
 {
         shmv__watch_view_released(c, rr->view_id);
-        if (shmv__view_release(&c->views, rr->view_id))
-                log_debug("client %" PRIu64 " released view %" PRIu64, c->serial, rr->view_id);
+        if (shmv__view_release(shmv__conn_views(c), rr->view_id))
+                log_debug("client %" PRIu64 " released view %" PRIu64, shmv__conn_serial(c),
+                          rr->view_id);
 }
 
 /* A view the client says it still maps from before a daemon restart (docs/systemd.md). The
@@ -507,7 +509,7 @@ static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachReque
         char name[SHMV_NAME_MAX + 1];
         if (!take_name(c, id, &ra->name, name))
                 return;
-        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s || s->id != ra->segment_id) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
@@ -518,31 +520,32 @@ static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachReque
 void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
 {
         shmv__wire_arena arena;
-        shmv__wire_arena_init(&arena, (size_t)8 * c->server->config.max_frame);
+        shmv__wire_arena_init(&arena, (size_t)8 * shmv__conn_server(c)->config.max_frame);
         Shmview__Request *req = shmview__request__unpack(&arena.allocator, len, payload);
         if (!req) {
-                log_warning("client %" PRIu64 ": malformed request, closing", c->serial);
+                log_warning("client %" PRIu64 ": malformed request, closing", shmv__conn_serial(c));
                 shmv__reply_error(c, 0, EINVAL, "malformed request");
-                c->close_after_flush = true;
+                shmv__conn_close_after_flush(c);
                 return;
         }
 
         uint64_t id = req->id;
-        if (c->refuse_status) {
-                shmv__reply_error(c, id, c->refuse_status, "%s", c->refuse_why);
-                c->close_after_flush = true;
+        const char *refused = shmv__conn_refused(c);
+        if (refused) {
+                shmv__reply_error(c, id, EUSERS, "%s", refused);
+                shmv__conn_close_after_flush(c);
                 goto out;
         }
-        if (!c->greeted && req->body_case != SHMVIEW__REQUEST__BODY_HELLO) {
-                log_info("client %" PRIu64 ": no handshake, closing", c->serial);
+        if (!shmv__conn_greeted(c) && req->body_case != SHMVIEW__REQUEST__BODY_HELLO) {
+                log_info("client %" PRIu64 ": no handshake, closing", shmv__conn_serial(c));
                 shmv__reply_error(c, id, EPROTO, "the first request must be hello");
-                c->close_after_flush = true;
+                shmv__conn_close_after_flush(c);
                 goto out;
         }
-        if (c->watch) {
+        if (shmv__conn_watcher(c)) {
                 log_info("client %" PRIu64 ": request on a watching connection, closing",
-                         c->serial);
-                c->failed = true;
+                         shmv__conn_serial(c));
+                shmv__conn_fail(c);
                 goto out;
         }
 

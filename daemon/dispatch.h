@@ -8,7 +8,7 @@
 #include "server.h"
 
 /* Answers one frame's payload, queueing the reply (if any) on the connection. May mark the
- * connection failed or close_after_flush, never closes it. */
+ * connection fail or close after flush (server.h), never closes it. */
 void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len);
 /* Queues an error reply: status is a positive errno, the message printf-formatted (cut at 511
  * bytes). Shared by every request handler. */

@@ -64,12 +64,12 @@ void shmv__inspect_comm(pid_t pid, char dst[static 16])
 void shmv__inspect_client_ref(const shmv__conn *c, Shmview__ClientRef *ref)
 {
         shmview__client_ref__init(ref);
-        ref->client_id = c->serial;
-        ref->pid = c->peer.pid > 0 ? (uint32_t)c->peer.pid : 0;
-        ref->uid = c->peer.uid;
-        ref->gid = c->peer.gid;
-        ref->comm.data = (uint8_t *)(uintptr_t)c->comm;
-        ref->comm.len = strlen(c->comm);
+        ref->client_id = shmv__conn_serial(c);
+        ref->pid = shmv__conn_peer(c)->pid > 0 ? (uint32_t)shmv__conn_peer(c)->pid : 0;
+        ref->uid = shmv__conn_peer(c)->uid;
+        ref->gid = shmv__conn_peer(c)->gid;
+        ref->comm.data = (uint8_t *)(uintptr_t)shmv__conn_comm(c);
+        ref->comm.len = strlen(shmv__conn_comm(c));
 }
 
 void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest *req)
@@ -79,7 +79,7 @@ void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest
                 shmv__reply_error(c, id, EINVAL, "invalid segment name");
                 return;
         }
-        shmv__segment *s = shmv__segment_find(c->server->registry, name);
+        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
@@ -115,17 +115,18 @@ void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest
 
 static int serial_cmp(const void *a, const void *b)
 {
-        uint64_t x = (*(shmv__conn *const *)a)->serial, y = (*(shmv__conn *const *)b)->serial;
+        uint64_t x = shmv__conn_serial(*(shmv__conn *const *)a),
+                 y = shmv__conn_serial(*(shmv__conn *const *)b);
         return x < y ? -1 : x > y;
 }
 
 void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsRequest *req)
 {
-        shmv__server *s = c->server;
+        shmv__server *s = shmv__conn_server(c);
         /* At most max_clients connections: gather those after the cursor and sort them, rather
          * than rely on the order of the connection list. */
         size_t cap = 0;
-        for (shmv__conn *x = s->conns; x; x = x->next)
+        for (shmv__conn *x = NULL; (x = shmv__server_next_conn(s, x));)
                 cap++;
         shmv__conn **all = cap ? calloc(cap, sizeof(*all)) : NULL;
         if (cap && !all) {
@@ -133,8 +134,8 @@ void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsReq
                 return;
         }
         size_t total = 0;
-        for (shmv__conn *x = s->conns; x; x = x->next)
-                if (x->serial > req->after && !x->closing && !x->refuse_status)
+        for (shmv__conn *x = NULL; (x = shmv__server_next_conn(s, x));)
+                if (shmv__conn_serial(x) > req->after)
                         all[total++] = x;
         qsort(all, total, sizeof(*all), serial_cmp);
 
@@ -143,21 +144,21 @@ void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsReq
         Shmview__ClientRef refs[CLIENTS_PAGE_SIZE];
         Shmview__ClientInfo *ptrs[CLIENTS_PAGE_SIZE];
         for (size_t i = 0; i < n; i++) {
-                const shmv__conn *x = all[i];
+                shmv__conn *x = all[i];
                 shmv__inspect_client_ref(x, &refs[i]);
                 shmview__client_info__init(&infos[i]);
                 infos[i].client = &refs[i];
-                infos[i].connected_usec = x->connected_usec;
-                infos[i].views = shmv__view_table_count(&x->views);
-                infos[i].bytes_mapped = x->views.bytes;
-                infos[i].watching = x->watch != NULL;
+                infos[i].connected_usec = shmv__conn_connected_usec(x);
+                infos[i].views = shmv__view_table_count(shmv__conn_views(x));
+                infos[i].bytes_mapped = shmv__conn_views(x)->bytes;
+                infos[i].watching = shmv__conn_watcher(x) != NULL;
                 ptrs[i] = &infos[i];
         }
         Shmview__ClientsReply reply = SHMVIEW__CLIENTS_REPLY__INIT;
         reply.n_clients = n;
         reply.clients = n ? ptrs : NULL;
         reply.more = total > n;
-        reply.self_id = c->serial;
+        reply.self_id = shmv__conn_serial(c);
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
         resp.body_case = SHMVIEW__RESPONSE__BODY_CLIENTS;
@@ -168,7 +169,7 @@ void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsReq
 
 void shmv__inspect_status(shmv__conn *c, uint64_t id)
 {
-        shmv__server *s = c->server;
+        shmv__server *s = shmv__conn_server(c);
         Shmview__Limits limits;
         shmv__dispatch_limits(s, &limits);
         Shmview__StatusReply st = SHMVIEW__STATUS_REPLY__INIT;
@@ -185,8 +186,8 @@ void shmv__inspect_status(shmv__conn *c, uint64_t id)
         shmv__registry_counts(s->registry, &linked, &live);
         st.segments = linked;
         st.segments_unlinked = live - linked;
-        for (shmv__conn *x = s->conns; x; x = x->next)
-                st.views += shmv__view_table_count(&x->views);
+        for (shmv__conn *x = NULL; (x = shmv__server_next_conn(s, x));)
+                st.views += shmv__view_table_count(shmv__conn_views(x));
         st.bytes_used = shmv__registry_bytes_used(s->registry);
         st.limits = &limits;
         st.watch_queue_bytes = SHMV__WATCH_QUEUE_BYTES;

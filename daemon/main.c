@@ -403,7 +403,6 @@ int main(int argc, char **argv)
                 .max_segments = cfg.max_segments,
                 .max_bytes_per_uid = cfg.max_bytes_per_uid,
                 .max_segments_per_uid = cfg.max_segments_per_uid,
-                .exempt_uid = geteuid(),
         };
         r = shmv__registry_new(&rcfg, &registry);
         if (r < 0) {

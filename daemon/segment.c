@@ -325,6 +325,11 @@ uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid)
         return u ? u->bytes : 0;
 }
 
+bool shmv__uid_limited(uid_t uid)
+{
+        return uid != 0 && uid != geteuid();
+}
+
 static uint32_t uid_segments(const shmv__registry *r, uid_t uid)
 {
         const uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(uid));
@@ -626,7 +631,7 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
                 *ret_why = "max_bytes would be passed";
                 return -ENOSPC;
         }
-        if (peer->uid != 0 && peer->uid != r->config.exempt_uid) {
+        if (shmv__uid_limited(peer->uid)) {
                 if (uid_segments(r, peer->uid) >= r->config.max_segments_per_uid) {
                         *ret_why = "max_segments_per_uid reached";
                         return -EDQUOT;

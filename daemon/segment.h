@@ -73,13 +73,17 @@ typedef struct shmv__fdstore shmv__fdstore;
 typedef struct shmv__registry_config {
         uint64_t max_bytes;
         uint32_t max_segments;
-        /* Bytes charged for, and number of, the segments one uid owns; uid 0 and exempt_uid
-         * (the daemon's own) are bound by max_bytes and max_segments alone. Bytes are charged
-         * by whole pages (shmv__registry_charge). */
+        /* Bytes charged for, and number of, the segments one uid owns, for the uids
+         * shmv__uid_limited() names; the others are bound by max_bytes and max_segments
+         * alone. Bytes are charged by whole pages (shmv__registry_charge). */
         uint64_t max_bytes_per_uid;
         uint32_t max_segments_per_uid;
-        uid_t exempt_uid;
 } shmv__registry_config;
+
+/* Whether the per-uid limits (bytes, segments, clients, views, watchers) bind uid: all but
+ * uid 0 and the daemon's own, which could stop the daemon anyway and are bound by the totals
+ * alone. The one place that says so. */
+bool shmv__uid_limited(uid_t uid);
 
 int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret);
 /* Drops the registry's references; segments still referenced elsewhere stay alive. */

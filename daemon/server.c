@@ -37,6 +37,53 @@
 /* At most one warning about refused connections in this long. */
 #define REFUSE_WARN_MS 10000
 
+typedef struct shmv__out shmv__out;
+
+/* What a connection is doing, one thing at a time, so that no two flags can disagree. The
+ * first three come and go; from CONN_FLUSHING on it only moves forward. */
+typedef enum conn_state {
+        CONN_READING, /* reading requests and answering them */
+        CONN_PAUSED, /* over OUT_HIGH queued: reads nothing until it drains below OUT_LOW */
+        /* A request runs on the threadpool (shmv__conn_pool_begin): the frames after it wait
+         * in `in`, and nothing is read, until it is answered. */
+        CONN_POOL,
+        /* Reads nothing more; closed once its output is sent: end of stream, or a refused or
+         * misbehaving client told why, or a watcher that overflowed. */
+        CONN_FLUSHING,
+        CONN_FAILED, /* closed once the current dispatch is done, its output dropped */
+        CONN_CLOSED, /* off the server's list; the struct waits for its last reference */
+} conn_state;
+
+struct shmv__conn {
+        uv_poll_t poll; /* on fd */
+        /* The poll handle's, released in its close callback, and one while a request runs on
+         * the threadpool (shmv__conn_pool_begin): the struct is freed at the last, so that a
+         * create can finish after its client went. */
+        unsigned refs;
+        shmv__server *server;
+        int fd;
+        conn_state state;
+        uint64_t serial; /* names the client in logs */
+        shmv__peer peer;
+        shmv__wire_in in;
+        shmv__out *out_head;
+        shmv__out *out_tail;
+        size_t out_bytes; /* queued and not yet sent */
+        shmv__view_table views; /* counted in uid_usage->views */
+        shmv__uid_usage *uid_usage; /* its uid's, while served; NULL when refused */
+        int events; /* what poll watches */
+        bool greeted; /* hello answered */
+        uint64_t stalled_since; /* uv_now() when paused, or when a send last made progress */
+        /* Over a client limit: the first request gets EUSERS with this message and the
+         * connection is closed. Not counted in nconns. */
+        const char *refuse_why;
+        char comm[16]; /* /proc/PID/comm at accept (daemon/inspect.c), NUL-terminated */
+        uint64_t connected_usec; /* CLOCK_REALTIME */
+        shmv__watcher *watch; /* set once the connection watches (daemon/watch.c) */
+        shmv__conn *prev;
+        shmv__conn *next;
+};
+
 struct shmv__out {
         shmv__out *next;
         uint8_t *buf; /* the packed frame, length prefix included */
@@ -63,14 +110,14 @@ int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment 
         if (len < 0) {
                 log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial,
                           strerror((int)-len));
-                c->failed = true;
+                shmv__conn_fail(c);
                 return (int)len;
         }
         /* One allocation for the queue entry and its frame. */
         shmv__out *o = malloc(sizeof(*o) + (size_t)len);
         if (!o) {
                 log_error("client %" PRIu64 ": out of memory queueing a reply", c->serial);
-                c->failed = true;
+                shmv__conn_fail(c);
                 return -ENOMEM;
         }
         *o = (shmv__out){.buf = (uint8_t *)(o + 1), .len = (size_t)len, .fd = -1};
@@ -114,11 +161,11 @@ static void conn_flush(shmv__conn *c)
                         else
                                 log_warning("client %" PRIu64 ": send: %s", c->serial,
                                             strerror((int)-n));
-                        c->failed = true;
+                        shmv__conn_fail(c);
                         return;
                 }
                 c->out_bytes -= (size_t)n;
-                if (c->paused)
+                if (c->state == CONN_PAUSED)
                         c->stalled_since = uv_now(c->server->loop);
                 /* Retire what went out whole; a partial one is resumed next time. */
                 for (size_t left = (size_t)n; left > 0;) {
@@ -136,16 +183,21 @@ static void conn_flush(shmv__conn *c)
         }
 }
 
-/* Stops reading a client whose replies back up; the stall timer disconnects it if they do
- * not drain within stall_timeout_ms. */
-static void conn_pause(shmv__conn *c)
+/* Moves c to state, keeping the server's count of paused connections. Pausing stops reading
+ * a client whose replies back up; the stall timer disconnects it if they do not drain within
+ * stall_timeout_ms. */
+static void conn_set_state(shmv__conn *c, conn_state state)
 {
         shmv__server *s = c->server;
-        if (c->paused)
+        if (c->state == state)
                 return;
-        c->paused = true;
-        c->stalled_since = uv_now(s->loop);
+        if (c->state == CONN_PAUSED)
+                s->npaused--;
+        c->state = state;
+        if (state != CONN_PAUSED)
+                return;
         s->npaused++;
+        c->stalled_since = uv_now(s->loop);
         uint64_t timeout = s->config.stall_timeout_ms;
         if (timeout == 0 || uv_is_active((uv_handle_t *)&s->stall_timer))
                 return;
@@ -153,23 +205,39 @@ static void conn_pause(shmv__conn *c)
         uv_timer_start(&s->stall_timer, on_stall_timer, every, every);
 }
 
-static void conn_unpause(shmv__conn *c)
+void shmv__conn_fail(shmv__conn *c)
 {
-        if (!c->paused)
-                return;
-        c->paused = false;
-        c->server->npaused--;
+        if (c->state < CONN_FAILED)
+                conn_set_state(c, CONN_FAILED);
 }
 
-/* Answers the complete frames buffered, as long as the output queue has room and no create
- * is in progress (shmv__conn_block). */
+void shmv__conn_close_after_flush(shmv__conn *c)
+{
+        if (c->state < CONN_FLUSHING)
+                conn_set_state(c, CONN_FLUSHING);
+}
+
+bool shmv__conn_is_closing(const shmv__conn *c)
+{
+        return c->state >= CONN_FAILED;
+}
+
+/* Whether c takes requests off its socket now. */
+static bool conn_wants_read(const shmv__conn *c)
+{
+        return c->state == CONN_READING && !c->server->draining;
+}
+
+/* Answers the complete frames buffered, as long as the output queue has room and no request
+ * runs on the threadpool (shmv__conn_pool_begin). */
 static void conn_process(shmv__conn *c)
 {
-        while (!c->failed && !c->close_after_flush && !c->blocked) {
+        while (c->state == CONN_READING) {
                 if (c->out_bytes > OUT_HIGH) {
                         conn_flush(c);
                         if (c->out_bytes > OUT_HIGH) {
-                                conn_pause(c);
+                                if (c->state == CONN_READING)
+                                        conn_set_state(c, CONN_PAUSED);
                                 return;
                         }
                 }
@@ -186,7 +254,7 @@ static void conn_process(shmv__conn *c)
                         else
                                 log_error("client %" PRIu64 ": %s, closing", c->serial,
                                           strerror(-r));
-                        c->failed = true;
+                        shmv__conn_fail(c);
                         return;
                 }
                 shmv__dispatch(c, payload, len);
@@ -221,11 +289,13 @@ static void conn_read(shmv__conn *c)
                         if (n != -ECONNRESET)
                                 log_warning("client %" PRIu64 ": receive: %s", c->serial,
                                             strerror((int)-n));
-                        c->failed = true;
+                        shmv__conn_fail(c);
                         return;
                 }
                 if (n == 0) {
-                        c->eof = true;
+                        /* Every complete frame has been answered (or reading would have
+                         * stopped before); what is left is a partial frame, dropped. */
+                        shmv__conn_close_after_flush(c);
                         return;
                 }
                 /* A read that left room in the buffer emptied the socket: another would only
@@ -233,17 +303,17 @@ static void conn_read(shmv__conn *c)
                  * triggered, so what arrives later wakes us again. */
                 bool drained = c->in.len < c->in.cap;
                 conn_process(c);
-                if (peek && !c->failed) {
+                if (peek && !shmv__conn_is_closing(c)) {
                         int r = shmv__wire_in_take(&c->in, c->fd);
                         conn_fds_dropped(c);
                         if (r < 0) {
                                 if (r != -ECONNRESET)
                                         log_warning("client %" PRIu64 ": receive: %s", c->serial,
                                                     strerror(-r));
-                                c->failed = true;
+                                shmv__conn_fail(c);
                         }
                 }
-                if (c->failed || c->paused || c->close_after_flush || c->blocked || drained)
+                if (!conn_wants_read(c) || drained)
                         return;
         }
 }
@@ -301,17 +371,18 @@ static void uid_usage_sub(shmv__server *s, uid_t uid)
 
 static void conn_close(shmv__conn *c)
 {
-        if (c->closing)
+        if (c->state == CONN_CLOSED)
                 return;
-        c->closing = true;
+        /* A request on the threadpool holds a reference; it finishes all the same. */
+        bool pool = c->state == CONN_POOL;
+        conn_set_state(c, CONN_CLOSED);
         shmv__server *s = c->server;
-        conn_unpause(c);
-        if (c->refuse_status)
+        if (c->refuse_why)
                 s->nrefused--;
         else
                 s->nconns--;
         unsigned nviews = shmv__view_table_count(&c->views);
-        if (!c->refuse_status)
+        if (!c->refuse_why)
                 shmv__watch_client_gone(c, nviews);
         /* Release the views and queued descriptors now, so that the segment counts, and the
          * uid's views, are exact from here on; the memory of the connection itself goes in
@@ -336,7 +407,7 @@ static void conn_close(shmv__conn *c)
         if (c->next)
                 c->next->prev = c->prev;
         log_debug("client %" PRIu64 " disconnected, %u views released%s", c->serial, nviews,
-                  c->blocked ? "; its create in progress is finished all the same" : "");
+                  pool ? "; its create in progress is finished all the same" : "");
         uv_close((uv_handle_t *)&c->poll, on_conn_closed);
         if (s->draining && !s->conns)
                 shmv__server_stop(s);
@@ -345,7 +416,7 @@ static void conn_close(shmv__conn *c)
 static void conn_update_poll(shmv__conn *c)
 {
         int events = 0;
-        if (!c->paused && !c->blocked && !c->eof && !c->close_after_flush && !c->server->draining)
+        if (conn_wants_read(c))
                 events |= UV_READABLE;
         if (c->out_head)
                 events |= UV_WRITABLE;
@@ -363,30 +434,27 @@ static void conn_update_poll(shmv__conn *c)
 /* After reading or writing: send, resume a paused client, close what is done. */
 static void conn_service(shmv__conn *c)
 {
-        if (c->closing)
+        if (c->state == CONN_CLOSED)
                 return;
-        if (!c->failed)
+        if (c->state != CONN_FAILED)
                 conn_flush(c);
-        if (c->paused && !c->failed && c->out_bytes <= OUT_LOW) {
-                conn_unpause(c);
+        if (c->state == CONN_PAUSED && c->out_bytes <= OUT_LOW) {
+                conn_set_state(c, CONN_READING);
                 /* Frames may be buffered already, with nothing more to read to wake us. */
                 conn_process(c);
-                if (!c->failed)
+                if (c->state != CONN_FAILED)
                         conn_flush(c);
         }
-        if (c->failed) {
+        if (c->state == CONN_FAILED) {
                 conn_close(c);
                 return;
         }
-        /* At end of stream every complete frame has been answered unless paused or blocked;
-         * what is left is a partial frame, dropped. */
-        if ((c->eof && !c->paused && !c->blocked && !c->out_head) ||
-            (c->close_after_flush && !c->out_head)) {
+        if (c->state == CONN_FLUSHING && !c->out_head) {
                 conn_close(c);
                 return;
         }
         /* Draining: done once every complete request is answered and sent. */
-        if (c->server->draining && !c->paused && !c->blocked && !c->out_head) {
+        if (c->server->draining && c->state == CONN_READING && !c->out_head) {
                 conn_close(c);
                 return;
         }
@@ -396,7 +464,7 @@ static void conn_service(shmv__conn *c)
 static void on_conn_poll(uv_poll_t *handle, int status, int events)
 {
         shmv__conn *c = handle->data;
-        if (c->closing)
+        if (c->state == CONN_CLOSED)
                 return;
         if (status < 0) {
                 log_debug("client %" PRIu64 ": poll: %s", c->serial, uv_strerror(status));
@@ -405,8 +473,7 @@ static void on_conn_poll(uv_poll_t *handle, int status, int events)
         }
         if (events & UV_WRITABLE)
                 conn_flush(c);
-        if ((events & UV_READABLE) && !c->failed && !c->paused && !c->blocked && !c->eof &&
-            !c->close_after_flush)
+        if ((events & UV_READABLE) && conn_wants_read(c))
                 conn_read(c);
         conn_service(c);
 }
@@ -430,12 +497,6 @@ static int peer_groups(int fd, shmv__peer *peer)
                         return -err;
                 len = n;
         }
-}
-
-/* uid 0 and the daemon's own uid could stop the daemon anyway: only the totals bind them. */
-bool shmv__uid_limited(uid_t uid)
-{
-        return uid != 0 && uid != geteuid();
 }
 
 /* Why a new connection of uid is over a limit, or NULL. */
@@ -468,7 +529,7 @@ static void refused_evict(shmv__server *s)
 {
         shmv__conn *oldest = NULL;
         for (shmv__conn *c = s->conns; c; c = c->next)
-                if (c->refuse_status && !c->closing)
+                if (c->refuse_why)
                         oldest = c; /* the list is newest first */
         if (oldest)
                 conn_close(oldest);
@@ -532,7 +593,6 @@ static void conn_new(shmv__server *s, int fd)
                 s->conns->prev = c;
         s->conns = c;
         if (refuse_why) {
-                c->refuse_status = EUSERS;
                 c->refuse_why = refuse_why;
                 s->nrefused++;
         } else {
@@ -603,7 +663,7 @@ static void on_stall_timer(uv_timer_t *timer)
         uint64_t now = uv_now(s->loop);
         for (shmv__conn *c = s->conns, *next; c; c = next) {
                 next = c->next;
-                if (!c->paused || now - c->stalled_since < s->config.stall_timeout_ms)
+                if (c->state != CONN_PAUSED || now - c->stalled_since < s->config.stall_timeout_ms)
                         continue;
                 log_warning("client %" PRIu64 " (pid %d uid %u) has not read its replies for "
                             "%" PRIu32 " ms while sending more requests, disconnecting",
@@ -893,32 +953,25 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         s->started_usec = shmv__now_usec();
         s->started_mono_usec = shmv__mono_usec();
 
+        /* The server's handles point at it: shmv__server_stop() closes them by that. */
+        s->sigterm.data = s->sigint.data = s;
+        s->accept_timer.data = s->stall_timer.data = s->drain_timer.data = s;
+        s->listener.data = s;
         int r = uv_signal_init(loop, &s->sigterm);
+        if (r == 0)
+                r = uv_signal_init(loop, &s->sigint);
+        if (r == 0)
+                r = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+        if (r == 0)
+                r = uv_signal_start(&s->sigint, on_signal, SIGINT);
+        if (r == 0)
+                r = uv_timer_init(loop, &s->accept_timer);
+        if (r == 0)
+                r = uv_timer_init(loop, &s->stall_timer);
+        if (r == 0)
+                r = uv_timer_init(loop, &s->drain_timer);
         if (r < 0)
                 goto fail_uv;
-        s->sigterm_init = true;
-        s->sigterm.data = s;
-        r = uv_signal_init(loop, &s->sigint);
-        if (r < 0)
-                goto fail_uv;
-        s->sigint_init = true;
-        s->sigint.data = s;
-        r = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-        if (r < 0)
-                goto fail_uv;
-        r = uv_signal_start(&s->sigint, on_signal, SIGINT);
-        if (r < 0)
-                goto fail_uv;
-        r = uv_timer_init(loop, &s->accept_timer);
-        if (r < 0)
-                goto fail_uv;
-        s->timer_init = true;
-        s->accept_timer.data = s;
-        r = uv_timer_init(loop, &s->stall_timer);
-        if (r < 0)
-                goto fail_uv;
-        s->stall_timer_init = true;
-        s->stall_timer.data = s;
 
         r = s->config.listen_fd >= 0 ? adopt_socket(s) : listen_socket(s);
         if (r < 0)
@@ -926,11 +979,8 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
         r = uv_poll_init(loop, &s->listener, s->listen_fd);
-        if (r < 0)
-                goto fail_uv;
-        s->listener_init = true;
-        s->listener.data = s;
-        r = uv_poll_start(&s->listener, UV_READABLE, on_listen_poll);
+        if (r == 0)
+                r = uv_poll_start(&s->listener, UV_READABLE, on_listen_poll);
         if (r < 0)
                 goto fail_uv;
         return 0;
@@ -940,11 +990,14 @@ fail_uv:
         return r;
 }
 
-static void on_listener_closed(uv_handle_t *handle)
+/* The listening socket's descriptor goes with its handle: a closed poll handle watches it no
+ * more, so it can be closed at once. */
+static void close_listen_fd(shmv__server *s)
 {
-        shmv__server *s = handle->data;
-        close(s->listen_fd);
-        s->listen_fd = -1;
+        if (s->listen_fd >= 0) {
+                close(s->listen_fd);
+                s->listen_fd = -1;
+        }
 }
 
 static void remove_socket_file(shmv__server *s)
@@ -959,28 +1012,22 @@ static void remove_socket_file(shmv__server *s)
                 unlink(s->config.socket_path);
 }
 
+/* libuv's close-what-is-not-closing walk, for the server's own handles: the connections'
+ * point at their connection and the service manager's at its monitor. */
+static void close_server_handle(uv_handle_t *h, void *arg)
+{
+        if (h->data == arg && !uv_is_closing(h))
+                uv_close(h, NULL);
+}
+
 void shmv__server_stop(shmv__server *s)
 {
         if (s->stopping)
                 return;
         s->stopping = true;
         remove_socket_file(s);
-        if (s->listener_init)
-                uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-        else if (s->listen_fd >= 0 && !s->draining) /* draining: closed already */
-                close(s->listen_fd);
-        if (s->timer_init)
-                uv_close((uv_handle_t *)&s->accept_timer, NULL);
-        if (s->stall_timer_init)
-                uv_close((uv_handle_t *)&s->stall_timer, NULL);
-        if (s->drain_timer_init) {
-                s->drain_timer_init = false;
-                uv_close((uv_handle_t *)&s->drain_timer, NULL);
-        }
-        if (s->sigterm_init)
-                uv_close((uv_handle_t *)&s->sigterm, NULL);
-        if (s->sigint_init)
-                uv_close((uv_handle_t *)&s->sigint, NULL);
+        uv_walk(s->loop, close_server_handle, s);
+        close_listen_fd(s);
         if (s->reserve_fd >= 0) {
                 close(s->reserve_fd);
                 s->reserve_fd = -1;
@@ -1011,25 +1058,16 @@ void shmv__server_shutdown(shmv__server *s)
         s->draining = true;
         (void)shmv__sd_notify("STOPPING=1\nSTATUS=Shutting down");
         remove_socket_file(s);
-        if (s->listener_init) {
-                s->listener_init = false;
-                uv_close((uv_handle_t *)&s->listener, on_listener_closed);
-        }
-        if (s->timer_init)
-                uv_timer_stop(&s->accept_timer);
-        if (s->conns && uv_timer_init(s->loop, &s->drain_timer) == 0) {
-                s->drain_timer_init = true;
-                s->drain_timer.data = s;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        close_listen_fd(s);
+        uv_timer_stop(&s->accept_timer);
+        if (s->conns)
                 uv_timer_start(&s->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
-        }
         /* Answer what each client already sent; conn_service() closes it once all is sent.
          * The next pointer is read first: the connection may go. */
         for (shmv__conn *c = s->conns, *next; c; c = next) {
                 next = c->next;
-                if (c->closing)
-                        continue;
-                if (!c->paused)
-                        conn_process(c);
+                conn_process(c);
                 conn_service(c);
         }
         if (!s->conns)
@@ -1038,32 +1076,109 @@ void shmv__server_shutdown(shmv__server *s)
 
 void shmv__conn_wake(shmv__conn *c)
 {
-        if (c->closing)
+        if (c->state == CONN_CLOSED)
                 return;
         int events = c->events | UV_WRITABLE;
         if (events != c->events && uv_poll_start(&c->poll, events, on_conn_poll) == 0)
                 c->events = events;
 }
 
-void shmv__conn_block(shmv__conn *c)
+void shmv__conn_pool_begin(shmv__conn *c)
 {
-        assert(!c->blocked && !c->closing);
-        c->blocked = true;
+        assert(c->state == CONN_READING);
+        conn_set_state(c, CONN_POOL);
         c->refs++;
         c->server->nblocked++;
 }
 
-void shmv__conn_unblock(shmv__conn *c)
+void shmv__conn_pool_done(shmv__conn *c)
 {
-        assert(c->blocked);
-        c->blocked = false;
         c->server->nblocked--;
-        if (!c->closing) {
-                /* What was read behind the create is buffered already, and may be all there
+        if (c->state == CONN_POOL)
+                conn_set_state(c, CONN_READING);
+        if (c->state != CONN_CLOSED) {
+                /* What was read behind the request is buffered already, and may be all there
                  * is: no readiness would come for it. */
-                if (!c->paused)
-                        conn_process(c);
+                conn_process(c);
                 conn_service(c);
         }
         conn_unref(c);
+}
+
+shmv__conn *shmv__server_next_conn(const shmv__server *s, const shmv__conn *c)
+{
+        shmv__conn *x = c ? c->next : s->conns;
+        while (x && x->refuse_why)
+                x = x->next;
+        return x;
+}
+
+shmv__server *shmv__conn_server(const shmv__conn *c)
+{
+        return c->server;
+}
+
+uint64_t shmv__conn_serial(const shmv__conn *c)
+{
+        return c->serial;
+}
+
+const shmv__peer *shmv__conn_peer(const shmv__conn *c)
+{
+        return &c->peer;
+}
+
+const char *shmv__conn_comm(const shmv__conn *c)
+{
+        return c->comm;
+}
+
+uint64_t shmv__conn_connected_usec(const shmv__conn *c)
+{
+        return c->connected_usec;
+}
+
+shmv__view_table *shmv__conn_views(shmv__conn *c)
+{
+        return &c->views;
+}
+
+const shmv__view *shmv__conn_view(const shmv__conn *c, uint64_t view_id)
+{
+        return g_hash_table_lookup(c->views.by_id, &view_id);
+}
+
+unsigned shmv__conn_uid_views(const shmv__conn *c)
+{
+        return c->uid_usage ? c->uid_usage->views : 0;
+}
+
+const char *shmv__conn_refused(const shmv__conn *c)
+{
+        return c->refuse_why;
+}
+
+bool shmv__conn_greeted(const shmv__conn *c)
+{
+        return c->greeted;
+}
+
+void shmv__conn_set_greeted(shmv__conn *c)
+{
+        c->greeted = true;
+}
+
+shmv__watcher *shmv__conn_watcher(const shmv__conn *c)
+{
+        return c->watch;
+}
+
+void shmv__conn_set_watcher(shmv__conn *c, shmv__watcher *w)
+{
+        c->watch = w;
+}
+
+size_t shmv__conn_queued_bytes(const shmv__conn *c)
+{
+        return c->out_bytes;
 }

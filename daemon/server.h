@@ -36,15 +36,12 @@ typedef struct shmv__config {
 } shmv__config;
 
 typedef struct shmv__server shmv__server;
-typedef struct shmv__out shmv__out;
+typedef struct shmv__conn shmv__conn;
 typedef struct shmv__watcher shmv__watcher;
 
 /* Segments from this size up are reserved on libuv's threadpool rather than on the loop
- * thread. Measured on the 2-vCPU development machine (Linux 6.18): a uv_queue_work() round
- * trip of an empty job costs 7.7 us (p50; p99 16 to 43 us), fallocate() of a memfd 8 us at
- * 64 KiB, 34 us at 256 KiB, 134 us at 1 MiB, 540 us at 4 MiB, 147 ms at 1 GiB. From 1 MiB the
- * hop adds under 6% to the create; below it the loop stops for at most about 130 us, the time
- * of ten opens, and the hop would cost a create a quarter more at 256 KiB. */
+ * thread; below it the hop costs more than the reservation (the figures are in
+ * docs/performance.md, "Where the time goes, and what was changed"). */
 #define SHMV__CREATE_ASYNC_MIN (UINT64_C(1) << 20)
 
 /* What the served connections of one uid hold together. */
@@ -53,64 +50,22 @@ typedef struct shmv__uid_usage {
         unsigned views;
 } shmv__uid_usage;
 
-typedef struct shmv__conn {
-        uv_poll_t poll; /* on fd */
-        /* The poll handle's, released in its close callback, and one while a create is in
-         * progress (shmv__conn_block): the struct is freed at the last, so that a create can
-         * finish after its client went. */
-        unsigned refs;
-        shmv__server *server;
-        int fd;
-        uint64_t serial; /* names the client in logs */
-        shmv__peer peer;
-        shmv__wire_in in;
-        shmv__out *out_head;
-        shmv__out *out_tail;
-        size_t out_bytes; /* queued and not yet sent */
-        shmv__view_table views; /* counted in uid_usage->views */
-        shmv__uid_usage *uid_usage; /* its uid's, while served; NULL when refused */
-        int events; /* what poll watches */
-        bool greeted; /* hello answered */
-        bool failed; /* close when the current dispatch is done */
-        bool close_after_flush; /* read nothing more; close once the output is sent */
-        bool paused; /* too much output queued: read nothing until it drains */
-        /* A create is reserving its pages: the frames after it wait in `in`, and nothing is
-         * read, until it is answered (shmv__conn_unblock). */
-        bool blocked;
-        uint64_t stalled_since; /* uv_now() when paused, or when a send last made progress */
-        /* Over a client limit: the first request gets this status (EUSERS) and the
-         * connection is closed. Not counted in nconns. */
-        int refuse_status;
-        const char *refuse_why;
-        bool eof;
-        bool closing;
-        char comm[16]; /* /proc/PID/comm at accept (daemon/inspect.c), NUL-terminated */
-        uint64_t connected_usec; /* CLOCK_REALTIME */
-        shmv__watcher *watch; /* set once the connection watches (daemon/watch.c) */
-        struct shmv__conn *prev;
-        struct shmv__conn *next;
-} shmv__conn;
-
 struct shmv__server {
         uv_loop_t *loop;
         shmv__config config;
         shmv__registry *registry;
         int listen_fd;
         int reserve_fd; /* given up to accept and drop connections when out of descriptors */
+        /* The server's handles, each with data pointing at the server: shmv__server_stop()
+         * closes those that are initialized and not closing yet (uv_walk). */
         uv_poll_t listener;
         uv_timer_t accept_timer; /* restarts accepting after running out of descriptors */
         uv_timer_t stall_timer; /* runs while some connection is paused */
+        uv_timer_t drain_timer; /* closes what is left when draining takes too long */
         uv_signal_t sigterm;
         uv_signal_t sigint;
-        bool listener_init;
-        bool timer_init;
-        bool stall_timer_init;
-        bool sigterm_init;
-        bool sigint_init;
         bool socket_bound; /* the socket file is ours to unlink */
         bool draining; /* SIGTERM: not accepting or reading; answering what was received */
-        bool drain_timer_init;
-        uv_timer_t drain_timer; /* closes what is left when draining takes too long */
         bool stopping;
         dev_t sock_dev;
         ino_t sock_ino;
@@ -118,7 +73,7 @@ struct shmv__server {
         unsigned nconns; /* served, refused ones not included */
         unsigned nrefused; /* waiting for their first request, to be told why */
         unsigned npaused;
-        unsigned nblocked; /* creates in progress on the threadpool, closed connections' too */
+        unsigned nblocked; /* requests in progress on the threadpool, closed connections' too */
         GHashTable *uid_usage; /* uid -> shmv__uid_usage of its served connections, no zeros */
         uint64_t refuse_warned_at; /* uv_now() of the last warning about a refusal */
         unsigned refused_unlogged;
@@ -142,24 +97,63 @@ void shmv__server_stop(shmv__server *s);
  * stops; connections that have not drained within a few seconds are closed. */
 void shmv__server_shutdown(shmv__server *s);
 
-/* Whether the per-uid limits bind uid: all but uid 0 and the daemon's own, which could stop
- * the daemon anyway and are bound by the totals alone. */
-bool shmv__uid_limited(uid_t uid);
+/* The served connections (refused ones not included), in no particular order: the first
+ * when c is NULL, else the one after c; NULL after the last. */
+shmv__conn *shmv__server_next_conn(const shmv__server *s, const shmv__conn *c);
+
+/* A connection, from the rest of the daemon's side. Its I/O state (reading, paused, waiting
+ * for the threadpool, closing) is server.c's own; the calls below are what a request handler,
+ * a watcher or an inspection may do with it. */
+
+shmv__server *shmv__conn_server(const shmv__conn *c);
+/* Names the client in logs and inspection replies. */
+uint64_t shmv__conn_serial(const shmv__conn *c);
+const shmv__peer *shmv__conn_peer(const shmv__conn *c);
+/* /proc/PID/comm of the peer at accept, NUL-terminated, possibly empty. */
+const char *shmv__conn_comm(const shmv__conn *c);
+/* When it connected, CLOCK_REALTIME in microseconds. */
+uint64_t shmv__conn_connected_usec(const shmv__conn *c);
+/* Its views; their count is also its uid's (max_views_per_uid) while it is served. */
+shmv__view_table *shmv__conn_views(shmv__conn *c);
+/* Its view view_id, or NULL. */
+const shmv__view *shmv__conn_view(const shmv__conn *c, uint64_t view_id);
+/* Views all the served connections of its uid hold together (0 when it is refused). */
+unsigned shmv__conn_uid_views(const shmv__conn *c);
+
+/* Over a client limit when it connected: why (its first request is answered EUSERS with this
+ * and the connection closed), or NULL for a served connection. */
+const char *shmv__conn_refused(const shmv__conn *c);
+/* Hello answered. */
+bool shmv__conn_greeted(const shmv__conn *c);
+void shmv__conn_set_greeted(shmv__conn *c);
+/* Its watcher once it watches (daemon/watch.c), else NULL. */
+shmv__watcher *shmv__conn_watcher(const shmv__conn *c);
+void shmv__conn_set_watcher(shmv__conn *c, shmv__watcher *w);
+
+/* Reply bytes queued and not yet sent. */
+size_t shmv__conn_queued_bytes(const shmv__conn *c);
+/* Something went wrong with c: it is closed once the current dispatch is done, without
+ * sending what is queued. */
+void shmv__conn_fail(shmv__conn *c);
+/* c reads nothing more and is closed once what is queued has been sent. */
+void shmv__conn_close_after_flush(shmv__conn *c);
+/* Failed or closed: nothing queued on it will be sent. */
+bool shmv__conn_is_closing(const shmv__conn *c);
 
 /* Queues a reply. When fd >= 0 it rides with the reply and segment is kept referenced until
- * it is sent. On failure the connection is marked failed and will be closed. */
+ * it is sent. On failure the connection fails (shmv__conn_fail). */
 int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment *segment, int fd);
 /* Makes the loop flush c's queue soon: for output queued outside c's own callbacks (events
  * pushed to a watcher). Never closes c. */
 void shmv__conn_wake(shmv__conn *c);
 
-/* The request being dispatched goes on off the loop thread (a create reserving its pages):
- * c answers nothing after it and reads nothing more until shmv__conn_unblock(), so replies
+/* The request being dispatched goes on on libuv's threadpool (a create reserving its pages):
+ * c answers nothing after it and reads nothing more until shmv__conn_pool_done(), so replies
  * keep the order of requests, and c's memory stays valid until then even if c is closed
- * meanwhile (c->closing tells). A draining server waits for it. */
-void shmv__conn_block(shmv__conn *c);
-/* Once the blocking request's reply is queued (or not, c being closed): answers the frames
- * that waited, reads again, and drops what shmv__conn_block() held. c may be gone after. */
-void shmv__conn_unblock(shmv__conn *c);
+ * meanwhile (shmv__conn_is_closing() tells). A draining server waits for it. */
+void shmv__conn_pool_begin(shmv__conn *c);
+/* Once the pool request's reply is queued (or not, c being closed): answers the frames that
+ * waited, reads again, and drops what shmv__conn_pool_begin() held. c may be gone after. */
+void shmv__conn_pool_done(shmv__conn *c);
 
 #endif

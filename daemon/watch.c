@@ -36,7 +36,7 @@ static void overflow(shmv__watcher *w)
         shmv__conn *c = w->conn;
         log_warning("client %" PRIu64 ": watcher has more than %u bytes of events unread, "
                     "closing it",
-                    c->serial, SHMV__WATCH_QUEUE_BYTES);
+                    shmv__conn_serial(c), SHMV__WATCH_QUEUE_BYTES);
         Shmview__ClientRef ref;
         shmv__inspect_client_ref(c, &ref);
         Shmview__Event ev = SHMVIEW__EVENT__INIT;
@@ -44,7 +44,7 @@ static void overflow(shmv__watcher *w)
         ev.time_usec = shmv__now_usec();
         ev.client = &ref;
         w->overflowed = true;
-        c->close_after_flush = true;
+        shmv__conn_close_after_flush(c);
         send_event(w, &ev);
 }
 
@@ -55,9 +55,9 @@ static void emit(shmv__server *s, Shmview__Event *ev)
                 return;
         ev->time_usec = shmv__now_usec();
         for (shmv__watcher *w = s->watchers; w; w = w->next) {
-                if (w->overflowed || w->conn->failed || w->conn->closing)
+                if (w->overflowed || shmv__conn_is_closing(w->conn))
                         continue;
-                if (w->conn->out_bytes >= SHMV__WATCH_QUEUE_BYTES)
+                if (shmv__conn_queued_bytes(w->conn) >= SHMV__WATCH_QUEUE_BYTES)
                         overflow(w);
                 else
                         send_event(w, ev);
@@ -66,23 +66,24 @@ static void emit(shmv__server *s, Shmview__Event *ev)
 
 void shmv__watch_start(shmv__conn *c, uint64_t id)
 {
-        shmv__server *s = c->server;
-        if (c->watch) {
+        shmv__server *s = shmv__conn_server(c);
+        if (shmv__conn_watcher(c)) {
                 /* Cannot happen: a watcher's requests close it. */
-                c->failed = true;
+                shmv__conn_fail(c);
                 return;
         }
-        if (shmv__view_table_count(&c->views) > 0) {
+        if (shmv__view_table_count(shmv__conn_views(c)) > 0) {
                 shmv__reply_error(c, id, EBUSY, "a connection with views open cannot watch");
                 return;
         }
         unsigned same_uid = 0;
         for (const shmv__watcher *w = s->watchers; w; w = w->next)
-                same_uid += w->conn->peer.uid == c->peer.uid;
+                same_uid += shmv__conn_peer(w->conn)->uid == shmv__conn_peer(c)->uid;
         if (s->nwatchers >= SHMV__WATCHERS_MAX ||
-            (c->peer.uid != 0 && same_uid >= SHMV__WATCHERS_PER_UID)) {
-                log_info("client %" PRIu64 ": watch refused: %u watchers, %u of uid %u", c->serial,
-                         s->nwatchers, same_uid, (unsigned)c->peer.uid);
+            (shmv__uid_limited(shmv__conn_peer(c)->uid) && same_uid >= SHMV__WATCHERS_PER_UID)) {
+                log_info("client %" PRIu64 ": watch refused: %u watchers, %u of uid %u",
+                         shmv__conn_serial(c), s->nwatchers, same_uid,
+                         (unsigned)shmv__conn_peer(c)->uid);
                 char msg[80];
                 if (s->nwatchers >= SHMV__WATCHERS_MAX)
                         snprintf(msg, sizeof(msg), "too many watchers (at most %u)",
@@ -115,13 +116,13 @@ void shmv__watch_start(shmv__conn *c, uint64_t id)
                 s->watchers->prev = w;
         s->watchers = w;
         s->nwatchers++;
-        c->watch = w;
-        log_debug("client %" PRIu64 " watches", c->serial);
+        shmv__conn_set_watcher(c, w);
+        log_debug("client %" PRIu64 " watches", shmv__conn_serial(c));
 }
 
 static void client_event(shmv__conn *actor, Shmview__Event__Kind kind, unsigned views)
 {
-        shmv__server *s = actor->server;
+        shmv__server *s = shmv__conn_server(actor);
         if (!s->watchers)
                 return;
         Shmview__ClientRef ref;
@@ -140,8 +141,8 @@ void shmv__watch_client_connected(shmv__conn *actor)
 
 void shmv__watch_client_gone(shmv__conn *actor, unsigned views)
 {
-        shmv__server *s = actor->server;
-        shmv__watcher *w = actor->watch;
+        shmv__server *s = shmv__conn_server(actor);
+        shmv__watcher *w = shmv__conn_watcher(actor);
         if (w) {
                 if (w->prev)
                         w->prev->next = w->next;
@@ -150,7 +151,7 @@ void shmv__watch_client_gone(shmv__conn *actor, unsigned views)
                 if (w->next)
                         w->next->prev = w->prev;
                 s->nwatchers--;
-                actor->watch = NULL;
+                shmv__conn_set_watcher(actor, NULL);
                 free(w);
         }
         client_event(actor, SHMVIEW__EVENT__KIND__CLIENT_GONE, views);
@@ -158,7 +159,7 @@ void shmv__watch_client_gone(shmv__conn *actor, unsigned views)
 
 void shmv__watch_segment(shmv__conn *actor, Shmview__Event__Kind kind, const char *name)
 {
-        shmv__server *s = actor->server;
+        shmv__server *s = shmv__conn_server(actor);
         if (!s->watchers)
                 return;
         Shmview__ClientRef ref;
@@ -189,20 +190,20 @@ static void view_event(shmv__conn *actor, Shmview__Event__Kind kind, const shmv_
         ev.offset = v->offset;
         ev.length = v->length;
         ev.writable = v->writable;
-        emit(actor->server, &ev);
+        emit(shmv__conn_server(actor), &ev);
 }
 
 void shmv__watch_view_opened(shmv__conn *actor, const shmv__view *v)
 {
-        if (actor->server->watchers)
+        if (shmv__conn_server(actor)->watchers)
                 view_event(actor, SHMVIEW__EVENT__KIND__VIEW_OPENED, v);
 }
 
 void shmv__watch_view_released(shmv__conn *actor, uint64_t view_id)
 {
-        if (!actor->server->watchers)
+        if (!shmv__conn_server(actor)->watchers)
                 return;
-        const shmv__view *v = g_hash_table_lookup(actor->views.by_id, &view_id);
+        const shmv__view *v = shmv__conn_view(actor, view_id);
         if (v)
                 view_event(actor, SHMVIEW__EVENT__KIND__VIEW_RELEASED, v);
 }

@@ -10,8 +10,8 @@
 /* Unread events a watcher may have queued; past it, the watcher gets one OVERFLOW event and
  * is closed once that is sent, so a watcher that does not read costs a bounded amount. */
 #define SHMV__WATCH_QUEUE_BYTES (64u * 1024u)
-/* Watchers at once, and per uid (uid 0 is bound by the total only): each event costs the
- * daemon one frame per watcher. */
+/* Watchers at once, and per uid (the uids shmv__uid_limited() names; the others are bound
+ * by the total only): each event costs the daemon one frame per watcher. */
 #define SHMV__WATCHERS_MAX 64u
 #define SHMV__WATCHERS_PER_UID 8u
 
