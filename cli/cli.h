@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "shmview.h"
+#include "size.h"
 
 /* Exit statuses. */
 #define CLI_OK 0
@@ -92,10 +93,6 @@ int cli_cmd_status(cli_ctx *ctx);
 int cli_cmd_watch(cli_ctx *ctx);
 
 /* format.c */
-/* Parses a byte count: 0x and hexadecimal digits, or decimal digits then optionally K, M, G,
- * T, P or E (powers of 1024, either case, optionally followed by "iB"), or B. -EINVAL when it
- * is not one, -ERANGE when it passes 2^64 - 1. */
-int cli_parse_size(const char *s, uint64_t *ret);
 /* Octal permission bits up to 07777: -EINVAL otherwise. */
 int cli_parse_mode(const char *s, uint32_t *ret);
 /* "64M", "1.5G", "100B"; exact digits when exact is set. dst has room for 32 bytes. */

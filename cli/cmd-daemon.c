@@ -67,19 +67,10 @@ int cli_cmd_clients(cli_ctx *ctx)
 static json_object *limits_json(const shmv_limits *l)
 {
         json_object *o = json_object_new_object();
-        json_object_object_add(o, "max_bytes", cli_json_u64(l->max_bytes));
-        json_object_object_add(o, "max_segments", cli_json_u64(l->max_segments));
-        json_object_object_add(o, "max_clients", cli_json_u64(l->max_clients));
-        json_object_object_add(o, "max_views_per_client", cli_json_u64(l->max_views_per_client));
-        json_object_object_add(o, "max_clients_per_uid", cli_json_u64(l->max_clients_per_uid));
-        json_object_object_add(o, "max_bytes_per_uid", cli_json_u64(l->max_bytes_per_uid));
-        json_object_object_add(o, "stall_timeout_ms", cli_json_u64(l->stall_timeout_ms));
-        json_object_object_add(o, "max_segments_per_uid", cli_json_u64(l->max_segments_per_uid));
-        json_object_object_add(o, "max_views_per_uid", cli_json_u64(l->max_views_per_uid));
-        json_object_object_add(o, "max_frame", cli_json_u64(l->max_frame));
-        json_object_object_add(o, "max_fds_per_message", cli_json_u64(l->max_fds_per_message));
-        json_object_object_add(o, "max_name_len", cli_json_u64(l->max_name_len));
-        json_object_object_add(o, "list_page_size", cli_json_u64(l->list_page_size));
+        size_t n;
+        const shmv_limits_field *f = shmv_limits_fields(&n);
+        for (size_t i = 0; i < n; i++)
+                json_object_object_add(o, f[i].name, cli_json_u64(shmv_limits_get(l, &f[i])));
         return o;
 }
 
@@ -142,16 +133,11 @@ int cli_cmd_status(cli_ctx *ctx)
                cli_format_size(used, st.bytes_used, ctx->bytes),
                cli_format_size(max, l->max_bytes, ctx->bytes));
         printf("limits:\n");
-        limit_line("max_bytes", l->max_bytes, true, ctx->bytes);
-        limit_line("max_segments", l->max_segments, false, ctx->bytes);
-        limit_line("max_clients", l->max_clients, false, ctx->bytes);
-        limit_line("max_views_per_client", l->max_views_per_client, false, ctx->bytes);
-        limit_line("max_clients_per_uid", l->max_clients_per_uid, false, ctx->bytes);
-        limit_line("max_bytes_per_uid", l->max_bytes_per_uid, true, ctx->bytes);
-        limit_line("max_segments_per_uid", l->max_segments_per_uid, false, ctx->bytes);
-        limit_line("max_views_per_uid", l->max_views_per_uid, false, ctx->bytes);
-        limit_line("stall_timeout_ms", l->stall_timeout_ms, false, ctx->bytes);
-        limit_line("max_frame", l->max_frame, true, ctx->bytes);
+        size_t n;
+        const shmv_limits_field *f = shmv_limits_fields(&n);
+        for (size_t i = 0; i < n; i++)
+                limit_line(f[i].name, shmv_limits_get(l, &f[i]), f[i].unit == SHMV_LIMIT_BYTES,
+                           ctx->bytes);
         limit_line("watch_queue_bytes", st.watch_queue_bytes, true, ctx->bytes);
         free(version);
         free(socket);

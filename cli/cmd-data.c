@@ -87,12 +87,12 @@ static int resolve_offset(cli_ctx *ctx, shmv_client *c, const char *name, uint64
 {
         uint64_t offset = 0;
         if (ctx->offset) {
-                int r = cli_parse_size(ctx->offset, &offset);
+                int r = shmv__parse_size(ctx->offset, &offset);
                 if (r < 0)
                         return cli_usage(ctx, "--offset",
                                          r == -ERANGE ? "'%s' is too large"
-                                                      : "'%s' is not an offset (bytes, or with "
-                                                        "K, M, G, T: 4096, 64K, 0x1000)",
+                                                      : "'%s' is not an offset (" SHMV__SIZE_HINT
+                                                        ")",
                                          ctx->offset);
         }
         shmv_segment_info info;
@@ -139,12 +139,12 @@ int cli_cmd_dump(cli_ctx *ctx)
                 return cli_usage(ctx, "--format", "'%s' is not a format (hex or raw)", ctx->format);
         uint64_t length = UINT64_MAX;
         if (ctx->length) {
-                r = cli_parse_size(ctx->length, &length);
+                r = shmv__parse_size(ctx->length, &length);
                 if (r < 0)
                         return cli_usage(ctx, "--length",
                                          r == -ERANGE ? "'%s' is too large"
-                                                      : "'%s' is not a length (bytes, or with "
-                                                        "K, M, G, T: 4096, 64K, 1G)",
+                                                      : "'%s' is not a length (" SHMV__SIZE_HINT
+                                                        ")",
                                          ctx->length);
         }
         shmv_client *c;

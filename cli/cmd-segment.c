@@ -180,14 +180,11 @@ int cli_cmd_create(cli_ctx *ctx)
         if (r != CLI_OK)
                 return r;
         uint64_t size;
-        r = cli_parse_size(size_arg, &size);
+        r = shmv__parse_size(size_arg, &size);
         if (r == -ERANGE)
                 return cli_usage(ctx, "size", "'%s' is too large", size_arg);
         if (r < 0)
-                return cli_usage(ctx, "size",
-                                 "'%s' is not a size (bytes, or with K, M, G, T: 4096, 64K, 1G, "
-                                 "1GiB)",
-                                 size_arg);
+                return cli_usage(ctx, "size", "'%s' is not a size (" SHMV__SIZE_HINT ")", size_arg);
         if (size == 0)
                 return cli_usage(ctx, "size", "'%s': a segment holds at least 1 byte", size_arg);
         uint32_t mode = 0;

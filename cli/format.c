@@ -25,56 +25,6 @@ char *cli_xstrdup(const char *s)
         return memcpy(cli_xmalloc(n), s, n);
 }
 
-static int hex_digit(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-int cli_parse_size(const char *s, uint64_t *ret)
-{
-        unsigned base = 10;
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-                base = 16;
-                s += 2;
-        }
-        int d = hex_digit(*s);
-        if (d < 0 || (unsigned)d >= base)
-                return -EINVAL;
-        uint64_t v = 0;
-        for (; (d = hex_digit(*s)) >= 0 && (unsigned)d < base; s++) {
-                if (v > (UINT64_MAX - (unsigned)d) / base)
-                        return -ERANGE;
-                v = v * base + (unsigned)d;
-        }
-        static const char units[] = "KMGTPE";
-        unsigned shift = 0;
-        if (base == 16 && *s) {
-                return -EINVAL; /* 0x1E is a number, not 1 EiB: no suffix after hex */
-        } else if (*s == 'B' && !s[1]) {
-                s++;
-        } else if (*s) {
-                const char *u = strchr(units, *s >= 'a' && *s <= 'z' ? *s - 'a' + 'A' : *s);
-                if (!u || !*u)
-                        return -EINVAL;
-                shift = 10 * (unsigned)(u - units + 1);
-                s++;
-                if (strcmp(s, "iB") == 0)
-                        s += 2;
-        }
-        if (*s)
-                return -EINVAL;
-        if (shift && v > UINT64_MAX >> shift)
-                return -ERANGE;
-        *ret = v << shift;
-        return 0;
-}
-
 int cli_parse_mode(const char *s, uint32_t *ret)
 {
         if (!*s || strlen(s) > 5)

@@ -71,8 +71,8 @@ static void usage(FILE *f)
               "  -h, --help        show this help; 'shmview COMMAND --help' for a command\n"
               "  --version         show the version\n"
               "\n"
-              "Sizes and offsets are bytes, or a number with K, M, G or T (powers of 1024):\n"
-              "4096, 64K, 64M, 1G, 1GiB. Exit status: 0 on success, 1 when an operation fails,\n"
+              "Sizes and offsets are bytes, or a number with K, M, G, T, P or E (powers of\n"
+              "1024): 4096, 64K, 1G, 1GiB; or 0x and hexadecimal digits. Exit status: 0 on success, 1 when an operation fails,\n"
               "2 for a usage error. See shmview(1).\n",
               f);
 }

@@ -181,24 +181,14 @@ void shmv_client_list_free(shmv_client_info *list)
         free(list);
 }
 
-static void limits_from_wire(shmv_limits *dst, const Shmview__Limits *src)
+const shmv_limits_field *shmv_limits_fields(size_t *ret_count)
 {
-        memset(dst, 0, sizeof(*dst));
-        if (!src)
-                return;
-        dst->max_frame = src->max_frame;
-        dst->max_fds_per_message = src->max_fds_per_message;
-        dst->max_clients = src->max_clients;
-        dst->max_views_per_client = src->max_views_per_client;
-        dst->max_segments = src->max_segments;
-        dst->max_bytes = src->max_bytes;
-        dst->max_name_len = src->max_name_len;
-        dst->list_page_size = src->list_page_size;
-        dst->max_clients_per_uid = src->max_clients_per_uid;
-        dst->max_bytes_per_uid = src->max_bytes_per_uid;
-        dst->stall_timeout_ms = src->stall_timeout_ms;
-        dst->max_segments_per_uid = src->max_segments_per_uid;
-        dst->max_views_per_uid = src->max_views_per_uid;
+        return shmv__limits_fields(ret_count);
+}
+
+uint64_t shmv_limits_get(const shmv_limits *l, const shmv_limits_field *f)
+{
+        return shmv__limits_get(l, f);
 }
 
 int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
@@ -229,7 +219,7 @@ int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
         info.views = st->views;
         info.bytes_used = st->bytes_used;
         info.watch_queue_bytes = st->watch_queue_bytes;
-        limits_from_wire(&info.limits, st->limits);
+        shmv__limits_from_wire(st->limits, &info.limits);
         shmv__reply_free(resp);
         *ret = info;
         return 0;

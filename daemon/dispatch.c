@@ -26,7 +26,7 @@ static uint8_t server_version[] = SHMV_VERSION_STRING;
 /* Segments in one ListReply: as many as fit max_frame, at most LIST_PAGE_SIZE. */
 static uint32_t list_page_size(const shmv__config *cfg)
 {
-        uint32_t n = (cfg->max_frame - LIST_FRAME_OVERHEAD) / LIST_ENTRY_MAX;
+        uint32_t n = (cfg->limits.max_frame - LIST_FRAME_OVERHEAD) / LIST_ENTRY_MAX;
         return n < LIST_PAGE_SIZE ? n : LIST_PAGE_SIZE;
 }
 
@@ -79,21 +79,11 @@ static void printable(const ProtobufCBinaryData *field, char *dst, size_t dst_le
 
 void shmv__dispatch_limits(const shmv__server *s, Shmview__Limits *ret)
 {
-        const shmv__config *cfg = &s->config;
-        shmview__limits__init(ret);
-        ret->max_frame = cfg->max_frame;
-        ret->max_fds_per_message = SHMV__MAX_FDS;
-        ret->max_clients = cfg->max_clients;
-        ret->max_views_per_client = cfg->max_views_per_client;
-        ret->max_segments = cfg->max_segments;
-        ret->max_bytes = cfg->max_bytes;
-        ret->max_name_len = SHMV_NAME_MAX;
-        ret->list_page_size = list_page_size(cfg);
-        ret->max_clients_per_uid = cfg->max_clients_per_uid;
-        ret->max_bytes_per_uid = cfg->max_bytes_per_uid;
-        ret->max_segments_per_uid = cfg->max_segments_per_uid;
-        ret->max_views_per_uid = cfg->max_views_per_uid;
-        ret->stall_timeout_ms = cfg->stall_timeout_ms;
+        shmv_limits l = s->config.limits;
+        l.max_fds_per_message = SHMV__MAX_FDS;
+        l.max_name_len = SHMV_NAME_MAX;
+        l.list_page_size = list_page_size(&s->config);
+        shmv__limits_to_wire(&l, ret);
 }
 
 static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
@@ -171,10 +161,10 @@ static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t
                                           " with %" PRIu64 " in use, max_segments_per_uid %" PRIu32
                                           "; %s for %s)",
                                           (unsigned)shmv__conn_peer(c)->uid, why,
-                                          shmv__conn_server(c)->config.max_bytes_per_uid,
+                                          shmv__conn_server(c)->config.limits.max_bytes_per_uid,
                                           shmv__registry_uid_bytes(shmv__conn_server(c)->registry,
                                                                    shmv__conn_peer(c)->uid),
-                                          shmv__conn_server(c)->config.max_segments_per_uid,
+                                          shmv__conn_server(c)->config.limits.max_segments_per_uid,
                                           size_text(c, size, what, sizeof(what)), name);
                 return;
         default:
@@ -410,24 +400,24 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
                 return;
         }
         const shmv__config *cfg = &shmv__conn_server(c)->config;
-        if (shmv__view_table_count(shmv__conn_views(c)) >= cfg->max_views_per_client) {
+        if (shmv__view_table_count(shmv__conn_views(c)) >= cfg->limits.max_views_per_client) {
                 shmv__reply_error(c, id, EMFILE,
                                   "too many views open (max_views_per_client %" PRIu32 ")",
-                                  cfg->max_views_per_client);
+                                  cfg->limits.max_views_per_client);
                 return;
         }
         /* The same code as the connection's own limit: releasing a view, on any connection of
          * the uid, makes room; the message names which limit. */
-        if (shmv__conn_uid_views(c) >= cfg->max_views_per_uid &&
+        if (shmv__conn_uid_views(c) >= cfg->limits.max_views_per_uid &&
             shmv__uid_limited(shmv__conn_peer(c)->uid)) {
                 log_debug("client %" PRIu64 " (uid %u): %s refused, max_views_per_uid %" PRIu32
                           " reached",
                           shmv__conn_serial(c), (unsigned)shmv__conn_peer(c)->uid,
-                          reattach ? "reattach" : "open", cfg->max_views_per_uid);
+                          reattach ? "reattach" : "open", cfg->limits.max_views_per_uid);
                 shmv__reply_error(c, id, EMFILE,
                                   "too many views open by uid %u on all its connections "
                                   "(max_views_per_uid %" PRIu32 ")",
-                                  (unsigned)shmv__conn_peer(c)->uid, cfg->max_views_per_uid);
+                                  (unsigned)shmv__conn_peer(c)->uid, cfg->limits.max_views_per_uid);
                 return;
         }
         int fd = s->fd;
@@ -520,7 +510,7 @@ static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachReque
 void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
 {
         shmv__wire_arena arena;
-        shmv__wire_arena_init(&arena, (size_t)8 * shmv__conn_server(c)->config.max_frame);
+        shmv__wire_arena_init(&arena, (size_t)8 * shmv__conn_server(c)->config.limits.max_frame);
         Shmview__Request *req = shmview__request__unpack(&arena.allocator, len, payload);
         if (!req) {
                 log_warning("client %" PRIu64 ": malformed request, closing", shmv__conn_serial(c));

@@ -143,8 +143,8 @@ static int clear_record(shmv__fdstore *st, uint64_t slot)
         static const uint32_t zero;
         int r = pwrite_all(st->meta_fd, &zero, sizeof(zero), slot_offset(slot));
         if (r < 0)
-                log_error("clearing fd store record %" PRIu64 ": %s", slot, strerror(-r));
-        return r;
+                return log_error_errno(r, "clearing fd store record %" PRIu64 ": %m", slot);
+        return 0;
 }
 
 /* Leaves the metadata memfd room for slot. */
@@ -155,12 +155,9 @@ static int grow(shmv__fdstore *st, uint64_t slot)
         uint64_t n = st->nslots < 64 ? 64 : st->nslots * 2;
         while (n <= slot)
                 n *= 2;
-        if (ftruncate(st->meta_fd, slot_offset(n)) < 0) {
-                int r = -errno;
-                log_error("growing the fd store metadata to %" PRIu64 " records: %s", n,
-                          strerror(-r));
-                return r;
-        }
+        if (ftruncate(st->meta_fd, slot_offset(n)) < 0)
+                return log_error_errno(
+                        errno, "growing the fd store metadata to %" PRIu64 " records: %m", n);
         st->nslots = n;
         return 0;
 }
@@ -205,9 +202,8 @@ int shmv__fdstore_add(shmv__fdstore *st, shmv__segment *s)
         memcpy(buf, &rec, sizeof(rec));
         r = pwrite_all(st->meta_fd, buf, sizeof(buf), slot_offset(slot));
         if (r < 0) {
-                log_error("writing fd store record %" PRIu64 ": %s", slot, strerror(-r));
                 put_slot(st, slot);
-                return r;
+                return log_error_errno(r, "writing fd store record %" PRIu64 ": %m", slot);
         }
         char name[32];
         seg_fdname(s->id, name);
@@ -380,7 +376,7 @@ int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, boo
         if (st->meta_fd >= 0) {
                 int lr = meta_load(st, records, by_id);
                 if (lr < 0)
-                        log_error("reading the fd store metadata: %s", strerror(-lr));
+                        (void)log_error_errno(lr, "reading the fd store metadata: %m");
         }
 
         for (size_t i = 0; i < n; i++) {
@@ -443,9 +439,8 @@ int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, boo
         if (st->meta_fd < 0) {
                 int mr = meta_create(st);
                 if (mr < 0) {
-                        log_error("cannot set up the fd store, segments will not survive a "
-                                  "restart: %s",
-                                  strerror(-mr));
+                        (void)log_error_errno(mr, "cannot set up the fd store, segments will "
+                                                  "not survive a restart: %m");
                         goto out_nostore;
                 }
         } else if (g_hash_table_contains(removed, META_NAME)) {

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,92 +16,56 @@
 #include "fdstore.h"
 #include "log.h"
 #include "segment.h"
+#include "size.h"
 #include "server.h"
 #include "systemd.h"
 #include "shmview.h"
 #include "wire.h"
 
-static void usage(FILE *f)
+/* What an option's argument is, and how it is parsed. */
+typedef enum option_kind {
+        KIND_SOCKET, /* a path, through the socket-path rule */
+        KIND_MODE, /* octal permission bits up to 0777 */
+        KIND_COUNT, /* a decimal number from min to max */
+        KIND_SIZE, /* bytes in the size grammar (proto/size.h), from min to max */
+        KIND_MS, /* milliseconds, a decimal number from min to max */
+        KIND_GROUP, /* a group name or number */
+        KIND_LEVEL, /* a log level */
+        KIND_HELP,
+        KIND_VERSION,
+} option_kind;
+
+/* One option of shmviewd: what it is called, what it sets, what it accepts, its default and
+ * its help line. The table drives the parsing, the defaults and --help. */
+typedef struct option_spec {
+        const char *name;
+        const char *arg; /* the argument in --help; NULL: takes none */
+        option_kind kind;
+        size_t offset; /* of the field it sets in shmv__config */
+        size_t size; /* of that field: 4 or 8 (KIND_COUNT, KIND_SIZE, KIND_MS, KIND_MODE,
+                        KIND_GROUP) */
+        uint64_t min, max;
+        /* The value when the option is not given: fallback() of the options before it in the
+         * table when set, else def. */
+        uint64_t def;
+        uint64_t (*fallback)(const shmv__config *cfg);
+        const char *help; /* wrapped to 80 columns by --help */
+} option_spec;
+
+#define FIELD(f) offsetof(shmv__config, f), sizeof(((shmv__config *)0)->f)
+#define LIMIT(f) FIELD(limits.f)
+
+static uint64_t half_up(uint64_t v)
 {
-        fprintf(f,
-                "Usage: shmviewd [OPTION]...\n"
-                "Serve named shared-memory segments to local clients.\n"
-                "\n"
-                "  --socket PATH            listen on PATH (default: $SHMVIEW_SOCKET, else\n"
-                "                           $XDG_RUNTIME_DIR/shmview/shmview.sock when not root,\n"
-                "                           else /run/shmview/shmview.sock)\n"
-                "  --socket-mode OCTAL      permissions of the socket (default 0600, 0660 as "
-                "root)\n"
-                "  --max-bytes N            bytes in all segments together, each counted in\n"
-                "                           whole pages; K, M, G, T suffixes (default: half of\n"
-                "                           MemTotal)\n"
-                "  --max-segments N         segments alive at once (default 65536)\n"
-                "  --max-clients N          connections at once (default 1024)\n"
-                "  --max-views-per-client N views one connection may hold (default 4096)\n"
-                "  --max-clients-per-uid N  connections of one uid at once (default: half of\n"
-                "                           --max-clients); uid 0 and the daemon's own uid are\n"
-                "                           bound by --max-clients alone\n"
-                "  --max-bytes-per-uid N    bytes in the segments one uid owns (default: half of\n"
-                "                           --max-bytes), same exemptions\n"
-                "  --max-segments-per-uid N segments one uid owns (default: half of\n"
-                "                           --max-segments), same exemptions\n"
-                "  --max-views-per-uid N    views on all the connections of one uid together\n"
-                "                           (default: 4 times --max-views-per-client), same\n"
-                "                           exemptions\n"
-                "  --max-frame N            largest request in bytes, 4096 to 131072 (default)\n"
-                "  --stall-timeout MS       disconnect a client whose replies have not drained\n"
-                "                           for MS milliseconds while it sends more (default\n"
-                "                           30000; 0: never)\n"
-                "  --socket-group GROUP     group of the socket, a name or a number (default:\n"
-                "                           the daemon's)\n"
-                "  --log-level LEVEL        debug, info, warning or error (default info)\n"
-                "  --help                   show this help and exit\n"
-                "  --version                show the version and exit\n");
+        return v / 2 + v % 2;
 }
 
-/* Digits only (strtoull would take "-1" and spaces), with an optional binary suffix. */
-static int parse_u64(const char *s, bool suffix, uint64_t *ret)
+static uint64_t default_socket_mode(const shmv__config *cfg)
 {
-        if (*s < '0' || *s > '9')
-                return -EINVAL;
-        uint64_t v = 0;
-        for (; *s >= '0' && *s <= '9'; s++) {
-                unsigned d = (unsigned)(*s - '0');
-                if (v > (UINT64_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
-        if (*s && suffix && !s[1]) {
-                const char *units = "KMGT";
-                const char *u = strchr(units, *s);
-                if (!u)
-                        return -EINVAL;
-                for (const char *p = units; p <= u; p++) {
-                        if (v > UINT64_MAX / 1024)
-                                return -ERANGE;
-                        v *= 1024;
-                }
-                s++;
-        }
-        if (*s)
-                return -EINVAL;
-        *ret = v;
-        return 0;
+        return geteuid() == 0 ? 0660 : 0600;
 }
 
-static int parse_u32_option(const char *opt, const char *arg, uint32_t *ret)
-{
-        uint64_t v;
-        if (parse_u64(arg, false, &v) < 0 || v == 0 || v > UINT32_MAX) {
-                fprintf(stderr, "shmviewd: %s wants a number from 1 to %" PRIu32 ", not '%s'\n",
-                        opt, UINT32_MAX, arg);
-                return -EINVAL;
-        }
-        *ret = (uint32_t)v;
-        return 0;
-}
-
-static uint64_t default_max_bytes(void)
+static uint64_t default_max_bytes(const shmv__config *cfg)
 {
         FILE *f = fopen("/proc/meminfo", "re");
         unsigned long long kb = 0;
@@ -118,13 +83,320 @@ static uint64_t default_max_bytes(void)
         return (uint64_t)kb * 1024 / 2;
 }
 
+static uint64_t default_clients_per_uid(const shmv__config *cfg)
+{
+        return half_up(cfg->limits.max_clients);
+}
+
+static uint64_t default_bytes_per_uid(const shmv__config *cfg)
+{
+        return half_up(cfg->limits.max_bytes);
+}
+
+static uint64_t default_segments_per_uid(const shmv__config *cfg)
+{
+        return half_up(cfg->limits.max_segments);
+}
+
+/* A few busy connections' worth, not max_clients_per_uid's: what the views of one uid can make
+ * the daemon hold (docs/security.md, "Limits"). */
+static uint64_t default_views_per_uid(const shmv__config *cfg)
+{
+        uint32_t v = cfg->limits.max_views_per_client;
+        return v > UINT32_MAX / 4 ? UINT32_MAX : (uint64_t)v * 4;
+}
+
+static const option_spec options[] = {
+        {"socket", "PATH", KIND_SOCKET,
+         .help = "listen on PATH, whose directory must exist "
+                 "(default: $SHMVIEW_SOCKET, else "
+                 "$XDG_RUNTIME_DIR/shmview/shmview.sock when not "
+                 "root, else /run/shmview/shmview.sock; the "
+                 "directory of these two is created)"},
+        {"socket-mode", "OCTAL", KIND_MODE, FIELD(socket_mode), 0, 0777,
+         .fallback = default_socket_mode,
+         .help = "permissions of the socket (default 0600, 0660 as root)"},
+        {"socket-group", "GROUP", KIND_GROUP, FIELD(socket_group), .def = UINT32_MAX,
+         .help = "group of the socket, a name or a number (default: the daemon's)"},
+        {"max-bytes", "SIZE", KIND_SIZE, LIMIT(max_bytes), 1, UINT64_MAX,
+         .fallback = default_max_bytes,
+         .help = "bytes in all segments together, each counted in whole pages (default: "
+                 "half of MemTotal)"},
+        {"max-segments", "N", KIND_COUNT, LIMIT(max_segments), 1, UINT32_MAX, 65536,
+         .help = "segments alive at once (default 65536)"},
+        {"max-clients", "N", KIND_COUNT, LIMIT(max_clients), 1, UINT32_MAX, 1024,
+         .help = "connections at once (default 1024)"},
+        {"max-views-per-client", "N", KIND_COUNT, LIMIT(max_views_per_client), 1, UINT32_MAX, 4096,
+         .help = "views one connection may hold (default 4096)"},
+        {"max-clients-per-uid", "N", KIND_COUNT, LIMIT(max_clients_per_uid), 1, UINT32_MAX,
+         .fallback = default_clients_per_uid,
+         .help = "connections of one uid at once (default: half of --max-clients); uid 0 and "
+                 "the daemon's own uid are bound by --max-clients alone"},
+        {"max-bytes-per-uid", "SIZE", KIND_SIZE, LIMIT(max_bytes_per_uid), 1, UINT64_MAX,
+         .fallback = default_bytes_per_uid,
+         .help = "bytes in the segments one uid owns (default: half of --max-bytes), same "
+                 "exemptions"},
+        {"max-segments-per-uid", "N", KIND_COUNT, LIMIT(max_segments_per_uid), 1, UINT32_MAX,
+         .fallback = default_segments_per_uid,
+         .help = "segments one uid owns (default: half of --max-segments), same exemptions"},
+        {"max-views-per-uid", "N", KIND_COUNT, LIMIT(max_views_per_uid), 1, UINT32_MAX,
+         .fallback = default_views_per_uid,
+         .help = "views on all the connections of one uid together (default: 4 times "
+                 "--max-views-per-client), same exemptions"},
+        {"max-frame", "SIZE", KIND_SIZE, LIMIT(max_frame), 4096, SHMV__MAX_FRAME, SHMV__MAX_FRAME,
+         .help = "largest request in bytes, 4096 to 131072 (default)"},
+        {"stall-timeout", "MS", KIND_MS, LIMIT(stall_timeout_ms), 0, UINT32_MAX, 30000,
+         .help = "disconnect a client whose replies have not drained for MS milliseconds while "
+                 "it sends more (default 30000; 0: never)"},
+        {"log-level", "LEVEL", KIND_LEVEL,
+         .help = "debug, info, notice, warning or error (default info)"},
+        {"help", NULL, KIND_HELP, .help = "show this help and exit"},
+        {"version", NULL, KIND_VERSION, .help = "show the version and exit"},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+#define HELP_COLUMN 28
+#define HELP_WIDTH 80
+
+/* Prints text from column HELP_COLUMN, the cursor being at column col, wrapped at word
+ * boundaries to HELP_WIDTH columns. */
+static void print_wrapped(FILE *f, const char *text, int col)
+{
+        if (col >= HELP_COLUMN) {
+                fputc('\n', f);
+                col = 0;
+        }
+        fprintf(f, "%*s", HELP_COLUMN - col, "");
+        col = HELP_COLUMN;
+        while (*text) {
+                size_t word = strcspn(text, " ");
+                if (col > HELP_COLUMN && col + 1 + (int)word > HELP_WIDTH) {
+                        fprintf(f, "\n%*s", HELP_COLUMN, "");
+                        col = HELP_COLUMN;
+                } else if (col > HELP_COLUMN) {
+                        fputc(' ', f);
+                        col++;
+                }
+                fwrite(text, 1, word, f);
+                col += (int)word;
+                text += word;
+                text += strspn(text, " ");
+        }
+        fputc('\n', f);
+}
+
+static void usage(FILE *f)
+{
+        fputs("Usage: shmviewd [OPTION]...\n"
+              "Serve named shared-memory segments to local clients.\n"
+              "\n",
+              f);
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                const option_spec *o = &options[i];
+                int col =
+                        fprintf(f, "  --%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+                print_wrapped(f, o->help, col);
+        }
+        fputs("\nA SIZE is a number of bytes with an optional unit, K, M, G, T, P or E (powers of\n"
+              "1024: 1G, 1g, 1GiB and 1073741824 are the same), or 0x and hexadecimal digits.\n",
+              f);
+}
+
+static void set_field(shmv__config *cfg, const option_spec *o, uint64_t v)
+{
+        char *p = (char *)cfg + o->offset;
+        if (o->size == sizeof(uint64_t)) {
+                memcpy(p, &v, sizeof(v));
+        } else {
+                uint32_t v32 = (uint32_t)v;
+                memcpy(p, &v32, sizeof(v32));
+        }
+}
+
+static int parse_decimal(const char *s, uint64_t *ret)
+{
+        if (*s < '0' || *s > '9')
+                return -EINVAL;
+        uint64_t v = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+                unsigned d = (unsigned)(*s - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        return *s ? -EINVAL : (*ret = v, 0);
+}
+
+/* What the option wants, for its error message: "wants WHAT, not 'ARG'". */
+static void complain(const option_spec *o, const char *arg)
+{
+        char want[128];
+        switch (o->kind) {
+        case KIND_SIZE:
+                if (o->min == 1 && o->max == UINT64_MAX)
+                        snprintf(want, sizeof(want), "a positive size (bytes, or 64M, 1GiB...)");
+                else
+                        snprintf(want, sizeof(want), "a size in bytes from %" PRIu64 " to %" PRIu64,
+                                 o->min, o->max);
+                break;
+        case KIND_COUNT:
+                snprintf(want, sizeof(want), "a number from %" PRIu64 " to %" PRIu64, o->min,
+                         o->max);
+                break;
+        case KIND_MS:
+                snprintf(want, sizeof(want), "milliseconds up to %" PRIu64 " (0: never)", o->max);
+                break;
+        case KIND_MODE:
+                snprintf(want, sizeof(want), "octal bits up to 0777");
+                break;
+        case KIND_LEVEL:
+                snprintf(want, sizeof(want), "debug, info, notice, warning or error");
+                break;
+        case KIND_SOCKET:
+                snprintf(want, sizeof(want), "a path of at most %zu bytes",
+                         sizeof(((shmv__config *)0)->socket_path) - 1);
+                break;
+        default:
+                snprintf(want, sizeof(want), "something else");
+                break;
+        }
+        fprintf(stderr, "shmviewd: --%s wants %s, not '%s'\nTry 'shmviewd --help'.\n", o->name,
+                want, arg);
+}
+
+/* Parses the argument of o into cfg. Returns 0, or -EINVAL after saying why. */
+static int parse_one(const option_spec *o, const char *arg, shmv__config *cfg)
+{
+        uint64_t v = 0;
+        int r = 0;
+        switch (o->kind) {
+        case KIND_SOCKET:
+                /* Given, so the daemon does not create its directory: only the default's. */
+                if (!*arg || shmv__socket_path(arg, cfg->socket_path, sizeof(cfg->socket_path)) < 0)
+                        r = -EINVAL;
+                cfg->socket_dir_create = false;
+                break;
+        case KIND_MODE: {
+                char *end;
+                errno = 0;
+                v = strtoul(arg, &end, 8);
+                if (*arg < '0' || *arg > '7' || *end || errno || v > o->max)
+                        r = -EINVAL;
+                break;
+        }
+        case KIND_COUNT:
+        case KIND_MS:
+                r = parse_decimal(arg, &v);
+                break;
+        case KIND_SIZE:
+                r = shmv__parse_size(arg, &v);
+                break;
+        case KIND_GROUP: {
+                struct group *gr = getgrnam(arg);
+                if (gr) {
+                        v = gr->gr_gid;
+                } else if (parse_decimal(arg, &v) < 0 || v >= UINT32_MAX) {
+                        fprintf(stderr, "shmviewd: --%s: no group '%s'\nTry 'shmviewd --help'.\n",
+                                o->name, arg);
+                        return -EINVAL;
+                }
+                break;
+        }
+        case KIND_LEVEL: {
+                int level = shmv__log_level_from_string(arg);
+                if (level < 0)
+                        r = -EINVAL;
+                else
+                        shmv__log_set_level(level);
+                break;
+        }
+        case KIND_HELP:
+        case KIND_VERSION:
+                break;
+        }
+        if (r == 0 && (o->kind == KIND_COUNT || o->kind == KIND_SIZE || o->kind == KIND_MS) &&
+            (v < o->min || v > o->max))
+                r = -EINVAL;
+        if (r < 0) {
+                complain(o, arg);
+                return -EINVAL;
+        }
+        if (o->size > 0)
+                set_field(cfg, o, v);
+        return 0;
+}
+
+/* Returns 0 to run, 1 to exit 0 (help, version), -EINVAL to exit 2. given[i] says whether
+ * options[i] was on the command line. */
+static int parse_options(int argc, char **argv, shmv__config *cfg, bool given[N_OPTIONS])
+{
+        struct option longopts[N_OPTIONS + 1];
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                longopts[i] = (struct option){options[i].name,
+                                              options[i].arg ? required_argument : no_argument,
+                                              NULL, (int)i};
+        longopts[N_OPTIONS] = (struct option){0};
+        cfg->socket_dir_create = true;
+        int opt;
+        while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                if (opt < 0 || (size_t)opt >= N_OPTIONS) {
+                        fprintf(stderr, "Try 'shmviewd --help'.\n");
+                        return -EINVAL;
+                }
+                const option_spec *o = &options[opt];
+                if (o->kind == KIND_HELP) {
+                        usage(stdout);
+                        return 1;
+                }
+                if (o->kind == KIND_VERSION) {
+                        printf("shmviewd %s\n", SHMV_VERSION_STRING);
+                        return 1;
+                }
+                if (parse_one(o, optarg, cfg) < 0)
+                        return -EINVAL;
+                given[opt] = true;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "shmviewd: unexpected argument '%s'\nTry 'shmviewd --help'.\n",
+                        argv[optind]);
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                const option_spec *o = &options[i];
+                if (given[i])
+                        continue;
+                if (o->kind == KIND_SOCKET &&
+                    shmv__socket_path(NULL, cfg->socket_path, sizeof(cfg->socket_path)) < 0) {
+                        fprintf(stderr, "shmviewd: the default socket path is too long\n");
+                        return -EINVAL;
+                }
+                if (o->size > 0)
+                        set_field(cfg, o, o->fallback ? o->fallback(cfg) : o->def);
+        }
+        /* $SHMVIEW_SOCKET names the path as explicitly as --socket. */
+        const char *env = getenv("SHMVIEW_SOCKET");
+        if (env && *env)
+                cfg->socket_dir_create = false;
+        return 0;
+}
+
+static bool option_given(const bool given[N_OPTIONS], const char *name)
+{
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                if (strcmp(options[i].name, name) == 0)
+                        return given[i];
+        return false;
+}
+
 /* Each segment holds one descriptor, plus one more once a read-only view of it has been
  * opened, each client one: let the daemon have as many as it is allowed, for the worst case of
  * two per segment. The soft limit goes up to the hard one; with CAP_SYS_RESOURCE the hard one
- * goes up too, as far as fs.nr_open allows. */
-static void raise_nofile(const shmv__config *cfg)
+ * goes up too, as far as fs.nr_open allows. Short of the worst case, the daemon says so as a
+ * warning when the limits were asked for on the command line, and at debug level when they are
+ * the defaults, which are ceilings rather than what anyone expects to use. */
+static void raise_nofile(const shmv__config *cfg, const bool given[N_OPTIONS])
 {
-        uint64_t want = 2 * (uint64_t)cfg->max_segments + cfg->max_clients + 64 + 64;
+        uint64_t want = 2 * (uint64_t)cfg->limits.max_segments + cfg->limits.max_clients + 64 + 64;
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return;
@@ -148,232 +420,26 @@ static void raise_nofile(const shmv__config *cfg)
                 if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
                         return;
         }
-        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
-                log_info("descriptor limit %llu is below the %" PRIu64
-                         " that max_segments and max_clients may need",
-                         (unsigned long long)rl.rlim_cur, want);
-}
-
-enum {
-        OPT_SOCKET = 0x100,
-        OPT_SOCKET_MODE,
-        OPT_MAX_BYTES,
-        OPT_MAX_SEGMENTS,
-        OPT_MAX_CLIENTS,
-        OPT_MAX_VIEWS,
-        OPT_MAX_CLIENTS_PER_UID,
-        OPT_MAX_BYTES_PER_UID,
-        OPT_MAX_SEGMENTS_PER_UID,
-        OPT_MAX_VIEWS_PER_UID,
-        OPT_MAX_FRAME,
-        OPT_STALL_TIMEOUT,
-        OPT_SOCKET_GROUP,
-        OPT_LOG_LEVEL,
-        OPT_HELP,
-        OPT_VERSION,
-};
-
-/* Returns 0 to run, 1 to exit 0 (help, version), -EINVAL to exit 2. */
-static int parse_options(int argc, char **argv, shmv__config *cfg)
-{
-        static const struct option options[] = {
-                {"socket", required_argument, NULL, OPT_SOCKET},
-                {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
-                {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
-                {"max-segments", required_argument, NULL, OPT_MAX_SEGMENTS},
-                {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-                {"max-views-per-client", required_argument, NULL, OPT_MAX_VIEWS},
-                {"max-clients-per-uid", required_argument, NULL, OPT_MAX_CLIENTS_PER_UID},
-                {"max-bytes-per-uid", required_argument, NULL, OPT_MAX_BYTES_PER_UID},
-                {"max-segments-per-uid", required_argument, NULL, OPT_MAX_SEGMENTS_PER_UID},
-                {"max-views-per-uid", required_argument, NULL, OPT_MAX_VIEWS_PER_UID},
-                {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
-                {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
-                {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
-                {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-                {"help", no_argument, NULL, OPT_HELP},
-                {"version", no_argument, NULL, OPT_VERSION},
-                {},
-        };
-        const char *socket_arg = NULL;
-        bool have_mode = false, have_bytes = false, have_uid_clients = false,
-             have_uid_bytes = false, have_uid_segments = false, have_uid_views = false;
-        int opt;
-        while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-                uint64_t v;
-                char *end;
-                switch (opt) {
-                case OPT_SOCKET:
-                        socket_arg = optarg;
-                        if (!*optarg) {
-                                fprintf(stderr, "shmviewd: --socket wants a path\n");
-                                return -EINVAL;
-                        }
-                        break;
-                case OPT_SOCKET_MODE:
-                        errno = 0;
-                        v = strtoul(optarg, &end, 8);
-                        if (*optarg < '0' || *optarg > '7' || *end || errno || v > 0777) {
-                                fprintf(stderr,
-                                        "shmviewd: --socket-mode wants octal bits up to 0777, "
-                                        "not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        cfg->socket_mode = (mode_t)v;
-                        have_mode = true;
-                        break;
-                case OPT_MAX_BYTES:
-                        if (parse_u64(optarg, true, &v) < 0 || v == 0) {
-                                fprintf(stderr,
-                                        "shmviewd: --max-bytes wants a positive number of "
-                                        "bytes, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        cfg->max_bytes = v;
-                        have_bytes = true;
-                        break;
-                case OPT_MAX_SEGMENTS:
-                        if (parse_u32_option("--max-segments", optarg, &cfg->max_segments) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_CLIENTS:
-                        if (parse_u32_option("--max-clients", optarg, &cfg->max_clients) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_VIEWS:
-                        if (parse_u32_option("--max-views-per-client", optarg,
-                                             &cfg->max_views_per_client) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_CLIENTS_PER_UID:
-                        if (parse_u32_option("--max-clients-per-uid", optarg,
-                                             &cfg->max_clients_per_uid) < 0)
-                                return -EINVAL;
-                        have_uid_clients = true;
-                        break;
-                case OPT_MAX_BYTES_PER_UID:
-                        if (parse_u64(optarg, true, &v) < 0 || v == 0) {
-                                fprintf(stderr,
-                                        "shmviewd: --max-bytes-per-uid wants a positive number "
-                                        "of bytes, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        cfg->max_bytes_per_uid = v;
-                        have_uid_bytes = true;
-                        break;
-                case OPT_MAX_SEGMENTS_PER_UID:
-                        if (parse_u32_option("--max-segments-per-uid", optarg,
-                                             &cfg->max_segments_per_uid) < 0)
-                                return -EINVAL;
-                        have_uid_segments = true;
-                        break;
-                case OPT_MAX_VIEWS_PER_UID:
-                        if (parse_u32_option("--max-views-per-uid", optarg,
-                                             &cfg->max_views_per_uid) < 0)
-                                return -EINVAL;
-                        have_uid_views = true;
-                        break;
-                case OPT_MAX_FRAME:
-                        if (parse_u64(optarg, true, &v) < 0 || v < 4096 || v > SHMV__MAX_FRAME) {
-                                fprintf(stderr,
-                                        "shmviewd: --max-frame wants a number of bytes from 4096 "
-                                        "to %u, not '%s'\n",
-                                        SHMV__MAX_FRAME, optarg);
-                                return -EINVAL;
-                        }
-                        cfg->max_frame = (uint32_t)v;
-                        break;
-                case OPT_STALL_TIMEOUT:
-                        if (parse_u64(optarg, false, &v) < 0 || v > UINT32_MAX) {
-                                fprintf(stderr,
-                                        "shmviewd: --stall-timeout wants milliseconds (0: "
-                                        "never), not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        cfg->stall_timeout_ms = (uint32_t)v;
-                        break;
-                case OPT_SOCKET_GROUP: {
-                        struct group *gr = getgrnam(optarg);
-                        if (gr) {
-                                cfg->socket_group = gr->gr_gid;
-                        } else if (parse_u64(optarg, false, &v) == 0 && v < UINT32_MAX) {
-                                cfg->socket_group = (gid_t)v;
-                        } else {
-                                fprintf(stderr, "shmviewd: --socket-group: no group '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                }
-                case OPT_LOG_LEVEL: {
-                        int level = shmv__log_level_from_string(optarg);
-                        if (level < 0) {
-                                fprintf(stderr,
-                                        "shmviewd: --log-level wants debug, info, warning or "
-                                        "error, not '%s'\n",
-                                        optarg);
-                                return -EINVAL;
-                        }
-                        shmv__log_set_level(level);
-                        break;
-                }
-                case OPT_HELP:
-                        usage(stdout);
-                        return 1;
-                case OPT_VERSION:
-                        printf("shmviewd %s\n", SHMV_VERSION_STRING);
-                        return 1;
-                default:
-                        fprintf(stderr, "Try 'shmviewd --help'.\n");
-                        return -EINVAL;
-                }
-        }
-        if (optind < argc) {
-                fprintf(stderr, "shmviewd: unexpected argument '%s'\nTry 'shmviewd --help'.\n",
-                        argv[optind]);
-                return -EINVAL;
-        }
-        int r = shmv__socket_path(socket_arg, cfg->socket_path, sizeof(cfg->socket_path));
-        if (r < 0) {
-                fprintf(stderr, "shmviewd: socket path too long\n");
-                return -EINVAL;
-        }
-        if (!have_mode)
-                cfg->socket_mode = geteuid() == 0 ? 0660 : 0600;
-        if (!have_bytes)
-                cfg->max_bytes = default_max_bytes();
-        if (!have_uid_clients)
-                cfg->max_clients_per_uid = cfg->max_clients / 2 + cfg->max_clients % 2;
-        if (!have_uid_bytes)
-                cfg->max_bytes_per_uid = cfg->max_bytes / 2 + cfg->max_bytes % 2;
-        if (!have_uid_segments)
-                cfg->max_segments_per_uid = cfg->max_segments / 2 + cfg->max_segments % 2;
-        /* A few busy connections' worth, not max_clients_per_uid's: what the views of one uid
-         * can make the daemon hold (docs/security.md, "Limits"). */
-        if (!have_uid_views)
-                cfg->max_views_per_uid = cfg->max_views_per_client > UINT32_MAX / 4
-                                                 ? UINT32_MAX
-                                                 : cfg->max_views_per_client * 4;
-        return 0;
+        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+                return;
+        bool asked = option_given(given, "max-segments") || option_given(given, "max-clients");
+        int level = asked ? SHMV__LOG_WARNING : SHMV__LOG_DEBUG;
+        shmv__log_at(level,
+                     "descriptor limit %llu is below the %" PRIu64 " that max_segments %" PRIu32
+                     " and max_clients %" PRIu32
+                     " may need (two per segment, one per client): raise LimitNOFILE=",
+                     (unsigned long long)rl.rlim_cur, want, cfg->limits.max_segments,
+                     cfg->limits.max_clients);
 }
 
 int main(int argc, char **argv)
 {
         shmv__config cfg = {
-                .max_segments = 65536,
-                .max_clients = 1024,
-                .max_views_per_client = 4096,
-                .max_frame = SHMV__MAX_FRAME,
-                .stall_timeout_ms = 30000,
                 .create_async_min = SHMV__CREATE_ASYNC_MIN,
-                .socket_group = (gid_t)-1,
                 .listen_fd = -1,
         };
-        int r = parse_options(argc, argv, &cfg);
+        bool given[N_OPTIONS] = {false};
+        int r = parse_options(argc, argv, &cfg, given);
         if (r < 0)
                 return 2;
         if (r > 0)
@@ -390,19 +456,19 @@ int main(int argc, char **argv)
         /* Every segment must fit in the store, its metadata too (systemd 254 and later say
          * how large the store is). */
         uint64_t store_max = shmv__sd_fdstore_enabled() ? shmv__sd_fdstore_max() : 0;
-        if (store_max > 0 && store_max - 1 < cfg.max_segments) {
+        if (store_max > 0 && store_max - 1 < cfg.limits.max_segments) {
                 log_warning("max_segments lowered to %" PRIu64 " to fit FileDescriptorStoreMax=",
                             store_max - 1);
-                cfg.max_segments = (uint32_t)(store_max - 1);
+                cfg.limits.max_segments = (uint32_t)(store_max - 1);
         }
-        raise_nofile(&cfg);
+        raise_nofile(&cfg, given);
 
         shmv__registry *registry;
         shmv__registry_config rcfg = {
-                .max_bytes = cfg.max_bytes,
-                .max_segments = cfg.max_segments,
-                .max_bytes_per_uid = cfg.max_bytes_per_uid,
-                .max_segments_per_uid = cfg.max_segments_per_uid,
+                .max_bytes = cfg.limits.max_bytes,
+                .max_segments = cfg.limits.max_segments,
+                .max_bytes_per_uid = cfg.limits.max_bytes_per_uid,
+                .max_segments_per_uid = cfg.limits.max_segments_per_uid,
         };
         r = shmv__registry_new(&rcfg, &registry);
         if (r < 0) {
@@ -414,7 +480,7 @@ int main(int argc, char **argv)
         r = shmv__fdstore_open(registry, passed, npassed, shmv__sd_fdstore_enabled(), &store);
         shmv__sd_passed_free(passed, npassed);
         if (r < 0) {
-                log_error("fd store: %s", strerror(-r));
+                (void)log_error_errno(r, "fd store: %m");
                 shmv__registry_free(registry);
                 return 1;
         }
@@ -438,8 +504,8 @@ int main(int argc, char **argv)
         } else {
                 log_info("listening on %s (max_bytes %" PRIu64 ", max_segments %" PRIu32
                          ", max_clients %" PRIu32 ")",
-                         server.config.socket_path, cfg.max_bytes, cfg.max_segments,
-                         cfg.max_clients);
+                         server.config.socket_path, cfg.limits.max_bytes, cfg.limits.max_segments,
+                         cfg.limits.max_clients);
                 if (shmv__sd_monitor_start(&monitor, &loop, &server) < 0)
                         log_warning("cannot keep the service manager informed");
                 (void)shmv__sd_notify("READY=1\nSTATUS=%s", monitor.last_status);

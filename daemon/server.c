@@ -198,7 +198,7 @@ static void conn_set_state(shmv__conn *c, conn_state state)
                 return;
         s->npaused++;
         c->stalled_since = uv_now(s->loop);
-        uint64_t timeout = s->config.stall_timeout_ms;
+        uint64_t timeout = s->config.limits.stall_timeout_ms;
         if (timeout == 0 || uv_is_active((uv_handle_t *)&s->stall_timer))
                 return;
         uint64_t every = timeout / 4 < 50 ? 50 : timeout / 4 > 1000 ? 1000 : timeout / 4;
@@ -502,9 +502,9 @@ static int peer_groups(int fd, shmv__peer *peer)
 /* Why a new connection of uid is over a limit, or NULL. */
 static const char *over_limit(shmv__server *s, uid_t uid)
 {
-        if (s->nconns >= s->config.max_clients)
+        if (s->nconns >= s->config.limits.max_clients)
                 return "too many clients connected (max_clients)";
-        if (shmv__uid_limited(uid) && uid_clients(s, uid) >= s->config.max_clients_per_uid)
+        if (shmv__uid_limited(uid) && uid_clients(s, uid) >= s->config.limits.max_clients_per_uid)
                 return "too many clients of this uid connected (max_clients_per_uid)";
         return NULL;
 }
@@ -568,7 +568,7 @@ static void conn_new(shmv__server *s, int fd)
                 r = 0;
         if (r < 0)
                 goto fail_free;
-        r = shmv__wire_in_init(&c->in, s->config.max_frame, false);
+        r = shmv__wire_in_init(&c->in, s->config.limits.max_frame, false);
         if (r < 0)
                 goto fail_groups;
         shmv__view_table_init(&c->views);
@@ -663,12 +663,13 @@ static void on_stall_timer(uv_timer_t *timer)
         uint64_t now = uv_now(s->loop);
         for (shmv__conn *c = s->conns, *next; c; c = next) {
                 next = c->next;
-                if (c->state != CONN_PAUSED || now - c->stalled_since < s->config.stall_timeout_ms)
+                if (c->state != CONN_PAUSED ||
+                    now - c->stalled_since < s->config.limits.stall_timeout_ms)
                         continue;
                 log_warning("client %" PRIu64 " (pid %d uid %u) has not read its replies for "
                             "%" PRIu32 " ms while sending more requests, disconnecting",
                             c->serial, (int)c->peer.pid, (unsigned)c->peer.uid,
-                            s->config.stall_timeout_ms);
+                            s->config.limits.stall_timeout_ms);
                 conn_close(c);
         }
         if (s->npaused == 0)
@@ -764,9 +765,12 @@ static int check_directory(const char *path)
                 *slash = '\0';
         struct stat st;
         if (stat(dir, &st) < 0) {
-                int r = -errno;
-                log_error("%s: %m", dir);
-                return r;
+                if (errno == ENOENT)
+                        return log_error_errno(ENOENT,
+                                               "directory %s of the socket does not exist (only "
+                                               "the default socket's directory is created)",
+                                               dir);
+                return log_error_errno(errno, "directory %s of the socket: %m", dir);
         }
         if (!S_ISDIR(st.st_mode)) {
                 log_error("%s is not a directory", dir);
@@ -839,7 +843,9 @@ static int listen_socket(shmv__server *s)
         }
         strcpy(addr.sun_path, path);
 
-        int r = make_parents(path);
+        /* Only the default path's directory is created: a typo in an explicit one is an
+         * error, not a new directory. */
+        int r = s->config.socket_dir_create ? make_parents(path) : 0;
         if (r < 0) {
                 log_error("cannot create the directory of %s: %s", path, strerror(-r));
                 return r;

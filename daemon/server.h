@@ -15,17 +15,15 @@
 typedef struct shmv__config {
         char socket_path[108]; /* fits a sockaddr_un */
         mode_t socket_mode;
-        uint64_t max_bytes;
-        uint32_t max_segments;
-        uint32_t max_clients;
-        uint32_t max_views_per_client;
-        /* Per uid; uid 0 and the daemon's own uid are bound by the totals alone. */
-        uint32_t max_clients_per_uid;
-        uint64_t max_bytes_per_uid;
-        uint32_t max_segments_per_uid;
-        uint32_t max_views_per_uid; /* on all the connections of one uid together */
-        uint32_t max_frame; /* request payload bytes, at most SHMV__MAX_FRAME */
-        uint32_t stall_timeout_ms; /* 0: never disconnect a client for not reading */
+        /* Create the socket's directory when missing: for the default path only, not for one
+         * given with --socket or $SHMVIEW_SOCKET. */
+        bool socket_dir_create;
+        /* What the daemon announces (shmv_limits, proto/limits.c). Per uid: uid 0 and the
+         * daemon's own uid are bound by the totals alone. max_frame: request payload bytes,
+         * at most SHMV__MAX_FRAME; stall_timeout_ms 0: never disconnect a client for not
+         * reading. max_fds_per_message, max_name_len and list_page_size are the daemon's
+         * constants, filled in where they are announced (shmv__dispatch_limits()). */
+        shmv_limits limits;
         /* Creates of at least this many bytes reserve their pages on libuv's threadpool
          * (SHMV__CREATE_ASYNC_MIN; 0: every create), smaller ones on the loop thread. */
         uint64_t create_async_min;

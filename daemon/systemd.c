@@ -28,10 +28,8 @@ int shmv__sd_listen_fds(shmv__passed_fd **ret, size_t *ret_n)
 {
         char **names = NULL;
         int n = sd_listen_fds_with_names(1, &names);
-        if (n < 0) {
-                log_error("descriptors passed by the service manager: %s", strerror(-n));
-                return n;
-        }
+        if (n < 0)
+                return log_error_errno(n, "descriptors passed by the service manager: %m");
         shmv__passed_fd *p = NULL;
         if (n > 0) {
                 p = calloc((size_t)n, sizeof(*p));
@@ -132,10 +130,8 @@ int shmv__sd_notify(const char *fmt, ...)
         if (len < 0 || (size_t)len >= sizeof(buf))
                 return -EINVAL;
         int r = sd_notify(0, buf);
-        if (r < 0) {
-                log_warning("notifying the service manager: %s", strerror(-r));
-                return r;
-        }
+        if (r < 0)
+                return log_warning_errno(r, "notifying the service manager: %m");
         return 0;
 }
 
@@ -146,11 +142,9 @@ int shmv__sd_fdstore(int fd, const char *name)
         if (len < 0 || (size_t)len >= sizeof(buf))
                 return -EINVAL;
         int r = sd_pid_notify_with_fds(0, 0, buf, &fd, 1);
-        if (r < 0) {
-                log_warning("storing descriptor %s with the service manager: %s", name,
-                            strerror(-r));
-                return r;
-        }
+        if (r < 0)
+                return log_warning_errno(r, "storing descriptor %s with the service manager: %m",
+                                         name);
         return r > 0 ? 0 : -ENOTCONN;
 }
 
@@ -204,7 +198,7 @@ int shmv__sd_monitor_start(shmv__sd_monitor *m, uv_loop_t *loop, shmv__server *s
         uint64_t usec = 0;
         r = sd_watchdog_enabled(0, &usec);
         if (r < 0)
-                log_warning("watchdog settings: %s", strerror(-r));
+                (void)log_warning_errno(r, "watchdog settings: %m");
         if (r <= 0 || usec == 0)
                 return 0;
         uint64_t ms = usec / 2000;

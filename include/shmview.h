@@ -266,6 +266,30 @@ typedef struct shmv_limits {
         uint32_t max_views_per_uid; /* views of one uid on all its connections together */
 } shmv_limits;
 
+/* How a field of shmv_limits counts. */
+enum {
+        SHMV_LIMIT_COUNT = 0,
+        SHMV_LIMIT_BYTES = 1,
+        SHMV_LIMIT_MS = 2,
+};
+
+/* One field of shmv_limits, to print or copy all of them without naming each (as
+ * `shmview status` and Python's Limits do): a program built against an older header still
+ * sees the fields a newer library knows. */
+typedef struct shmv_limits_field {
+        const char *name; /* the member's name, "max_bytes" */
+        const char *help; /* what it bounds, a short phrase */
+        size_t offset; /* offsetof(shmv_limits, member) */
+        size_t size; /* sizeof the member: 4 or 8 */
+        int unit; /* SHMV_LIMIT_* */
+} shmv_limits_field;
+
+/* The fields of shmv_limits in their order in the struct: an array of *ret_count entries,
+ * static. */
+SHMV_EXPORT const shmv_limits_field *shmv_limits_fields(size_t *ret_count);
+/* The value of field f of l, widened. */
+SHMV_EXPORT uint64_t shmv_limits_get(const shmv_limits *l, const shmv_limits_field *f);
+
 typedef struct shmv_daemon_info {
         char version[32]; /* the daemon's version string */
         uint32_t protocol_version;

@@ -122,4 +122,11 @@ int shmv__name_check(const uint8_t *data, size_t len, char *dst);
  * -ENAMETOOLONG when it does not fit dst_len or a sockaddr_un. */
 int shmv__socket_path(const char *arg, char *dst, size_t dst_len);
 
+/* The fields of shmv_limits (proto/limits.c): the table behind shmv_limits_fields(), a
+ * field's value, and the copies to and from the Limits message, field by field by name. */
+const shmv_limits_field *shmv__limits_fields(size_t *ret_count);
+uint64_t shmv__limits_get(const shmv_limits *l, const shmv_limits_field *f);
+void shmv__limits_to_wire(const shmv_limits *src, Shmview__Limits *ret);
+void shmv__limits_from_wire(const Shmview__Limits *src, shmv_limits *ret);
+
 #endif

@@ -119,54 +119,43 @@ PyObject *shmv__py_client_info_new(const shmv_client_info *info)
         return SHMV__PY_RECORD_NEW(&client_info_type, items);
 }
 
-static PyStructSequence_Field limits_fields[] = {
-        {"max_frame", "bytes in one protocol frame"},
-        {"max_fds_per_message", "descriptors in one message"},
-        {"max_clients", "connections at once"},
-        {"max_views_per_client", "views one connection may hold open"},
-        {"max_segments", "segments at once"},
-        {"max_bytes", "bytes in all segments together"},
-        {"max_name_len", "bytes in a segment name"},
-        {"list_page_size", "records in one page of a listing"},
-        {"max_clients_per_uid", "connections of one uid"},
-        {"max_bytes_per_uid", "bytes in the segments of one uid"},
-        {"stall_timeout_ms", "how long a client may leave its replies unread, in milliseconds"},
-        {"max_segments_per_uid", "segments of one uid"},
-        {"max_views_per_uid", "views of one uid on all its connections together"},
-        {NULL, NULL},
-};
+/* Filled from shmv_limits_fields() by shmv__py_inspect_init(): one field per member of
+ * shmv_limits, in its order. */
+#define LIMITS_MAX 64
+static PyStructSequence_Field limits_fields[LIMITS_MAX + 1];
 
 static PyStructSequence_Desc limits_desc = {
         "shmview.Limits",
-        "Limits(max_frame, max_fds_per_message, max_clients, max_views_per_client,\n"
-        "       max_segments, max_bytes, max_name_len, list_page_size, max_clients_per_uid,\n"
-        "       max_bytes_per_uid, stall_timeout_ms, max_segments_per_uid, max_views_per_uid)\n"
+        "Limits(max_frame, max_fds_per_message, max_clients, ...)\n"
         "\n"
-        "The daemon's limits (shmv_limits), as DaemonInfo.limits; 0 where the daemon announces\n"
-        "none.",
+        "The daemon's limits (shmv_limits), as DaemonInfo.limits: one field per member of\n"
+        "shmv_limits, in its order; 0 where the daemon announces none.",
         limits_fields,
-        13,
+        0,
 };
+
+static int limits_desc_init(void)
+{
+        size_t n;
+        const shmv_limits_field *f = shmv_limits_fields(&n);
+        if (n > LIMITS_MAX) {
+                PyErr_SetString(PyExc_SystemError, "shmview: more limits than LIMITS_MAX");
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+                limits_fields[i] = (PyStructSequence_Field){f[i].name, f[i].help};
+        limits_desc.n_in_sequence = (int)n;
+        return 0;
+}
 
 static PyObject *limits_new(const shmv_limits *l)
 {
-        PyObject *items[] = {
-                PyLong_FromUnsignedLong(l->max_frame),
-                PyLong_FromUnsignedLong(l->max_fds_per_message),
-                PyLong_FromUnsignedLong(l->max_clients),
-                PyLong_FromUnsignedLong(l->max_views_per_client),
-                PyLong_FromUnsignedLong(l->max_segments),
-                u64(l->max_bytes),
-                PyLong_FromUnsignedLong(l->max_name_len),
-                PyLong_FromUnsignedLong(l->list_page_size),
-                PyLong_FromUnsignedLong(l->max_clients_per_uid),
-                u64(l->max_bytes_per_uid),
-                PyLong_FromUnsignedLong(l->stall_timeout_ms),
-                PyLong_FromUnsignedLong(l->max_segments_per_uid),
-                PyLong_FromUnsignedLong(l->max_views_per_uid),
-        };
-
-        return SHMV__PY_RECORD_NEW(&limits_type, items);
+        size_t n;
+        const shmv_limits_field *f = shmv_limits_fields(&n);
+        PyObject *items[LIMITS_MAX];
+        for (size_t i = 0; i < n; i++)
+                items[i] = PyLong_FromUnsignedLongLong(shmv_limits_get(l, &f[i]));
+        return shmv__py_record_new(&limits_type, items, n);
 }
 
 static PyStructSequence_Field daemon_info_fields[] = {
@@ -382,6 +371,8 @@ int shmv__py_inspect_init(PyObject *module)
                 {&daemon_info_type, &daemon_info_desc}, {&event_type, &event_desc},
         };
 
+        if (!limits_type.tp_name && limits_desc_init() < 0)
+                return -1;
         for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
                 if (!records[i].type->tp_name &&
                     PyStructSequence_InitType2(records[i].type, records[i].desc) < 0)

@@ -392,7 +392,7 @@ class TestSegments(CliTest):
         self.assertFails(["create", "x" * 256, "4K"], 2, "shmview: create: x{256}: " + bad_name)
         self.assertFails(["stat", "a/b"], 2, "shmview: stat: a/b: " + bad_name)
         self.assertFails(["dump", "a/b"], 2, "shmview: dump: a/b: " + bad_name)
-        sizes = r"\(bytes, or with K, M, G, T: 4096, 64K, 1G, 1GiB\)"
+        sizes = r"\(bytes, or with K, M, G, T, P, E: 4096, 64K, 1G, 1GiB, 0x1000\)"
         for size in ("12Q", "64KB", "1.5G", "", "K", "0x", "4 K", "0x1G"):
             self.assertFails(["create", self.name(), size], 2,
                              "shmview: create: size: '%s' is not a size %s" % (re.escape(size), sizes))
@@ -433,10 +433,10 @@ class TestSegments(CliTest):
                          r"segment \(4096 bytes\)" % n)
         self.assertFails(["dump", n, "--offset", "x"], 2,
                          r"shmview: dump: --offset: 'x' is not an offset \(bytes, or with K, M, "
-                         r"G, T: 4096, 64K, 0x1000\)")
+                         r"G, T, P, E: 4096, 64K, 1G, 1GiB, 0x1000\)")
         self.assertFails(["dump", n, "--length", "1Z"], 2,
                          r"shmview: dump: --length: '1Z' is not a length \(bytes, or with K, M, "
-                         r"G, T: 4096, 64K, 1G\)")
+                         r"G, T, P, E: 4096, 64K, 1G, 1GiB, 0x1000\)")
         self.assertFails(["dump", n, "--format", "octal"], 2,
                          r"shmview: dump: --format: 'octal' is not a format \(hex or raw\)")
         self.assertFails(["write", n, "--offset", "5000"], 1,
@@ -994,6 +994,70 @@ class TestOtherUid(CliTest):
                                    "--length", "4")[1], b"mine")
         ok("seal", own, user=NOBODY)
         ok("rm", own, user=NOBODY)
+
+
+class TestDaemonOptions(CliTest):
+    """shmviewd's options, from its table: the size grammar the CLI has, --help within 80
+    columns, messages that say what an option wants, and a socket directory that must exist."""
+
+    def daemon(self, *args):
+        return subprocess.run([DAEMON] + list(args), capture_output=True, text=True, timeout=60)
+
+    def test_help(self):
+        p = self.daemon("--help")
+        self.assertEqual(p.returncode, 0)
+        for line in p.stdout.split("\n"):
+            self.assertLessEqual(len(line), 80, line)
+        for opt in ("socket", "socket-mode", "socket-group", "max-bytes", "max-segments",
+                    "max-clients", "max-views-per-client", "max-clients-per-uid",
+                    "max-bytes-per-uid", "max-segments-per-uid", "max-views-per-uid",
+                    "max-frame", "stall-timeout", "log-level", "help", "version"):
+            self.assertRegex(p.stdout, r"\n  --%s\b" % opt)
+
+    def test_bad_options(self):
+        for args, want in (
+                (["--max-frame", "1"], "--max-frame wants a size in bytes from 4096 to 131072, "
+                                       "not '1'"),
+                (["--max-segments", "-1"], "--max-segments wants a number from 1 to 4294967295, "
+                                           "not '-1'"),
+                (["--max-bytes", "1GB"], r"--max-bytes wants a positive size \(bytes, or 64M, "
+                                         r"1GiB\.\.\.\), not '1GB'"),
+                (["--log-level", "loud"], "--log-level wants debug, info, notice, warning or "
+                                          "error, not 'loud'"),
+                (["--socket", ""], "--socket wants a path of at most 107 bytes, not ''")):
+            p = self.daemon(*args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertRegex(p.stderr, "^shmviewd: %s\nTry 'shmviewd --help'\.\n$" % want)
+
+    def test_sizes_and_socket_directory(self):
+        d = tempfile.mkdtemp(prefix="shmviewd-opt-", dir=tmpdir)
+        # A directory that is not there is not created for an explicit path.
+        missing = os.path.join(d, "no", "such")
+        p = self.daemon("--socket", os.path.join(missing, "s.sock"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("shmviewd: error: directory %s of the socket does not exist" % missing,
+                      p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "no")))
+        # The CLI's size grammar: 1GiB, 0x hex, lower-case units.
+        path = os.path.join(d, "s.sock")
+        proc = subprocess.Popen([DAEMON, "--socket", path, "--max-bytes", "1GiB",
+                                 "--max-bytes-per-uid", "64m", "--max-frame", "0x2000"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            for _ in range(500):
+                if os.path.exists(path):
+                    break
+                time.sleep(0.01)
+            limits = json.loads(ok("status", "--json", "--socket", path))["limits"]
+            self.assertEqual((limits["max_bytes"], limits["max_bytes_per_uid"],
+                              limits["max_frame"]), (1 << 30, 64 * MiB, 0x2000))
+            human = ok("status", "--socket", path)
+            for name in limits:
+                self.assertRegex(human, r"\n  %s +\S" % name)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            proc.stderr.close()
 
 
 class TestInstalledFiles(CliTest):

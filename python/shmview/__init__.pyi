@@ -99,7 +99,7 @@ class ClientInfo(structseq[object], tuple[ClientRef, int, int, int, bool, bool])
 
 @final
 class Limits(
-    structseq[int], tuple[int, int, int, int, int, int, int, int, int, int, int, int]
+    structseq[int], tuple[int, int, int, int, int, int, int, int, int, int, int, int, int]
 ):
     """The daemon's limits (DaemonInfo.limits); 0 where the daemon announces none."""
 

@@ -112,17 +112,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
         shmv__config cfg = {
                 .socket_mode = 0666,
-                .max_bytes = registry_config.max_bytes,
-                .max_segments = registry_config.max_segments,
-                .max_clients = 4,
-                .max_views_per_client = 8,
-                .max_clients_per_uid = 2,
-                .max_bytes_per_uid = registry_config.max_bytes_per_uid,
-                .max_segments_per_uid = registry_config.max_segments_per_uid,
-                /* Below max_views_per_client, so that one connection of uid 65534 reaches it. */
-                .max_views_per_uid = 6,
-                .max_frame = SHMV__MAX_FRAME,
-                .stall_timeout_ms = 0,
+                .limits =
+                        {
+                                .max_bytes = registry_config.max_bytes,
+                                .max_segments = registry_config.max_segments,
+                                .max_clients = 4,
+                                .max_views_per_client = 8,
+                                .max_clients_per_uid = 2,
+                                .max_bytes_per_uid = registry_config.max_bytes_per_uid,
+                                .max_segments_per_uid = registry_config.max_segments_per_uid,
+                                /* Below max_views_per_client, so that one connection of uid
+                                 * 65534 reaches it. */
+                                .max_views_per_uid = 6,
+                                .max_frame = SHMV__MAX_FRAME,
+                                .stall_timeout_ms = 0,
+                        },
                 .create_async_min = CREATE_ASYNC_MIN,
                 .socket_group = (gid_t)-1,
                 .listen_fd = -1,
