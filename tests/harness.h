@@ -1,11 +1,13 @@
 /* Test harness: each test binary starts one real shmviewd on a temporary socket and runs its
- * cases, each in a forked child with a timeout, checking afterwards that the daemon's open
- * descriptors are back at their baseline. */
+ * cases, each in a forked child (its own process group) with a timeout, checking afterwards
+ * that the daemon's open descriptors are back at their baseline. CTest runs each case as a
+ * test of its own (`ctest -R view.test_index`), through the binary's --list. */
 #ifndef SHMVIEW_TEST_HARNESS_H
 #define SHMVIEW_TEST_HARNESS_H
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,12 @@ typedef struct th_test {
 #fn, fn \
         }
 
-/* Runs the tests given on the command line (all when none) and returns the exit status.
- * Starts the daemon first, with extra_args appended to its command line (may be NULL). */
+/* Runs the tests given on the command line (all when none) and returns the exit status
+ * (TH_SKIP when all were skipped); with --list, prints their names. Starts the daemon first,
+ * with extra_args appended to its command line (may be NULL). */
 int th_main(int argc, char **argv, const th_test *tests, size_t n, const char *const *extra_args);
+/* The same for tests that start their own daemons, or need none. */
+int th_main_no_daemon(int argc, char **argv, const th_test *tests, size_t n);
 
 const char *th_socket_path(void);
 pid_t th_daemon_pid(void);
@@ -34,6 +39,10 @@ pid_t th_daemon_pid(void);
 int th_fd_count(pid_t pid);
 /* Open descriptors of the daemon now. */
 int th_daemon_fd_count(void);
+/* Open descriptors of pid once the count holds still (for 50 ms, 5 s at most). */
+int th_fd_count_settled(pid_t pid);
+/* Waits until pid has want descriptors open; false (and says so) after timeout_ms. */
+bool th_fd_count_reaches(pid_t pid, int want, int timeout_ms);
 
 /* Connects to the test daemon; fails the test on error. */
 shmv_client *th_connect(void);
@@ -48,11 +57,86 @@ int th_in_child(void (*fn)(void *), void *arg);
 void th_fail(const char *file, int line, const char *fmt, ...)
         __attribute__((noreturn, format(printf, 3, 4)));
 
+/* Ends the running test as skipped (exit status TH_SKIP, which CTest reports as skipped),
+ * saying why. */
+#define TH_SKIP 77
+void th_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Milliseconds on the monotonic clock, and a sleep of that many. */
+int64_t th_now_ms(void);
+void th_sleep_ms(int ms);
+
 #define CHECK(cond)                                                             \
         do {                                                                    \
                 if (!(cond))                                                    \
                         th_fail(__FILE__, __LINE__, "check failed: %s", #cond); \
         } while (0)
+
+/* Comparisons that print both values when they fail (libuv's ASSERT_EQ and kin). Each side
+ * is evaluated once and compared as a number, whatever its integer type, so that -1 is not
+ * equal to UINT_MAX here, as it would be in C. Pointers: CHECK_PTR_EQ/NE, CHECK_NULL. */
+typedef struct th_num {
+        bool is_signed;
+        union {
+                long long s;
+                unsigned long long u;
+        };
+} th_num;
+
+static inline th_num th_num_s(long long v)
+{
+        return (th_num){.is_signed = true, .s = v};
+}
+
+static inline th_num th_num_u(unsigned long long v)
+{
+        return (th_num){.is_signed = false, .u = v};
+}
+
+#define TH_NUM(x)                               \
+        _Generic((x), char                      \
+                 : th_num_s, signed char        \
+                 : th_num_s, short              \
+                 : th_num_s, int                \
+                 : th_num_s, long               \
+                 : th_num_s, long long          \
+                 : th_num_s, _Bool              \
+                 : th_num_u, unsigned char      \
+                 : th_num_u, unsigned short     \
+                 : th_num_u, unsigned int       \
+                 : th_num_u, unsigned long      \
+                 : th_num_u, unsigned long long \
+                 : th_num_u)(x)
+
+/* -1, 0 or 1 as a is below, equal to or above b. */
+int th_num_cmp(th_num a, th_num b);
+void th_fail_cmp(const char *file, int line, const char *a, const char *op, const char *b,
+                 th_num va, th_num vb) __attribute__((noreturn));
+
+#define TH_CHECK_CMP(a, op, b)                                                      \
+        do {                                                                        \
+                th_num th_a_ = TH_NUM(a), th_b_ = TH_NUM(b);                        \
+                if (!(th_num_cmp(th_a_, th_b_) op 0))                               \
+                        th_fail_cmp(__FILE__, __LINE__, #a, #op, #b, th_a_, th_b_); \
+        } while (0)
+
+#define CHECK_EQ(a, b) TH_CHECK_CMP(a, ==, b)
+#define CHECK_NE(a, b) TH_CHECK_CMP(a, !=, b)
+#define CHECK_LT(a, b) TH_CHECK_CMP(a, <, b)
+#define CHECK_LE(a, b) TH_CHECK_CMP(a, <=, b)
+#define CHECK_GT(a, b) TH_CHECK_CMP(a, >, b)
+#define CHECK_GE(a, b) TH_CHECK_CMP(a, >=, b)
+
+#define TH_CHECK_PTR(a, op, b)                                                                    \
+        do {                                                                                      \
+                const void *th_a_ = (a), *th_b_ = (b);                                            \
+                if (!(th_a_ op th_b_))                                                            \
+                        th_fail(__FILE__, __LINE__, "check failed: %s %s %s (%p %s %p)", #a, #op, \
+                                #b, th_a_, #op, th_b_);                                           \
+        } while (0)
+#define CHECK_PTR_EQ(a, b) TH_CHECK_PTR(a, ==, b)
+#define CHECK_PTR_NE(a, b) TH_CHECK_PTR(a, !=, b)
+#define CHECK_NULL(p) CHECK_PTR_EQ(p, NULL)
 
 /* expr must return exactly want (0 or a negative errno). */
 #define CHECK_RC(expr, want)                                                                      \

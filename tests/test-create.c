@@ -31,19 +31,6 @@
 #define BUDGET "1610612736"
 #define WAIT_MS 10000 /* only a failing test waits this long */
 
-static void sleep_ms(int ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether the daemon pid holds the memfd of segment name (made as its create begins). */
 static bool holds_memfd(pid_t pid, const char *name)
 {
@@ -71,21 +58,21 @@ static bool holds_memfd(pid_t pid, const char *name)
 /* Until the create of name has begun in daemon pid. */
 static void wait_creating(pid_t pid, const char *name)
 {
-        for (int64_t end = now_ms() + WAIT_MS; !holds_memfd(pid, name);) {
-                if (now_ms() > end)
+        for (int64_t end = th_now_ms() + WAIT_MS; !holds_memfd(pid, name);) {
+                if (th_now_ms() > end)
                         th_fail(__FILE__, __LINE__, "the daemon never began creating %s", name);
-                sleep_ms(1);
+                th_sleep_ms(1);
         }
 }
 
 /* Until daemon pid has closed the memfd of segment name. */
 static void wait_released(pid_t pid, const char *name)
 {
-        for (int64_t end = now_ms() + WAIT_MS; holds_memfd(pid, name);) {
-                if (now_ms() > end)
+        for (int64_t end = th_now_ms() + WAIT_MS; holds_memfd(pid, name);) {
+                if (th_now_ms() > end)
                         th_fail(__FILE__, __LINE__, "the daemon never closed the memfd of %s",
                                 name);
-                sleep_ms(1);
+                th_sleep_ms(1);
         }
 }
 
@@ -312,10 +299,10 @@ static void test_pipelined_after_create(void)
 static void wait_exists(shmv_client *c, const char *name)
 {
         shmv_segment_info info;
-        int64_t end = now_ms() + WAIT_MS;
+        int64_t end = th_now_ms() + WAIT_MS;
         int r;
-        while ((r = shmv_segment_stat(c, name, &info)) == -ENOENT && now_ms() < end)
-                sleep_ms(5);
+        while ((r = shmv_segment_stat(c, name, &info)) == -ENOENT && th_now_ms() < end)
+                th_sleep_ms(5);
         CHECK_OK(r);
         CHECK(info.size == BIG);
 }
@@ -323,13 +310,7 @@ static void wait_exists(shmv_client *c, const char *name)
 /* Until the daemon holds want descriptors. */
 static void wait_fds(int want)
 {
-        int now = -1;
-        for (int64_t end = now_ms() + WAIT_MS; (now = th_daemon_fd_count()) != want;) {
-                if (now_ms() > end)
-                        th_fail(__FILE__, __LINE__, "the daemon holds %d descriptors, not %d", now,
-                                want);
-                sleep_ms(5);
-        }
+        CHECK(th_fd_count_reaches(th_daemon_pid(), want, WAIT_MS));
 }
 
 /* A client that sends a large create and goes: the create is finished as if it had waited
@@ -472,13 +453,13 @@ static void own_run(own_daemon *d, bool notify)
                       "--max-bytes", BUDGET, (char *)NULL);
                 _exit(127);
         }
-        for (int64_t end = now_ms() + WAIT_MS; !own_answers(d);) {
+        for (int64_t end = th_now_ms() + WAIT_MS; !own_answers(d);) {
                 int st;
                 if (waitpid(d->pid, &st, WNOHANG) == d->pid)
                         th_fail(__FILE__, __LINE__, "shmviewd exited during start-up");
-                if (now_ms() > end)
+                if (th_now_ms() > end)
                         th_fail(__FILE__, __LINE__, "shmviewd does not answer on %s", d->sock);
-                sleep_ms(5);
+                th_sleep_ms(5);
         }
 }
 
@@ -566,9 +547,9 @@ static void test_second_sigterm_meanwhile(void)
         /* Draining removes the socket file: the first signal has been taken, so the second
          * is not merged with it. */
         struct stat st;
-        for (int64_t end = now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
-                CHECK(now_ms() < end);
-                sleep_ms(1);
+        for (int64_t end = th_now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
+                CHECK(th_now_ms() < end);
+                th_sleep_ms(1);
         }
         CHECK(kill(d.pid, SIGTERM) == 0);
         CHECK(th_raw_recv(&a, NULL) == NULL);
@@ -791,9 +772,9 @@ static void test_freed_off_the_loop(void)
         CHECK_OK(th_raw_named(&b, SHMVIEW__REQUEST__BODY_UNLINK, "again", 5));
         stopped = worker_stop(tid);
         th_raw_close(&a);
-        for (int64_t end = now_ms() + WAIT_MS; own_bytes_used(&b) != 2 * 4096;) {
-                CHECK(now_ms() < end);
-                sleep_ms(1);
+        for (int64_t end = th_now_ms() + WAIT_MS; own_bytes_used(&b) != 2 * 4096;) {
+                CHECK(th_now_ms() < end);
+                th_sleep_ms(1);
         }
         CHECK_OK(th_raw_named(&b, SHMVIEW__REQUEST__BODY_STAT, "small", 5));
         if (stopped)
@@ -802,9 +783,9 @@ static void test_freed_off_the_loop(void)
         CHECK(kill(d.pid, SIGTERM) == 0);
         CHECK(th_raw_recv(&b, NULL) == NULL); /* drained and closed */
         struct stat st;
-        for (int64_t end = now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
-                CHECK(now_ms() < end);
-                sleep_ms(1);
+        for (int64_t end = th_now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
+                CHECK(th_now_ms() < end);
+                th_sleep_ms(1);
         }
         if (stopped) {
                 int status;

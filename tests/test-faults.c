@@ -19,12 +19,6 @@
 #define MiB (1024ull * 1024)
 #define RW (SHMV_READ | SHMV_WRITE)
 
-static void sleep_ms(int ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
 /* Waits until no segment has a view open, as `shmview ls` would show them; fails after 5 s. */
 static void no_views_left(shmv_client *c)
 {
@@ -38,7 +32,7 @@ static void no_views_left(shmv_client *c)
                 shmv_segment_list_free(all);
                 if (views == 0)
                         return;
-                sleep_ms(10);
+                th_sleep_ms(10);
         }
         th_fail(__FILE__, __LINE__, "views still open after the client died");
 }
@@ -153,7 +147,7 @@ static pid_t own_daemon(void)
                 close(fd);
                 if (r == 0)
                         return pid;
-                sleep_ms(10);
+                th_sleep_ms(10);
         }
         th_fail(__FILE__, __LINE__, "shmviewd did not start");
 }
@@ -197,7 +191,7 @@ static void test_daemon_killed(void)
         struct blocked_call bc = {c2, "data", 1};
         pthread_t t;
         CHECK(pthread_create(&t, NULL, stat_thread, &bc) == 0);
-        sleep_ms(100);
+        th_sleep_ms(100);
         CHECK(bc.rc == 1); /* still waiting */
         CHECK(kill(pid, SIGKILL) == 0);
         int st;

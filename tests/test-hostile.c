@@ -6,7 +6,6 @@
  *
  * And the other way round: a hostile daemon (whatever listens on the socket path) against the
  * library, with the replies tests/fuzz/fuzz-client.c found the library trusting. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
@@ -36,13 +35,6 @@ __attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
         vprintf(fmt, ap);
         va_end(ap);
         fflush(stdout);
-}
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Another client gets the whole service: create, open both ways, write, read, unlink. */
@@ -521,7 +513,7 @@ static void test_flood_never_reads(void)
         free(one);
 
         bool closed;
-        uint64_t start = now_ms();
+        int64_t start = th_now_ms();
         size_t sent = flood(&r, chunk, chunk_len, 200, &closed);
         CHECK(!closed);
         uint64_t rss_full = daemon_rss();
@@ -533,11 +525,11 @@ static void test_flood_never_reads(void)
         CHECK(rss_full < rss_before + 16 * 1048576);
         still_serves();
         /* Not reading for longer than the stall timeout ends the connection. */
-        while (!closed && now_ms() - start < 10 * STALL_MS)
+        while (!closed && th_now_ms() - start < 10 * STALL_MS)
                 flood(&r, chunk, chunk_len, 100, &closed);
         CHECK(closed || th_raw_wait_closed(&r, 0));
         note("flood: disconnected %llu ms after the flood started (stall timeout %d ms)\n",
-             (unsigned long long)(now_ms() - start), STALL_MS);
+             (unsigned long long)(th_now_ms() - start), STALL_MS);
         th_raw_close(&r);
         still_serves();
         CHECK(daemon_rss() < rss_before + 16 * 1048576);
@@ -1107,9 +1099,9 @@ static void test_daemon_never_answers(void)
 
         /* Accepted into the backlog, the hello never answered. */
         int lfd = silent_listener(path, 4);
-        uint64_t t0 = now_ms();
+        int64_t t0 = th_now_ms();
         CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
-        uint64_t took = now_ms() - t0;
+        int64_t took = th_now_ms() - t0;
         note("hello unanswered: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
         CHECK(took >= 190 && took < 3000 && c == NULL);
         close(lfd);
@@ -1121,9 +1113,9 @@ static void test_daemon_never_answers(void)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         CHECK(connect(filler, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        t0 = now_ms();
+        t0 = th_now_ms();
         CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
-        took = now_ms() - t0;
+        took = th_now_ms() - t0;
         note("backlog full: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
         CHECK(took >= 190 && took < 3000 && c == NULL);
         close(filler);
@@ -1142,9 +1134,9 @@ static void test_daemon_never_answers(void)
         CHECK_OK(shmv_set_timeout(c, 200));
         shmv_segment_info info;
         slow_next = true;
-        t0 = now_ms();
+        t0 = th_now_ms();
         CHECK_RC(shmv_segment_stat(c, "seg", &info), -ETIMEDOUT);
-        took = now_ms() - t0;
+        took = th_now_ms() - t0;
         CHECK(took >= 190 && took < 3000);
         /* The connection went with it; the next call connects again and is answered. */
         CHECK_OK(shmv_set_timeout(c, -1));

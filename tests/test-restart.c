@@ -5,7 +5,6 @@
  * LISTEN_FDNAMES and LISTEN_PID, and, like a socket unit, a listening socket held across
  * restarts. The daemons are the real shmviewd; the clients are real processes with real
  * views. Socket activation is also tested with systemd-socket-activate. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -58,19 +57,6 @@ static struct {
         pid_t daemon;
         const char *max_views; /* --max-views-per-client */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
 
 static void store_remove_locked(const char *name)
 {
@@ -219,7 +205,7 @@ static void manager_done(void)
 /* Waits until *counter (under the lock) reaches target. */
 static bool wait_count(const unsigned *counter, unsigned target)
 {
-        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+        for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(5)) {
                 pthread_mutex_lock(&M.lock);
                 unsigned v = *counter;
                 pthread_mutex_unlock(&M.lock);
@@ -311,7 +297,7 @@ static pid_t start_daemon(unsigned watchdog_usec)
                 _exit(127);
         }
         M.daemon = pid;
-        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+        for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(5)) {
                 pthread_mutex_lock(&M.lock);
                 bool up = M.ready > ready;
                 pthread_mutex_unlock(&M.lock);
@@ -336,43 +322,6 @@ static int stop_daemon(int sig)
         CHECK(waitpid(pid, &st, 0) == pid);
         M.daemon = -1;
         return st;
-}
-
-static int fd_count(pid_t pid)
-{
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-        int n = 0;
-        DIR *d = opendir(path);
-        if (!d)
-                return -1;
-        for (struct dirent *e; (e = readdir(d));)
-                if (e->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n;
-}
-
-/* The daemon's descriptors once it holds still: a notification briefly opens one more. */
-static int settled_fd_count(pid_t pid)
-{
-        int last = -1, same = 0;
-        for (int i = 0; i < 500 && same < 5; i++, sleep_ms(10)) {
-                int now = fd_count(pid);
-                same = now == last ? same + 1 : 0;
-                last = now;
-        }
-        return last;
-}
-
-static bool wait_fd_count(pid_t pid, int want)
-{
-        int now = -1;
-        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(10))
-                if ((now = fd_count(pid)) == want)
-                        return true;
-        fprintf(stderr, "daemon has %d descriptors open, wanted %d\n", now, want);
-        return false;
 }
 
 /* ---- Segments and bytes ---- */
@@ -519,9 +468,9 @@ static void writer_main(int cmd, int rsp)
                 shmv_segment_info info;
                 if (ch == 'D') {
                         /* The daemon is down: a call fails at once, the view works on. */
-                        int64_t t0 = now_ms();
+                        int64_t t0 = th_now_ms();
                         int r = shmv_segment_stat(c, "w", &info);
-                        int64_t dt = now_ms() - t0;
+                        int64_t dt = th_now_ms() - t0;
                         if (r != -ECONNREFUSED && r != -ENOTCONN)
                                 th_fail(__FILE__, __LINE__, "stat with the daemon down: %d (%s)", r,
                                         shmv_strerror(r));
@@ -571,7 +520,8 @@ static void test_sigkill_restart(void)
         /* The service manager hears from the daemon. */
         CHECK(wait_count(&M.watchdog, 2));
         bool status_ok = false;
-        for (int64_t end = now_ms() + WAIT_MS; !status_ok && now_ms() < end; sleep_ms(20)) {
+        for (int64_t end = th_now_ms() + WAIT_MS; !status_ok && th_now_ms() < end;
+             th_sleep_ms(20)) {
                 pthread_mutex_lock(&M.lock);
                 status_ok = strstr(M.status, "4 segments") != NULL;
                 pthread_mutex_unlock(&M.lock);
@@ -593,9 +543,9 @@ static void test_sigkill_restart(void)
 
         /* Down: calls fail fast, views work. */
         shmv_segment_info info;
-        int64_t t0 = now_ms();
+        int64_t t0 = th_now_ms();
         CHECK_RC(shmv_segment_stat(c, "a", &info), -ECONNREFUSED);
-        CHECK(now_ms() - t0 < 1000);
+        CHECK(th_now_ms() - t0 < 1000);
         child_send(&w, 'D');
         uint64_t k_down;
         child_read(&w, &k_down, sizeof(k_down));
@@ -603,7 +553,7 @@ static void test_sigkill_restart(void)
 
         pid_t d2 = start_daemon(0);
         CHECK(d2 != d1);
-        int d2_fds = settled_fd_count(d2);
+        int d2_fds = th_fd_count_settled(d2);
 
         /* Every segment back, with every byte, owner, mode and seal; the unlinked one not. */
         shmv_segment_info *list;
@@ -616,10 +566,10 @@ static void test_sigkill_restart(void)
         CHECK_RC(shmv_segment_stat(c, "gone", &info), -ENOENT);
         /* Each came back with its memfd alone; its first read-only view opens its read-only
          * descriptor, as for a segment just created. */
-        int c_fds = settled_fd_count(d2);
+        int c_fds = th_fd_count_settled(d2);
         check_pattern(c, "a", 1);
         check_pattern(c, "sealed", 2);
-        CHECK(wait_fd_count(d2, c_fds + 2));
+        CHECK(th_fd_count_reaches(d2, c_fds + 2, WAIT_MS));
         shmv_view *v;
         CHECK_RC(shmv_view_open(c, "sealed", 0, 1, SHMV_READ | SHMV_WRITE, &v), -EPERM);
         check_pattern_view(g, 3);
@@ -646,7 +596,7 @@ static void test_sigkill_restart(void)
         shmv_view_release(v);
         child_send(&w, 'X');
         child_finish(&w);
-        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+        for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(5)) {
                 CHECK_OK(shmv_segment_stat(c, "w", &info));
                 if (info.views_rw == 0)
                         break;
@@ -659,7 +609,7 @@ static void test_sigkill_restart(void)
                 CHECK_OK(shmv_segment_unlink(c, kept[i]));
         shmv_view_release(g);
         shmv_disconnect(c);
-        CHECK(wait_fd_count(d2, d2_fds - 3));
+        CHECK(th_fd_count_reaches(d2, d2_fds - 3, WAIT_MS));
         manager_sync();
         CHECK(store_count("seg-") == 0);
         CHECK(store_count("meta") == 1);
@@ -758,14 +708,14 @@ static void test_sigterm_restart(void)
         CHECK_OK(shmv__wire_send_all(fd, all, all_len, -1));
         /* Until the daemon has read them: what it has not read when SIGTERM comes, it never
          * will. SIOCOUTQ counts the bytes sent and not yet read by the peer. */
-        for (int64_t end = now_ms() + WAIT_MS;; sleep_ms(2)) {
+        for (int64_t end = th_now_ms() + WAIT_MS;; th_sleep_ms(2)) {
                 int queued = -1;
                 CHECK(ioctl(fd, SIOCOUTQ, &queued) == 0);
                 if (queued == 0)
                         break;
-                CHECK(now_ms() < end);
+                CHECK(th_now_ms() < end);
         }
-        sleep_ms(50); /* and has answered until its queue for us is full */
+        th_sleep_ms(50); /* and has answered until its queue for us is full */
 
         kill(M.daemon, SIGTERM);
         for (int i = 0; i < N_PIPELINED; i++) {
@@ -814,7 +764,7 @@ static void wait_in_recvmsg(pid_t pid)
 {
         char path[64], buf[64];
         snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(2)) {
+        for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(2)) {
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 CHECK(fd >= 0);
                 ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -1051,7 +1001,7 @@ static void test_reattach_checked(void)
         manager_init(false);
         M.max_views = "1";
         pid_t d = start_daemon(0);
-        int fds = settled_fd_count(d);
+        int fds = th_fd_count_settled(d);
         shmv_client *c = th_connect();
         CHECK_OK(shmv_segment_create(c, "private", 4096, 0600));
         CHECK_OK(shmv_segment_create(c, "shared", 4096, 0644));
@@ -1067,7 +1017,7 @@ static void test_reattach_checked(void)
         CHECK(info.views_ro == 0 && info.views_rw == 0);
         child_send(&k, 'X');
         child_finish(&k);
-        for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(5)) {
+        for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(5)) {
                 CHECK_OK(shmv_segment_stat(c, "shared", &info));
                 if (info.views_ro == 0)
                         break;
@@ -1076,7 +1026,7 @@ static void test_reattach_checked(void)
         CHECK_OK(shmv_segment_unlink(c, "private"));
         CHECK_OK(shmv_segment_unlink(c, "shared"));
         shmv_disconnect(c);
-        CHECK(wait_fd_count(d, fds));
+        CHECK(th_fd_count_reaches(d, fds, WAIT_MS));
         int st = stop_daemon(SIGTERM);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         manager_done();
@@ -1119,7 +1069,7 @@ static void test_socket_activation(void)
         }
         struct stat before, after;
         bool bound = false;
-        for (int64_t end = now_ms() + WAIT_MS; !bound && now_ms() < end; sleep_ms(5))
+        for (int64_t end = th_now_ms() + WAIT_MS; !bound && th_now_ms() < end; th_sleep_ms(5))
                 bound = stat(path, &before) == 0;
         CHECK(bound);
 
@@ -1203,41 +1153,8 @@ static const th_test tests[] = {
         TH_TEST(test_socket_activation),
 };
 
-/* Each test in its own process (its daemons die with it), with a timeout. */
+/* Each test starts its own daemons, which die with it (the harness kills its process group). */
 int main(int argc, char **argv)
 {
-        signal(SIGPIPE, SIG_IGN);
-        int failed = 0, passed = 0;
-        for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-                bool wanted = argc <= 1;
-                for (int a = 1; a < argc; a++)
-                        if (strcmp(argv[a], tests[i].name) == 0)
-                                wanted = true;
-                if (!wanted)
-                        continue;
-                fflush(stdout);
-                pid_t pid = fork();
-                if (pid == 0) {
-                        setpgid(0, 0);
-                        alarm(60);
-                        tests[i].fn();
-                        _exit(0);
-                }
-                setpgid(pid, pid);
-                int st;
-                while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                        ;
-                kill(-pid, SIGKILL); /* daemons and clients a failed test left behind */
-                bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-                if (WIFSIGNALED(st))
-                        fprintf(stderr, "%s: killed by signal %d%s\n", tests[i].name, WTERMSIG(st),
-                                WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
-                printf("%s %s\n", ok ? "PASS" : "FAIL", tests[i].name);
-                if (ok)
-                        passed++;
-                else
-                        failed++;
-        }
-        printf("%d passed, %d failed\n", passed, failed);
-        return failed ? 1 : 0;
+        return th_main_no_daemon(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }

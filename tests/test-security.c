@@ -74,12 +74,6 @@ static bool all_bytes(const shmv_view *v, char byte)
         return true;
 }
 
-static void sleep_ms(int ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
 #define CHECK_ERRNO(expr, err)                                                                     \
         do {                                                                                       \
                 errno = 0;                                                                         \
@@ -499,7 +493,7 @@ static void test_sealed(void)
         CHECK_OK(th_raw_open(&r, name, strlen(name), 0, UINT64_MAX, true, NULL, &fd));
         th_raw_close(&r); /* the view is released; the descriptor stays ours */
         for (int i = 0; i < 100 && shmv_segment_seal(c, name) == -EBUSY; i++)
-                sleep_ms(10);
+                th_sleep_ms(10);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
         CHECK(info.sealed);
@@ -581,7 +575,7 @@ static pid_t daemon_run(struct daemon_run *d, const char *sock, int *ret_status)
                 close(fd);
                 if (r == 0)
                         return pid;
-                sleep_ms(10);
+                th_sleep_ms(10);
         }
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -949,7 +943,7 @@ static void clients_child(void *arg)
                 for (int i = 0; i < 200 && r == -EUSERS; i++) {
                         r = shmv_connect(NULL, &last);
                         if (r == -EUSERS)
-                                sleep_ms(10);
+                                th_sleep_ms(10);
                 }
                 CHECK_OK(r);
                 shmv_disconnect(last);
@@ -1016,7 +1010,7 @@ static void test_clients_per_uid(void)
         for (int i = 0; i < 300 && r == -EUSERS; i++) {
                 r = shmv_connect(NULL, &c);
                 if (r == -EUSERS)
-                        sleep_ms(10);
+                        th_sleep_ms(10);
         }
         CHECK_OK(r);
         shmv_disconnect(c);
@@ -1134,7 +1128,7 @@ static void own_daemon_start(own_daemon *d, const char *const *args)
                         return;
                 }
                 CHECK(waitpid(d->pid, NULL, WNOHANG) == 0);
-                sleep_ms(10);
+                th_sleep_ms(10);
         }
         th_fail(__FILE__, __LINE__, "shmviewd did not answer on %s", d->sock);
 }
@@ -1334,7 +1328,7 @@ static void views_uid_child(void *arg)
         for (int i = 0; i < 300 && rc == -EMFILE; i++) {
                 rc = shmv_view_open(a, name, 0, SHMV_TO_END, SHMV_READ, &va[0]);
                 if (rc == -EMFILE)
-                        sleep_ms(10);
+                        th_sleep_ms(10);
         }
         CHECK_OK(rc);
         /* Releasing one on a lets the next open through on b. */
@@ -1352,7 +1346,7 @@ static void views_uid_child(void *arg)
         for (int i = 0; i < 300 && rc == -EMFILE; i++) {
                 rc = shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &vc[0]);
                 if (rc == -EMFILE)
-                        sleep_ms(10);
+                        th_sleep_ms(10);
         }
         CHECK_OK(rc);
         vc[1] = view_open(c, name, SHMV_READ);
@@ -1417,7 +1411,7 @@ static void wait_no_views(shmv_client *c, const char *name)
                 CHECK_OK(shmv_segment_stat(c, name, &info));
                 if (info.views_ro == 0 && info.views_rw == 0)
                         return;
-                sleep_ms(10);
+                th_sleep_ms(10);
         }
         th_fail(__FILE__, __LINE__, "%s: views still open", name);
 }

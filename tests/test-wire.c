@@ -9,18 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "wire.h"
-
-static int failures, passes;
-
-#define CHECK(cond)                                                                              \
-        do {                                                                                     \
-                if (!(cond)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-                        failures++;                                                              \
-                        return;                                                                  \
-                }                                                                                \
-        } while (0)
 
 static void pair(int sv[2])
 {
@@ -28,15 +18,6 @@ static void pair(int sv[2])
                 perror("socketpair");
                 exit(1);
         }
-}
-
-static int count_fds(void)
-{
-        int n = 0;
-        for (int fd = 0; fd < 1024; fd++)
-                if (fcntl(fd, F_GETFD) >= 0)
-                        n++;
-        return n;
 }
 
 static Shmview__Request *make_open(Shmview__Request *req, Shmview__OpenRequest *o, const char *name)
@@ -94,7 +75,6 @@ static void test_roundtrip_with_fd(void)
         close(pipefd[1]);
         close(sv[0]);
         close(sv[1]);
-        passes++;
 }
 
 /* A frame that arrives one byte at a time is only returned once whole; two frames sent in one
@@ -136,7 +116,6 @@ static void test_partial_and_batched(void)
         shmv__wire_in_free(&in);
         close(sv[0]);
         close(sv[1]);
-        passes++;
 }
 
 /* A large frame (bigger than the reader's initial buffer) is reassembled. */
@@ -175,7 +154,6 @@ static void test_large_frame(void)
         shmv__wire_in_free(&in);
         close(sv[0]);
         close(sv[1]);
-        passes++;
 }
 
 /* A length prefix past the limit is refused before any of the payload is needed. */
@@ -202,7 +180,6 @@ static void test_oversized_prefix(void)
         CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == -EMSGSIZE);
         close(sv[0]);
         close(sv[1]);
-        passes++;
 }
 
 /* A reader that keeps no descriptors closes every one it receives, and one that does closes
@@ -211,7 +188,7 @@ static void test_unwanted_fds_closed(void)
 {
         int sv[2];
         pair(sv);
-        int before = count_fds();
+        int before = th_fd_count(0);
         for (int i = 0; i < 8; i++) {
                 int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 CHECK(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd) == 0);
@@ -226,7 +203,7 @@ static void test_unwanted_fds_closed(void)
                 got += (size_t)n;
         }
         CHECK(in.fds_dropped == 8 && in.nfds == 0);
-        CHECK(count_fds() == before);
+        CHECK(th_fd_count(0) == before);
         shmv__wire_in_free(&in);
 
         for (int i = 0; i < 8; i++) {
@@ -243,10 +220,9 @@ static void test_unwanted_fds_closed(void)
         }
         CHECK(in.nfds == SHMV__WIRE_FD_QUEUE && in.fds_dropped == 8 - SHMV__WIRE_FD_QUEUE);
         shmv__wire_in_free(&in);
-        CHECK(count_fds() == before);
+        CHECK(th_fd_count(0) == before);
         close(sv[0]);
         close(sv[1]);
-        passes++;
 }
 
 /* The voluntary context switches of process pid so far, or -1. */
@@ -333,7 +309,6 @@ static void test_peek_take(void)
         close(pipefd[1]);
         close(sv[0]);
         close(sv[1]);
-        passes++;
 }
 
 /* A small frame of many repeated empty sub-messages would unpack into far more memory than
@@ -358,7 +333,6 @@ static void test_decode_limit(void)
         shmview__list_reply__free_unpacked(l, &arena.allocator);
         CHECK(arena.used == 0);
         free(frame);
-        passes++;
 }
 
 /* An open request decodes inside the arena's own store; one too large for it goes to the
@@ -408,7 +382,6 @@ static void test_arena_store(void)
         shmview__request__free_unpacked(got, &arena.allocator);
         CHECK(arena.used == 0 && !shmv__wire_arena_on_heap(&arena));
         free(frame);
-        passes++;
 }
 
 /* Packing in two steps gives the same frame as shmv__wire_pack(), and the same limit. */
@@ -437,7 +410,6 @@ static void test_frame_in_place(void)
               -EMSGSIZE);
         CHECK(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER)) ==
               (ssize_t)len);
-        passes++;
 }
 
 static void test_names(void)
@@ -457,7 +429,6 @@ static void test_names(void)
         CHECK(shmv__name_check((const uint8_t *)"..", 2, out) == -EINVAL);
         CHECK(shmv__name_check((const uint8_t *)"...", 3, out) == 0);
         CHECK(shmv__name_check((const uint8_t *)"caf\xc3\xa9", 5, out) == 0);
-        passes++;
 }
 
 static void test_socket_path_rule(void)
@@ -481,22 +452,17 @@ static void test_socket_path_rule(void)
         memset(longpath, 'a', sizeof(longpath) - 1);
         longpath[sizeof(longpath) - 1] = '\0';
         CHECK(shmv__socket_path(longpath, p, sizeof(p)) == -ENAMETOOLONG);
-        passes++;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-        test_roundtrip_with_fd();
-        test_partial_and_batched();
-        test_large_frame();
-        test_oversized_prefix();
-        test_unwanted_fds_closed();
-        test_peek_take();
-        test_decode_limit();
-        test_arena_store();
-        test_frame_in_place();
-        test_names();
-        test_socket_path_rule();
-        printf("%d passed, %d failed\n", passes, failures);
-        return failures ? 1 : 0;
+        static const th_test tests[] = {
+                TH_TEST(test_roundtrip_with_fd),   TH_TEST(test_partial_and_batched),
+                TH_TEST(test_large_frame),         TH_TEST(test_oversized_prefix),
+                TH_TEST(test_unwanted_fds_closed), TH_TEST(test_peek_take),
+                TH_TEST(test_decode_limit),        TH_TEST(test_arena_store),
+                TH_TEST(test_frame_in_place),      TH_TEST(test_names),
+                TH_TEST(test_socket_path_rule),
+        };
+        return th_main_no_daemon(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
