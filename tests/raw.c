@@ -35,7 +35,7 @@ void th_raw_connect_hello(th_raw *r)
         int rc = th_raw_call(r, &req, &resp, NULL);
         if (rc < 0)
                 th_fail(__FILE__, __LINE__, "hello: %s", strerror(-rc));
-        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_HELLO);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_HELLO);
         shmview__response__free_unpacked(resp, NULL);
 }
 
@@ -53,7 +53,7 @@ void th_raw_send_with_fds(th_raw *r, const void *buf, size_t len, const int *fds
                 char buf[CMSG_SPACE(sizeof(int) * 64)];
                 struct cmsghdr align;
         } control;
-        CHECK(nfds <= 64);
+        CHECK_LE(nfds, 64);
         memset(&control, 0, sizeof(control));
         struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
         struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -211,7 +211,8 @@ int th_raw_open(th_raw *r, const char *name, size_t name_len, uint64_t offset, u
         int rc = th_raw_call(r, &req, &resp, &fd);
         if (rc < 0)
                 return rc;
-        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN && fd >= 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);
+        CHECK_GE(fd, 0);
         if (ret_view_id)
                 *ret_view_id = resp->open->view_id;
         shmview__response__free_unpacked(resp, NULL);

@@ -80,7 +80,7 @@ static void wait_released(pid_t pid, const char *name)
 static int unread(const th_raw *r)
 {
         int n = -1;
-        CHECK(ioctl(r->fd, FIONREAD, &n) == 0);
+        CHECK_EQ(ioctl(r->fd, FIONREAD, &n), 0);
         return n + (int)shmv__wire_in_pending(&r->in);
 }
 
@@ -153,17 +153,18 @@ static void test_others_served_meanwhile(void)
         wait_creating(th_daemon_pid(), big);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(b, small, &info));
-        CHECK(info.size == 4096);
+        CHECK_EQ(info.size, 4096);
         shmv_view *v;
         CHECK_OK(shmv_view_open(b, small, 0, SHMV_TO_END, SHMV_READ, &v));
         shmv_view_release(v);
         CHECK_OK(shmv_segment_stat(b, small, &info)); /* the release, one-way, is seen */
-        CHECK(info.views_ro == 0);
-        CHECK(unread(&a) == 0);
+        CHECK_EQ(info.views_ro, 0);
+        CHECK_EQ(unread(&a), 0);
 
         CHECK_OK(recv_status(&a, id, NULL, 0));
         CHECK_OK(shmv_segment_stat(b, big, &info));
-        CHECK(info.size == BIG && info.mode == 0644);
+        CHECK_EQ(info.size, BIG);
+        CHECK_EQ(info.mode, 0644);
         CHECK_OK(shmv_segment_unlink(b, big));
         CHECK_OK(shmv_segment_unlink(b, small));
         th_raw_close(&a);
@@ -201,16 +202,17 @@ static void test_name_taken_meanwhile(void)
         while ((r = shmv_watch_next(w, 0, &ev)) == 0)
                 CHECK(!(ev.kind == SHMV_EVENT_CREATED && strcmp(ev.name, name) == 0));
         CHECK_RC(r, -EAGAIN);
-        CHECK(unread(&a) == 0);
+        CHECK_EQ(unread(&a), 0);
 
         CHECK_OK(recv_status(&a, id, NULL, 0));
         CHECK_OK(shmv_segment_stat(b, name, &info));
-        CHECK(info.size == BIG);
+        CHECK_EQ(info.size, BIG);
         CHECK(listed(b, name));
         do
                 CHECK_OK(shmv_watch_next(w, WAIT_MS, &ev));
         while (ev.kind != SHMV_EVENT_CREATED || strcmp(ev.name, name) != 0);
-        CHECK(ev.size == BIG && ev.mode == 0644);
+        CHECK_EQ(ev.size, BIG);
+        CHECK_EQ(ev.mode, 0644);
         CHECK_OK(shmv_segment_unlink(b, name));
         shmv_watch_close(w);
         th_raw_close(&a);
@@ -222,8 +224,8 @@ static void append_frame(uint8_t *buf, size_t *len, size_t cap, Shmview__Request
         req->id = id;
         uint8_t *frame;
         size_t n;
-        CHECK(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &frame, &n) == 0);
-        CHECK(*len + n <= cap);
+        CHECK_EQ(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &frame, &n), 0);
+        CHECK_LE(*len + n, cap);
         memcpy(buf + *len, frame, n);
         *len += n;
         free(frame);
@@ -264,11 +266,16 @@ static void test_pipelined_after_create(void)
          * descriptor is handed out with the first reply taken after it came. */
         int fds[3];
         Shmview__Response *resp = th_raw_recv(&a, &fds[0]);
-        CHECK(resp && resp->id == 101 && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 101);
+        CHECK_EQ(resp->status, 0);
         shmview__response__free_unpacked(resp, NULL);
         resp = th_raw_recv(&a, &fds[1]);
-        CHECK(resp && resp->id == 102 && resp->status == 0);
-        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_STAT && resp->stat->size == BIG);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 102);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_STAT);
+        CHECK_EQ(resp->stat->size, BIG);
         shmview__response__free_unpacked(resp, NULL);
         resp = th_raw_recv(&a, &fds[2]);
         int fd = -1, nfds = 0;
@@ -277,18 +284,22 @@ static void test_pipelined_after_create(void)
                         fd = fds[i];
                         nfds++;
                 }
-        CHECK(nfds == 1);
-        CHECK(resp && resp->id == 103 && resp->status == 0);
-        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN && fd >= 0);
+        CHECK_EQ(nfds, 1);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 103);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);
+        CHECK_GE(fd, 0);
         uint64_t view_id = resp->open->view_id;
         shmview__response__free_unpacked(resp, NULL);
         /* Whole: its size sealed, every page reserved. */
         struct stat st;
-        CHECK(fstat(fd, &st) == 0);
-        CHECK((uint64_t)st.st_size == BIG && (uint64_t)st.st_blocks * 512 >= BIG);
+        CHECK_EQ(fstat(fd, &st), 0);
+        CHECK_EQ((uint64_t)st.st_size, BIG);
+        CHECK_GE((uint64_t)st.st_blocks * 512, BIG);
         int seals = fcntl(fd, F_GET_SEALS);
-        CHECK(seals >= 0 &&
-              (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW));
+        CHECK_GE(seals, 0);
+        CHECK_EQ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)), (F_SEAL_SHRINK | F_SEAL_GROW));
         close(fd);
         th_raw_release(&a, view_id);
         CHECK_OK(th_raw_named(&a, SHMVIEW__REQUEST__BODY_UNLINK, name, strlen(name)));
@@ -304,7 +315,7 @@ static void wait_exists(shmv_client *c, const char *name)
         while ((r = shmv_segment_stat(c, name, &info)) == -ENOENT && th_now_ms() < end)
                 th_sleep_ms(5);
         CHECK_OK(r);
-        CHECK(info.size == BIG);
+        CHECK_EQ(info.size, BIG);
 }
 
 /* Until the daemon holds want descriptors. */
@@ -400,7 +411,7 @@ static void test_budget_charged_up_front(void)
         CHECK_RC(recv_status(&b, send_create(&b, second, BIG), msg, sizeof(msg)), -ENOSPC);
         if (!strstr(msg, "max_bytes"))
                 th_fail(__FILE__, __LINE__, "ENOSPC says \"%s\", not max_bytes", msg);
-        CHECK(unread(&a) == 0);
+        CHECK_EQ(unread(&a), 0);
         CHECK_RC(th_raw_named(&b, SHMVIEW__REQUEST__BODY_STAT, second, strlen(second)), -ENOENT);
 
         CHECK_OK(recv_status(&a, id, NULL, 0));
@@ -445,7 +456,7 @@ static void own_prepare(own_daemon *d)
 static void own_run(own_daemon *d, bool notify)
 {
         d->pid = fork();
-        CHECK(d->pid >= 0);
+        CHECK_GE(d->pid, 0);
         if (d->pid == 0) {
                 if (notify)
                         setenv("NOTIFY_SOCKET", d->notify, 1);
@@ -473,7 +484,7 @@ static void own_start(own_daemon *d)
 static int own_wait(own_daemon *d)
 {
         int st;
-        CHECK(waitpid(d->pid, &st, 0) == d->pid);
+        CHECK_EQ(waitpid(d->pid, &st, 0), d->pid);
         unlink(d->sock);
         unlink(d->notify);
         rmdir(d->dir);
@@ -484,11 +495,12 @@ static void own_connect(const own_daemon *d, th_raw *r)
 {
         memset(r, 0, sizeof(*r));
         r->next_id = 1;
-        CHECK(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true) == 0);
+        CHECK_EQ(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true), 0);
         r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-        CHECK(r->fd >= 0 && connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_GE(r->fd, 0);
+        CHECK_EQ(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         Shmview__Hello h = SHMVIEW__HELLO__INIT;
         h.protocol_version = SHMV__PROTOCOL_VERSION;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -521,14 +533,17 @@ static void test_sigterm_meanwhile(void)
         append_frame(buf, &len, sizeof(buf), &stat, 8);
         th_raw_send_bytes(&a, buf, len);
         wait_creating(d.pid, name);
-        CHECK(kill(d.pid, SIGTERM) == 0);
+        CHECK_EQ(kill(d.pid, SIGTERM), 0);
 
         CHECK_OK(recv_status(&a, 7, NULL, 0));
         Shmview__Response *resp = th_raw_recv(&a, NULL);
-        CHECK(resp && resp->id == 8 && resp->status == 0 && resp->stat->size == BIG);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 8);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->stat->size, BIG);
         shmview__response__free_unpacked(resp, NULL);
-        CHECK(th_raw_recv(&a, NULL) == NULL);
-        CHECK(own_wait(&d) == 0);
+        CHECK_NULL(th_raw_recv(&a, NULL));
+        CHECK_EQ(own_wait(&d), 0);
         th_raw_close(&a);
 }
 
@@ -543,17 +558,17 @@ static void test_second_sigterm_meanwhile(void)
         own_connect(&d, &a);
         send_create(&a, "sigterm-twice", BIG);
         wait_creating(d.pid, "sigterm-twice");
-        CHECK(kill(d.pid, SIGTERM) == 0);
+        CHECK_EQ(kill(d.pid, SIGTERM), 0);
         /* Draining removes the socket file: the first signal has been taken, so the second
          * is not merged with it. */
         struct stat st;
         for (int64_t end = th_now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
-                CHECK(th_now_ms() < end);
+                CHECK_LT(th_now_ms(), end);
                 th_sleep_ms(1);
         }
-        CHECK(kill(d.pid, SIGTERM) == 0);
-        CHECK(th_raw_recv(&a, NULL) == NULL);
-        CHECK(own_wait(&d) == 0);
+        CHECK_EQ(kill(d.pid, SIGTERM), 0);
+        CHECK_NULL(th_raw_recv(&a, NULL));
+        CHECK_EQ(own_wait(&d), 0);
         th_raw_close(&a);
 }
 
@@ -603,28 +618,29 @@ static void test_fdstore_gets_it_whole(void)
         own_daemon d;
         own_prepare(&d);
         int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        CHECK(notify >= 0);
+        CHECK_GE(notify, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.notify);
-        CHECK(bind(notify, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(bind(notify, (struct sockaddr *)&sa, sizeof(sa)), 0);
         own_run(&d, true);
 
         int seg[4];
-        CHECK(notify_drain(notify, seg, 4) == 0); /* the metadata memfd, READY=1 */
+        CHECK_EQ(notify_drain(notify, seg, 4), 0); /* the metadata memfd, READY=1 */
         th_raw a;
         own_connect(&d, &a);
         uint64_t id = send_create(&a, "stored", BIG);
         wait_creating(d.pid, "stored");
-        CHECK(notify_drain(notify, seg, 4) == 0);
-        CHECK(unread(&a) == 0);
+        CHECK_EQ(notify_drain(notify, seg, 4), 0);
+        CHECK_EQ(unread(&a), 0);
         CHECK_OK(recv_status(&a, id, NULL, 0));
-        CHECK(notify_drain(notify, seg, 4) == 1);
+        CHECK_EQ(notify_drain(notify, seg, 4), 1);
         struct stat st;
-        CHECK(fstat(seg[0], &st) == 0);
-        CHECK((uint64_t)st.st_size == BIG && (uint64_t)st.st_blocks * 512 >= BIG);
+        CHECK_EQ(fstat(seg[0], &st), 0);
+        CHECK_EQ((uint64_t)st.st_size, BIG);
+        CHECK_GE((uint64_t)st.st_blocks * 512, BIG);
         int seals = fcntl(seg[0], F_GET_SEALS);
-        CHECK(seals >= 0 &&
-              (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) == (F_SEAL_SHRINK | F_SEAL_GROW));
+        CHECK_GE(seals, 0);
+        CHECK_EQ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)), (F_SEAL_SHRINK | F_SEAL_GROW));
         close(seg[0]);
 
         /* The store goes away while the next create reserves. */
@@ -644,15 +660,16 @@ static void test_fdstore_gets_it_whole(void)
         status.daemon_status = &stb;
         Shmview__Response *resp;
         CHECK_OK(th_raw_call(&a, &status, &resp, NULL));
-        CHECK(resp->daemon_status->bytes_used == BIG && resp->daemon_status->segments == 1 &&
-              resp->daemon_status->segments_unlinked == 0);
+        CHECK_EQ(resp->daemon_status->bytes_used, BIG);
+        CHECK_EQ(resp->daemon_status->segments, 1);
+        CHECK_EQ(resp->daemon_status->segments_unlinked, 0);
         shmview__response__free_unpacked(resp, NULL);
         /* The name is free again: the create fails for the store, not for the name. */
         CHECK_RC(th_raw_create(&a, "refused", 7, BIG / 4, 0), -ENOSPC);
         CHECK_OK(th_raw_named(&a, SHMVIEW__REQUEST__BODY_UNLINK, "stored", 6));
         th_raw_close(&a);
-        CHECK(kill(d.pid, SIGTERM) == 0);
-        CHECK(own_wait(&d) == 0);
+        CHECK_EQ(kill(d.pid, SIGTERM), 0);
+        CHECK_EQ(own_wait(&d), 0);
 }
 
 /* ---- Freeing off the loop thread ---- */
@@ -693,16 +710,17 @@ static bool worker_stop(pid_t tid)
                         strerror(errno));
                 return false;
         }
-        CHECK(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0);
+        CHECK_EQ(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
         int st;
-        CHECK(waitpid(tid, &st, __WALL) == tid && WIFSTOPPED(st));
+        CHECK_EQ(waitpid(tid, &st, __WALL), tid);
+        CHECK(WIFSTOPPED(st));
         return true;
 }
 
 static void worker_resume(pid_t tid, bool stopped)
 {
         if (stopped)
-                CHECK(ptrace(PTRACE_DETACH, tid, NULL, NULL) == 0);
+                CHECK_EQ(ptrace(PTRACE_DETACH, tid, NULL, NULL), 0);
 }
 
 static uint64_t own_bytes_used(th_raw *r)
@@ -742,7 +760,7 @@ static void test_freed_off_the_loop(void)
         own_connect(&d, &a);
         own_connect(&d, &b);
         int base = th_fd_count(d.pid);
-        CHECK(base >= 0);
+        CHECK_GE(base, 0);
         CHECK_OK(th_raw_create(&b, "small", 5, 4096, 0));
         CHECK_OK(th_raw_create(&a, "freed", 5, BIG, 0));
         pid_t tid = worker_tid(d.pid);
@@ -753,47 +771,47 @@ static void test_freed_off_the_loop(void)
                 CHECK(holds_memfd(d.pid, "freed"));
         CHECK_OK(th_raw_named(&b, SHMVIEW__REQUEST__BODY_STAT, "small", 5));
         CHECK_OK(th_raw_create(&b, "small2", 6, 4096, 0));
-        CHECK(own_bytes_used(&b) == 2 * 4096);
+        CHECK_EQ(own_bytes_used(&b), 2 * 4096);
         uint64_t id = send_create(&b, "again", BIG);
         wait_creating(d.pid, "again");
-        CHECK(unread(&b) == 0);
+        CHECK_EQ(unread(&b), 0);
         if (stopped)
                 CHECK(holds_memfd(d.pid, "freed"));
         worker_resume(tid, stopped);
         CHECK_OK(recv_status(&b, id, NULL, 0));
         wait_released(d.pid, "freed");
-        CHECK(th_fd_count(d.pid) == base + 3); /* small, small2, again */
+        CHECK_EQ(th_fd_count(d.pid), base + 3); /* small, small2, again */
 
         /* The last view goes with its client. */
         int vfd = -1;
         CHECK_OK(th_raw_open(&a, "again", 5, 0, 4096, false, NULL, &vfd));
-        CHECK(vfd >= 0);
+        CHECK_GE(vfd, 0);
         close(vfd);
         CHECK_OK(th_raw_named(&b, SHMVIEW__REQUEST__BODY_UNLINK, "again", 5));
         stopped = worker_stop(tid);
         th_raw_close(&a);
         for (int64_t end = th_now_ms() + WAIT_MS; own_bytes_used(&b) != 2 * 4096;) {
-                CHECK(th_now_ms() < end);
+                CHECK_LT(th_now_ms(), end);
                 th_sleep_ms(1);
         }
         CHECK_OK(th_raw_named(&b, SHMVIEW__REQUEST__BODY_STAT, "small", 5));
         if (stopped)
                 CHECK(holds_memfd(d.pid, "again"));
 
-        CHECK(kill(d.pid, SIGTERM) == 0);
-        CHECK(th_raw_recv(&b, NULL) == NULL); /* drained and closed */
+        CHECK_EQ(kill(d.pid, SIGTERM), 0);
+        CHECK_NULL(th_raw_recv(&b, NULL)); /* drained and closed */
         struct stat st;
         for (int64_t end = th_now_ms() + WAIT_MS; stat(d.sock, &st) == 0;) {
-                CHECK(th_now_ms() < end);
+                CHECK_LT(th_now_ms(), end);
                 th_sleep_ms(1);
         }
         if (stopped) {
                 int status;
-                CHECK(waitpid(d.pid, &status, WNOHANG) == 0);
+                CHECK_EQ(waitpid(d.pid, &status, WNOHANG), 0);
                 CHECK(holds_memfd(d.pid, "again"));
         }
         worker_resume(tid, stopped);
-        CHECK(own_wait(&d) == 0);
+        CHECK_EQ(own_wait(&d), 0);
         th_raw_close(&b);
 }
 

@@ -67,7 +67,7 @@ static void test_killed_holding_views(void)
         snprintf(nm.b, sizeof(nm.b), "%s", th_name("held"));
         CHECK_OK(shmv_segment_create(c, nm.a, 8192, 0));
         CHECK_OK(shmv_segment_create(c, nm.b, 4096, 0));
-        CHECK(th_in_child(hold_and_die, &nm) == 128 + SIGKILL);
+        CHECK_EQ(th_in_child(hold_and_die, &nm), 128 + SIGKILL);
         no_views_left(c);
         /* With no writable view left, seal works. */
         CHECK_OK(shmv_segment_seal(c, nm.a));
@@ -96,11 +96,12 @@ static void die_mid_request(void *arg)
         /* ...and then half of a request. */
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
         th_raw_send_bytes(&r, buf, len / 2);
         /* Make sure the daemon has opened views for it before dying. */
         Shmview__Response *resp = th_raw_recv(&r, NULL);
-        CHECK(resp && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
         kill(getpid(), SIGKILL);
 }
 
@@ -113,7 +114,7 @@ static void test_killed_mid_request(void)
         snprintf(name, sizeof(name), "%s", th_name("mid"));
         CHECK_OK(shmv_segment_create(c, name, 4096, 0));
         for (int i = 0; i < 3; i++)
-                CHECK(th_in_child(die_mid_request, name) == 128 + SIGKILL);
+                CHECK_EQ(th_in_child(die_mid_request, name), 128 + SIGKILL);
         no_views_left(c);
         CHECK_OK(shmv_segment_seal(c, name));
         CHECK_OK(shmv_segment_unlink(c, name));
@@ -187,28 +188,30 @@ static void test_daemon_killed(void)
         memset(shmv_view_data_mut(w), 'd', 3 * 4096);
 
         /* One call in flight while the daemon dies: stop it first, so the call waits. */
-        CHECK(kill(pid, SIGSTOP) == 0);
+        CHECK_EQ(kill(pid, SIGSTOP), 0);
         struct blocked_call bc = {c2, "data", 1};
         pthread_t t;
-        CHECK(pthread_create(&t, NULL, stat_thread, &bc) == 0);
+        CHECK_EQ(pthread_create(&t, NULL, stat_thread, &bc), 0);
         th_sleep_ms(100);
-        CHECK(bc.rc == 1); /* still waiting */
-        CHECK(kill(pid, SIGKILL) == 0);
+        CHECK_EQ(bc.rc, 1); /* still waiting */
+        CHECK_EQ(kill(pid, SIGKILL), 0);
         int st;
-        CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st));
+        CHECK_EQ(waitpid(pid, &st, 0), pid);
+        CHECK(WIFSIGNALED(st));
         pthread_join(t, NULL);
         printf("the call in flight returned %d (%s)\n", bc.rc, shmv_strerror(bc.rc));
         CHECK(clear_error(bc.rc));
 
         /* The views are the process's own mappings of the memfd: still there. */
-        CHECK(((const char *)shmv_view_data(r))[0] == 'd');
+        CHECK_EQ(((const char *)shmv_view_data(r))[0], 'd');
         memcpy((char *)shmv_view_data_mut(w) + 4096, "after", 5);
         CHECK_MEM(shmv_view_data(r), "after", 5);
         shmv_view *s;
         CHECK_OK(shmv_view_slice(r, 4, SHMV_NONE, -1, &s)); /* "retfa" */
         char buf[5];
         CHECK_OK(shmv_view_tobytes(s, buf, 5));
-        CHECK(buf[0] == 'r' && buf[4] == 'a');
+        CHECK_EQ(buf[0], 'r');
+        CHECK_EQ(buf[4], 'a');
         shmv_view_release(s);
 
         /* Requests fail, quickly, again and again; releasing views is quiet. */
@@ -220,7 +223,8 @@ static void test_daemon_killed(void)
         CHECK(clear_error(rc));
         CHECK(clear_error(shmv_segment_stat(c, "data", &info)));
         shmv_view *v = NULL;
-        CHECK(clear_error(shmv_view_open(c, "data", 0, 1, SHMV_READ, &v)) && v == NULL);
+        CHECK(clear_error(shmv_view_open(c, "data", 0, 1, SHMV_READ, &v)));
+        CHECK_NULL(v);
         CHECK(clear_error(shmv_segment_create(c, "other", 4096, 0)));
         shmv_view_release(r);
         shmv_view_release(w);
@@ -245,7 +249,7 @@ static uint64_t mem_available(void)
                 if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
                         break;
         fclose(f);
-        CHECK(kb > 0);
+        CHECK_GT(kb, 0);
         return kb * 1024;
 }
 
@@ -268,11 +272,13 @@ static void test_memory_pressure(void)
         req.create = &cr;
         uint64_t id = th_raw_send(&r, &req);
         Shmview__Response *resp = th_raw_recv(&r, NULL);
-        CHECK(resp && resp->id == id && resp->status == ENOSPC);
+        CHECK(resp);
+        CHECK_EQ(resp->id, id);
+        CHECK_EQ(resp->status, ENOSPC);
         CHECK(memmem(resp->message.data, resp->message.len, "memory", 6) != NULL);
         shmview__response__free_unpacked(resp, NULL);
         /* Nothing was reserved, nothing is left behind. */
-        CHECK(mem_available() > avail - 256 * MiB);
+        CHECK_GT(mem_available(), avail - 256 * MiB);
         CHECK_RC(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, name, strlen(name)), -ENOENT);
 
         shmv_client *c = th_connect();
@@ -281,7 +287,8 @@ static void test_memory_pressure(void)
         int fd;
         CHECK_OK(th_raw_open(&r, name, strlen(name), 0, UINT64_MAX, false, NULL, &fd));
         struct stat st;
-        CHECK(fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= 64 * MiB);
+        CHECK_EQ(fstat(fd, &st), 0);
+        CHECK_GE((uint64_t)st.st_blocks * 512, 64 * MiB);
         close(fd);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);

@@ -67,7 +67,7 @@ static uint64_t daemon_rss(void)
                 if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
                         break;
         fclose(f);
-        CHECK(kb > 0);
+        CHECK_GT(kb, 0);
         return kb * 1024;
 }
 
@@ -238,7 +238,9 @@ static void test_missing_fields(void)
         Shmview__Response *resp;
         int fd = -1;
         CHECK_OK(th_raw_call(&r, &req, &resp, &fd));
-        CHECK(fd >= 0 && resp->open->length == 0 && !resp->open->writable);
+        CHECK_GE(fd, 0);
+        CHECK_EQ(resp->open->length, 0);
+        CHECK(!resp->open->writable);
         uint64_t vid = resp->open->view_id;
         shmview__response__free_unpacked(resp, NULL);
         close(fd);
@@ -253,11 +255,11 @@ static void test_missing_fields(void)
         shmv_client *c = th_connect();
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.views_ro == 1);
+        CHECK_EQ(info.views_ro, 1);
         th_raw_release(&r, vid);
         CHECK_RC(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, "", 0), -EINVAL);
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.views_ro == 0);
+        CHECK_EQ(info.views_ro, 0);
 
         /* list without after; unlink, seal, stat without a name. */
         Shmview__ListRequest lr = SHMVIEW__LIST_REQUEST__INIT;
@@ -319,7 +321,7 @@ static void test_out_of_range(void)
         req.id = UINT64_MAX;
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
         th_raw_send_bytes(&r, buf, len);
         free(buf);
         expect_status(&r, UINT64_MAX, 0);
@@ -334,7 +336,8 @@ static void test_out_of_range(void)
         req.list = &lr;
         Shmview__Response *resp;
         CHECK_OK(th_raw_call(&r, &req, &resp, NULL));
-        CHECK(resp->list->n_segments == 0 && !resp->list->more);
+        CHECK_EQ(resp->list->n_segments, 0);
+        CHECK(!resp->list->more);
         shmview__response__free_unpacked(resp, NULL);
         /* A client name of 100000 bytes in a second hello. */
         Shmview__Hello h;
@@ -397,7 +400,7 @@ static void test_unwanted_fds(void)
         static const size_t counts[] = {1, 3, 16, 60};
         for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
                 int p[2];
-                CHECK(pipe2(p, O_CLOEXEC) == 0);
+                CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
                 int fds[64];
                 for (size_t k = 0; k < counts[i]; k++)
                         fds[k] = p[1];
@@ -409,7 +412,7 @@ static void test_unwanted_fds(void)
                 req.id = 1;
                 uint8_t *buf;
                 size_t len;
-                CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+                CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
                 /* With the hello, then in the middle of a frame. */
                 th_raw_send_with_fds(&r, buf, len, fds, counts[i]);
                 expect_status(&r, 1, 0);
@@ -440,7 +443,7 @@ static void test_half_frame_stall(void)
         req.stat = &nr;
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
         th_raw_send_bytes(&slow, buf, 2); /* half a length prefix */
         still_serves();
         th_raw_send_bytes(&slow, buf + 2, len / 2);
@@ -477,7 +480,8 @@ static size_t flood(th_raw *r, const uint8_t *chunk, size_t chunk_len, int idle_
                         *ret_closed = true;
                         return sent;
                 }
-                CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+                CHECK_LT(n, 0);
+                CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
                 struct pollfd p = {.fd = r->fd, .events = POLLOUT};
                 if (poll(&p, 1, idle_ms) == 0)
                         return sent;
@@ -505,7 +509,7 @@ static void test_flood_never_reads(void)
         req.stat = &nr;
         uint8_t *one;
         size_t one_len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &one, &one_len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &one, &one_len), 0);
         static uint8_t chunk[65536];
         size_t chunk_len = sizeof(chunk) / one_len * one_len;
         for (size_t off = 0; off < chunk_len; off += one_len)
@@ -521,8 +525,8 @@ static void test_flood_never_reads(void)
              "RSS %.1f MiB before, %.1f MiB with the flood held\n",
              sent, sent / one_len, rss_before / 1048576.0, rss_full / 1048576.0);
         /* Bounded: replies queued up to OUT_HIGH (256 KiB) plus the kernel's buffers. */
-        CHECK(sent < 16 * 1048576);
-        CHECK(rss_full < rss_before + 16 * 1048576);
+        CHECK_LT(sent, 16 * 1048576);
+        CHECK_LT(rss_full, rss_before + 16 * 1048576);
         still_serves();
         /* Not reading for longer than the stall timeout ends the connection. */
         while (!closed && th_now_ms() - start < 10 * STALL_MS)
@@ -532,7 +536,7 @@ static void test_flood_never_reads(void)
              (unsigned long long)(th_now_ms() - start), STALL_MS);
         th_raw_close(&r);
         still_serves();
-        CHECK(daemon_rss() < rss_before + 16 * 1048576);
+        CHECK_LT(daemon_rss(), rss_before + 16 * 1048576);
 }
 
 /* A client that pipelines thousands of requests and then reads is served in full. */
@@ -549,13 +553,13 @@ static void test_pipelined_reader(void)
         req.stat = &nr;
         uint64_t next = 1;
         size_t got = 0;
-        CHECK(fcntl(r.fd, F_SETFL, O_NONBLOCK) == 0);
+        CHECK_EQ(fcntl(r.fd, F_SETFL, O_NONBLOCK), 0);
         uint8_t *buf = NULL;
         size_t len = 0, off = 0;
         while (got < N) {
                 if (!buf && next <= N) {
                         req.id = next++;
-                        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+                        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
                         off = 0;
                 }
                 if (buf) {
@@ -568,11 +572,11 @@ static void test_pipelined_reader(void)
                                 }
                                 continue;
                         }
-                        CHECK(errno == EAGAIN);
+                        CHECK_EQ(errno, EAGAIN);
                 }
                 /* The socket is full, or everything is sent: read what has come. */
                 struct pollfd p = {.fd = r.fd, .events = POLLIN};
-                CHECK(poll(&p, 1, TH_RAW_TIMEOUT_MS) == 1);
+                CHECK_EQ(poll(&p, 1, TH_RAW_TIMEOUT_MS), 1);
                 ssize_t n = shmv__wire_in_fill(&r.in, r.fd);
                 CHECK(n > 0 || n == -EAGAIN);
                 const uint8_t *payload;
@@ -580,7 +584,9 @@ static void test_pipelined_reader(void)
                 while (shmv__wire_in_frame(&r.in, &payload, &plen) == 1) {
                         Shmview__Response *resp = shmview__response__unpack(NULL, plen, payload);
                         shmv__wire_in_consume(&r.in);
-                        CHECK(resp && resp->id == got + 1 && resp->status == ENOENT);
+                        CHECK(resp);
+                        CHECK_EQ(resp->id, got + 1);
+                        CHECK_EQ(resp->status, ENOENT);
                         shmview__response__free_unpacked(resp, NULL);
                         got++;
                 }
@@ -595,10 +601,11 @@ static void test_thousand_connections(void)
 {
         enum { N = 1000 };
         struct rlimit rl;
-        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+        CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
         if (rl.rlim_cur < N + 100) {
                 rl.rlim_cur = rl.rlim_max;
-                CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= N + 100);
+                CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+                CHECK_GE(rl.rlim_cur, N + 100);
         }
         uint64_t rss_before = daemon_rss();
         static th_raw conns[N];
@@ -615,7 +622,8 @@ static void test_thousand_connections(void)
         }
         for (int i = 0; i < N; i += 3) {
                 Shmview__Response *resp = th_raw_recv(&conns[i], NULL);
-                CHECK(resp && resp->status == 0);
+                CHECK(resp);
+                CHECK_EQ(resp->status, 0);
                 shmview__response__free_unpacked(resp, NULL);
         }
         int fds_all = th_daemon_fd_count();
@@ -627,7 +635,7 @@ static void test_thousand_connections(void)
         note("thousand: daemon %d descriptors with all connected; RSS %.1f MiB before, %.1f "
              "MiB with all connected, %.1f MiB after\n",
              fds_all, rss_before / 1048576.0, rss_all / 1048576.0, daemon_rss() / 1048576.0);
-        CHECK(fds_all >= N);
+        CHECK_GE(fds_all, N);
 }
 
 /* Frames small enough to be read that would unpack into far more memory than their size:
@@ -656,7 +664,8 @@ static void test_decode_bombs(void)
         th_raw_connect_hello(&r);
         th_raw_send_payload(&r, bomb, sizeof(bomb));
         Shmview__Response *resp = th_raw_recv(&r, NULL);
-        CHECK(resp && (resp->status == EINVAL));
+        CHECK(resp);
+        CHECK_EQ(resp->status, EINVAL);
         shmview__response__free_unpacked(resp, NULL);
         th_raw_close(&r);
 
@@ -686,7 +695,7 @@ static void test_decode_bombs(void)
         still_serves();
         note("bombs: daemon RSS %.1f MiB before, %.1f MiB after\n", rss_before / 1048576.0,
              daemon_rss() / 1048576.0);
-        CHECK(daemon_rss() < rss_before + 32 * 1048576);
+        CHECK_LT(daemon_rss(), rss_before + 32 * 1048576);
 }
 
 /* ---- A hostile daemon against the library ---- */
@@ -719,7 +728,7 @@ static bool fake_wait(fake_daemon *f, int fd)
 {
         struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = f->stop[0], .events = POLLIN}};
         while (poll(p, 2, -1) < 0)
-                CHECK(errno == EINTR);
+                CHECK_EQ(errno, EINTR);
         return p[0].revents != 0;
 }
 
@@ -731,7 +740,7 @@ static void fake_serve(fake_daemon *f, int fd)
                 const uint8_t *payload;
                 size_t len;
                 int r = shmv__wire_in_frame(&in, &payload, &len);
-                CHECK(r >= 0);
+                CHECK_GE(r, 0);
                 if (r == 0) {
                         if (!fake_wait(f, fd) || shmv__wire_in_fill(&in, fd) <= 0)
                                 break;
@@ -777,7 +786,7 @@ static void *fake_daemon_main(void *arg)
         fake_daemon *f = arg;
         while (fake_wait(f, f->listen_fd)) {
                 int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                CHECK(fd >= 0);
+                CHECK_GE(fd, 0);
                 fake_serve(f, fd);
                 close(fd);
         }
@@ -794,17 +803,17 @@ static void fake_start(fake_daemon *f, fake_reply_fn *reply)
         f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
-        CHECK(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        CHECK(listen(f->listen_fd, 4) == 0);
-        CHECK(pipe2(f->stop, O_CLOEXEC) == 0);
-        CHECK(pthread_create(&f->thread, NULL, fake_daemon_main, f) == 0);
+        CHECK_EQ(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        CHECK_EQ(listen(f->listen_fd, 4), 0);
+        CHECK_EQ(pipe2(f->stop, O_CLOEXEC), 0);
+        CHECK_EQ(pthread_create(&f->thread, NULL, fake_daemon_main, f), 0);
 }
 
 /* Call once the library has disconnected: the connection is read to its end first, so that
  * every release it sent is counted. */
 static void fake_stop(fake_daemon *f)
 {
-        CHECK(write(f->stop[1], "", 1) == 1);
+        CHECK_EQ(write(f->stop[1], "", 1), 1);
         pthread_join(f->thread, NULL);
         close(f->stop[0]);
         close(f->stop[1]);
@@ -836,8 +845,8 @@ static bool fake_hello(const Shmview__Request *req, Shmview__Response *resp)
 static int memfd_sized(uint64_t size, unsigned seals)
 {
         int fd = memfd_create("fake-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        CHECK(fd >= 0);
-        CHECK(ftruncate(fd, (off_t)size) == 0);
+        CHECK_GE(fd, 0);
+        CHECK_EQ(ftruncate(fd, (off_t)size), 0);
         CHECK(seals == 0 || fcntl(fd, F_ADD_SEALS, seals) == 0);
         return fd;
 }
@@ -856,7 +865,7 @@ static void open_reply(const Shmview__Request *req, Shmview__Response *resp, int
         static Shmview__OpenReply o;
         if (fake_hello(req, resp))
                 return;
-        CHECK(req->body_case == SHMVIEW__REQUEST__BODY_OPEN);
+        CHECK_EQ(req->body_case, SHMVIEW__REQUEST__BODY_OPEN);
         shmview__open_reply__init(&o);
         o.view_id = ++next_open.view_id;
         o.offset = req->open->offset;
@@ -875,7 +884,7 @@ static void open_reply(const Shmview__Request *req, Shmview__Response *resp, int
                 *ret_fd = memfd_sized(next_open.fd_size, 0);
                 break;
         case 2:
-                CHECK(pipe2(p, O_CLOEXEC) == 0);
+                CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
                 close(p[1]);
                 *ret_fd = p[0];
                 break;
@@ -935,15 +944,15 @@ static void test_hostile_daemon_open(void)
                 CHECK_RC(open_against(c, bad[i].offset, bad[i].length, bad[i].reply_length,
                                       bad[i].segment_size, bad[i].kind, bad[i].fd_size, &v),
                          -EPROTO);
-                CHECK(shmv_last_error_message() == NULL);
-                CHECK(next_open.view_id == id);
+                CHECK_NULL(shmv_last_error_message());
+                CHECK_EQ(next_open.view_id, id);
         }
         shmv_disconnect(c);
         fake_stop(&f);
         /* The daemon was told of every view it granted and the library refused. */
         for (uint64_t id = 1; id <= next_open.view_id; id++)
                 CHECK(fake_released(&f, id));
-        CHECK(th_fd_count(0) == fds);
+        CHECK_EQ(th_fd_count(0), fds);
 }
 
 static unsigned list_mode;
@@ -955,7 +964,7 @@ static void list_reply(const Shmview__Request *req, Shmview__Response *resp, int
         static Shmview__ListReply list;
         if (fake_hello(req, resp))
                 return;
-        CHECK(req->body_case == SHMVIEW__REQUEST__BODY_LIST);
+        CHECK_EQ(req->body_case, SHMVIEW__REQUEST__BODY_LIST);
         shmview__segment_info__init(&seg);
         shmview__list_reply__init(&list);
         if (list_mode == 0) {
@@ -985,20 +994,20 @@ static void test_hostile_daemon_list(void)
         size_t n;
         list_mode = 0;
         CHECK_OK(shmv_segment_list(c, &all, &n));
-        CHECK(n == 2);
+        CHECK_EQ(n, 2);
         CHECK_STR(all[0].name, "same");
         shmv_segment_list_free(all);
 
         list_mode = 1;
         CHECK_OK(shmv_segment_list(c, &all, &n));
-        CHECK(n == 1);
+        CHECK_EQ(n, 1);
         CHECK_STR(all[0].name, "");
         shmv_segment_list_free(all);
         shmv_disconnect(c);
         fake_stop(&f);
         /* Two pages for the first list, one for the second. */
-        CHECK(f.requests[SHMVIEW__REQUEST__BODY_LIST] == 3);
-        CHECK(th_fd_count(0) == fds);
+        CHECK_EQ(f.requests[SHMVIEW__REQUEST__BODY_LIST], 3);
+        CHECK_EQ(th_fd_count(0), fds);
 }
 
 static int32_t error_status;
@@ -1029,7 +1038,7 @@ static void test_hostile_daemon_status(void)
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 error_status = bad[i];
                 CHECK_RC(shmv_segment_stat(c, "seg", &info), -EPROTO);
-                CHECK(shmv_last_error_message() == NULL);
+                CHECK_NULL(shmv_last_error_message());
         }
         error_status = 4095;
         CHECK_RC(shmv_segment_stat(c, "seg", &info), -4095);
@@ -1044,7 +1053,8 @@ static void test_hostile_daemon_status(void)
         error_hello = true;
         error_status = 0x0ffffff8;
         CHECK_RC(shmv_connect(f.path, &c2), -EPROTO);
-        CHECK(shmv_last_error_message() == NULL && c2 == NULL);
+        CHECK_NULL(shmv_last_error_message());
+        CHECK_NULL(c2);
         error_status = EUSERS;
         CHECK_RC(shmv_connect(f.path, &c2), -EUSERS);
         CHECK_STR(shmv_last_error_message(), "a message");
@@ -1060,8 +1070,9 @@ static int silent_listener(const char *path, int backlog)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        CHECK(listen(fd, backlog) == 0);
+        CHECK_GE(fd, 0);
+        CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        CHECK_EQ(listen(fd, backlog), 0);
         return fd;
 }
 
@@ -1091,11 +1102,11 @@ static void test_daemon_never_answers(void)
         snprintf(path, sizeof(path), "%s/silent.sock", dir);
         shmv_client *c = NULL;
 
-        CHECK(setenv("SHMVIEW_TIMEOUT_MS", "x", 1) == 0);
+        CHECK_EQ(setenv("SHMVIEW_TIMEOUT_MS", "x", 1), 0);
         CHECK_RC(shmv_connect(path, &c), -EINVAL);
-        CHECK(setenv("SHMVIEW_TIMEOUT_MS", "0", 1) == 0);
+        CHECK_EQ(setenv("SHMVIEW_TIMEOUT_MS", "0", 1), 0);
         CHECK_RC(shmv_connect(path, &c), -EINVAL);
-        CHECK(setenv("SHMVIEW_TIMEOUT_MS", "200", 1) == 0);
+        CHECK_EQ(setenv("SHMVIEW_TIMEOUT_MS", "200", 1), 0);
 
         /* Accepted into the backlog, the hello never answered. */
         int lfd = silent_listener(path, 4);
@@ -1103,7 +1114,9 @@ static void test_daemon_never_answers(void)
         CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
         int64_t took = th_now_ms() - t0;
         note("hello unanswered: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
-        CHECK(took >= 190 && took < 3000 && c == NULL);
+        CHECK_GE(took, 190);
+        CHECK_LT(took, 3000);
+        CHECK_NULL(c);
         close(lfd);
         unlink(path);
 
@@ -1112,17 +1125,19 @@ static void test_daemon_never_answers(void)
         int filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(connect(filler, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(connect(filler, (struct sockaddr *)&sa, sizeof(sa)), 0);
         t0 = th_now_ms();
         CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
         took = th_now_ms() - t0;
         note("backlog full: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
-        CHECK(took >= 190 && took < 3000 && c == NULL);
+        CHECK_GE(took, 190);
+        CHECK_LT(took, 3000);
+        CHECK_NULL(c);
         close(filler);
         close(lfd);
         unlink(path);
         rmdir(dir);
-        CHECK(unsetenv("SHMVIEW_TIMEOUT_MS") == 0);
+        CHECK_EQ(unsetenv("SHMVIEW_TIMEOUT_MS"), 0);
 
         /* A late reply, on a client connected with the default timeout. */
         fake_daemon f;
@@ -1137,14 +1152,15 @@ static void test_daemon_never_answers(void)
         t0 = th_now_ms();
         CHECK_RC(shmv_segment_stat(c, "seg", &info), -ETIMEDOUT);
         took = th_now_ms() - t0;
-        CHECK(took >= 190 && took < 3000);
+        CHECK_GE(took, 190);
+        CHECK_LT(took, 3000);
         /* The connection went with it; the next call connects again and is answered. */
         CHECK_OK(shmv_set_timeout(c, -1));
         CHECK_RC(shmv_segment_stat(c, "seg", &info), -ENOENT);
         shmv_disconnect(c);
         fake_stop(&f);
-        CHECK(f.requests[SHMVIEW__REQUEST__BODY_HELLO] == 2);
-        CHECK(f.requests[SHMVIEW__REQUEST__BODY_STAT] == 2);
+        CHECK_EQ(f.requests[SHMVIEW__REQUEST__BODY_HELLO], 2);
+        CHECK_EQ(f.requests[SHMVIEW__REQUEST__BODY_STAT], 2);
 }
 
 /* ---- Replies that would unpack into far more memory than their frame ---- */
@@ -1281,7 +1297,7 @@ static uint64_t self_status(const char *key)
                         break;
                 }
         fclose(f);
-        CHECK(kb > 0);
+        CHECK_GT(kb, 0);
         return kb * 1024;
 }
 
@@ -1301,8 +1317,8 @@ static size_t heap_in_use(void)
 static mem_mark mem_start(void)
 {
         int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
-        CHECK(fd >= 0);
-        CHECK(write(fd, "5", 1) == 1);
+        CHECK_GE(fd, 0);
+        CHECK_EQ(write(fd, "5", 1), 1);
         close(fd);
         return (mem_mark){.rss = self_status("VmRSS"), .heap = heap_in_use()};
 }
@@ -1320,7 +1336,7 @@ static uint64_t mem_peak(fake_daemon *f, const char *what, mem_mark m)
         uint64_t rise = peak > m.rss ? peak - m.rss : 0;
         note("%s: peak RSS +%.2f MiB, heap %+ld bytes after\n", what, rise / 1048576.0,
              (long)heap - (long)m.heap);
-        CHECK(heap <= m.heap + 65536);
+        CHECK_LE(heap, m.heap + 65536);
         return rise;
 }
 
@@ -1346,20 +1362,23 @@ static void test_hostile_daemon_bombs(void)
         /* Within the limit, and warming up whatever the library sets up once. */
         bomb_entries = SMALL_ENTRIES;
         CHECK_OK(shmv_segment_list(c, &segs, &n));
-        CHECK(n == SMALL_ENTRIES && segs[SMALL_ENTRIES - 1].name[0] == '\0');
+        CHECK_EQ(n, SMALL_ENTRIES);
+        CHECK_EQ(segs[SMALL_ENTRIES - 1].name[0], '\0');
         shmv_segment_list_free(segs);
         CHECK_OK(shmv_segment_views(c, "seg", &views, &n));
-        CHECK(n == SMALL_ENTRIES);
+        CHECK_EQ(n, SMALL_ENTRIES);
         shmv_segment_views_free(views);
         CHECK_OK(shmv_client_list(c, &clients, &n));
-        CHECK(n == SMALL_ENTRIES);
+        CHECK_EQ(n, SMALL_ENTRIES);
         shmv_client_list_free(clients);
         /* The heaviest page shmviewd sends: 256 segments of 255-byte names. */
         bomb_entries = 256;
         bomb_long_names = true;
         CHECK_OK(shmv_segment_list(c, &segs, &n));
-        CHECK(n == 256 && strlen(segs[255].name) == SHMV_NAME_MAX && segs[255].sealed &&
-              segs[255].size == UINT64_MAX);
+        CHECK_EQ(n, 256);
+        CHECK_EQ(strlen(segs[255].name), SHMV_NAME_MAX);
+        CHECK(segs[255].sealed);
+        CHECK_EQ(segs[255].size, UINT64_MAX);
         shmv_segment_list_free(segs);
         bomb_long_names = false;
 
@@ -1368,17 +1387,17 @@ static void test_hostile_daemon_bombs(void)
         bomb_entries = BOMB_ENTRIES;
         mem_mark m = mem_start();
         CHECK_RC(shmv_segment_list(c, &segs, &n), -EPROTO);
-        CHECK(mem_peak(&f, "list bomb", m) < BOMB_PEAK_MAX);
+        CHECK_LT(mem_peak(&f, "list bomb", m), BOMB_PEAK_MAX);
         m = mem_start();
         CHECK_RC(shmv_segment_views(c, "seg", &views, &n), -EPROTO);
-        CHECK(mem_peak(&f, "views bomb", m) < BOMB_PEAK_MAX);
+        CHECK_LT(mem_peak(&f, "views bomb", m), BOMB_PEAK_MAX);
         m = mem_start();
         CHECK_RC(shmv_client_list(c, &clients, &n), -EPROTO);
-        CHECK(mem_peak(&f, "clients bomb", m) < BOMB_PEAK_MAX);
-        CHECK(shmv_last_error_message() == NULL);
+        CHECK_LT(mem_peak(&f, "clients bomb", m), BOMB_PEAK_MAX);
+        CHECK_NULL(shmv_last_error_message());
         bomb_entries = 1;
         CHECK_OK(shmv_segment_list(c, &segs, &n));
-        CHECK(n == 1);
+        CHECK_EQ(n, 1);
         shmv_segment_list_free(segs);
         shmv_disconnect(c);
 
@@ -1389,14 +1408,14 @@ static void test_hostile_daemon_bombs(void)
         shmv_event ev;
         m = mem_start();
         CHECK_RC(shmv_watch_next(w, TH_RAW_TIMEOUT_MS, &ev), -EPROTO);
-        CHECK(mem_peak(&f, "event bomb", m) < BOMB_PEAK_MAX);
+        CHECK_LT(mem_peak(&f, "event bomb", m), BOMB_PEAK_MAX);
         CHECK_RC(shmv_watch_next(w, 0, &ev), -ENOTCONN);
         shmv_watch_close(w);
         fake_stop(&f);
         /* The first connection, one after each of the three bombs, the watcher's. */
-        CHECK(f.requests[SHMVIEW__REQUEST__BODY_HELLO] == 5);
+        CHECK_EQ(f.requests[SHMVIEW__REQUEST__BODY_HELLO], 5);
         bomb_teardown();
-        CHECK(th_fd_count(0) == fds);
+        CHECK_EQ(th_fd_count(0), fds);
 }
 
 /* A real daemon's long list still decodes: 700 segments of names near the longest, in pages
@@ -1423,11 +1442,11 @@ static void test_long_list(void)
         for (size_t i = 0; i < n; i++) {
                 if (strncmp(list[i].name, prefix, plen) != 0)
                         continue;
-                CHECK(strlen(list[i].name) == SHMV_NAME_MAX - 1);
-                CHECK(atoi(list[i].name + plen) == found);
+                CHECK_EQ(strlen(list[i].name), SHMV_NAME_MAX - 1);
+                CHECK_EQ(atoi(list[i].name + plen), found);
                 found++;
         }
-        CHECK(found == N);
+        CHECK_EQ(found, N);
         shmv_segment_list_free(list);
         for (int i = 0; i < N; i++) {
                 snprintf(name, sizeof(name), "%s%04d", prefix, i);

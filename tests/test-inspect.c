@@ -35,7 +35,7 @@ static void test_name_check(void)
 
 static void test_views_detail(void)
 {
-        CHECK(prctl(PR_SET_NAME, "viewer-tst", 0, 0, 0) == 0);
+        CHECK_EQ(prctl(PR_SET_NAME, "viewer-tst", 0, 0, 0), 0);
         shmv_client *c = th_connect();
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("views"));
@@ -43,22 +43,28 @@ static void test_views_detail(void)
         shmv_view_info *views;
         size_t n;
         CHECK_OK(shmv_segment_views(c, name, &views, &n));
-        CHECK(n == 0 && views == NULL);
+        CHECK_EQ(n, 0);
+        CHECK_NULL(views);
 
         shmv_view *a, *b;
         CHECK_OK(shmv_view_open(c, name, 4096, 100, SHMV_READ, &a));
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &b));
         CHECK_OK(shmv_segment_views(c, name, &views, &n));
-        CHECK(n == 2);
-        CHECK(views[0].offset == 4096 && views[0].length == 100 && !views[0].writable);
-        CHECK(views[1].offset == 0 && views[1].length == 1 * MiB && views[1].writable);
+        CHECK_EQ(n, 2);
+        CHECK_EQ(views[0].offset, 4096);
+        CHECK_EQ(views[0].length, 100);
+        CHECK(!views[0].writable);
+        CHECK_EQ(views[1].offset, 0);
+        CHECK_EQ(views[1].length, 1 * MiB);
+        CHECK(views[1].writable);
         for (size_t i = 0; i < n; i++) {
-                CHECK(views[i].client.pid == (uint32_t)getpid());
-                CHECK(views[i].client.uid == getuid() && views[i].client.gid == getgid());
+                CHECK_EQ(views[i].client.pid, (uint32_t)getpid());
+                CHECK_EQ(views[i].client.uid, getuid());
+                CHECK_EQ(views[i].client.gid, getgid());
                 CHECK_STR(views[i].client.comm, "viewer-tst");
-                CHECK(views[i].client.client_id == views[0].client.client_id);
+                CHECK_EQ(views[i].client.client_id, views[0].client.client_id);
         }
-        CHECK(views[0].view_id != views[1].view_id);
+        CHECK_NE(views[0].view_id, views[1].view_id);
         shmv_segment_views_free(views);
 
         /* Another process's view shows its own pid. */
@@ -77,9 +83,10 @@ static void test_views_detail(void)
                 shmv_segment_views_free(views);
                 usleep(10000);
         }
-        CHECK(n == 3);
-        CHECK(views[2].client.pid == (uint32_t)child && views[2].offset == 8);
-        CHECK(views[2].client.client_id != views[0].client.client_id);
+        CHECK_EQ(n, 3);
+        CHECK_EQ(views[2].client.pid, (uint32_t)child);
+        CHECK_EQ(views[2].offset, 8);
+        CHECK_NE(views[2].client.client_id, views[0].client.client_id);
         shmv_segment_views_free(views);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
@@ -92,7 +99,8 @@ static void test_views_detail(void)
                 shmv_segment_views_free(views);
                 usleep(10000);
         }
-        CHECK(n == 1 && views[0].writable);
+        CHECK_EQ(n, 1);
+        CHECK(views[0].writable);
         shmv_segment_views_free(views);
         shmv_view_release(b);
 
@@ -117,9 +125,11 @@ static void test_views_paging(void)
         shmv_view_info *views;
         size_t n;
         CHECK_OK(shmv_segment_views(c, name, &views, &n));
-        CHECK(n == N);
-        for (size_t i = 0; i < n; i++)
-                CHECK(views[i].length == i + 1 && views[i].offset == i % 4096);
+        CHECK_EQ(n, N);
+        for (size_t i = 0; i < n; i++) {
+                CHECK_EQ(views[i].length, i + 1);
+                CHECK_EQ(views[i].offset, i % 4096);
+        }
         shmv_segment_views_free(views);
         /* Release every other one: the rest still come once each. */
         for (int i = 0; i < N; i += 2)
@@ -131,9 +141,9 @@ static void test_views_paging(void)
                 shmv_segment_views_free(views);
                 usleep(10000);
         }
-        CHECK(n == N / 2);
+        CHECK_EQ(n, N / 2);
         for (size_t i = 0; i < n; i++)
-                CHECK(views[i].length == 2 * i + 2);
+                CHECK_EQ(views[i].length, 2 * i + 2);
         shmv_segment_views_free(views);
         for (int i = 1; i < N; i += 2)
                 shmv_view_release(v[i]);
@@ -152,7 +162,7 @@ static const shmv_client_info *find_client(const shmv_client_info *list, size_t 
 static void test_clients(void)
 {
         enum { EXTRA = 300 };
-        CHECK(prctl(PR_SET_NAME, "clients-tst", 0, 0, 0) == 0);
+        CHECK_EQ(prctl(PR_SET_NAME, "clients-tst", 0, 0, 0), 0);
         shmv_client *c = th_connect();
         static shmv_client *extra[EXTRA];
         for (int i = 0; i < EXTRA; i++)
@@ -169,24 +179,27 @@ static void test_clients(void)
         shmv_client_info *list;
         size_t n;
         CHECK_OK(shmv_client_list(c, &list, &n));
-        CHECK(n >= EXTRA + 2);
+        CHECK_GE(n, EXTRA + 2);
         size_t selves = 0, watching = 0, with_views = 0;
         for (size_t i = 0; i < n; i++) {
                 if (i > 0)
-                        CHECK(list[i].client.client_id > list[i - 1].client.client_id);
+                        CHECK_GT(list[i].client.client_id, list[i - 1].client.client_id);
                 if (list[i].client.pid != (uint32_t)getpid())
                         continue;
                 CHECK_STR(list[i].client.comm, "clients-tst");
-                CHECK(list[i].client.uid == getuid());
-                CHECK(list[i].connected_usec > 0);
+                CHECK_EQ(list[i].client.uid, getuid());
+                CHECK_GT(list[i].connected_usec, 0);
                 selves += list[i].self;
                 watching += list[i].watching;
                 if (list[i].views) {
-                        CHECK(list[i].views == 2 && list[i].bytes_mapped == 100 + 4096);
+                        CHECK_EQ(list[i].views, 2);
+                        CHECK_EQ(list[i].bytes_mapped, 100 + 4096);
                         with_views++;
                 }
         }
-        CHECK(selves == 1 && watching == 1 && with_views == 1);
+        CHECK_EQ(selves, 1);
+        CHECK_EQ(watching, 1);
+        CHECK_EQ(with_views, 1);
         uint64_t last = list[n - 1].client.client_id;
         shmv_client_list_free(list);
 
@@ -200,7 +213,7 @@ static void test_clients(void)
                 shmv_client_list_free(list);
                 usleep(10000);
         }
-        CHECK(n == EXTRA + 1);
+        CHECK_EQ(n, EXTRA + 1);
         CHECK(find_client(list, n, last) != NULL);
         shmv_client_list_free(list);
 
@@ -217,13 +230,18 @@ static void test_status(void)
         shmv_daemon_info st;
         CHECK_OK(shmv_daemon_status(c, &st));
         CHECK_STR(st.version, SHMV_VERSION_STRING);
-        CHECK(st.protocol_version == 1);
+        CHECK_EQ(st.protocol_version, 1);
         CHECK_STR(st.socket_path, th_socket_path());
-        CHECK(st.started_usec > 0 && st.uptime_usec > 0);
-        CHECK(st.clients >= 1 && st.watchers == 0);
-        CHECK(st.limits.max_bytes == 256 * MiB && st.limits.max_segments == 100);
-        CHECK(st.limits.max_frame > 0 && st.limits.max_views_per_client > 0);
-        CHECK(st.limits.max_name_len == SHMV_NAME_MAX && st.watch_queue_bytes > 0);
+        CHECK_GT(st.started_usec, 0);
+        CHECK_GT(st.uptime_usec, 0);
+        CHECK_GE(st.clients, 1);
+        CHECK_EQ(st.watchers, 0);
+        CHECK_EQ(st.limits.max_bytes, 256 * MiB);
+        CHECK_EQ(st.limits.max_segments, 100);
+        CHECK_GT(st.limits.max_frame, 0);
+        CHECK_GT(st.limits.max_views_per_client, 0);
+        CHECK_EQ(st.limits.max_name_len, SHMV_NAME_MAX);
+        CHECK_GT(st.watch_queue_bytes, 0);
         uint32_t segments = st.segments;
         uint64_t bytes = st.bytes_used, views = st.views;
 
@@ -238,10 +256,11 @@ static void test_status(void)
         shmv_watch *w;
         CHECK_OK(shmv_watch_open(NULL, &w));
         CHECK_OK(shmv_daemon_status(c, &st));
-        CHECK(st.segments == segments + 1 && st.segments_unlinked == 1);
-        CHECK(st.bytes_used == bytes + 3 * MiB);
-        CHECK(st.views == views + 1);
-        CHECK(st.watchers == 1);
+        CHECK_EQ(st.segments, segments + 1);
+        CHECK_EQ(st.segments_unlinked, 1);
+        CHECK_EQ(st.bytes_used, bytes + 3 * MiB);
+        CHECK_EQ(st.views, views + 1);
+        CHECK_EQ(st.watchers, 1);
         shmv_watch_close(w);
         shmv_view_release(v);
         CHECK_OK(shmv_segment_unlink(c, a));
@@ -251,7 +270,9 @@ static void test_status(void)
                         break;
                 usleep(10000);
         }
-        CHECK(st.bytes_used == bytes && st.segments_unlinked == 0 && st.watchers == 0);
+        CHECK_EQ(st.bytes_used, bytes);
+        CHECK_EQ(st.segments_unlinked, 0);
+        CHECK_EQ(st.watchers, 0);
         CHECK_RC(shmv_daemon_status(c, NULL), -EINVAL);
         shmv_disconnect(c);
 }
@@ -284,11 +305,11 @@ static void test_watch_events(void)
 {
         shmv_watch *w;
         CHECK_OK(shmv_watch_open(NULL, &w));
-        CHECK(shmv_watch_fd(w) >= 0);
+        CHECK_GE(shmv_watch_fd(w), 0);
         shmv_event ev;
         CHECK_RC(shmv_watch_next(w, 0, &ev), -EAGAIN);
         snprintf(child_segment, sizeof(child_segment), "%s", th_name("watched"));
-        CHECK(th_in_child(events_child, NULL) == 0);
+        CHECK_EQ(th_in_child(events_child, NULL), 0);
 
         static const int want[] = {
                 SHMV_EVENT_CLIENT_CONNECTED, SHMV_EVENT_CREATED,     SHMV_EVENT_VIEW_OPENED,
@@ -302,30 +323,38 @@ static void test_watch_events(void)
                         th_fail(__FILE__, __LINE__, "event %zu is %s, wanted %s", i,
                                 shmv_event_kind_name(ev.kind), shmv_event_kind_name(want[i]));
                 CHECK_STR(ev.client.comm, "evt-child");
-                CHECK(ev.client.uid == getuid() && ev.client.pid > 0);
-                CHECK(ev.client.pid != (uint32_t)getpid());
-                CHECK(ev.time_usec > 0);
+                CHECK_EQ(ev.client.uid, getuid());
+                CHECK_GT(ev.client.pid, 0);
+                CHECK_NE(ev.client.pid, (uint32_t)getpid());
+                CHECK_GT(ev.time_usec, 0);
                 if (i == 0)
                         client_id = ev.client.client_id;
-                CHECK(ev.client.client_id == client_id);
+                CHECK_EQ(ev.client.client_id, client_id);
                 if (ev.kind != SHMV_EVENT_CLIENT_CONNECTED && ev.kind != SHMV_EVENT_CLIENT_GONE)
                         CHECK_STR(ev.name, child_segment);
                 switch (i) {
                 case 1:
-                        CHECK(ev.size == 8192 && ev.mode == 0640);
+                        CHECK_EQ(ev.size, 8192);
+                        CHECK_EQ(ev.mode, 0640);
                         break;
                 case 2:
-                        CHECK(ev.offset == 4096 && ev.length == 16 && ev.writable);
+                        CHECK_EQ(ev.offset, 4096);
+                        CHECK_EQ(ev.length, 16);
+                        CHECK(ev.writable);
                         view_id = ev.view_id;
                         break;
                 case 3:
-                        CHECK(ev.view_id == view_id && ev.writable && ev.length == 16);
+                        CHECK_EQ(ev.view_id, view_id);
+                        CHECK(ev.writable);
+                        CHECK_EQ(ev.length, 16);
                         break;
                 case 5:
-                        CHECK(ev.offset == 0 && ev.length == 8192 && !ev.writable);
+                        CHECK_EQ(ev.offset, 0);
+                        CHECK_EQ(ev.length, 8192);
+                        CHECK(!ev.writable);
                         break;
                 case 7:
-                        CHECK(ev.views == 1);
+                        CHECK_EQ(ev.views, 1);
                         break;
                 }
         }
@@ -363,17 +392,18 @@ static void test_watch_overflow(void)
                         overflowed = true;
                         continue;
                 }
-                CHECK(ev.kind == (got % 2 ? SHMV_EVENT_UNLINKED : SHMV_EVENT_CREATED));
+                CHECK_EQ(ev.kind, (got % 2 ? SHMV_EVENT_UNLINKED : SHMV_EVENT_CREATED));
                 got++;
         }
         CHECK_RC(r, -ECONNRESET);
         CHECK(overflowed);
-        CHECK(got > 100 && got < 2 * ROUNDS);
+        CHECK_GT(got, 100);
+        CHECK_LT(got, 2 * ROUNDS);
         shmv_watch_close(w);
 
         /* The daemon still answers, and the watcher is gone. */
         CHECK_OK(shmv_daemon_status(c, &st));
-        CHECK(st.watchers == 0);
+        CHECK_EQ(st.watchers, 0);
         shmv_disconnect(c);
 }
 
@@ -383,7 +413,7 @@ static int raw_connect(void)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", th_socket_path());
-        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         return fd;
 }
 
@@ -406,7 +436,7 @@ static Shmview__Response *raw_recv(int fd, shmv__wire_in *in)
                 if (n <= 0)
                         return NULL;
         }
-        CHECK(r == 1);
+        CHECK_EQ(r, 1);
         Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
         shmv__wire_in_consume(in);
         for (int x; (x = shmv__wire_in_take_fd(in)) >= 0;)
@@ -425,7 +455,8 @@ static void raw_hello(int fd, shmv__wire_in *in)
         req.hello = &h;
         raw_send(fd, &req);
         Shmview__Response *resp = raw_recv(fd, in);
-        CHECK(resp && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
         shmview__response__free_unpacked(resp, NULL);
 }
 
@@ -442,16 +473,22 @@ static void test_watch_protocol(void)
         req.watch = &wr;
         raw_send(fd, &req);
         Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp && resp->id == 77 && resp->status == 0);
-        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_WATCH && resp->watch->queue_bytes > 0);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 77);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_WATCH);
+        CHECK_GT(resp->watch->queue_bytes, 0);
         shmview__response__free_unpacked(resp, NULL);
 
         /* An event carries the watch request's id. */
         shmv_client *c = th_connect();
         resp = raw_recv(fd, &in);
-        CHECK(resp && resp->id == 77 && resp->body_case == SHMVIEW__RESPONSE__BODY_EVENT);
-        CHECK(resp->event->kind == SHMVIEW__EVENT__KIND__CLIENT_CONNECTED);
-        CHECK(resp->event->client && resp->event->client->pid == (uint32_t)getpid());
+        CHECK(resp);
+        CHECK_EQ(resp->id, 77);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_EVENT);
+        CHECK_EQ(resp->event->kind, SHMVIEW__EVENT__KIND__CLIENT_CONNECTED);
+        CHECK(resp->event->client);
+        CHECK_EQ(resp->event->client->pid, (uint32_t)getpid());
         shmview__response__free_unpacked(resp, NULL);
 
         Shmview__Request st = SHMVIEW__REQUEST__INIT;
@@ -462,7 +499,7 @@ static void test_watch_protocol(void)
         raw_send(fd, &st);
         /* No answer: the end of the connection. */
         resp = raw_recv(fd, &in);
-        CHECK(resp == NULL);
+        CHECK_NULL(resp);
         close(fd);
 
         /* Watching while holding views is refused, and the connection stays usable. */
@@ -483,18 +520,23 @@ static void test_watch_protocol(void)
         op.open = &o;
         raw_send(fd, &op);
         resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0 && resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);
         shmview__response__free_unpacked(resp, NULL);
         req.id = 3;
         raw_send(fd, &req);
         resp = raw_recv(fd, &in);
-        CHECK(resp && resp->id == 3 && resp->status == EBUSY);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 3);
+        CHECK_EQ(resp->status, EBUSY);
         shmview__response__free_unpacked(resp, NULL);
         raw_send(fd, &st);
         resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0 &&
-              resp->body_case == SHMVIEW__RESPONSE__BODY_DAEMON_STATUS);
-        CHECK(resp->daemon_status->watchers == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_DAEMON_STATUS);
+        CHECK_EQ(resp->daemon_status->watchers, 0);
         shmview__response__free_unpacked(resp, NULL);
         close(fd);
         shmv__wire_in_free(&in);
@@ -532,13 +574,13 @@ static void test_watch_limits(void)
         enum { TOTAL = 64, HELD = 40 };
         shmv_client *c = th_connect();
         static shmv_watch *w[TOTAL + 1];
-        CHECK(watchers_now(c, 0) == 0);
+        CHECK_EQ(watchers_now(c, 0), 0);
         for (int i = 0; i < HELD; i++)
                 CHECK_OK(shmv_watch_open(NULL, &w[i]));
         if (getuid() == 0) {
                 /* 48 in all: the ninth of uid 65534 passes its own limit, not the total. */
-                CHECK(th_in_child(nobody_watches, NULL) == 0);
-                CHECK(watchers_now(c, HELD) == HELD);
+                CHECK_EQ(th_in_child(nobody_watches, NULL), 0);
+                CHECK_EQ(watchers_now(c, HELD), HELD);
         }
         for (int i = HELD; i < TOTAL; i++)
                 CHECK_OK(shmv_watch_open(NULL, &w[i]));
@@ -546,10 +588,10 @@ static void test_watch_limits(void)
                 CHECK_RC(shmv_watch_open(NULL, &w[TOTAL]), -EUSERS);
         shmv_daemon_info st;
         CHECK_OK(shmv_daemon_status(c, &st));
-        CHECK(st.watchers == TOTAL);
+        CHECK_EQ(st.watchers, TOTAL);
         for (int i = 0; i < TOTAL; i++)
                 shmv_watch_close(w[i]);
-        CHECK(watchers_now(c, 0) == 0);
+        CHECK_EQ(watchers_now(c, 0), 0);
         shmv_disconnect(c);
 }
 
@@ -562,11 +604,12 @@ static void unprivileged_inspect(void *arg)
         shmv_view_info *views;
         size_t n;
         CHECK_OK(shmv_segment_views(c, name, &views, &n));
-        CHECK(n == 1 && views[0].client.uid == 0);
+        CHECK_EQ(n, 1);
+        CHECK_EQ(views[0].client.uid, 0);
         shmv_segment_views_free(views);
         shmv_client_info *list;
         CHECK_OK(shmv_client_list(c, &list, &n));
-        CHECK(n >= 2);
+        CHECK_GE(n, 2);
         shmv_client_list_free(list);
         shmv_daemon_info st;
         CHECK_OK(shmv_daemon_status(c, &st));
@@ -586,7 +629,7 @@ static void test_unprivileged(void)
         CHECK_OK(shmv_segment_create(c, name, 4096, 0600));
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v));
-        CHECK(th_in_child(unprivileged_inspect, name) == 0);
+        CHECK_EQ(th_in_child(unprivileged_inspect, name), 0);
         shmv_view_release(v);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);

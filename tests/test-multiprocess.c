@@ -36,12 +36,12 @@ static int daemon_memfds(void)
 static void wait_byte(int fd)
 {
         char c;
-        CHECK(read(fd, &c, 1) == 1);
+        CHECK_EQ(read(fd, &c, 1), 1);
 }
 
 static void send_byte(int fd)
 {
-        CHECK(write(fd, "x", 1) == 1);
+        CHECK_EQ(write(fd, "x", 1), 1);
 }
 
 static sigjmp_buf segv_jump;
@@ -67,7 +67,8 @@ static void consumer(void *arg)
 
         shmv_view *v, *letters, *evens, *backwards;
         CHECK_OK(shmv_view_open(c, s->name, 4096, MiB, SHMV_READ, &v));
-        CHECK(shmv_view_readonly(v) && shmv_view_len(v) == MiB);
+        CHECK(shmv_view_readonly(v));
+        CHECK_EQ(shmv_view_len(v), MiB);
         CHECK_STR(shmv_view_format(v), "B");
         CHECK_OK(shmv_view_slice(v, 0, 26, SHMV_NONE, &letters));
         CHECK_OK(shmv_view_slice(letters, SHMV_NONE, SHMV_NONE, 2, &evens));
@@ -83,27 +84,29 @@ static void consumer(void *arg)
         CHECK_STR(buf, "zyxwvutsrqponmlkjihgfedcba");
         uint8_t item;
         CHECK_OK(shmv_view_get(letters, -1, &item));
-        CHECK(item == 'z');
+        CHECK_EQ(item, 'z');
         CHECK_OK(shmv_view_get(v, MiB - 1, &item));
-        CHECK(item == 0xee);
+        CHECK_EQ(item, 0xee);
 
         /* Zero copy: the producer's next write shows through the same views. */
         send_byte(s->to_producer[1]);
         wait_byte(s->to_consumer[0]);
         CHECK_OK(shmv_view_get(letters, 0, &item));
-        CHECK(item == 'A');
+        CHECK_EQ(item, 'A');
         CHECK_OK(shmv_view_get(backwards, 0, &item));
-        CHECK(item == 'Z');
+        CHECK_EQ(item, 'Z');
 
         /* Refused by the library... */
         CHECK_RC(shmv_view_set(letters, 0, "K"), -EROFS);
         CHECK_STR(shmv_strerror(-EROFS), "cannot modify read-only memory");
         CHECK_RC(shmv_view_write(letters, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26), -EROFS);
         errno = 0;
-        CHECK(shmv_view_data_mut(v) == NULL && errno == EROFS);
+        CHECK_NULL(shmv_view_data_mut(v));
+        CHECK_EQ(errno, EROFS);
         /* ... and by the kernel. */
         void *page = (void *)((uintptr_t)shmv_view_data(v) & ~(uintptr_t)4095);
-        CHECK(mprotect(page, 4096, PROT_READ | PROT_WRITE) < 0 && errno == EACCES);
+        CHECK_LT(mprotect(page, 4096, PROT_READ | PROT_WRITE), 0);
+        CHECK_EQ(errno, EACCES);
         signal(SIGSEGV, on_segv);
         volatile int faulted = 0;
         if (sigsetjmp(segv_jump, 1) == 0)
@@ -113,7 +116,7 @@ static void consumer(void *arg)
         signal(SIGSEGV, SIG_DFL);
         CHECK(faulted);
         CHECK_OK(shmv_view_get(letters, 0, &item));
-        CHECK(item == 'A');
+        CHECK_EQ(item, 'A');
         /* The writable open itself is denied to this uid by the mode bits. */
         shmv_view *w = NULL;
         CHECK_RC(shmv_view_open(c, s->name, 0, 1, SHMV_READ | SHMV_WRITE, &w), -EACCES);
@@ -124,12 +127,12 @@ static void consumer(void *arg)
         shmv_segment_info info;
         CHECK_RC(shmv_segment_stat(c, s->name, &info), -ENOENT);
         CHECK_OK(shmv_view_get(backwards, -1, &item));
-        CHECK(item == 'A');
+        CHECK_EQ(item, 'A');
         shmv_view_release(v);
         shmv_view_release(letters);
         shmv_view_release(evens);
         CHECK_OK(shmv_view_get(backwards, 1, &item));
-        CHECK(item == 'Y');
+        CHECK_EQ(item, 'Y');
         shmv_view_release(backwards);
         shmv_disconnect(c);
 }
@@ -138,14 +141,16 @@ static void test_producer_consumer(void)
 {
         struct story s;
         snprintf(s.name, sizeof(s.name), "%s", th_name("frames"));
-        CHECK(pipe(s.to_consumer) == 0 && pipe(s.to_producer) == 0);
+        CHECK_EQ(pipe(s.to_consumer), 0);
+        CHECK_EQ(pipe(s.to_producer), 0);
         int memfds_before = daemon_memfds();
 
         shmv_client *c = th_connect();
         CHECK_OK(shmv_segment_create(c, s.name, 64 * MiB, 0644));
         shmv_view *w;
         CHECK_OK(shmv_view_open(c, s.name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
-        CHECK(!shmv_view_readonly(w) && shmv_view_nbytes(w) == 64 * MiB);
+        CHECK(!shmv_view_readonly(w));
+        CHECK_EQ(shmv_view_nbytes(w), 64 * MiB);
         uint8_t *frame = shmv_view_data_mut(w);
         CHECK(frame);
         memset(frame + 4096, 0xee, MiB);
@@ -165,20 +170,22 @@ static void test_producer_consumer(void)
 
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, s.name, &info));
-        CHECK(info.views_ro == 1 && info.views_rw == 1);
-        CHECK(daemon_memfds() >= memfds_before + 1);
+        CHECK_EQ(info.views_ro, 1);
+        CHECK_EQ(info.views_rw, 1);
+        CHECK_GE(daemon_memfds(), memfds_before + 1);
         shmv_view_release(w);
         CHECK_OK(shmv_segment_unlink(c, s.name));
         send_byte(s.to_consumer[1]);
 
         int st;
         waitpid(pid, &st, 0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         /* The last view is gone: the daemon has let go of the memory. */
         int n = -1;
         for (int i = 0; i < 300 && (n = daemon_memfds()) != memfds_before; i++)
                 usleep(10000);
-        CHECK(n == memfds_before);
+        CHECK_EQ(n, memfds_before);
         shmv_disconnect(c);
 }
 
@@ -189,20 +196,24 @@ static void seed_reader(void *arg)
         shmv_client *c = th_connect();
         shmv_view *m, *m2;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &m));
-        CHECK(shmv_view_len(m) == 52);
+        CHECK_EQ(shmv_view_len(m), 52);
         char a, z, A;
         CHECK_OK(shmv_view_get(m, 0, &a));
         CHECK_OK(shmv_view_get(m, 25, &z));
         CHECK_OK(shmv_view_get(m, 26, &A));
-        CHECK(a == 'a' && z == 'z' && A == 'A');
+        CHECK_EQ(a, 'a');
+        CHECK_EQ(z, 'z');
+        CHECK_EQ(A, 'A');
         CHECK_OK(shmv_view_slice(m, 0, 26, SHMV_NONE, &m2));
         char bytes[26];
         CHECK_OK(shmv_view_tobytes(m2, bytes, sizeof(bytes)));
         CHECK_MEM(bytes, "abcdefghijklmnopqrstuvwxyz", 26);
         shmv_item items[26];
         CHECK_OK(shmv_view_tolist(m2, items, 26));
-        for (int i = 0; i < 26; i++)
-                CHECK(items[i].format == 'B' && items[i].u == (uint64_t)(97 + i));
+        for (int i = 0; i < 26; i++) {
+                CHECK_EQ(items[i].format, 'B');
+                CHECK_EQ(items[i].u, (uint64_t)(97 + i));
+        }
         CHECK_RC(shmv_view_set(m2, 0, "K"), -EROFS);
         CHECK_STR(shmv_strerror(-EROFS), "cannot modify read-only memory");
         shmv_view_release(m2);
@@ -232,9 +243,9 @@ static void test_seed_session(void)
         shmv_view *mb;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &mb));
         CHECK_OK(shmv_view_write(mb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 52));
-        CHECK(th_in_child(seed_reader, name) == 0);
+        CHECK_EQ(th_in_child(seed_reader, name), 0);
         CHECK_OK(shmv_view_set(mb, 0, "*"));
-        CHECK(th_in_child(seed_after_write, name) == 0);
+        CHECK_EQ(th_in_child(seed_after_write, name), 0);
         shmv_view_release(mb);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
@@ -262,16 +273,17 @@ static void crowd_member(void *arg)
                 CHECK_OK(shmv_view_slice(r, 10, SHMV_NONE, -3, &s));
                 uint8_t got;
                 CHECK_OK(shmv_view_get(s, 0, &got));
-                CHECK(got == (uint8_t)(cr->index + 10));
+                CHECK_EQ(got, (uint8_t)(cr->index + 10));
                 shmv_view_release(r);
                 shmv_view_release(w);
                 CHECK_OK(shmv_view_get(s, 1, &got));
-                CHECK(got == (uint8_t)(cr->index + 7));
+                CHECK_EQ(got, (uint8_t)(cr->index + 7));
                 shmv_view_release(s);
         }
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, mine, &info));
-        CHECK(info.views_ro == 0 && info.views_rw == 0);
+        CHECK_EQ(info.views_ro, 0);
+        CHECK_EQ(info.views_rw, 0);
         CHECK_OK(shmv_segment_unlink(c, mine));
         shmv_disconnect(c);
 }
@@ -296,7 +308,7 @@ static void test_hundred_clients(void)
                 cr.index = i;
                 fflush(stdout);
                 pids[i] = fork();
-                CHECK(pids[i] >= 0);
+                CHECK_GE(pids[i], 0);
                 if (pids[i] == 0) {
                         crowd_member(&cr);
                         _exit(0);
@@ -309,13 +321,14 @@ static void test_hundred_clients(void)
                 if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
                         failed++;
         }
-        CHECK(failed == 0);
+        CHECK_EQ(failed, 0);
 
         shmv_segment_info *list;
         size_t n;
         CHECK_OK(shmv_segment_list(c, &list, &n));
         for (size_t i = 0; i < n; i++) {
-                CHECK(list[i].views_ro == 0 && list[i].views_rw == 0);
+                CHECK_EQ(list[i].views_ro, 0);
+                CHECK_EQ(list[i].views_rw, 0);
                 CHECK(strncmp(list[i].name, cr.shared, strlen(cr.shared)) != 0 ||
                       strcmp(list[i].name, cr.shared) == 0);
         }
@@ -371,15 +384,15 @@ static void test_threads_share_client(void)
         struct worker wk[T];
         for (int i = 0; i < T; i++) {
                 wk[i] = (struct worker){c, name, 0};
-                CHECK(pthread_create(&t[i], NULL, thread_worker, &wk[i]) == 0);
+                CHECK_EQ(pthread_create(&t[i], NULL, thread_worker, &wk[i]), 0);
         }
         for (int i = 0; i < T; i++) {
                 pthread_join(t[i], NULL);
-                CHECK(wk[i].errors == 0);
+                CHECK_EQ(wk[i].errors, 0);
         }
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.views_ro == 0);
+        CHECK_EQ(info.views_ro, 0);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }

@@ -164,21 +164,21 @@ static void manager_init(bool hold_socket)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.notify_path);
         M.notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        CHECK(M.notify_fd >= 0);
-        CHECK(bind(M.notify_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_GE(M.notify_fd, 0);
+        CHECK_EQ(bind(M.notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 
         M.listen_fd = -1;
         if (hold_socket) {
                 snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
                 M.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                CHECK(M.listen_fd >= 0);
-                CHECK(bind(M.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-                CHECK(chmod(M.sock_path, 0666) == 0);
-                CHECK(listen(M.listen_fd, 64) == 0);
+                CHECK_GE(M.listen_fd, 0);
+                CHECK_EQ(bind(M.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+                CHECK_EQ(chmod(M.sock_path, 0666), 0);
+                CHECK_EQ(listen(M.listen_fd, 64), 0);
         }
         M.daemon = -1;
         M.max_views = "4096";
-        CHECK(pthread_create(&M.thread, NULL, manager_thread, NULL) == 0);
+        CHECK_EQ(pthread_create(&M.thread, NULL, manager_thread, NULL), 0);
 }
 
 static void manager_done(void)
@@ -224,7 +224,7 @@ static void manager_sync(void)
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.notify_path);
-        CHECK(sendto(fd, "SYNC=1", 6, 0, (struct sockaddr *)&sa, sizeof(sa)) == 6);
+        CHECK_EQ(sendto(fd, "SYNC=1", 6, 0, (struct sockaddr *)&sa, sizeof(sa)), 6);
         close(fd);
         CHECK(wait_count(&M.syncs, want));
 }
@@ -266,7 +266,7 @@ static pid_t start_daemon(unsigned watchdog_usec)
         fflush(stdout);
         fflush(stderr);
         pid_t pid = fork();
-        CHECK(pid >= 0);
+        CHECK_GE(pid, 0);
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 /* Out of the way first, then in place from 3 on, without close-on-exec. */
@@ -316,10 +316,10 @@ static pid_t start_daemon(unsigned watchdog_usec)
 static int stop_daemon(int sig)
 {
         pid_t pid = M.daemon;
-        CHECK(pid > 0);
+        CHECK_GT(pid, 0);
         kill(pid, sig);
         int st;
-        CHECK(waitpid(pid, &st, 0) == pid);
+        CHECK_EQ(waitpid(pid, &st, 0), pid);
         M.daemon = -1;
         return st;
 }
@@ -361,12 +361,12 @@ static void check_pattern(shmv_client *c, const char *name, unsigned seed)
 static void check_same_info(const shmv_segment_info *a, const shmv_segment_info *b)
 {
         CHECK_STR(a->name, b->name);
-        CHECK(a->size == b->size);
-        CHECK(a->uid == b->uid);
-        CHECK(a->gid == b->gid);
-        CHECK(a->mode == b->mode);
-        CHECK(a->sealed == b->sealed);
-        CHECK(a->created_usec == b->created_usec);
+        CHECK_EQ(a->size, b->size);
+        CHECK_EQ(a->uid, b->uid);
+        CHECK_EQ(a->gid, b->gid);
+        CHECK_EQ(a->mode, b->mode);
+        CHECK_EQ(a->sealed, b->sealed);
+        CHECK_EQ(a->created_usec, b->created_usec);
 }
 
 /* ---- A client process that keeps writing through a writable view ---- */
@@ -387,7 +387,7 @@ static void child_reply(int fd, const void *buf, size_t len)
 
 static void child_send(const child *k, char ch)
 {
-        CHECK(write(k->cmd, &ch, 1) == 1);
+        CHECK_EQ(write(k->cmd, &ch, 1), 1);
 }
 
 /* Reads len bytes of the child's answer, failing when it dies or takes too long. */
@@ -410,17 +410,18 @@ static void child_expect(const child *k, char want)
 {
         char ch;
         child_read(k, &ch, 1);
-        CHECK(ch == want);
+        CHECK_EQ(ch, want);
 }
 
 static child child_start(void (*fn)(int cmd, int rsp))
 {
         int to[2], from[2];
-        CHECK(pipe2(to, O_CLOEXEC) == 0 && pipe2(from, O_CLOEXEC) == 0);
+        CHECK_EQ(pipe2(to, O_CLOEXEC), 0);
+        CHECK_EQ(pipe2(from, O_CLOEXEC), 0);
         fflush(stdout);
         fflush(stderr);
         pid_t pid = fork();
-        CHECK(pid >= 0);
+        CHECK_GE(pid, 0);
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 close(to[1]);
@@ -436,7 +437,7 @@ static child child_start(void (*fn)(int cmd, int rsp))
 static void child_finish(child *k)
 {
         int st;
-        CHECK(waitpid(k->pid, &st, 0) == k->pid);
+        CHECK_EQ(waitpid(k->pid, &st, 0), k->pid);
         close(k->cmd);
         close(k->rsp);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -455,13 +456,13 @@ static void writer_main(int cmd, int rsp)
         CHECK_OK(shmv_view_open(c, "w", 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
         volatile uint64_t *words = shmv_view_data_mut(v);
         size_t n = W_SIZE / sizeof(uint64_t);
-        CHECK(fcntl(cmd, F_SETFL, O_NONBLOCK) == 0);
+        CHECK_EQ(fcntl(cmd, F_SETFL, O_NONBLOCK), 0);
         child_reply(rsp, "R", 1);
         for (uint64_t k = 1;; k++) {
                 for (size_t i = 0; i < n; i++)
                         words[i] = k;
                 for (size_t i = 0; i < n; i++)
-                        CHECK(words[i] == k);
+                        CHECK_EQ(words[i], k);
                 char ch;
                 if (read(cmd, &ch, 1) != 1)
                         continue;
@@ -480,13 +481,14 @@ static void writer_main(int cmd, int rsp)
                 } else if (ch == 'U') {
                         /* Back: the next call reconnects and the view is counted again. */
                         CHECK_OK(shmv_segment_stat(c, "w", &info));
-                        CHECK(info.views_rw == 1);
-                        CHECK(info.uid == 65534);
+                        CHECK_EQ(info.views_rw, 1);
+                        CHECK_EQ(info.uid, 65534);
                         child_reply(rsp, "u", 1);
                 } else if (ch == 'S') {
                         child_reply(rsp, &k, sizeof(k));
-                        CHECK(fcntl(cmd, F_SETFL, 0) == 0);
-                        CHECK(read(cmd, &ch, 1) == 1 && ch == 'X');
+                        CHECK_EQ(fcntl(cmd, F_SETFL, 0), 0);
+                        CHECK_EQ(read(cmd, &ch, 1), 1);
+                        CHECK_EQ(ch, 'X');
                         shmv_view_release(v);
                         shmv_disconnect(c);
                         return;
@@ -502,7 +504,7 @@ static void test_sigkill_restart(void)
 {
         manager_init(false);
         pid_t d1 = start_daemon(200000);
-        CHECK(store_count("meta") == 1);
+        CHECK_EQ(store_count("meta"), 1);
 
         shmv_client *c = th_connect();
         CHECK_OK(shmv_segment_create(c, "a", 3 * 4096 + 100, 0644));
@@ -531,35 +533,36 @@ static void test_sigkill_restart(void)
         shmv_segment_info before[3];
         for (int i = 0; i < 3; i++)
                 CHECK_OK(shmv_segment_stat(c, kept[i], &before[i]));
-        CHECK(before[2].uid == 65534 && before[1].sealed);
-        CHECK(store_count("seg-") == 4);
+        CHECK_EQ(before[2].uid, 65534);
+        CHECK(before[1].sealed);
+        CHECK_EQ(store_count("seg-"), 4);
 
         /* Unlinked just before the crash: it must stay gone, though a view still maps it. */
         CHECK_OK(shmv_segment_unlink(c, "gone"));
-        CHECK(stop_daemon(SIGKILL) == SIGKILL);
+        CHECK_EQ(stop_daemon(SIGKILL), SIGKILL);
         manager_sync();
-        CHECK(store_count("seg-") == 3);
-        CHECK(store_count("meta") == 1);
+        CHECK_EQ(store_count("seg-"), 3);
+        CHECK_EQ(store_count("meta"), 1);
 
         /* Down: calls fail fast, views work. */
         shmv_segment_info info;
         int64_t t0 = th_now_ms();
         CHECK_RC(shmv_segment_stat(c, "a", &info), -ECONNREFUSED);
-        CHECK(th_now_ms() - t0 < 1000);
+        CHECK_LT(th_now_ms() - t0, 1000);
         child_send(&w, 'D');
         uint64_t k_down;
         child_read(&w, &k_down, sizeof(k_down));
         check_pattern_view(g, 3);
 
         pid_t d2 = start_daemon(0);
-        CHECK(d2 != d1);
+        CHECK_NE(d2, d1);
         int d2_fds = th_fd_count_settled(d2);
 
         /* Every segment back, with every byte, owner, mode and seal; the unlinked one not. */
         shmv_segment_info *list;
         size_t n;
         CHECK_OK(shmv_segment_list(c, &list, &n));
-        CHECK(n == 3);
+        CHECK_EQ(n, 3);
         for (size_t i = 0; i < n; i++)
                 check_same_info(&list[i], &before[i]); /* sorted: a, sealed, w */
         shmv_segment_list_free(list);
@@ -579,14 +582,14 @@ static void test_sigkill_restart(void)
         child_expect(&w, 'u');
         CHECK_RC(shmv_segment_seal(c, "w"), -EBUSY);
         CHECK_OK(shmv_segment_stat(c, "w", &info));
-        CHECK(info.views_rw == 1);
+        CHECK_EQ(info.views_rw, 1);
 
         /* What the writer wrote before, during and after the restart is in the segment the
          * new daemon serves. */
         child_send(&w, 'S');
         uint64_t k_last;
         child_read(&w, &k_last, sizeof(k_last));
-        CHECK(k_last > k_down);
+        CHECK_GT(k_last, k_down);
         CHECK_OK(shmv_view_open(c, "w", 0, SHMV_TO_END, SHMV_READ, &v));
         const uint64_t *words = shmv_view_data(v);
         for (size_t i = 0; i < W_SIZE / 8; i++)
@@ -611,11 +614,12 @@ static void test_sigkill_restart(void)
         shmv_disconnect(c);
         CHECK(th_fd_count_reaches(d2, d2_fds - 3, WAIT_MS));
         manager_sync();
-        CHECK(store_count("seg-") == 0);
-        CHECK(store_count("meta") == 1);
+        CHECK_EQ(store_count("seg-"), 0);
+        CHECK_EQ(store_count("meta"), 1);
 
         int st = stop_daemon(SIGTERM);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         CHECK(wait_count(&M.stopping, 1));
         manager_done();
 }
@@ -641,7 +645,7 @@ static Shmview__Response *raw_recv(int fd, shmv__wire_in *in)
                 if (n <= 0)
                         return NULL;
         }
-        CHECK(r == 1);
+        CHECK_EQ(r, 1);
         Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
         shmv__wire_in_consume(in);
         CHECK(resp);
@@ -677,7 +681,7 @@ static void test_sigterm_restart(void)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
-        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         shmv__wire_in in;
         CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -687,7 +691,8 @@ static void test_sigterm_restart(void)
         req.hello = &h;
         raw_send(fd, 1, &req);
         Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
         shmview__response__free_unpacked(resp, NULL);
         Shmview__ListRequest lr = SHMVIEW__LIST_REQUEST__INIT;
         req.body_case = SHMVIEW__REQUEST__BODY_LIST;
@@ -700,7 +705,7 @@ static void test_sigterm_restart(void)
                 uint8_t *buf;
                 size_t len;
                 CHECK_OK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len));
-                CHECK(all_len + len <= sizeof(all));
+                CHECK_LE(all_len + len, sizeof(all));
                 memcpy(all + all_len, buf, len);
                 all_len += len;
                 free(buf);
@@ -710,10 +715,10 @@ static void test_sigterm_restart(void)
          * will. SIOCOUTQ counts the bytes sent and not yet read by the peer. */
         for (int64_t end = th_now_ms() + WAIT_MS;; th_sleep_ms(2)) {
                 int queued = -1;
-                CHECK(ioctl(fd, SIOCOUTQ, &queued) == 0);
+                CHECK_EQ(ioctl(fd, SIOCOUTQ, &queued), 0);
                 if (queued == 0)
                         break;
-                CHECK(th_now_ms() < end);
+                CHECK_LT(th_now_ms(), end);
         }
         th_sleep_ms(50); /* and has answered until its queue for us is full */
 
@@ -722,25 +727,27 @@ static void test_sigterm_restart(void)
                 resp = raw_recv(fd, &in);
                 if (!resp)
                         th_fail(__FILE__, __LINE__, "reply %d of %d lost", i, N_PIPELINED);
-                CHECK(resp->id == (uint64_t)(2 + i) && resp->status == 0);
-                CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_LIST);
-                CHECK(resp->list->n_segments == N_LIST);
+                CHECK_EQ(resp->id, (uint64_t)(2 + i));
+                CHECK_EQ(resp->status, 0);
+                CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_LIST);
+                CHECK_EQ(resp->list->n_segments, N_LIST);
                 shmview__response__free_unpacked(resp, NULL);
         }
-        CHECK(raw_recv(fd, &in) == NULL); /* then the end */
+        CHECK_NULL(raw_recv(fd, &in)); /* then the end */
         shmv__wire_in_free(&in);
         close(fd);
         int st = stop_daemon(0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         CHECK(wait_count(&M.stopping, 1));
         manager_sync();
-        CHECK(store_count("seg-") == N_LIST);
+        CHECK_EQ(store_count("seg-"), N_LIST);
 
         start_daemon(0);
         shmv_segment_info *list;
         size_t n;
         CHECK_OK(shmv_segment_list(c, &list, &n));
-        CHECK(n == N_LIST);
+        CHECK_EQ(n, N_LIST);
         for (int i = 0; i < N_LIST; i++) {
                 list_name(name, sizeof(name), i);
                 CHECK_STR(list[i].name, name);
@@ -753,9 +760,10 @@ static void test_sigterm_restart(void)
         }
         shmv_disconnect(c);
         manager_sync();
-        CHECK(store_count("seg-") == 0);
+        CHECK_EQ(store_count("seg-"), 0);
         st = stop_daemon(SIGTERM);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         manager_done();
 }
 
@@ -766,7 +774,7 @@ static void wait_in_recvmsg(pid_t pid)
         snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
         for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(2)) {
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
-                CHECK(fd >= 0);
+                CHECK_GE(fd, 0);
                 ssize_t n = read(fd, buf, sizeof(buf) - 1);
                 close(fd);
                 if (n > 0) {
@@ -787,19 +795,22 @@ static void lost_reply_main(int cmd, int rsp)
         child_reply(rsp, "R", 1);
         char ch;
         shmv_segment_info info;
-        CHECK(read(cmd, &ch, 1) == 1 && ch == 'a');
+        CHECK_EQ(read(cmd, &ch, 1), 1);
+        CHECK_EQ(ch, 'a');
         /* Its daemon dies with the request unanswered: stat is asked again of the next one. */
         CHECK_OK(shmv_segment_stat(c, "x", &info));
-        CHECK(info.views_rw == 1);
+        CHECK_EQ(info.views_rw, 1);
         child_reply(rsp, "a", 1);
-        CHECK(read(cmd, &ch, 1) == 1 && ch == 'b');
+        CHECK_EQ(read(cmd, &ch, 1), 1);
+        CHECK_EQ(ch, 'b');
         /* A create is not: it says the connection was lost, and it did not happen. */
         CHECK_RC(shmv_segment_create(c, "y", 4096, 0600), -ECONNRESET);
         CHECK_RC(shmv_segment_stat(c, "y", &info), -ENOENT);
         CHECK_OK(shmv_segment_stat(c, "x", &info));
-        CHECK(info.views_rw == 1);
+        CHECK_EQ(info.views_rw, 1);
         child_reply(rsp, "b", 1);
-        CHECK(read(cmd, &ch, 1) == 1 && ch == 'X');
+        CHECK_EQ(read(cmd, &ch, 1), 1);
+        CHECK_EQ(ch, 'X');
         shmv_view_release(v);
         shmv_disconnect(c);
 }
@@ -834,7 +845,8 @@ static void test_lost_reply(void)
         CHECK_OK(shmv_segment_unlink(c, "x"));
         shmv_disconnect(c);
         int st = stop_daemon(SIGTERM);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         manager_done();
 }
 
@@ -856,17 +868,19 @@ static void test_store_checked(void)
         char bad_name[256] = "";
         for (size_t i = 0; i < M.nstore; i++) {
                 struct stat st;
-                CHECK(fstat(M.store[i].fd, &st) == 0);
+                CHECK_EQ(fstat(M.store[i].fd, &st), 0);
                 if (st.st_size != 8192)
                         continue;
                 int fake = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-                CHECK(fake >= 0 && ftruncate(fake, 4096) == 0);
-                CHECK(fcntl(fake, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+                CHECK_GE(fake, 0);
+                CHECK_EQ(ftruncate(fake, 4096), 0);
+                CHECK_EQ(fcntl(fake, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
                 close(M.store[i].fd);
                 M.store[i].fd = fake;
                 snprintf(bad_name, sizeof(bad_name), "%s", M.store[i].name);
         }
-        CHECK(bad_name[0] && M.nstore < MAX_STORE);
+        CHECK(bad_name[0]);
+        CHECK_LT(M.nstore, MAX_STORE);
         M.store[M.nstore].fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         snprintf(M.store[M.nstore].name, sizeof(M.store[0].name), "junk");
         M.nstore++;
@@ -878,15 +892,16 @@ static void test_store_checked(void)
         check_pattern(c, "good", 5);
         CHECK_RC(shmv_segment_stat(c, "bad", &info), -ENOENT);
         manager_sync();
-        CHECK(store_count(bad_name) == 0);
-        CHECK(store_count("junk") == 0);
-        CHECK(store_count("seg-") == 1);
+        CHECK_EQ(store_count(bad_name), 0);
+        CHECK_EQ(store_count("junk"), 0);
+        CHECK_EQ(store_count("seg-"), 1);
         CHECK_OK(shmv_segment_create(c, "bad", 8192, 0600)); /* the name is free */
         CHECK_OK(shmv_segment_unlink(c, "bad"));
         CHECK_OK(shmv_segment_unlink(c, "good"));
         shmv_disconnect(c);
         int st = stop_daemon(SIGTERM);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         manager_done();
 }
 
@@ -899,7 +914,7 @@ static void reattach_main(int cmd, int rsp)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
-        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         shmv__wire_in in;
         CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -909,12 +924,13 @@ static void reattach_main(int cmd, int rsp)
         req.hello = &h;
         raw_send(fd, 1, &req);
         Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
         shmview__response__free_unpacked(resp, NULL);
 
         /* The ids of "private" (0600, root's) and "shared" (0644, root's) come from the pipe. */
         uint64_t ids[2];
-        CHECK(read(cmd, ids, sizeof(ids)) == (ssize_t)sizeof(ids));
+        CHECK_EQ(read(cmd, ids, sizeof(ids)), (ssize_t)sizeof(ids));
         const struct {
                 const char *name;
                 uint64_t id, offset, length;
@@ -947,15 +963,16 @@ static void reattach_main(int cmd, int rsp)
                         th_fail(__FILE__, __LINE__, "case %zu: status %d, wanted %d", i,
                                 resp->status, cases[i].status);
                 if (resp->status == 0) {
-                        CHECK(resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH);
-                        CHECK(resp->reattach->view_id != 0);
-                        CHECK(resp->reattach->segment_id == ids[1]);
+                        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_REATTACH);
+                        CHECK_NE(resp->reattach->view_id, 0);
+                        CHECK_EQ(resp->reattach->segment_id, ids[1]);
                 }
                 shmview__response__free_unpacked(resp, NULL);
         }
         child_reply(rsp, "r", 1);
         char ch;
-        CHECK(read(cmd, &ch, 1) == 1 && ch == 'X');
+        CHECK_EQ(read(cmd, &ch, 1), 1);
+        CHECK_EQ(ch, 'X');
         shmv__wire_in_free(&in);
         close(fd);
 }
@@ -967,7 +984,7 @@ static uint64_t segment_id_of(shmv_client *c, const char *name)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
-        CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         shmv__wire_in in;
         CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -977,7 +994,8 @@ static uint64_t segment_id_of(shmv_client *c, const char *name)
         req.hello = &h;
         raw_send(fd, 1, &req);
         Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
         shmview__response__free_unpacked(resp, NULL);
         Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
         o.name.data = (uint8_t *)(uintptr_t)name;
@@ -987,9 +1005,11 @@ static uint64_t segment_id_of(shmv_client *c, const char *name)
         req.open = &o;
         raw_send(fd, 2, &req);
         resp = raw_recv(fd, &in);
-        CHECK(resp && resp->status == 0 && resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN);
+        CHECK(resp);
+        CHECK_EQ(resp->status, 0);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);
         uint64_t id = resp->open->segment_id;
-        CHECK(id != 0);
+        CHECK_NE(id, 0);
         shmview__response__free_unpacked(resp, NULL);
         shmv__wire_in_free(&in); /* closes the descriptor that came with the reply */
         close(fd);
@@ -1006,15 +1026,17 @@ static void test_reattach_checked(void)
         CHECK_OK(shmv_segment_create(c, "private", 4096, 0600));
         CHECK_OK(shmv_segment_create(c, "shared", 4096, 0644));
         uint64_t ids[2] = {segment_id_of(c, "private"), segment_id_of(c, "shared")};
-        CHECK(ids[0] != ids[1]);
+        CHECK_NE(ids[0], ids[1]);
         child k = child_start(reattach_main);
-        CHECK(write(k.cmd, ids, sizeof(ids)) == (ssize_t)sizeof(ids));
+        CHECK_EQ(write(k.cmd, ids, sizeof(ids)), (ssize_t)sizeof(ids));
         child_expect(&k, 'r');
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, "shared", &info));
-        CHECK(info.views_ro == 1 && info.views_rw == 0);
+        CHECK_EQ(info.views_ro, 1);
+        CHECK_EQ(info.views_rw, 0);
         CHECK_OK(shmv_segment_stat(c, "private", &info));
-        CHECK(info.views_ro == 0 && info.views_rw == 0);
+        CHECK_EQ(info.views_ro, 0);
+        CHECK_EQ(info.views_rw, 0);
         child_send(&k, 'X');
         child_finish(&k);
         for (int64_t end = th_now_ms() + WAIT_MS; th_now_ms() < end; th_sleep_ms(5)) {
@@ -1022,13 +1044,14 @@ static void test_reattach_checked(void)
                 if (info.views_ro == 0)
                         break;
         }
-        CHECK(info.views_ro == 0);
+        CHECK_EQ(info.views_ro, 0);
         CHECK_OK(shmv_segment_unlink(c, "private"));
         CHECK_OK(shmv_segment_unlink(c, "shared"));
         shmv_disconnect(c);
         CHECK(th_fd_count_reaches(d, fds, WAIT_MS));
         int st = stop_daemon(SIGTERM);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         manager_done();
 }
 
@@ -1048,7 +1071,7 @@ static void test_socket_activation(void)
         fflush(stdout);
         fflush(stderr);
         pid_t pid = fork();
-        CHECK(pid >= 0);
+        CHECK_GE(pid, 0);
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 /* Its --socket is elsewhere: the passed socket is the one served. */
@@ -1080,7 +1103,7 @@ static void test_socket_activation(void)
         char exe[PATH_MAX], want[PATH_MAX], link[64];
         snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
         ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-        CHECK(n > 0);
+        CHECK_GT(n, 0);
         exe[n] = '\0';
         CHECK(realpath(SHMVIEWD_PATH, want));
         CHECK_STR(exe, want);
@@ -1089,11 +1112,13 @@ static void test_socket_activation(void)
 
         kill(pid, SIGTERM);
         int st;
-        CHECK(waitpid(pid, &st, 0) == pid);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK_EQ(waitpid(pid, &st, 0), pid);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         /* The socket is the service manager's: the daemon neither replaced nor removed it. */
-        CHECK(stat(path, &after) == 0);
-        CHECK(after.st_ino == before.st_ino && after.st_dev == before.st_dev);
+        CHECK_EQ(stat(path, &after), 0);
+        CHECK_EQ(after.st_ino, before.st_ino);
+        CHECK_EQ(after.st_dev, before.st_dev);
         unlink(path);
         rmdir(dir);
 }
@@ -1118,13 +1143,14 @@ static void test_reattach_many(void)
                 CHECK_OK(shmv_view_open(c, "many", 32768 + (uint64_t)i * 64, 64,
                                         SHMV_READ | SHMV_WRITE, &rw[i]));
         CHECK_OK(shmv_segment_unlink(c, "lost"));
-        CHECK(stop_daemon(SIGKILL) == SIGKILL);
+        CHECK_EQ(stop_daemon(SIGKILL), SIGKILL);
         manager_sync();
         start_daemon(0);
 
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, "many", &info));
-        CHECK(info.views_ro == N_REATTACH_RO && info.views_rw == N_REATTACH_RW);
+        CHECK_EQ(info.views_ro, N_REATTACH_RO);
+        CHECK_EQ(info.views_rw, N_REATTACH_RW);
         CHECK_RC(shmv_segment_stat(c, "lost", &info), -ENOENT);
         CHECK_RC(shmv_segment_seal(c, "many"), -EBUSY);
         /* Each release reaches the new daemon under the id it gave. */
@@ -1133,16 +1159,18 @@ static void test_reattach_many(void)
         for (int i = 0; i < N_REATTACH_RO / 2; i++)
                 shmv_view_release(ro[i]);
         CHECK_OK(shmv_segment_stat(c, "many", &info));
-        CHECK(info.views_ro == N_REATTACH_RO - N_REATTACH_RO / 2 && info.views_rw == 0);
+        CHECK_EQ(info.views_ro, N_REATTACH_RO - N_REATTACH_RO / 2);
+        CHECK_EQ(info.views_rw, 0);
         CHECK_OK(shmv_segment_seal(c, "many"));
         for (int i = N_REATTACH_RO / 2; i < N_REATTACH_RO; i++)
                 shmv_view_release(ro[i]);
         shmv_view_release(lost);
         CHECK_OK(shmv_segment_stat(c, "many", &info));
-        CHECK(info.views_ro == 0);
+        CHECK_EQ(info.views_ro, 0);
         shmv_disconnect(c);
         int st = stop_daemon(SIGTERM);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         manager_done();
 }
 

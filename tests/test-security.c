@@ -109,31 +109,32 @@ static void attack_readonly(void *arg)
         char path[128];
 
         /* The descriptor is read-only, and fcntl cannot change that. */
-        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+        CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDONLY);
         fcntl(fd, F_SETFL, O_RDWR);
-        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+        CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDONLY);
 
         /* A writable shared mapping, directly or by mprotect. */
-        CHECK(mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED &&
-              errno == EACCES);
-        CHECK(mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE, fd, 0) == MAP_FAILED &&
-              errno == EACCES);
+        CHECK_PTR_EQ(mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), MAP_FAILED);
+        CHECK_EQ(errno, EACCES);
+        CHECK_PTR_EQ(mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE, fd, 0),
+                     MAP_FAILED);
+        CHECK_EQ(errno, EACCES);
         char *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        CHECK(p != MAP_FAILED);
+        CHECK_PTR_NE(p, MAP_FAILED);
         CHECK_ERRNO(mprotect(p, size, PROT_READ | PROT_WRITE), EACCES);
         /* Punching the pages out through the mapping. */
         CHECK_ERRNO(madvise(p, size, MADV_REMOVE), EACCES);
         /* Writing through /proc/self/mem, which may write to read-only private mappings. */
         int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
         if (mem >= 0) {
-                CHECK(pwrite(mem, "M", 1, (off_t)(uintptr_t)p) < 0);
+                CHECK_LT(pwrite(mem, "M", 1, (off_t)(uintptr_t)p), 0);
                 close(mem);
         }
         /* A private writable mapping works, but is a copy: the segment does not change. */
         char *priv = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-        CHECK(priv != MAP_FAILED);
+        CHECK_PTR_NE(priv, MAP_FAILED);
         priv[0] = 'P';
-        CHECK(p[0] != 'P');
+        CHECK_NE(p[0], 'P');
         munmap(priv, size);
 
         /* write, pwrite, splice, copy_file_range. */
@@ -142,20 +143,23 @@ static void attack_readonly(void *arg)
         struct iovec iov = {.iov_base = "x", .iov_len = 1};
         CHECK_ERRNO(pwritev2(fd, &iov, 1, 0, 0), EBADF);
         int pipefd[2];
-        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
-        CHECK(write(pipefd[1], "s", 1) == 1);
+        CHECK_EQ(pipe2(pipefd, O_CLOEXEC), 0);
+        CHECK_EQ(write(pipefd[1], "s", 1), 1);
         loff_t off = 0;
         CHECK_ERRNO(splice(pipefd[0], NULL, fd, &off, 1, 0), EBADF);
         close(pipefd[0]);
         close(pipefd[1]);
         int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        CHECK(src >= 0);
-        CHECK(copy_file_range(src, NULL, fd, &off, 1, 0) < 0 && (errno == EBADF || errno == EXDEV));
+        CHECK_GE(src, 0);
+        CHECK_LT(copy_file_range(src, NULL, fd, &off, 1, 0), 0);
+        CHECK(errno == EBADF || errno == EXDEV);
         close(src);
 
         /* Size and pages: ftruncate, fallocate (allocate, grow, punch). */
-        CHECK(ftruncate(fd, 0) < 0 && (errno == EINVAL || errno == EBADF));
-        CHECK(ftruncate(fd, (off_t)size * 2) < 0 && (errno == EINVAL || errno == EBADF));
+        CHECK_LT(ftruncate(fd, 0), 0);
+        CHECK(errno == EINVAL || errno == EBADF);
+        CHECK_LT(ftruncate(fd, (off_t)size * 2), 0);
+        CHECK(errno == EINVAL || errno == EBADF);
         CHECK_ERRNO(fallocate(fd, 0, 0, (off_t)size * 2), EBADF);
         CHECK_ERRNO(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size),
                     EBADF);
@@ -170,8 +174,8 @@ static void attack_readonly(void *arg)
         CHECK_ERRNO(fchmod(fd, 0666), EPERM);
         CHECK_ERRNO(fchown(fd, t->uid, t->gid), EPERM);
         int iflags = FS_IMMUTABLE_FL;
-        CHECK(ioctl(fd, FS_IOC_SETFLAGS, &iflags) < 0);
-        CHECK(fsetxattr(fd, "user.shmview", "x", 1, 0) < 0);
+        CHECK_LT(ioctl(fd, FS_IOC_SETFLAGS, &iflags), 0);
+        CHECK_LT(fsetxattr(fd, "user.shmview", "x", 1, 0), 0);
 
         /* Opening the same memfd again, writable: through our own descriptor, through the
          * daemon's, through our mapping. */
@@ -179,15 +183,18 @@ static void attack_readonly(void *arg)
         CHECK_ERRNO(open(path, O_RDWR | O_CLOEXEC), EACCES);
         CHECK_ERRNO(open(path, O_WRONLY | O_CLOEXEC), EACCES);
         snprintf(path, sizeof(path), "/proc/%d/fd", (int)th_daemon_pid());
-        CHECK(opendir(path) == NULL && errno == EACCES);
+        CHECK_NULL(opendir(path));
+        CHECK_EQ(errno, EACCES);
         for (int n = 0; n < 64; n++) {
                 snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)th_daemon_pid(), n);
-                CHECK(open(path, O_RDWR | O_CLOEXEC) < 0 && errno == EACCES);
+                CHECK_LT(open(path, O_RDWR | O_CLOEXEC), 0);
+                CHECK_EQ(errno, EACCES);
         }
         snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)(uintptr_t)p,
                  (unsigned long)(uintptr_t)p + size);
         int mf = open(path, O_RDWR | O_CLOEXEC);
-        CHECK(mf < 0 && (errno == EPERM || errno == EACCES));
+        CHECK_LT(mf, 0);
+        CHECK(errno == EPERM || errno == EACCES);
 
         /* The daemon's memory, and that of a writer of another uid. */
         pid_t victims[2] = {th_daemon_pid(), t->writer};
@@ -203,7 +210,8 @@ static void attack_readonly(void *arg)
                 snprintf(path, sizeof(path), "/proc/%d/mem", (int)victims[i]);
                 CHECK_ERRNO(open(path, O_RDWR | O_CLOEXEC), EACCES);
                 snprintf(path, sizeof(path), "/proc/%d/map_files", (int)victims[i]);
-                CHECK(opendir(path) == NULL && (errno == EACCES || errno == EPERM));
+                CHECK_NULL(opendir(path));
+                CHECK(errno == EACCES || errno == EPERM);
         }
 
         /* Sent back to the daemon, the descriptor is closed unread. */
@@ -216,11 +224,13 @@ static void attack_readonly(void *arg)
         req.stat = &nr;
         uint8_t *frame;
         size_t frame_len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &frame, &frame_len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &frame, &frame_len), 0);
         th_raw_send_with_fds(&r, frame, frame_len, &fd, 1);
         free(frame);
         Shmview__Response *resp = th_raw_recv(&r, NULL);
-        CHECK(resp && resp->id == 1000 && resp->status == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->id, 1000);
+        CHECK_EQ(resp->status, 0);
         shmview__response__free_unpacked(resp, NULL);
         munmap(p, size);
         close(fd);
@@ -232,17 +242,18 @@ static void attack_readonly(void *arg)
 static pid_t start_writer(const char *name, int *ret_go)
 {
         int ready[2], go[2];
-        CHECK(pipe2(ready, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        CHECK_EQ(pipe2(ready, O_CLOEXEC), 0);
+        CHECK_EQ(pipe2(go, O_CLOEXEC), 0);
         fflush(NULL);
         pid_t pid = fork();
-        CHECK(pid >= 0);
+        CHECK_GE(pid, 0);
         if (pid == 0) {
                 close(ready[0]);
                 close(go[1]);
                 th_become(NOBODY, NOBODY);
                 shmv_client *c = th_connect();
                 shmv_view *w = view_open(c, name, RW);
-                CHECK(write(ready[1], "r", 1) == 1);
+                CHECK_EQ(write(ready[1], "r", 1), 1);
                 char b;
                 while (read(go[0], &b, 1) > 0)
                         ;
@@ -253,7 +264,7 @@ static pid_t start_writer(const char *name, int *ret_go)
         close(ready[1]);
         close(go[0]);
         char b;
-        CHECK(read(ready[0], &b, 1) == 1);
+        CHECK_EQ(read(ready[0], &b, 1), 1);
         close(ready[0]);
         *ret_go = go[1];
         return pid;
@@ -280,11 +291,12 @@ static void test_readonly_routes(void)
         seg_create(c, t.name, "ro", t.size, 0644);
         shmv_view *w = view_open(c, t.name, RW);
         fill(w, 'k');
-        CHECK(th_in_child(attack_readonly, &t) == 0);
+        CHECK_EQ(th_in_child(attack_readonly, &t), 0);
         CHECK(all_bytes(w, 'k'));
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, t.name, &info));
-        CHECK(info.size == t.size && !info.sealed);
+        CHECK_EQ(info.size, t.size);
+        CHECK(!info.sealed);
         /* The attempts to seal changed nothing: the owner still seals. */
         shmv_view_release(w);
         CHECK_OK(shmv_segment_seal(c, t.name));
@@ -292,14 +304,15 @@ static void test_readonly_routes(void)
 
         struct target u = {.size = 3 * page_size(), .uid = OTHER, .gid = OTHER};
         snprintf(u.name, sizeof(u.name), "%s", th_name("ro-nobody"));
-        CHECK(th_in_child(create_as_nobody, &u) == 0);
+        CHECK_EQ(th_in_child(create_as_nobody, &u), 0);
         int go;
         u.writer = start_writer(u.name, &go);
-        CHECK(th_in_child(attack_readonly, &u) == 0);
+        CHECK_EQ(th_in_child(attack_readonly, &u), 0);
         close(go);
         int st;
         waitpid(u.writer, &st, 0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         shmv_view *v = view_open(c, u.name, SHMV_READ);
         CHECK(all_bytes(v, 'n'));
         shmv_view_release(v);
@@ -332,7 +345,7 @@ static void writer_child(void *arg)
         uint64_t vid;
         int fd;
         CHECK_OK(th_raw_open(&r, wc->name, strlen(wc->name), 0, UINT64_MAX, true, &vid, &fd));
-        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR);
+        CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDWR);
         off_t size = (off_t)wc->size;
         struct stat st;
         switch (wc->what) {
@@ -345,32 +358,33 @@ static void writer_child(void *arg)
                 CHECK_ERRNO(fallocate(fd, FALLOC_FL_KEEP_SIZE, size, 1 << 20), EPERM);
                 CHECK_ERRNO(fchmod(fd, 0666), EPERM);
                 CHECK_ERRNO(fchown(fd, NOBODY, NOBODY), EPERM);
-                CHECK(fstat(fd, &st) == 0 && st.st_size == size);
+                CHECK_EQ(fstat(fd, &st), 0);
+                CHECK_EQ(st.st_size, size);
                 break;
         case WRITER_PUNCH: {
                 /* Allowed to whoever may write: the bytes read as zeros, as if written. */
                 off_t page = (off_t)page_size();
-                CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, page) == 0);
+                CHECK_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, page), 0);
                 char *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                CHECK(p != MAP_FAILED);
-                CHECK(madvise(p + page, (size_t)page, MADV_REMOVE) == 0);
+                CHECK_PTR_NE(p, MAP_FAILED);
+                CHECK_EQ(madvise(p + page, (size_t)page, MADV_REMOVE), 0);
                 munmap(p, (size_t)size);
                 break;
         }
         case WRITER_FUTURE_WRITE: {
                 char *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-                CHECK(p != MAP_FAILED);
-                CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) == 0);
+                CHECK_PTR_NE(p, MAP_FAILED);
+                CHECK_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), 0);
                 p[0] = 'F'; /* the mapping made before still writes */
                 CHECK_ERRNO(write(fd, "x", 1), EPERM);
                 munmap(p, (size_t)size);
                 break;
         }
         case WRITER_SEAL_SEAL:
-                CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) == 0);
+                CHECK_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL), 0);
                 break;
         case WRITER_SEAL_WRITE:
-                CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) == 0);
+                CHECK_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), 0);
                 break;
         }
         close(fd);
@@ -392,7 +406,7 @@ static blkcnt_t blocks_of(th_raw *r, const char *name)
         int fd;
         CHECK_OK(th_raw_open(r, name, strlen(name), 0, UINT64_MAX, false, NULL, &fd));
         struct stat st;
-        CHECK(fstat(fd, &st) == 0);
+        CHECK_EQ(fstat(fd, &st), 0);
         close(fd);
         return st.st_blocks;
 }
@@ -410,7 +424,7 @@ static void test_writer_routes(void)
         run_writer(&wc, c, WRITER_SIZE);
         shmv_view *v = view_open(c, wc.name, RW);
         fill(v, 'z');
-        CHECK(th_in_child(writer_child, &wc) == 0);
+        CHECK_EQ(th_in_child(writer_child, &wc), 0);
         CHECK(all_bytes(v, 'z'));
         shmv_view_release(v);
         CHECK_OK(shmv_segment_unlink(c, wc.name));
@@ -420,31 +434,31 @@ static void test_writer_routes(void)
         fill(v, 'h');
         blkcnt_t full = blocks_of(&raw, wc.name);
         shmv_view *r = view_open(c, wc.name, SHMV_READ);
-        CHECK(th_in_child(writer_child, &wc) == 0);
+        CHECK_EQ(th_in_child(writer_child, &wc), 0);
         const char *p = shmv_view_data(r);
         for (size_t i = 0; i < wc.size; i++)
-                CHECK(p[i] == (i < 2 * page_size() ? 0 : 'h'));
+                CHECK_EQ(p[i], (i < 2 * page_size() ? 0 : 'h'));
         /* Touching the holes again was enough to allocate them; punch again and seal. */
         shmv_view_release(v);
         shmv_view_release(r);
-        CHECK(th_in_child(writer_child, &wc) == 0);
-        CHECK(blocks_of(&raw, wc.name) < full);
+        CHECK_EQ(th_in_child(writer_child, &wc), 0);
+        CHECK_LT(blocks_of(&raw, wc.name), full);
         CHECK_OK(shmv_segment_seal(c, wc.name));
-        CHECK(blocks_of(&raw, wc.name) == full);
+        CHECK_EQ(blocks_of(&raw, wc.name), full);
         CHECK_OK(shmv_segment_unlink(c, wc.name));
 
         run_writer(&wc, c, WRITER_FUTURE_WRITE);
-        CHECK(th_in_child(writer_child, &wc) == 0);
+        CHECK_EQ(th_in_child(writer_child, &wc), 0);
         v = NULL;
         CHECK_RC(shmv_view_open(c, wc.name, 0, SHMV_TO_END, RW, &v), -EPERM);
         v = view_open(c, wc.name, SHMV_READ);
-        CHECK(((const char *)shmv_view_data(v))[0] == 'F');
+        CHECK_EQ(((const char *)shmv_view_data(v))[0], 'F');
         shmv_view_release(v);
         CHECK_OK(shmv_segment_seal(c, wc.name));
         CHECK_OK(shmv_segment_unlink(c, wc.name));
 
         run_writer(&wc, c, WRITER_SEAL_SEAL);
-        CHECK(th_in_child(writer_child, &wc) == 0);
+        CHECK_EQ(th_in_child(writer_child, &wc), 0);
         CHECK_RC(shmv_segment_seal(c, wc.name), -EPERM);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, wc.name, &info));
@@ -455,7 +469,7 @@ static void test_writer_routes(void)
         CHECK_OK(shmv_segment_unlink(c, wc.name));
 
         run_writer(&wc, c, WRITER_SEAL_WRITE);
-        CHECK(th_in_child(writer_child, &wc) == 0);
+        CHECK_EQ(th_in_child(writer_child, &wc), 0);
         v = NULL;
         CHECK_RC(shmv_view_open(c, wc.name, 0, SHMV_TO_END, RW, &v), -EPERM);
         CHECK_OK(shmv_segment_stat(c, wc.name, &info));
@@ -477,7 +491,7 @@ static void sealed_writer(void *arg)
         CHECK_RC(th_raw_open(&r, name, strlen(name), 0, UINT64_MAX, true, NULL, NULL), -EPERM);
         int fd;
         CHECK_OK(th_raw_open(&r, name, strlen(name), 0, UINT64_MAX, false, NULL, &fd));
-        CHECK(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+        CHECK_PTR_EQ(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), MAP_FAILED);
         close(fd);
         th_raw_close(&r);
 }
@@ -498,10 +512,10 @@ static void test_sealed(void)
         CHECK_OK(shmv_segment_stat(c, name, &info));
         CHECK(info.sealed);
         CHECK_ERRNO(write(fd, "x", 1), EPERM);
-        CHECK(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED &&
-              errno == EPERM);
+        CHECK_PTR_EQ(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), MAP_FAILED);
+        CHECK_EQ(errno, EPERM);
         close(fd);
-        CHECK(th_in_child(sealed_writer, name) == 0);
+        CHECK_EQ(th_in_child(sealed_writer, name), 0);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }
@@ -514,8 +528,8 @@ static void make_dir(uid_t owner, mode_t mode)
 {
         snprintf(sock_dir, sizeof(sock_dir), "/tmp/shmview-sec-XXXXXX");
         CHECK(mkdtemp(sock_dir));
-        CHECK(chown(sock_dir, owner, owner) == 0);
-        CHECK(chmod(sock_dir, mode) == 0);
+        CHECK_EQ(chown(sock_dir, owner, owner), 0);
+        CHECK_EQ(chmod(sock_dir, mode), 0);
 }
 
 static void remove_dir(void)
@@ -587,7 +601,8 @@ static void daemon_end(pid_t pid)
         kill(pid, SIGTERM);
         int st;
         waitpid(pid, &st, 0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
 }
 
 struct connect_as {
@@ -609,7 +624,7 @@ static void connect_child(void *arg)
 static void check_connect(const char *path, uid_t uid, gid_t gid, int want)
 {
         struct connect_as a = {path, uid, gid, want};
-        CHECK(th_in_child(connect_child, &a) == 0);
+        CHECK_EQ(th_in_child(connect_child, &a), 0);
 }
 
 /* A user instance's socket is 0600 and its own; a system instance's is 0660, in the group
@@ -622,14 +637,17 @@ static void test_socket_modes(void)
         snprintf(path, sizeof(path), "%s/user.sock", sock_dir);
         struct daemon_run user = {{SHMVIEWD_PATH, "--socket", path, NULL}, .uid = NOBODY};
         pid_t pid = daemon_run(&user, path, &st);
-        CHECK(pid > 0);
+        CHECK_GT(pid, 0);
         struct stat sb;
-        CHECK(lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode));
-        CHECK((sb.st_mode & 07777) == 0600 && sb.st_uid == NOBODY);
+        CHECK_EQ(lstat(path, &sb), 0);
+        CHECK(S_ISSOCK(sb.st_mode));
+        CHECK_EQ((sb.st_mode & 07777), 0600);
+        CHECK_EQ(sb.st_uid, NOBODY);
         check_connect(path, NOBODY, NOBODY, 0);
         check_connect(path, OTHER, NOBODY, -EACCES);
         daemon_end(pid);
-        CHECK(lstat(path, &sb) < 0 && errno == ENOENT);
+        CHECK_LT(lstat(path, &sb), 0);
+        CHECK_EQ(errno, ENOENT);
         remove_dir();
 
         make_dir(0, 0755);
@@ -637,9 +655,12 @@ static void test_socket_modes(void)
         struct daemon_run sys = {{SHMVIEWD_PATH, "--socket", path, "--socket-group", "65533", NULL},
                                  .uid = 0};
         pid = daemon_run(&sys, path, &st);
-        CHECK(pid > 0);
-        CHECK(lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode));
-        CHECK((sb.st_mode & 07777) == 0660 && sb.st_uid == 0 && sb.st_gid == OTHER);
+        CHECK_GT(pid, 0);
+        CHECK_EQ(lstat(path, &sb), 0);
+        CHECK(S_ISSOCK(sb.st_mode));
+        CHECK_EQ((sb.st_mode & 07777), 0660);
+        CHECK_EQ(sb.st_uid, 0);
+        CHECK_EQ(sb.st_gid, OTHER);
         check_connect(path, THIRD, OTHER, 0);
         check_connect(path, THIRD, THIRD, -EACCES);
         check_connect(path, NOBODY, NOBODY, -EACCES);
@@ -661,49 +682,62 @@ static void test_socket_paths(void)
         snprintf(path, sizeof(path), "%s/s.sock", sock_dir);
         snprintf(target, sizeof(target), "%s/target", sock_dir);
         int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
+        CHECK_GE(fd, 0);
+        CHECK_EQ(write(fd, "keep", 4), 4);
         close(fd);
-        CHECK(symlink(target, path) == 0);
-        CHECK(daemon_run(&d, path, &st) < 0 && st == 1);
-        CHECK(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode));
-        CHECK(stat(target, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 4);
+        CHECK_EQ(symlink(target, path), 0);
+        CHECK_LT(daemon_run(&d, path, &st), 0);
+        CHECK_EQ(st, 1);
+        CHECK_EQ(lstat(path, &sb), 0);
+        CHECK(S_ISLNK(sb.st_mode));
+        CHECK_EQ(stat(target, &sb), 0);
+        CHECK(S_ISREG(sb.st_mode));
+        CHECK_EQ(sb.st_size, 4);
         unlink(target);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", target);
-        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         close(fd);
-        CHECK(daemon_run(&d, path, &st) < 0 && st == 1);
-        CHECK(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode));
-        CHECK(lstat(target, &sb) == 0 && S_ISSOCK(sb.st_mode));
+        CHECK_LT(daemon_run(&d, path, &st), 0);
+        CHECK_EQ(st, 1);
+        CHECK_EQ(lstat(path, &sb), 0);
+        CHECK(S_ISLNK(sb.st_mode));
+        CHECK_EQ(lstat(target, &sb), 0);
+        CHECK(S_ISSOCK(sb.st_mode));
         unlink(path);
 
         /* A stale socket of another uid. */
-        CHECK(rename(target, path) == 0);
-        CHECK(lchown(path, NOBODY, NOBODY) == 0);
-        CHECK(daemon_run(&d, path, &st) < 0 && st == 1);
-        CHECK(lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode) && sb.st_uid == NOBODY);
+        CHECK_EQ(rename(target, path), 0);
+        CHECK_EQ(lchown(path, NOBODY, NOBODY), 0);
+        CHECK_LT(daemon_run(&d, path, &st), 0);
+        CHECK_EQ(st, 1);
+        CHECK_EQ(lstat(path, &sb), 0);
+        CHECK(S_ISSOCK(sb.st_mode));
+        CHECK_EQ(sb.st_uid, NOBODY);
         /* Ours, it is replaced. */
-        CHECK(lchown(path, 0, 0) == 0);
+        CHECK_EQ(lchown(path, 0, 0), 0);
         pid_t pid = daemon_run(&d, path, &st);
-        CHECK(pid > 0);
+        CHECK_GT(pid, 0);
         daemon_end(pid);
         remove_dir();
 
         /* Directories: writable by all without the sticky bit, or another uid's. */
         make_dir(0, 0777);
         snprintf(path, sizeof(path), "%s/s.sock", sock_dir);
-        CHECK(daemon_run(&d, path, &st) < 0 && st == 1);
-        CHECK(lstat(path, &sb) < 0);
-        CHECK(chmod(sock_dir, 01777) == 0); /* like /tmp */
+        CHECK_LT(daemon_run(&d, path, &st), 0);
+        CHECK_EQ(st, 1);
+        CHECK_LT(lstat(path, &sb), 0);
+        CHECK_EQ(chmod(sock_dir, 01777), 0); /* like /tmp */
         pid = daemon_run(&d, path, &st);
-        CHECK(pid > 0);
+        CHECK_GT(pid, 0);
         daemon_end(pid);
         remove_dir();
         make_dir(NOBODY, 0755);
         snprintf(path, sizeof(path), "%s/s.sock", sock_dir);
-        CHECK(daemon_run(&d, path, &st) < 0 && st == 1);
-        CHECK(lstat(path, &sb) < 0);
+        CHECK_LT(daemon_run(&d, path, &st), 0);
+        CHECK_EQ(st, 1);
+        CHECK_LT(lstat(path, &sb), 0);
         remove_dir();
 }
 
@@ -747,12 +781,15 @@ static void test_nofile_raised(void)
                                   .nofile_soft = 256,
                                   .nofile_hard = 4096};
         pid_t pid = daemon_run(&root, path, &st);
-        CHECK(pid > 0);
+        CHECK_GT(pid, 0);
         nofile_of(pid, &soft, &hard);
-        if (may_raise_hard)
-                CHECK(soft == hard && hard >= 2 * 4096 + 1000);
-        else
-                CHECK(soft == 4096 && hard == 4096);
+        if (may_raise_hard) {
+                CHECK_EQ(soft, hard);
+                CHECK_GE(hard, 2 * 4096 + 1000);
+        } else {
+                CHECK_EQ(soft, 4096);
+                CHECK_EQ(hard, 4096);
+        }
         daemon_end(pid);
         remove_dir();
 
@@ -761,9 +798,10 @@ static void test_nofile_raised(void)
         struct daemon_run user = root;
         user.uid = NOBODY;
         pid = daemon_run(&user, path, &st);
-        CHECK(pid > 0);
+        CHECK_GT(pid, 0);
         nofile_of(pid, &soft, &hard);
-        CHECK(soft == 4096 && hard == 4096);
+        CHECK_EQ(soft, 4096);
+        CHECK_EQ(hard, 4096);
         daemon_end(pid);
         remove_dir();
 }
@@ -812,8 +850,11 @@ static void exhausted_child(void *arg)
         uint64_t id = th_raw_send(x->r, &req);
         int fd;
         Shmview__Response *resp = th_raw_recv(x->r, &fd);
-        CHECK(resp && resp->id == id && fd < 0);
-        CHECK(resp->status == ENFILE && resp->body_case == SHMVIEW__RESPONSE__BODY__NOT_SET);
+        CHECK(resp);
+        CHECK_EQ(resp->id, id);
+        CHECK_LT(fd, 0);
+        CHECK_EQ(resp->status, ENFILE);
+        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY__NOT_SET);
         char msg[512], want[512];
         snprintf(msg, sizeof(msg), "%.*s", (int)resp->message.len,
                  (const char *)resp->message.data);
@@ -826,11 +867,11 @@ static void exhausted_child(void *arg)
          * read-only descriptor already, other requests, other clients. */
         uint64_t vid;
         CHECK_OK(th_raw_open(x->r, x->fresh, strlen(x->fresh), 0, UINT64_MAX, true, &vid, &fd));
-        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR);
+        CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDWR);
         close(fd);
         th_raw_release(x->r, vid);
         CHECK_OK(th_raw_open(x->other, x->seen, strlen(x->seen), 0, UINT64_MAX, false, &vid, &fd));
-        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+        CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDONLY);
         close(fd);
         th_raw_release(x->other, vid);
         CHECK_OK(th_raw_named(x->other, SHMVIEW__REQUEST__BODY_STAT, x->fresh, strlen(x->fresh)));
@@ -856,18 +897,18 @@ static void test_readonly_fd_exhausted(void)
         /* The soft limit at the daemon's lowest free descriptor: it cannot open another. */
         pid_t pid = th_daemon_pid();
         struct rlimit old, low;
-        CHECK(prlimit(pid, RLIMIT_NOFILE, NULL, &old) == 0);
+        CHECK_EQ(prlimit(pid, RLIMIT_NOFILE, NULL, &old), 0);
         low = old;
         low.rlim_cur = (rlim_t)lowest_free_fd(pid);
-        CHECK(prlimit(pid, RLIMIT_NOFILE, &low, NULL) == 0);
+        CHECK_EQ(prlimit(pid, RLIMIT_NOFILE, &low, NULL), 0);
         struct exhausted x = {&r, &other, fresh, seen};
         int st = th_in_child(exhausted_child, &x);
-        CHECK(prlimit(pid, RLIMIT_NOFILE, &old, NULL) == 0);
-        CHECK(st == 0);
+        CHECK_EQ(prlimit(pid, RLIMIT_NOFILE, &old, NULL), 0);
+        CHECK_EQ(st, 0);
 
         int fd;
         CHECK_OK(th_raw_open(&r, fresh, strlen(fresh), 0, UINT64_MAX, false, NULL, &fd));
-        CHECK((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+        CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDONLY);
         close(fd);
         th_raw_close(&other);
         th_raw_close(&r);
@@ -889,16 +930,22 @@ static void test_limits_advertised(void)
         CHECK_OK(th_raw_call(&r, &req, &resp, NULL));
         const Shmview__Limits *l = resp->hello->limits;
         CHECK(l != NULL);
-        CHECK(l->max_frame == 65536 && l->max_fds_per_message == 1);
-        CHECK(l->max_clients == MAX_CLIENTS && l->max_clients_per_uid == MAX_CLIENTS_PER_UID);
-        CHECK(l->max_bytes_per_uid == MAX_BYTES_PER_UID && l->max_bytes == 1024 * MiB);
-        CHECK(l->max_views_per_client == 4096 && l->max_segments == 65536);
-        CHECK(l->max_segments_per_uid == MAX_SEGMENTS_PER_UID);
+        CHECK_EQ(l->max_frame, 65536);
+        CHECK_EQ(l->max_fds_per_message, 1);
+        CHECK_EQ(l->max_clients, MAX_CLIENTS);
+        CHECK_EQ(l->max_clients_per_uid, MAX_CLIENTS_PER_UID);
+        CHECK_EQ(l->max_bytes_per_uid, MAX_BYTES_PER_UID);
+        CHECK_EQ(l->max_bytes, 1024 * MiB);
+        CHECK_EQ(l->max_views_per_client, 4096);
+        CHECK_EQ(l->max_segments, 65536);
+        CHECK_EQ(l->max_segments_per_uid, MAX_SEGMENTS_PER_UID);
         /* Not given: 4 times max_views_per_client. */
-        CHECK(l->max_views_per_uid == 4 * 4096);
-        CHECK(l->stall_timeout_ms == 2000 && l->max_name_len == 255);
+        CHECK_EQ(l->max_views_per_uid, 4 * 4096);
+        CHECK_EQ(l->stall_timeout_ms, 2000);
+        CHECK_EQ(l->max_name_len, 255);
         /* The list page fits max_frame: 65536 / 320 entries of at most 320 bytes. */
-        CHECK(l->list_page_size > 0 && l->list_page_size * 320u + 64u <= l->max_frame);
+        CHECK_GT(l->list_page_size, 0);
+        CHECK_LE(l->list_page_size * 320u + 64u, l->max_frame);
         shmview__response__free_unpacked(resp, NULL);
         /* A request of max_frame bytes is read (an unknown field 99 of 65531 bytes: not a
          * request this daemon knows), one byte more ends the connection. */
@@ -910,7 +957,8 @@ static void test_limits_advertised(void)
         big[4] = 0x03;
         th_raw_send_payload(&r, big, 65536);
         resp = th_raw_recv(&r, NULL);
-        CHECK(resp && resp->status == EOPNOTSUPP);
+        CHECK(resp);
+        CHECK_EQ(resp->status, EOPNOTSUPP);
         shmview__response__free_unpacked(resp, NULL);
         static const uint8_t over[4] = {0x01, 0x00, 0x01, 0x00}; /* 65537 */
         th_raw_send_bytes(&r, over, 4);
@@ -958,11 +1006,11 @@ static void test_clients_per_uid(void)
 {
         CHECK_STR(shmv_strerror(-EUSERS), "the daemon has too many clients connected");
         struct clients_case nobody = {NOBODY, MAX_CLIENTS_PER_UID + 1, -EUSERS};
-        CHECK(th_in_child(clients_child, &nobody) == 0);
+        CHECK_EQ(th_in_child(clients_child, &nobody), 0);
         struct clients_case fill_ok = {NOBODY, MAX_CLIENTS_PER_UID, 0};
-        CHECK(th_in_child(clients_child, &fill_ok) == 0);
+        CHECK_EQ(th_in_child(clients_child, &fill_ok), 0);
         struct clients_case root = {0, MAX_CLIENTS_PER_UID + 4, 0};
-        CHECK(th_in_child(clients_child, &root) == 0);
+        CHECK_EQ(th_in_child(clients_child, &root), 0);
 
         /* Fill the daemon with root's connections: then everyone is refused, with a reason. */
         th_raw conns[MAX_CLIENTS + 1];
@@ -979,9 +1027,10 @@ static void test_clients_per_uid(void)
                 CHECK(resp != NULL);
                 int status = resp->status;
                 if (status) {
-                        CHECK(status == EUSERS && resp->message.len > 0 &&
-                              memmem(resp->message.data, resp->message.len, "max_clients", 11) !=
-                                      NULL);
+                        CHECK_EQ(status, EUSERS);
+                        CHECK_GT(resp->message.len, 0);
+                        CHECK(memmem(resp->message.data, resp->message.len, "max_clients", 11) !=
+                              NULL);
                 }
                 shmview__response__free_unpacked(resp, NULL);
                 if (status) {
@@ -990,7 +1039,7 @@ static void test_clients_per_uid(void)
                         break;
                 }
         }
-        CHECK(n == MAX_CLIENTS);
+        CHECK_EQ(n, MAX_CLIENTS);
         shmv_client *c = NULL;
         CHECK_RC(shmv_connect(NULL, &c), -EUSERS);
         /* Connections that never speak while refused: at most 64 are kept, the oldest are
@@ -1001,7 +1050,7 @@ static void test_clients_per_uid(void)
                 th_raw_connect(&silent[i]);
         for (int i = 0; i < 36; i++)
                 CHECK(th_raw_wait_closed(&silent[i], TH_RAW_TIMEOUT_MS));
-        CHECK(th_daemon_fd_count() <= base + 64);
+        CHECK_LE(th_daemon_fd_count(), base + 64);
         for (int i = 0; i < 100; i++)
                 th_raw_close(&silent[i]);
         for (int i = 0; i < n; i++)
@@ -1080,13 +1129,13 @@ static void test_bytes_per_uid(void)
         snprintf(q.a, sizeof(q.a), "%s", th_name("quota"));
         snprintf(q.b, sizeof(q.b), "%s", th_name("quota"));
         snprintf(q.c, sizeof(q.c), "%s", th_name("quota"));
-        CHECK(th_in_child(quota_child, &q) == 0);
-        CHECK(th_in_child(other_quota_child, &q) == 0);
+        CHECK_EQ(th_in_child(quota_child, &q), 0);
+        CHECK_EQ(th_in_child(other_quota_child, &q), 0);
         shmv_client *c = th_connect();
         char big[64];
         seg_create(c, big, "quota-root", 100 * MiB, 0);
         CHECK_OK(shmv_segment_unlink(c, big));
-        CHECK(th_in_child(quota_count_child, &q) == 0);
+        CHECK_EQ(th_in_child(quota_count_child, &q), 0);
         shmv_disconnect(c);
 }
 
@@ -1102,7 +1151,7 @@ static void own_daemon_start(own_daemon *d, const char *const *args)
 {
         snprintf(d->dir, sizeof(d->dir), "/tmp/shmview-limits-XXXXXX");
         CHECK(mkdtemp(d->dir) != NULL);
-        CHECK(chmod(d->dir, 0755) == 0); /* other uids connect */
+        CHECK_EQ(chmod(d->dir, 0755), 0); /* other uids connect */
         snprintf(d->sock, sizeof(d->sock), "%s/s.sock", d->dir);
         const char *argv[32] = {SHMVIEWD_PATH, "--socket",    d->sock,  "--socket-mode",
                                 "0666",        "--log-level", "warning"};
@@ -1113,21 +1162,21 @@ static void own_daemon_start(own_daemon *d, const char *const *args)
         fflush(stdout);
         fflush(stderr);
         d->pid = fork();
-        CHECK(d->pid >= 0);
+        CHECK_GE(d->pid, 0);
         if (d->pid == 0) {
                 /* Gone with the test, should a check fail first. */
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 execv(argv[0], (char **)(uintptr_t)argv);
                 _exit(127);
         }
-        CHECK(setenv("SHMVIEW_SOCKET", d->sock, 1) == 0);
+        CHECK_EQ(setenv("SHMVIEW_SOCKET", d->sock, 1), 0);
         for (int i = 0; i < 500; i++) {
                 shmv_client *c = NULL;
                 if (shmv_connect(NULL, &c) == 0) {
                         shmv_disconnect(c);
                         return;
                 }
-                CHECK(waitpid(d->pid, NULL, WNOHANG) == 0);
+                CHECK_EQ(waitpid(d->pid, NULL, WNOHANG), 0);
                 th_sleep_ms(10);
         }
         th_fail(__FILE__, __LINE__, "shmviewd did not answer on %s", d->sock);
@@ -1136,10 +1185,11 @@ static void own_daemon_start(own_daemon *d, const char *const *args)
 /* SIGTERM; it must exit 0 (no sanitizer report, no leak). */
 static void own_daemon_stop(own_daemon *d)
 {
-        CHECK(kill(d->pid, SIGTERM) == 0);
+        CHECK_EQ(kill(d->pid, SIGTERM), 0);
         int st;
-        CHECK(waitpid(d->pid, &st, 0) == d->pid);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK_EQ(waitpid(d->pid, &st, 0), d->pid);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         unlink(d->sock);
         rmdir(d->dir);
 }
@@ -1166,10 +1216,10 @@ static void pages_child(void *arg)
         /* Four pages of max_bytes_per_uid are used up by four bytes. */
         CHECK_RC(shmv_segment_create(c, pc->name[4], 1, 0), -EDQUOT);
         CHECK_STR(shmv_last_error_message(), pc->want);
-        CHECK(bytes_used(c) == 4 * page_size());
+        CHECK_EQ(bytes_used(c), 4 * page_size());
         /* One unlinked, its page is back: for a segment of a whole page as for one byte. */
         CHECK_OK(shmv_segment_unlink(c, pc->name[0]));
-        CHECK(bytes_used(c) == 3 * page_size());
+        CHECK_EQ(bytes_used(c), 3 * page_size());
         CHECK_OK(shmv_segment_create(c, pc->name[4], page_size(), 0));
         CHECK_RC(shmv_segment_create(c, pc->name[5], 1, 0), -EDQUOT);
         shmv_disconnect(c); /* the segments stay, and count */
@@ -1195,17 +1245,17 @@ static void test_bytes_in_pages(void)
                  "%" PRIu64 " with %" PRIu64 " in use, max_segments_per_uid 32768; 1 bytes, "
                  "charged %" PRIu64 " as whole pages for %s)",
                  NOBODY, 4 * page, 4 * page, page, pc.name[4]);
-        CHECK(th_in_child(pages_child, &pc) == 0);
+        CHECK_EQ(th_in_child(pages_child, &pc), 0);
 
         shmv_client *c = th_connect();
-        CHECK(bytes_used(c) == 4 * page);
+        CHECK_EQ(bytes_used(c), 4 * page);
         /* Root is bound by max_bytes alone: four more pages, of a byte each, fill it. */
         char name[5][64];
         for (int i = 0; i < 5; i++)
                 snprintf(name[i], sizeof(name[i]), "%s", th_name("page-root"));
         for (int i = 0; i < 4; i++)
                 CHECK_OK(shmv_segment_create(c, name[i], 1, 0));
-        CHECK(bytes_used(c) == 8 * page);
+        CHECK_EQ(bytes_used(c), 8 * page);
         CHECK_RC(shmv_segment_create(c, name[4], 1, 0), -ENOSPC);
         char want[256];
         snprintf(want, sizeof(want),
@@ -1216,28 +1266,28 @@ static void test_bytes_in_pages(void)
         /* A segment's size is still its size. */
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name[0], &info));
-        CHECK(info.size == 1);
+        CHECK_EQ(info.size, 1);
         shmv_segment_info *all;
         size_t n;
         CHECK_OK(shmv_segment_list(c, &all, &n));
-        CHECK(n == 8);
+        CHECK_EQ(n, 8);
         for (size_t i = 0; i < n; i++)
-                CHECK(all[i].size == (strcmp(all[i].name, pc.name[4]) == 0 ? page : 1));
+                CHECK_EQ(all[i].size, (strcmp(all[i].name, pc.name[4]) == 0 ? page : 1));
         shmv_segment_list_free(all);
 
         /* Unlinked, a page comes back to the total. */
         CHECK_OK(shmv_segment_unlink(c, name[0]));
-        CHECK(bytes_used(c) == 7 * page);
+        CHECK_EQ(bytes_used(c), 7 * page);
         CHECK_OK(shmv_segment_create(c, name[4], 1, 0));
         CHECK_RC(shmv_segment_create(c, name[0], 1, 0), -ENOSPC);
         for (int i = 1; i < 5; i++) {
                 CHECK_OK(shmv_segment_unlink(c, name[i]));
                 CHECK_OK(shmv_segment_unlink(c, pc.name[i]));
         }
-        CHECK(bytes_used(c) == 0);
+        CHECK_EQ(bytes_used(c), 0);
         /* A page and a byte are two pages. */
         CHECK_OK(shmv_segment_create(c, name[0], 4 * page + 1, 0));
-        CHECK(bytes_used(c) == 5 * page);
+        CHECK_EQ(bytes_used(c), 5 * page);
         CHECK_OK(shmv_segment_unlink(c, name[0]));
         shmv_disconnect(c);
         own_daemon_stop(&d);
@@ -1248,11 +1298,12 @@ static void raw_connect_own(th_raw *r)
 {
         memset(r, 0, sizeof(*r));
         r->next_id = 1;
-        CHECK(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true) == 0);
+        CHECK_EQ(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true), 0);
         r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", getenv("SHMVIEW_SOCKET"));
-        CHECK(r->fd >= 0 && connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_GE(r->fd, 0);
+        CHECK_EQ(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         Shmview__Hello h = SHMVIEW__HELLO__INIT;
         h.protocol_version = SHMV__PROTOCOL_VERSION;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -1260,7 +1311,8 @@ static void raw_connect_own(th_raw *r)
         req.hello = &h;
         Shmview__Response *resp;
         CHECK_OK(th_raw_call(r, &req, &resp, NULL));
-        CHECK(resp->hello->limits && resp->hello->limits->max_views_per_uid == 5);
+        CHECK(resp->hello->limits);
+        CHECK_EQ(resp->hello->limits->max_views_per_uid, 5);
         shmview__response__free_unpacked(resp, NULL);
 }
 
@@ -1314,13 +1366,15 @@ static void views_uid_child(void *arg)
         req.reattach = &ra;
         th_raw_send(&r, &req);
         resp = th_raw_recv(&r, NULL);
-        CHECK(resp && resp->status == EMFILE &&
-              resp->body_case != SHMVIEW__RESPONSE__BODY_REATTACH);
-        CHECK(resp->message.len == strlen(VIEWS_MSG) &&
-              memcmp(resp->message.data, VIEWS_MSG, resp->message.len) == 0);
+        CHECK(resp);
+        CHECK_EQ(resp->status, EMFILE);
+        CHECK_NE(resp->body_case, SHMVIEW__RESPONSE__BODY_REATTACH);
+        CHECK_EQ(resp->message.len, strlen(VIEWS_MSG));
+        CHECK_MEM(resp->message.data, VIEWS_MSG, resp->message.len);
         shmview__response__free_unpacked(resp, NULL);
         CHECK_OK(shmv_segment_stat(a, name, &info));
-        CHECK(info.views_ro == 4 && info.views_rw == 1);
+        CHECK_EQ(info.views_ro, 4);
+        CHECK_EQ(info.views_rw, 1);
 
         /* A disconnect gives its views back: the raw connection's one. */
         th_raw_close(&r);
@@ -1392,9 +1446,9 @@ static void views_holder(const char *name, int ready, int go)
                 v[i] = view_open(i % 2 ? d : c, name, SHMV_READ);
         shmv_view *more = NULL;
         CHECK_RC(shmv_view_open(d, name, 0, SHMV_TO_END, SHMV_READ, &more), -EMFILE);
-        CHECK(write(ready, "r", 1) == 1);
+        CHECK_EQ(write(ready, "r", 1), 1);
         char b;
-        CHECK(read(go, &b, 1) == 1);
+        CHECK_EQ(read(go, &b, 1), 1);
         /* Still at its limit. */
         CHECK_RC(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &more), -EMFILE);
         for (int i = 0; i < 5; i++)
@@ -1428,29 +1482,32 @@ static void test_views_per_uid(void)
         shmv_client *c = th_connect();
         char name[64];
         seg_create(c, name, "views-uid", page_size(), 0666);
-        CHECK(th_in_child(views_uid_child, name) == 0);
+        CHECK_EQ(th_in_child(views_uid_child, name), 0);
         wait_no_views(c, name);
 
         /* While uid 65534 holds its five, another uid opens its own five, and root eight
          * (bound by max_views_per_client alone). */
         int ready[2], go[2];
-        CHECK(pipe2(ready, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        CHECK_EQ(pipe2(ready, O_CLOEXEC), 0);
+        CHECK_EQ(pipe2(go, O_CLOEXEC), 0);
         fflush(stdout);
         fflush(stderr);
         pid_t holder = fork();
-        CHECK(holder >= 0);
+        CHECK_GE(holder, 0);
         if (holder == 0) {
                 views_holder(name, ready[1], go[0]);
                 _exit(0);
         }
         char b;
-        CHECK(read(ready[0], &b, 1) == 1);
+        CHECK_EQ(read(ready[0], &b, 1), 1);
         struct views_other other = {name, OTHER, 5}, root = {name, 0, 8};
-        CHECK(th_in_child(views_other_child, &other) == 0);
-        CHECK(th_in_child(views_other_child, &root) == 0);
-        CHECK(write(go[1], "g", 1) == 1);
+        CHECK_EQ(th_in_child(views_other_child, &other), 0);
+        CHECK_EQ(th_in_child(views_other_child, &root), 0);
+        CHECK_EQ(write(go[1], "g", 1), 1);
         int st;
-        CHECK(waitpid(holder, &st, 0) == holder && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK_EQ(waitpid(holder, &st, 0), holder);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         for (int i = 0; i < 2; i++) {
                 close(ready[i]);
                 close(go[i]);
@@ -1487,7 +1544,7 @@ static void test_list_visibility(void)
         shmv_client *c = th_connect();
         char name[64];
         seg_create(c, name, "private", 4096, 0600);
-        CHECK(th_in_child(list_child, name) == 0);
+        CHECK_EQ(th_in_child(list_child, name), 0);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }

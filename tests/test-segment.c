@@ -33,11 +33,15 @@ static void test_create_stat(void)
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
         CHECK_STR(info.name, name);
-        CHECK(info.size == 12345);
-        CHECK(info.uid == getuid() && info.gid == getgid());
-        CHECK(info.mode == 0600);
-        CHECK(!info.sealed && info.views_ro == 0 && info.views_rw == 0);
-        CHECK(info.created_usec + 1000000 >= before && info.created_usec <= now_usec() + 1000000);
+        CHECK_EQ(info.size, 12345);
+        CHECK_EQ(info.uid, getuid());
+        CHECK_EQ(info.gid, getgid());
+        CHECK_EQ(info.mode, 0600);
+        CHECK(!info.sealed);
+        CHECK_EQ(info.views_ro, 0);
+        CHECK_EQ(info.views_rw, 0);
+        CHECK_GE(info.created_usec + 1000000, before);
+        CHECK_LE(info.created_usec, now_usec() + 1000000);
 
         CHECK_RC(shmv_segment_create(c, name, 4096, 0644), -EEXIST);
         CHECK_STR(shmv_strerror(-EEXIST), "a segment with that name exists");
@@ -80,13 +84,13 @@ static void test_bad_arguments(void)
         CHECK_RC(shmv_view_open(c, name, 4096, UINT64_MAX - 100, SHMV_READ, &v), -EOVERFLOW);
         CHECK_RC(shmv_view_open(c, name, UINT64_MAX, 2, SHMV_READ, &v), -EOVERFLOW);
         CHECK_RC(shmv_view_open(c, name, 8193, SHMV_TO_END, SHMV_READ, &v), -EINVAL);
-        CHECK(v == NULL);
+        CHECK_NULL(v);
         /* The empty view at the very end is allowed, as m[len:] is. */
         CHECK_OK(shmv_view_open(c, name, 8192, SHMV_TO_END, SHMV_READ, &v));
-        CHECK(shmv_view_len(v) == 0);
+        CHECK_EQ(shmv_view_len(v), 0);
         shmv_view_release(v);
         CHECK_OK(shmv_view_open(c, name, 100, SHMV_TO_END, SHMV_READ, &v));
-        CHECK(shmv_view_len(v) == 8092);
+        CHECK_EQ(shmv_view_len(v), 8092);
         shmv_view_release(v);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
@@ -112,19 +116,20 @@ static void test_list_pages(void)
         shmv_segment_info *list;
         size_t n;
         CHECK_OK(shmv_segment_list(c, &list, &n));
-        CHECK(n >= N);
+        CHECK_GE(n, N);
         int found = 0;
         for (size_t i = 0; i < n; i++) {
                 if (i > 0)
                         CHECK(strcmp(list[i - 1].name, list[i].name) < 0);
                 if (strncmp(list[i].name, prefix, strlen(prefix)) == 0) {
                         int k = atoi(list[i].name + strlen(prefix) + 1);
-                        CHECK(k == found);
-                        CHECK(list[i].size == 4096 + (uint64_t)k && list[i].mode == 0640);
+                        CHECK_EQ(k, found);
+                        CHECK_EQ(list[i].size, 4096 + (uint64_t)k);
+                        CHECK_EQ(list[i].mode, 0640);
                         found++;
                 }
         }
-        CHECK(found == N);
+        CHECK_EQ(found, N);
         qsort(list, n, sizeof(*list), cmp_name);
         shmv_segment_list_free(list);
         for (int i = 0; i < N; i++) {
@@ -187,54 +192,54 @@ static void test_descriptors_per_segment(void)
         for (int i = 0; i < N_FD_SEGMENTS; i++)
                 snprintf(names[i], sizeof(names[i]), "%s", th_name("fds"));
         int base = fds_after_round_trip(c);
-        CHECK(base > 0);
+        CHECK_GT(base, 0);
 
         for (int i = 0; i < N_FD_SEGMENTS; i++)
                 CHECK_OK(shmv_segment_create(c, names[i], 4096, 0644));
-        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS);
 
         /* Writable views are handed the memfd itself. */
         shmv_view *w1, *w2;
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w1));
         CHECK_OK(shmv_view_open(c, names[0], 0, 100, SHMV_READ | SHMV_WRITE, &w2));
-        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS);
         memcpy(shmv_view_data_mut(w1), "written", 7);
         shmv_view_release(w2);
-        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS);
 
         /* The first read-only view of a segment opens its read-only descriptor; later ones,
          * and releases, neither open nor close one. */
         shmv_view *r1, *r2, *r3;
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ, &r1));
-        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         CHECK_MEM(shmv_view_data(r1), "written", 7);
         CHECK_OK(shmv_view_open(c, names[0], 4, 3, SHMV_READ, &r2));
-        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         CHECK_MEM(shmv_view_data(r2), "ten", 3);
         shmv_view_release(r2);
         shmv_view_release(r1);
-        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 1);
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ, &r1));
-        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w2));
-        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         shmv_view_release(w2);
 
         /* Each segment has its own. */
         CHECK_OK(shmv_view_open(c, names[1], 0, SHMV_TO_END, SHMV_READ, &r3));
-        CHECK(th_daemon_fd_count() == base + N_FD_SEGMENTS + 2);
-        CHECK(fds_after_round_trip(c) == base + N_FD_SEGMENTS + 2);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 2);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 2);
 
         /* Unlinked, a segment keeps its descriptors while views hold it; the rest go at once. */
         for (int i = 0; i < N_FD_SEGMENTS; i++)
                 CHECK_OK(shmv_segment_unlink(c, names[i]));
-        CHECK(th_daemon_fd_count() == base + 4); /* names[0] and names[1], two each */
+        CHECK_EQ(th_daemon_fd_count(), base + 4); /* names[0] and names[1], two each */
         shmv_view_release(w1);
-        CHECK(fds_after_round_trip(c) == base + 4);
+        CHECK_EQ(fds_after_round_trip(c), base + 4);
         shmv_view_release(r3);
-        CHECK(fds_after_round_trip(c) == base + 2);
+        CHECK_EQ(fds_after_round_trip(c), base + 2);
         shmv_view_release(r1);
-        CHECK(fds_after_round_trip(c) == base);
+        CHECK_EQ(fds_after_round_trip(c), base);
         shmv_disconnect(c);
 }
 
@@ -251,12 +256,14 @@ static void test_seal(void)
         CHECK_STR(shmv_strerror(-EBUSY), "the segment has writable views open");
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(!info.sealed && info.views_rw == 1);
+        CHECK(!info.sealed);
+        CHECK_EQ(info.views_rw, 1);
         shmv_view_release(w);
         CHECK_OK(shmv_segment_seal(c, name));
         CHECK_OK(shmv_segment_seal(c, name));
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.sealed && info.views_rw == 0);
+        CHECK(info.sealed);
+        CHECK_EQ(info.views_rw, 0);
         /* Root too: nobody opens a sealed segment writable. */
         CHECK_RC(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w), -EPERM);
         CHECK_OK(shmv_view_open(c, name, 4096, SHMV_TO_END, SHMV_READ, &r));
@@ -265,7 +272,7 @@ static void test_seal(void)
         CHECK_MEM(shmv_view_data(r), "sealed text", 11);
         /* The kernel refuses a writable mapping of these pages. */
         void *page = (void *)((uintptr_t)shmv_view_data(r) & ~(uintptr_t)4095);
-        CHECK(mprotect(page, 4096, PROT_READ | PROT_WRITE) < 0);
+        CHECK_LT(mprotect(page, 4096, PROT_READ | PROT_WRITE), 0);
         shmv_view_release(r);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
@@ -323,13 +330,14 @@ static void test_huge_pages(void)
                  -EEXIST);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.size == size && info.mode == 0644);
+        CHECK_EQ(info.size, size);
+        CHECK_EQ(info.mode, 0644);
 
         shmv_view *w, *r;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
         uint8_t *p = shmv_view_data_mut(w);
         for (uint64_t i = 0; i < size; i += 4096)
-                CHECK(p[i] == 0);
+                CHECK_EQ(p[i], 0);
         memcpy(p, "first", 5);
         memcpy(p + size - 4, "last", 4);
         shmv_view_release(w);
@@ -352,7 +360,8 @@ static void test_huge_pages(void)
         /* Smaller than one huge page: normal pages, same behaviour. */
         CHECK_OK(shmv_segment_create_with_flags(c, name, 5000, 0, SHMV_SEGMENT_HUGE_PAGES));
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.size == 5000 && info.mode == 0600);
+        CHECK_EQ(info.size, 5000);
+        CHECK_EQ(info.mode, 0600);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }
@@ -391,7 +400,7 @@ static void try_as(void *arg)
 static void check_as(const char *name, uid_t uid, gid_t gid, int r, int w, int unlink_rc)
 {
         struct perm_case p = {name, uid, gid, r, w, unlink_rc, unlink_rc};
-        CHECK(th_in_child(try_as, &p) == 0);
+        CHECK_EQ(th_in_child(try_as, &p), 0);
 }
 
 static void create_as(void *arg)
@@ -402,7 +411,8 @@ static void create_as(void *arg)
         CHECK_OK(shmv_segment_create(c, p->name, 4096, (uint32_t)p->want_read));
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, p->name, &info));
-        CHECK(info.uid == p->uid && info.gid == p->gid);
+        CHECK_EQ(info.uid, p->uid);
+        CHECK_EQ(info.gid, p->gid);
         shmv_disconnect(c);
 }
 
@@ -433,7 +443,7 @@ static void test_permissions(void)
         /* A segment of uid 65534, group 65534, mode 0640: its group reads, others do not,
          * the owner writes, unlinks and seals; root does everything. */
         struct perm_case creator = {name, 65534, 65534, 0640, 0, 0, 0};
-        CHECK(th_in_child(create_as, &creator) == 0);
+        CHECK_EQ(th_in_child(create_as, &creator), 0);
         check_as(name, 65533, 65534, 0, -EACCES, -EPERM);
         check_as(name, 65533, 65533, -EACCES, -EACCES, -EPERM);
         check_as(name, 65534, 65534, 0, 0, 0);
@@ -441,7 +451,7 @@ static void test_permissions(void)
         shmv_segment_info info;
         CHECK_RC(shmv_segment_stat(c, name, &info), -ENOENT);
 
-        CHECK(th_in_child(create_as, &creator) == 0);
+        CHECK_EQ(th_in_child(create_as, &creator), 0);
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
         shmv_view_release(v);
@@ -458,7 +468,7 @@ static void test_budget(void)
         snprintf(a, sizeof(a), "%s", th_name("budget"));
         snprintf(b, sizeof(b), "%s", th_name("budget"));
         CHECK_OK(shmv_segment_create(c, a, 200 * MiB, 0));
-        CHECK(shmv_last_error_message() == NULL);
+        CHECK_NULL(shmv_last_error_message());
         CHECK_RC(shmv_segment_create(c, b, 100 * MiB, 0), -ENOSPC);
         CHECK_STR(shmv_strerror(-ENOSPC), "not enough memory for the segment");
         /* The daemon says which limit, and what for. */
@@ -577,7 +587,7 @@ static void test_error_message_rules(void)
         CHECK_RC(shmv_view_get(v, 4096, (char[1]){0}), -ERANGE);
         CHECK_OK(shmv_view_slice(v, 0, 10, SHMV_NONE, &w));
         CHECK_OK(shmv_segment_name_check(name));
-        CHECK(shmv_segment_name_check("a/b") == -EINVAL);
+        CHECK_RC(shmv_segment_name_check("a/b"), -EINVAL);
         shmv_view_release(w);
         shmv_view_release(v);
         CHECK_MESSAGE_HAS("no such segment", missing);
@@ -589,7 +599,7 @@ static void test_error_message_rules(void)
 
         /* After fork(), the child starts with the parent thread's message. */
         CHECK_RC(shmv_segment_unlink(c, missing), -ENOENT);
-        CHECK(th_in_child(message_in_child, c) == 0);
+        CHECK_EQ(th_in_child(message_in_child, c), 0);
         CHECK_MESSAGE_HAS("no such segment", missing);
 
         CHECK_OK(shmv_segment_unlink(c, name));
@@ -641,12 +651,12 @@ static void test_error_message_per_thread(void)
         snprintf(missing, sizeof(missing), "%s", th_name("msg-missing"));
         CHECK_OK(shmv_segment_create(c, existing, 4096, 0));
         pthread_barrier_t barrier;
-        CHECK(pthread_barrier_init(&barrier, NULL, 2) == 0);
+        CHECK_EQ(pthread_barrier_init(&barrier, NULL, 2), 0);
         struct message_thread a = {c, &barrier, missing, false};
         struct message_thread b = {c, &barrier, existing, true};
         pthread_t ta, tb;
-        CHECK(pthread_create(&ta, NULL, message_thread, &a) == 0);
-        CHECK(pthread_create(&tb, NULL, message_thread, &b) == 0);
+        CHECK_EQ(pthread_create(&ta, NULL, message_thread, &a), 0);
+        CHECK_EQ(pthread_create(&tb, NULL, message_thread, &b), 0);
         pthread_join(ta, NULL);
         pthread_join(tb, NULL);
         pthread_barrier_destroy(&barrier);
@@ -759,10 +769,10 @@ static void test_error_message_sanitized(void)
         struct fake_daemon f = {socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), messages, lens, 3};
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(bind(f.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        CHECK(listen(f.listen_fd, 4) == 0);
+        CHECK_EQ(bind(f.listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        CHECK_EQ(listen(f.listen_fd, 4), 0);
         pthread_t t;
-        CHECK(pthread_create(&t, NULL, fake_daemon_serve, &f) == 0);
+        CHECK_EQ(pthread_create(&t, NULL, fake_daemon_serve, &f), 0);
 
         shmv_client *c = NULL;
         CHECK_RC(shmv_connect(path, &c), -EUSERS);
@@ -775,12 +785,12 @@ static void test_error_message_sanitized(void)
         const char *msg = shmv_last_error_message();
         CHECK(msg != NULL);
         /* 511 bytes would end inside a character: cut before it. */
-        CHECK(strlen(msg) == 510);
-        CHECK(memcmp(msg, long_msg, 510) == 0);
+        CHECK_EQ(strlen(msg), 510);
+        CHECK_MEM(msg, long_msg, 510);
 
         CHECK_RC(shmv_connect(path, &c), -EUSERS);
         CHECK_NO_MESSAGE();
-        CHECK(c == NULL);
+        CHECK_NULL(c);
 
         pthread_join(t, NULL);
         close(f.listen_fd);
@@ -806,7 +816,7 @@ static void test_disconnect_releases(void)
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("die"));
         CHECK_OK(shmv_segment_create(c, name, 4096, 0));
-        CHECK(th_in_child(hold_views_and_die, name) == 128 + SIGKILL);
+        CHECK_EQ(th_in_child(hold_views_and_die, name), 128 + SIGKILL);
         shmv_segment_info info;
         for (int i = 0; i < 200; i++) {
                 CHECK_OK(shmv_segment_stat(c, name, &info));
@@ -814,7 +824,8 @@ static void test_disconnect_releases(void)
                         break;
                 usleep(10000);
         }
-        CHECK(info.views_ro == 0 && info.views_rw == 0);
+        CHECK_EQ(info.views_ro, 0);
+        CHECK_EQ(info.views_rw, 0);
         CHECK_OK(shmv_segment_seal(c, name));
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
@@ -836,7 +847,7 @@ static void test_views_outlive_client(void)
         c = th_connect();
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.views_rw == 0);
+        CHECK_EQ(info.views_rw, 0);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }
@@ -868,10 +879,10 @@ static void test_fork_keeps_parent_connection(void)
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
         memcpy(shmv_view_data_mut(v), "parent", 6);
         struct inherited in = {c, v, name};
-        CHECK(th_in_child(use_inherited, &in) == 0);
+        CHECK_EQ(th_in_child(use_inherited, &in), 0);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, name, &info));
-        CHECK(info.views_rw == 1);
+        CHECK_EQ(info.views_rw, 1);
         CHECK_RC(shmv_segment_seal(c, name), -EBUSY);
         shmv_view_release(v);
         CHECK_OK(shmv_segment_seal(c, name));
@@ -891,7 +902,7 @@ static void run_second_daemon(void *arg)
 /* A second daemon on a live socket refuses to start; a stale socket file is replaced. */
 static void test_socket_takeover(void)
 {
-        CHECK(th_in_child(run_second_daemon, (void *)(uintptr_t)th_socket_path()) == 1);
+        CHECK_EQ(th_in_child(run_second_daemon, (void *)(uintptr_t)th_socket_path()), 1);
         shmv_client *c = th_connect();
         shmv_disconnect(c);
 
@@ -902,7 +913,7 @@ static void test_socket_takeover(void)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         close(fd); /* the file stays, nobody listens */
 
         pid_t pid = fork();
@@ -916,14 +927,15 @@ static void test_socket_takeover(void)
         kill(pid, SIGTERM);
         int st;
         waitpid(pid, &st, 0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
         struct stat sb;
-        CHECK(stat(path, &sb) < 0);
+        CHECK_LT(stat(path, &sb), 0);
         rmdir(dir);
 
         /* A path that is not a socket is left alone. */
-        CHECK(th_in_child(run_second_daemon, (void *)(uintptr_t) "/etc/passwd") == 1);
-        CHECK(stat("/etc/passwd", &sb) == 0);
+        CHECK_EQ(th_in_child(run_second_daemon, (void *)(uintptr_t) "/etc/passwd"), 1);
+        CHECK_EQ(stat("/etc/passwd", &sb), 0);
 }
 
 static void test_connect_errors(void)
@@ -937,14 +949,14 @@ static void test_connect_errors(void)
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         close(fd);
         CHECK_RC(shmv_connect(path, &c), -ECONNREFUSED);
         CHECK_STR(shmv_strerror(-ECONNREFUSED),
                   "no daemon is listening on the socket (connection refused)");
         unlink(path);
         rmdir(dir);
-        CHECK(c == NULL);
+        CHECK_NULL(c);
         char p[108];
         CHECK_OK(shmv_default_socket_path(p, sizeof(p)));
         CHECK_STR(p, th_socket_path());

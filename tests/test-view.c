@@ -67,7 +67,7 @@ static shmv_view *readonly_copy(const shmv_view *v)
 static uint8_t get_byte(const shmv_view *v, ptrdiff_t i)
 {
         uint8_t b = 0;
-        CHECK(shmv_view_itemsize(v) == 1);
+        CHECK_EQ(shmv_view_itemsize(v), 1);
         CHECK_OK(shmv_view_get(v, i, &b));
         return b;
 }
@@ -113,7 +113,7 @@ static bool page_mapped(const void *addr)
         void *page = (void *)((uintptr_t)addr & ~(uintptr_t)(page_size() - 1));
         if (mincore(page, page_size(), &vec) == 0)
                 return true;
-        CHECK(errno == ENOMEM);
+        CHECK_EQ(errno, ENOMEM);
         return false;
 }
 
@@ -139,10 +139,12 @@ static void test_seed_session(void)
         CHECK_OK(shmv_view_write(w, letters, 52));
 
         shmv_view *m = view_open(c, name, 0, SHMV_TO_END, SHMV_READ);
-        CHECK(shmv_view_len(m) == 52);
+        CHECK_EQ(shmv_view_len(m), 52);
         CHECK(shmv_view_readonly(m));
         CHECK_STR(shmv_view_format(m), "B");
-        CHECK(get_byte(m, 0) == 'a' && get_byte(m, 25) == 'z' && get_byte(m, 26) == 'A');
+        CHECK_EQ(get_byte(m, 0), 'a');
+        CHECK_EQ(get_byte(m, 25), 'z');
+        CHECK_EQ(get_byte(m, 26), 'A');
 
         shmv_view *m2 = slice(m, 0, 26, SHMV_NONE);
         char bytes[26];
@@ -150,19 +152,21 @@ static void test_seed_session(void)
         CHECK_MEM(bytes, "abcdefghijklmnopqrstuvwxyz", 26);
         shmv_item list[26];
         CHECK_OK(shmv_view_tolist(m2, list, 26));
-        for (int i = 0; i < 26; i++)
-                CHECK(list[i].format == 'B' && list[i].u == (uint64_t)(97 + i));
+        for (int i = 0; i < 26; i++) {
+                CHECK_EQ(list[i].format, 'B');
+                CHECK_EQ(list[i].u, (uint64_t)(97 + i));
+        }
 
         uint8_t b = 75;
         CHECK_RC(shmv_view_set(m2, 0, &b), -EROFS);
         CHECK_STR(shmv_strerror(-EROFS), "cannot modify read-only memory");
-        CHECK(get_byte(m, 0) == 'a');
+        CHECK_EQ(get_byte(m, 0), 'a');
 
         b = '*';
         CHECK_OK(shmv_view_set(w, 0, &b));
-        CHECK(th_in_child(seed_child, name) == 0);
+        CHECK_EQ(th_in_child(seed_child, name), 0);
         /* MAP_SHARED: the read-only views of this process see it too. */
-        CHECK(get_byte(m2, 0) == '*');
+        CHECK_EQ(get_byte(m2, 0), '*');
 
         shmv_view_release(m2);
         shmv_view_release(m);
@@ -179,8 +183,11 @@ static void test_index(void)
         shmv_view *v = view_open(c, name, 0, SHMV_TO_END, RW);
         CHECK_OK(shmv_view_write(v, "0123456789", 10));
 
-        CHECK(get_byte(v, 0) == '0' && get_byte(v, 9) == '9');
-        CHECK(get_byte(v, -1) == '9' && get_byte(v, -10) == '0' && get_byte(v, -3) == '7');
+        CHECK_EQ(get_byte(v, 0), '0');
+        CHECK_EQ(get_byte(v, 9), '9');
+        CHECK_EQ(get_byte(v, -1), '9');
+        CHECK_EQ(get_byte(v, -10), '0');
+        CHECK_EQ(get_byte(v, -3), '7');
         uint8_t b = 'x';
         const ptrdiff_t bad[] = {10, 11, -11, -12, PTRDIFF_MAX, PTRDIFF_MIN, PTRDIFF_MIN + 1};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -189,7 +196,7 @@ static void test_index(void)
                 CHECK_RC(shmv_view_set(v, bad[i], &b), -ERANGE);
                 CHECK_RC(shmv_view_item(v, bad[i], &it), -ERANGE);
         }
-        CHECK(b == 'x');
+        CHECK_EQ(b, 'x');
         CHECK_STR(shmv_strerror(-ERANGE), "index out of range");
 
         CHECK_OK(shmv_view_set(v, -1, &b));
@@ -199,21 +206,23 @@ static void test_index(void)
 
         shmv_item it;
         CHECK_OK(shmv_view_item(v, -2, &it));
-        CHECK(it.format == 'B' && it.u == '8');
+        CHECK_EQ(it.format, 'B');
+        CHECK_EQ(it.u, '8');
 
         /* Read-only: refused before the index is looked at, as memory_ass_sub() does. */
         shmv_view *r = view_open(c, name, 0, SHMV_TO_END, SHMV_READ);
         CHECK_RC(shmv_view_set(r, 0, &b), -EROFS);
         CHECK_RC(shmv_view_set(r, 100, &b), -EROFS);
-        CHECK(get_byte(r, 1) == '1');
+        CHECK_EQ(get_byte(r, 1), '1');
 
         /* A one-item view and an empty one. */
         shmv_view *one = slice(v, 3, 4, SHMV_NONE);
-        CHECK(get_byte(one, 0) == '3' && get_byte(one, -1) == '3');
+        CHECK_EQ(get_byte(one, 0), '3');
+        CHECK_EQ(get_byte(one, -1), '3');
         CHECK_RC(shmv_view_get(one, 1, &b), -ERANGE);
         CHECK_RC(shmv_view_get(one, -2, &b), -ERANGE);
         shmv_view *none = slice(v, 5, 5, SHMV_NONE);
-        CHECK(shmv_view_len(none) == 0);
+        CHECK_EQ(shmv_view_len(none), 0);
         CHECK_RC(shmv_view_get(none, 0, &b), -ERANGE);
         CHECK_RC(shmv_view_get(none, -1, &b), -ERANGE);
         CHECK_RC(shmv_view_set(none, 0, &b), -ERANGE);
@@ -300,7 +309,7 @@ static void check_all_slices(const shmv_view *v, bool nest)
 {
         size_t n = shmv_view_len(v);
         int64_t vals[64];
-        CHECK(n <= 64);
+        CHECK_LE(n, 64);
         for (size_t i = 0; i < n; i++)
                 vals[i] = item_value(v, i);
         for (size_t a = 0; a < NELEM(bounds); a++)
@@ -321,25 +330,25 @@ static void check_one_slice(const shmv_view *v, const int64_t *vals, size_t n, p
         if (shmv_view_len(s) != count)
                 th_fail(__FILE__, __LINE__, "len %zu [%td:%td:%td] is %zu, wanted %zu", n, start,
                         stop, step, shmv_view_len(s), count);
-        CHECK(shmv_view_itemsize(s) == isz);
-        CHECK(shmv_view_nbytes(s) == count * isz);
+        CHECK_EQ(shmv_view_itemsize(s), isz);
+        CHECK_EQ(shmv_view_nbytes(s), count * isz);
         CHECK_STR(shmv_view_format(s), shmv_view_format(v));
-        CHECK(shmv_view_readonly(s) == shmv_view_readonly(v));
+        CHECK_EQ(shmv_view_readonly(s), shmv_view_readonly(v));
         for (size_t m = 0; m < count; m++)
-                CHECK(item_value(s, m) == vals[idx[m]]);
+                CHECK_EQ(item_value(s, m), vals[idx[m]]);
         if (count > 0) {
                 const uint8_t *d0 = shmv_view_data(v);
-                CHECK(shmv_view_data(s) == d0 + idx[0] * shmv_view_stride(v));
+                CHECK_PTR_EQ(shmv_view_data(s), d0 + idx[0] * shmv_view_stride(v));
         }
         if (count > 1) {
                 ptrdiff_t k = step == SHMV_NONE ? 1 : step;
-                CHECK(shmv_view_stride(s) == shmv_view_stride(v) * k);
-                CHECK(shmv_view_contiguous(s) == (shmv_view_stride(s) == (ptrdiff_t)isz));
+                CHECK_EQ(shmv_view_stride(s), shmv_view_stride(v) * k);
+                CHECK_EQ(shmv_view_contiguous(s), (shmv_view_stride(s) == (ptrdiff_t)isz));
         } else {
                 CHECK(shmv_view_contiguous(s));
         }
         uint8_t bytes[64 * 4], want[64 * 4];
-        CHECK(count * isz <= sizeof(bytes));
+        CHECK_LE(count * isz, sizeof(bytes));
         CHECK_OK(shmv_view_tobytes(s, bytes, sizeof(bytes)));
         for (size_t m = 0; m < count; m++)
                 CHECK_OK(shmv_view_get(v, idx[m], want + m * isz));
@@ -470,7 +479,7 @@ static void test_slice_reference(void)
         for (int i = 0; i < 12; i++)
                 ints[i] = 1000 + i;
         v = view_open(c, name, 1025, sizeof(ints), RW);
-        CHECK(((uintptr_t)shmv_view_data(v) & 3) != 0);
+        CHECK_NE(((uintptr_t)shmv_view_data(v) & 3), 0);
         shmv_view *iv = cast(v, "i");
         CHECK_OK(shmv_view_write(iv, ints, sizeof(ints)));
         check_all_slices(iv, true);
@@ -497,18 +506,21 @@ static void test_slice_edges(void)
         CHECK_RC(shmv_view_slice(v, SHMV_NONE, SHMV_NONE, 0, &s), -EINVAL);
         CHECK_RC(shmv_view_slice(NULL, 0, 1, 1, &s), -EINVAL);
         CHECK_RC(shmv_view_slice(v, 0, 1, 1, NULL), -EINVAL);
-        CHECK(s == NULL);
+        CHECK_NULL(s);
 
         const uint8_t *d = shmv_view_data(v);
         s = slice(v, SHMV_NONE, SHMV_NONE, -1);
-        CHECK(shmv_view_len(s) == 100 && shmv_view_stride(s) == -1);
-        CHECK(shmv_view_data(s) == d + 99);
+        CHECK_EQ(shmv_view_len(s), 100);
+        CHECK_EQ(shmv_view_stride(s), -1);
+        CHECK_PTR_EQ(shmv_view_data(s), d + 99);
         CHECK(!shmv_view_contiguous(s));
         shmv_view_release(s);
 
         s = slice(v, SHMV_NONE, SHMV_NONE, 2);
-        CHECK(shmv_view_len(s) == 50 && shmv_view_stride(s) == 2 && !shmv_view_contiguous(s));
-        CHECK(shmv_view_data(s) == d);
+        CHECK_EQ(shmv_view_len(s), 50);
+        CHECK_EQ(shmv_view_stride(s), 2);
+        CHECK(!shmv_view_contiguous(s));
+        CHECK_PTR_EQ(shmv_view_data(s), d);
         shmv_view_release(s);
 
         /* Empty slices in all the ways Python makes them; each is an ordinary view. */
@@ -525,18 +537,19 @@ static void test_slice_edges(void)
         };
         for (size_t i = 0; i < NELEM(empty); i++) {
                 s = slice(v, empty[i][0], empty[i][1], empty[i][2]);
-                CHECK(shmv_view_len(s) == 0 && shmv_view_nbytes(s) == 0);
+                CHECK_EQ(shmv_view_len(s), 0);
+                CHECK_EQ(shmv_view_nbytes(s), 0);
                 CHECK(shmv_view_contiguous(s));
                 CHECK(shmv_view_data(s) != NULL);
                 CHECK_OK(shmv_view_tobytes(s, NULL, 0));
                 CHECK_OK(shmv_view_write(s, NULL, 0));
                 CHECK_RC(shmv_view_write(s, "x", 1), -EINVAL);
                 char hex[4];
-                CHECK(shmv_view_hex_size(s, ':', 1) == 1);
+                CHECK_EQ(shmv_view_hex_size(s, ':', 1), 1);
                 CHECK_OK(shmv_view_hex(s, hex, sizeof(hex), ':', 1));
                 CHECK_STR(hex, "");
                 shmv_view *t = slice(s, SHMV_NONE, SHMV_NONE, -1);
-                CHECK(shmv_view_len(t) == 0);
+                CHECK_EQ(shmv_view_len(t), 0);
                 shmv_view_release(t);
                 shmv_view_release(s);
         }
@@ -545,19 +558,23 @@ static void test_slice_edges(void)
         shmv_view *v96 = slice(v, 0, 96, SHMV_NONE);
         shmv_view *q = cast(v96, "q");
         shmv_view_release(v96);
-        CHECK(shmv_view_len(q) == 12);
+        CHECK_EQ(shmv_view_len(q), 12);
         s = slice(q, 3, SHMV_NONE, PTRDIFF_MAX);
-        CHECK(shmv_view_len(s) == 1 && shmv_view_contiguous(s));
-        CHECK(shmv_view_data(s) == d + 24);
+        CHECK_EQ(shmv_view_len(s), 1);
+        CHECK(shmv_view_contiguous(s));
+        CHECK_PTR_EQ(shmv_view_data(s), d + 24);
         /* CPython would multiply regardless (overflowing); this library keeps the item stride,
          * signed as the step. */
-        CHECK(shmv_view_stride(s) == 8);
+        CHECK_EQ(shmv_view_stride(s), 8);
         shmv_view_release(s);
         s = slice(q, SHMV_NONE, SHMV_NONE, -PTRDIFF_MAX);
-        CHECK(shmv_view_len(s) == 1 && shmv_view_data(s) == d + 88);
-        CHECK(shmv_view_stride(s) == -8 && shmv_view_contiguous(s));
+        CHECK_EQ(shmv_view_len(s), 1);
+        CHECK_PTR_EQ(shmv_view_data(s), d + 88);
+        CHECK_EQ(shmv_view_stride(s), -8);
+        CHECK(shmv_view_contiguous(s));
         shmv_view *t = cast(s, "B");
-        CHECK(shmv_view_len(t) == 8 && shmv_view_data(t) == d + 88);
+        CHECK_EQ(shmv_view_len(t), 8);
+        CHECK_PTR_EQ(shmv_view_data(t), d + 88);
         shmv_view_release(t);
         shmv_view_release(s);
         shmv_view_release(q);
@@ -572,14 +589,16 @@ static void test_slice_edges(void)
         shmv_view *e = slice(b, 1, -1, SHMV_NONE);
         shmv_view *f = slice(e, SHMV_NONE, SHMV_NONE, 2);
         /* a = 10..89; b = 89, 86, ..., 11 (27 items); e = 86..14 (25); f = 86, 80, ..., 14. */
-        CHECK(shmv_view_len(b) == 27 && shmv_view_len(e) == 25 && shmv_view_len(f) == 13);
-        CHECK(shmv_view_stride(f) == -6);
+        CHECK_EQ(shmv_view_len(b), 27);
+        CHECK_EQ(shmv_view_len(e), 25);
+        CHECK_EQ(shmv_view_len(f), 13);
+        CHECK_EQ(shmv_view_stride(f), -6);
         for (size_t i = 0; i < 13; i++)
-                CHECK(get_byte(f, (ptrdiff_t)i) == pattern[86 - 6 * i]);
+                CHECK_EQ(get_byte(f, (ptrdiff_t)i), pattern[86 - 6 * i]);
         shmv_view_release(a);
         shmv_view_release(b);
         shmv_view_release(e);
-        CHECK(get_byte(f, -1) == pattern[14]);
+        CHECK_EQ(get_byte(f, -1), pattern[14]);
         shmv_view_release(f);
 
         shmv_view_release(v);
@@ -593,7 +612,8 @@ static void check_write(shmv_view *v, shmv_view *dst, const uint8_t *src)
 {
         size_t n = shmv_view_nbytes(v), dn = shmv_view_nbytes(dst), isz = shmv_view_itemsize(dst);
         uint8_t before[256], snapshot[256], after[256];
-        CHECK(n <= sizeof(before) && dn <= sizeof(snapshot));
+        CHECK_LE(n, sizeof(before));
+        CHECK_LE(dn, sizeof(snapshot));
         CHECK_OK(shmv_view_tobytes(v, before, sizeof(before)));
         memcpy(snapshot, src, dn);
 
@@ -602,7 +622,8 @@ static void check_write(shmv_view *v, shmv_view *dst, const uint8_t *src)
         const uint8_t *d0 = shmv_view_data(dst);
         for (size_t i = 0; i < shmv_view_len(dst); i++) {
                 ptrdiff_t off = d0 - base + (ptrdiff_t)i * shmv_view_stride(dst);
-                CHECK(off >= 0 && (size_t)off + isz <= n);
+                CHECK_GE(off, 0);
+                CHECK_LE((size_t)off + isz, n);
                 memcpy(before + off, snapshot + i * isz, isz);
         }
         CHECK_OK(shmv_view_write(dst, src, dn));
@@ -617,7 +638,8 @@ static void test_write(void)
         seg_create(c, name, "write", 64, 0644);
         shmv_view *v = view_open(c, name, 0, SHMV_TO_END, RW);
         uint8_t *d = shmv_view_data_mut(v);
-        CHECK(d != NULL && d == shmv_view_data(v));
+        CHECK(d != NULL);
+        CHECK_PTR_EQ(d, shmv_view_data(v));
         uint8_t src[64];
         for (int i = 0; i < 64; i++)
                 src[i] = (uint8_t)(0x40 + i);
@@ -636,7 +658,8 @@ static void test_write(void)
         CHECK_RC(shmv_view_write(r, src, 64), -EROFS);
         CHECK_RC(shmv_view_write(rs, src, 32), -EROFS);
         errno = 0;
-        CHECK(shmv_view_data_mut(r) == NULL && errno == EROFS);
+        CHECK_NULL(shmv_view_data_mut(r));
+        CHECK_EQ(errno, EROFS);
         CHECK(shmv_view_data(r) != NULL);
         CHECK_MEM(d, src, 64);
         shmv_view_release(rs);
@@ -673,7 +696,7 @@ static void test_write(void)
         CHECK_MEM(d, src + 1, 63);
         CHECK_OK(shmv_view_write(v, src, 64));
         CHECK_OK(shmv_view_write(hi, d, 63));
-        CHECK(d[0] == src[0]);
+        CHECK_EQ(d[0], src[0]);
         CHECK_MEM(d + 1, src, 63);
         shmv_view_release(lo);
         shmv_view_release(hi);
@@ -683,14 +706,15 @@ static void test_write(void)
         shmv_view *rev = slice(v, SHMV_NONE, SHMV_NONE, -1);
         CHECK_OK(shmv_view_write(rev, d, 64));
         for (int i = 0; i < 64; i++)
-                CHECK(d[i] == src[63 - i]);
+                CHECK_EQ(d[i], src[63 - i]);
         shmv_view_release(rev);
 
         /* Multi-byte items: a strided, reversed int view keeps each item's bytes in order. */
         CHECK_OK(shmv_view_write(v, src, 64));
         shmv_view *iv = cast(v, "i");
         shmv_view *irev = slice(iv, SHMV_NONE, SHMV_NONE, -2);
-        CHECK(shmv_view_len(irev) == 8 && shmv_view_stride(irev) == -8);
+        CHECK_EQ(shmv_view_len(irev), 8);
+        CHECK_EQ(shmv_view_stride(irev), -8);
         check_write(v, irev, src);
         check_write(v, irev, d);
         check_write(v, irev, d + 32);
@@ -699,7 +723,7 @@ static void test_write(void)
         for (int i = 0; i < 8; i++) {
                 int x;
                 CHECK_OK(shmv_view_get(iv, 15 - 2 * i, &x));
-                CHECK(x == vals[i]);
+                CHECK_EQ(x, vals[i]);
         }
         CHECK_RC(shmv_view_write(irev, vals, sizeof(vals) - 1), -EINVAL);
         shmv_view_release(irev);
@@ -764,7 +788,7 @@ static void test_tobytes_hex(void)
         for (size_t i = 0; i < NELEM(python_hex); i++) {
                 shmv_view *s = slice(v, 0, (ptrdiff_t)python_hex[i].n, SHMV_NONE);
                 size_t need = shmv_view_hex_size(s, python_hex[i].sep, python_hex[i].bytes_per_sep);
-                CHECK(need == strlen(python_hex[i].want) + 1);
+                CHECK_EQ(need, strlen(python_hex[i].want) + 1);
                 CHECK_RC(shmv_view_hex(s, out, need - 1, python_hex[i].sep,
                                        python_hex[i].bytes_per_sep),
                          -ENOBUFS);
@@ -788,7 +812,7 @@ static void test_tobytes_hex(void)
         CHECK_RC(shmv_view_tobytes(rev, out, 5), -ENOBUFS);
         CHECK_RC(shmv_view_tobytes(rev, NULL, 0), -ENOBUFS);
         CHECK_RC(shmv_view_tobytes(rev, NULL, 6), -EINVAL);
-        CHECK(shmv_view_hex_size(rev, ':', 2) == 15);
+        CHECK_EQ(shmv_view_hex_size(rev, ':', 2), 15);
         CHECK_OK(shmv_view_hex(rev, out, 15, ':', 2));
         CHECK_STR(out, "6665:6463:6261");
         shmv_view *odd = slice(v, 1, SHMV_NONE, 3);
@@ -800,7 +824,7 @@ static void test_tobytes_hex(void)
         /* Multi-byte items in reverse: the bytes of each item stay in memory order. */
         shmv_view *h = cast(v, "H");
         shmv_view *hrev = slice(h, SHMV_NONE, SHMV_NONE, -3);
-        CHECK(shmv_view_nbytes(hrev) == 6);
+        CHECK_EQ(shmv_view_nbytes(hrev), 6);
         CHECK_OK(shmv_view_tobytes(hrev, out, 6));
         CHECK_MEM(out, "opijcd", 6);
         CHECK_OK(shmv_view_hex(hrev, out, sizeof(out), '.', -4));
@@ -845,7 +869,7 @@ static void test_cast(void)
         CHECK_RC(shmv_view_cast(iv, "I", &s), -EINVAL);
         CHECK_RC(shmv_view_cast(iv, "h", &s), -EINVAL);
         CHECK_RC(shmv_view_cast(iv, "?", &s), -EINVAL);
-        CHECK(s == NULL);
+        CHECK_NULL(s);
 
         /* Every native format, with its C size; results are contiguous and share the memory. */
         const struct {
@@ -875,14 +899,17 @@ static void test_cast(void)
                 for (int k = 0; k < 2; k++) {
                         s = cast(v, k ? at : formats[i].fmt);
                         CHECK_STR(shmv_view_format(s), formats[i].fmt);
-                        CHECK(shmv_view_itemsize(s) == formats[i].size);
-                        CHECK(shmv_view_len(s) == 64 / formats[i].size);
-                        CHECK(shmv_view_stride(s) == (ptrdiff_t)formats[i].size);
-                        CHECK(shmv_view_nbytes(s) == 64 && shmv_view_contiguous(s));
-                        CHECK(shmv_view_data(s) == shmv_view_data(v) && !shmv_view_readonly(s));
+                        CHECK_EQ(shmv_view_itemsize(s), formats[i].size);
+                        CHECK_EQ(shmv_view_len(s), 64 / formats[i].size);
+                        CHECK_EQ(shmv_view_stride(s), (ptrdiff_t)formats[i].size);
+                        CHECK_EQ(shmv_view_nbytes(s), 64);
+                        CHECK(shmv_view_contiguous(s));
+                        CHECK_PTR_EQ(shmv_view_data(s), shmv_view_data(v));
+                        CHECK(!shmv_view_readonly(s));
                         /* And back to bytes, from a non-byte format. */
                         shmv_view *back = cast(s, k ? "@c" : "b");
-                        CHECK(shmv_view_len(back) == 64 && shmv_view_itemsize(back) == 1);
+                        CHECK_EQ(shmv_view_len(back), 64);
+                        CHECK_EQ(shmv_view_itemsize(back), 1);
                         shmv_view_release(back);
                         shmv_view_release(s);
                 }
@@ -897,16 +924,18 @@ static void test_cast(void)
         int x = 12345;
         CHECK_OK(shmv_view_set(iv, -1, &x));
         CHECK_OK(shmv_view_get(iv, 15, &x));
-        CHECK(x == 12345);
+        CHECK_EQ(x, 12345);
         shmv_view *bv = cast(iv, "B");
-        CHECK(shmv_view_equal(bv, v) == 1);
-        CHECK(strcmp(shmv_view_format(bv), "B") == 0 && shmv_view_len(bv) == 64);
+        CHECK_EQ(shmv_view_equal(bv, v), 1);
+        CHECK_STR(shmv_view_format(bv), "B");
+        CHECK_EQ(shmv_view_len(bv), 64);
         shmv_view_release(bv);
 
         /* A cast keeps read-only; a read-only cast refuses writes. */
         shmv_view *rro = slice(r, 0, 32, SHMV_NONE);
         s = cast(rro, "@q");
-        CHECK(shmv_view_readonly(s) && shmv_view_len(s) == 4);
+        CHECK(shmv_view_readonly(s));
+        CHECK_EQ(shmv_view_len(s), 4);
         long long q = 1;
         CHECK_RC(shmv_view_set(s, 0, &q), -EROFS);
         shmv_view_release(s);
@@ -914,19 +943,21 @@ static void test_cast(void)
 
         /* One-item and empty views are contiguous whatever their stride. */
         shmv_view *one = slice(v, 9, 7, -2);
-        CHECK(shmv_view_len(one) == 1 && shmv_view_stride(one) == -2);
+        CHECK_EQ(shmv_view_len(one), 1);
+        CHECK_EQ(shmv_view_stride(one), -2);
         s = cast(one, "c");
-        CHECK(shmv_view_len(s) == 1 && shmv_view_data(s) == (const uint8_t *)shmv_view_data(v) + 9);
+        CHECK_EQ(shmv_view_len(s), 1);
+        CHECK_PTR_EQ(shmv_view_data(s), (const uint8_t *)shmv_view_data(v) + 9);
         shmv_view_release(s);
         shmv_view_release(one);
         shmv_view *none = slice(v, 9, 9, 5);
         s = cast(none, "d");
-        CHECK(shmv_view_len(s) == 0);
+        CHECK_EQ(shmv_view_len(s), 0);
         shmv_view_release(s);
         shmv_view_release(none);
         one = slice(iv, 3, 4, SHMV_NONE);
         s = cast(one, "B");
-        CHECK(shmv_view_len(s) == sizeof(int));
+        CHECK_EQ(shmv_view_len(s), sizeof(int));
         shmv_view_release(s);
         shmv_view_release(one);
 
@@ -948,14 +979,17 @@ static void test_toreadonly(void)
         shmv_view *rev = slice(v, SHMV_NONE, SHMV_NONE, -1);
         shmv_view *ro = readonly_copy(rev);
         CHECK(shmv_view_readonly(ro) && !shmv_view_readonly(rev) && !shmv_view_readonly(v));
-        CHECK(shmv_view_data(ro) == shmv_view_data(rev));
-        CHECK(shmv_view_len(ro) == 32 && shmv_view_stride(ro) == -1);
+        CHECK_PTR_EQ(shmv_view_data(ro), shmv_view_data(rev));
+        CHECK_EQ(shmv_view_len(ro), 32);
+        CHECK_EQ(shmv_view_stride(ro), -1);
         errno = 0;
-        CHECK(shmv_view_data_mut(ro) == NULL && errno == EROFS);
+        CHECK_NULL(shmv_view_data_mut(ro));
+        CHECK_EQ(errno, EROFS);
         uint8_t b = 'q';
         CHECK_RC(shmv_view_set(ro, 0, &b), -EROFS);
         CHECK_OK(shmv_view_set(rev, 0, &b));
-        CHECK(get_byte(ro, 0) == 'q' && get_byte(v, 31) == 'q');
+        CHECK_EQ(get_byte(ro, 0), 'q');
+        CHECK_EQ(get_byte(v, 31), 'q');
         /* Read-only is for good: slices, casts and copies of it stay read-only. */
         shmv_view *s = slice(ro, SHMV_NONE, SHMV_NONE, -1);
         CHECK(shmv_view_readonly(s));
@@ -967,7 +1001,7 @@ static void test_toreadonly(void)
         CHECK_RC(shmv_view_toreadonly(v, NULL), -EINVAL);
         shmv_view_release(v);
         shmv_view_release(rev);
-        CHECK(get_byte(cs, 31) == 'q');
+        CHECK_EQ(get_byte(cs, 31), 'q');
         shmv_view_release(cs);
         shmv_view_release(again);
         shmv_view_release(s);
@@ -1029,62 +1063,78 @@ static void test_equal(void)
         shmv_view *huge_l = VIEW("l", long, LONG_MIN);
         shmv_view *huge_nd = VIEW("d", double, -9223372036854775808.0);
 #undef VIEW
-        CHECK(off < 4096);
+        CHECK_LT(off, 4096);
 
-        CHECK(shmv_view_equal(u8, u8) == 1 && shmv_view_equal(u8, u8b) == 1);
+        CHECK_EQ(shmv_view_equal(u8, u8), 1);
+        CHECK_EQ(shmv_view_equal(u8, u8b), 1);
         /* Integers compare as values across sizes and signedness. */
-        CHECK(shmv_view_equal(u8, s8) == 0 && shmv_view_equal(s8, u8) == 0);
-        CHECK(shmv_view_equal(u8pos, s8pos) == 1);
-        CHECK(shmv_view_equal(u8, i32) == 1 && shmv_view_equal(i32, q64) == 1);
-        CHECK(shmv_view_equal(q64, u8) == 1);
-        CHECK(shmv_view_equal(umax, minus1) == 0);
+        CHECK_EQ(shmv_view_equal(u8, s8), 0);
+        CHECK_EQ(shmv_view_equal(s8, u8), 0);
+        CHECK_EQ(shmv_view_equal(u8pos, s8pos), 1);
+        CHECK_EQ(shmv_view_equal(u8, i32), 1);
+        CHECK_EQ(shmv_view_equal(i32, q64), 1);
+        CHECK_EQ(shmv_view_equal(q64, u8), 1);
+        CHECK_EQ(shmv_view_equal(umax, minus1), 0);
         /* Floats against integers exactly, as Python: 2**64 - 1 != 2.0**64. */
-        CHECK(shmv_view_equal(d64, u8) == 1 && shmv_view_equal(u8, d64) == 1);
-        CHECK(shmv_view_equal(f32, d64) == 1 && shmv_view_equal(f32, q64) == 1);
-        CHECK(shmv_view_equal(dfrac, d64) == 0 && shmv_view_equal(i32, dfrac) == 0);
-        CHECK(shmv_view_equal(umax, two64) == 0 && shmv_view_equal(two64, umax) == 0);
-        CHECK(shmv_view_equal(big, big_d) == 0 && shmv_view_equal(big_n, big_d) == 0);
-        CHECK(shmv_view_equal(big, big_n) == 1);
-        CHECK(shmv_view_equal(huge_d, huge_q) == 1 && shmv_view_equal(huge_q, huge_d) == 1);
-        CHECK(shmv_view_equal(huge_l, huge_nd) == 1 && shmv_view_equal(huge_d, huge_l) == 0);
-        CHECK(shmv_view_equal(huge_nd, huge_q) == 0);
+        CHECK_EQ(shmv_view_equal(d64, u8), 1);
+        CHECK_EQ(shmv_view_equal(u8, d64), 1);
+        CHECK_EQ(shmv_view_equal(f32, d64), 1);
+        CHECK_EQ(shmv_view_equal(f32, q64), 1);
+        CHECK_EQ(shmv_view_equal(dfrac, d64), 0);
+        CHECK_EQ(shmv_view_equal(i32, dfrac), 0);
+        CHECK_EQ(shmv_view_equal(umax, two64), 0);
+        CHECK_EQ(shmv_view_equal(two64, umax), 0);
+        CHECK_EQ(shmv_view_equal(big, big_d), 0);
+        CHECK_EQ(shmv_view_equal(big_n, big_d), 0);
+        CHECK_EQ(shmv_view_equal(big, big_n), 1);
+        CHECK_EQ(shmv_view_equal(huge_d, huge_q), 1);
+        CHECK_EQ(shmv_view_equal(huge_q, huge_d), 1);
+        CHECK_EQ(shmv_view_equal(huge_l, huge_nd), 1);
+        CHECK_EQ(shmv_view_equal(huge_d, huge_l), 0);
+        CHECK_EQ(shmv_view_equal(huge_nd, huge_q), 0);
         /* NaN is unequal to itself, so a view holding one is unequal to itself. */
-        CHECK(shmv_view_equal(nan, nan) == 0 && shmv_view_equal(nanf, nanf) == 0);
-        CHECK(shmv_view_equal(nan, nanf) == 0);
+        CHECK_EQ(shmv_view_equal(nan, nan), 0);
+        CHECK_EQ(shmv_view_equal(nanf, nanf), 0);
+        CHECK_EQ(shmv_view_equal(nan, nanf), 0);
         shmv_view *nan1 = slice(nan, 0, 1, SHMV_NONE), *nanf1 = slice(nanf, 0, 1, SHMV_NONE);
-        CHECK(shmv_view_equal(nan1, nanf1) == 1);
+        CHECK_EQ(shmv_view_equal(nan1, nanf1), 1);
         shmv_view_release(nan1);
         shmv_view_release(nanf1);
         /* '?' is a bool, and True == 1; any non-zero byte is True. */
-        CHECK(shmv_view_equal(bools, ones) == 1 && shmv_view_equal(ones, bools) == 1);
-        CHECK(shmv_view_equal(bools, d64) == 0);
-        CHECK(shmv_view_equal(bools2, bools) == 1);
-        CHECK(shmv_view_equal(bools2, ones) == 1);
+        CHECK_EQ(shmv_view_equal(bools, ones), 1);
+        CHECK_EQ(shmv_view_equal(ones, bools), 1);
+        CHECK_EQ(shmv_view_equal(bools, d64), 0);
+        CHECK_EQ(shmv_view_equal(bools2, bools), 1);
+        CHECK_EQ(shmv_view_equal(bools2, ones), 1);
         /* 'c' items are bytes objects: equal only to 'c' items. */
-        CHECK(shmv_view_equal(chars, chars2) == 1);
-        CHECK(shmv_view_equal(chars, u8) == 0 && shmv_view_equal(u8, chars) == 0);
-        CHECK(shmv_view_equal(chars, bools) == 0 && shmv_view_equal(d64, chars) == 0);
+        CHECK_EQ(shmv_view_equal(chars, chars2), 1);
+        CHECK_EQ(shmv_view_equal(chars, u8), 0);
+        CHECK_EQ(shmv_view_equal(u8, chars), 0);
+        CHECK_EQ(shmv_view_equal(chars, bools), 0);
+        CHECK_EQ(shmv_view_equal(d64, chars), 0);
         /* Lengths first. Empty views are equal whatever their formats. */
         shmv_view *head = slice(u8, 0, 3, SHMV_NONE);
-        CHECK(shmv_view_equal(head, u8) == 0 && shmv_view_equal(u8, head) == 0);
+        CHECK_EQ(shmv_view_equal(head, u8), 0);
+        CHECK_EQ(shmv_view_equal(u8, head), 0);
         shmv_view *e1 = slice(chars, 2, 2, SHMV_NONE), *e2 = slice(d64, 3, 0, SHMV_NONE);
-        CHECK(shmv_view_equal(e1, e2) == 1);
+        CHECK_EQ(shmv_view_equal(e1, e2), 1);
         shmv_view_release(e1);
         shmv_view_release(e2);
         shmv_view_release(head);
         /* Strided and reversed against contiguous. */
         shmv_view *r1 = slice(u8, SHMV_NONE, SHMV_NONE, -1);
         shmv_view *r2 = slice(r1, SHMV_NONE, SHMV_NONE, -1);
-        CHECK(shmv_view_equal(r2, u8b) == 1 && shmv_view_equal(r1, u8b) == 0);
+        CHECK_EQ(shmv_view_equal(r2, u8b), 1);
+        CHECK_EQ(shmv_view_equal(r1, u8b), 0);
         shmv_view *ev = slice(d64, SHMV_NONE, SHMV_NONE, 2), *eq = slice(q64, 0, 3, 2);
-        CHECK(shmv_view_equal(ev, eq) == 1);
+        CHECK_EQ(shmv_view_equal(ev, eq), 1);
         shmv_view_release(ev);
         shmv_view_release(eq);
         shmv_view_release(r1);
         shmv_view_release(r2);
         /* -0.0 == 0.0 although the bytes differ. */
         shmv_view *fz = slice(f32, 1, 2, SHMV_NONE), *dz = slice(d64, 1, 2, SHMV_NONE);
-        CHECK(shmv_view_equal(fz, dz) == 1);
+        CHECK_EQ(shmv_view_equal(fz, dz), 1);
         shmv_view_release(fz);
         shmv_view_release(dz);
 
@@ -1112,19 +1162,24 @@ static void test_item_tolist(void)
         const int16_t shorts[] = {-1, 2, -32768, 32767};
         shmv_view *h = values_view(w, 1, shorts, sizeof(shorts), "h");
         CHECK_OK(shmv_view_tolist(h, items, 4));
-        for (int i = 0; i < 4; i++)
-                CHECK(items[i].format == 'h' && items[i].i == shorts[i]);
+        for (int i = 0; i < 4; i++) {
+                CHECK_EQ(items[i].format, 'h');
+                CHECK_EQ(items[i].i, shorts[i]);
+        }
         CHECK_RC(shmv_view_tolist(h, items, 3), -ENOBUFS);
         CHECK_RC(shmv_view_tolist(h, NULL, 4), -EINVAL);
         CHECK_RC(shmv_view_tolist(NULL, items, 4), -EINVAL);
         shmv_view *hrev = slice(h, SHMV_NONE, SHMV_NONE, -1);
         CHECK_OK(shmv_view_tolist(hrev, items, 8));
         for (int i = 0; i < 4; i++)
-                CHECK(items[i].i == shorts[3 - i]);
+                CHECK_EQ(items[i].i, shorts[3 - i]);
         shmv_view *hb = cast(h, "B");
         CHECK_OK(shmv_view_tolist(hb, items, 8));
-        CHECK(items[0].format == 'B' && items[0].u == 0xff && items[1].u == 0xff);
-        CHECK(items[2].u == 2 && items[3].u == 0);
+        CHECK_EQ(items[0].format, 'B');
+        CHECK_EQ(items[0].u, 0xff);
+        CHECK_EQ(items[1].u, 0xff);
+        CHECK_EQ(items[2].u, 2);
+        CHECK_EQ(items[3].u, 0);
         shmv_view_release(hb);
         shmv_view_release(hrev);
         shmv_view_release(h);
@@ -1132,7 +1187,8 @@ static void test_item_tolist(void)
         const uint16_t ushorts[] = {65535, 1};
         shmv_view *hu = values_view(w, 20, ushorts, sizeof(ushorts), "H");
         CHECK_OK(shmv_view_item(hu, 0, &items[0]));
-        CHECK(items[0].format == 'H' && items[0].u == 65535);
+        CHECK_EQ(items[0].format, 'H');
+        CHECK_EQ(items[0].u, 65535);
         shmv_view_release(hu);
 
         const int32_t i32[] = {INT32_MIN, -1};
@@ -1152,7 +1208,7 @@ static void test_item_tolist(void)
 #define TWO(fmt, arr, field)                                                   \
         do {                                                                   \
                 v = values_view(w, 100, arr, sizeof(arr), fmt);                \
-                CHECK(shmv_view_len(v) == 2);                                  \
+                CHECK_EQ(shmv_view_len(v), 2);                                 \
                 CHECK_OK(shmv_view_tolist(v, items, 2));                       \
                 CHECK(items[0].format == fmt[0] && items[1].format == fmt[0]); \
                 CHECK(items[0].field == arr[0] && items[1].field == arr[1]);   \
@@ -1175,7 +1231,9 @@ static void test_item_tolist(void)
 #undef TWO
         v = values_view(w, 100, bools, sizeof(bools), "?");
         CHECK_OK(shmv_view_tolist(v, items, 2));
-        CHECK(items[0].format == '?' && !items[0].b && items[1].b);
+        CHECK_EQ(items[0].format, '?');
+        CHECK(!items[0].b);
+        CHECK(items[1].b);
         shmv_view_release(v);
 
         /* Nothing to unpack: NULL is fine for an empty view. */
@@ -1202,12 +1260,14 @@ static void test_release_order(void)
                 uint8_t b = (uint8_t)(i / 97);
                 CHECK_OK(shmv_view_set(w, (ptrdiff_t)i, &b));
         }
-        CHECK(views_open(c, name, true) == 1 && views_open(c, name, false) == 0);
+        CHECK_EQ(views_open(c, name, true), 1);
+        CHECK_EQ(views_open(c, name, false), 0);
 
         shmv_view *v = view_open(c, name, 0, SHMV_TO_END, SHMV_READ);
         const uint8_t *base = shmv_view_data(v);
-        CHECK(mapping_size(base) == 3 * ps && page_mapped(base));
-        CHECK(views_open(c, name, false) == 1);
+        CHECK_EQ(mapping_size(base), 3 * ps);
+        CHECK(page_mapped(base));
+        CHECK_EQ(views_open(c, name, false), 1);
         shmv_view *s = slice(v, 97, SHMV_NONE, 97);
         shmv_view *cv = cast(v, "q");
         shmv_view *ro = readonly_copy(s);
@@ -1216,33 +1276,42 @@ static void test_release_order(void)
         shmv_view_release(v);
         /* The slice outlives its parent. */
         for (size_t i = 0; i < shmv_view_len(s); i++)
-                CHECK(get_byte(s, (ptrdiff_t)i) == (uint8_t)(i + 1));
-        CHECK(mapping_size(base) == 3 * ps && views_open(c, name, false) == 1);
+                CHECK_EQ(get_byte(s, (ptrdiff_t)i), (uint8_t)(i + 1));
+        CHECK_EQ(mapping_size(base), 3 * ps);
+        CHECK_EQ(views_open(c, name, false), 1);
         shmv_view_release(s);
-        CHECK(get_byte(ss, -1) == 1 && get_byte(ro, 0) == 1);
+        CHECK_EQ(get_byte(ss, -1), 1);
+        CHECK_EQ(get_byte(ro, 0), 1);
         shmv_view_release(ss);
         shmv_view_release(ro);
-        CHECK(page_mapped(base + 2 * ps) && views_open(c, name, false) == 1);
+        CHECK(page_mapped(base + 2 * ps));
+        CHECK_EQ(views_open(c, name, false), 1);
         int64_t q;
         CHECK_OK(shmv_view_get(cv, 0, &q));
         shmv_view_release(cv);
         /* The last handle: the pages go, and the daemon hears of it (requests are answered in
          * order, so the release is processed before the stat). */
-        CHECK(!page_mapped(base) && !page_mapped(base + 2 * ps) && mapping_size(base) == 0);
-        CHECK(views_open(c, name, false) == 0 && views_open(c, name, true) == 1);
+        CHECK(!page_mapped(base));
+        CHECK(!page_mapped(base + 2 * ps));
+        CHECK_EQ(mapping_size(base), 0);
+        CHECK_EQ(views_open(c, name, false), 0);
+        CHECK_EQ(views_open(c, name, true), 1);
 
         /* The same for a writable view, released child-first this time. */
         const uint8_t *wbase = shmv_view_data(w);
         shmv_view *ws = slice(w, 1, 2, SHMV_NONE);
         shmv_view_release(ws);
-        CHECK(mapping_size(wbase) == 3 * ps && views_open(c, name, true) == 1);
+        CHECK_EQ(mapping_size(wbase), 3 * ps);
+        CHECK_EQ(views_open(c, name, true), 1);
         ws = slice(w, 1, 2, SHMV_NONE);
         shmv_view_release(w);
-        CHECK(views_open(c, name, true) == 1 && page_mapped(wbase));
+        CHECK_EQ(views_open(c, name, true), 1);
+        CHECK(page_mapped(wbase));
         uint8_t b = 0x5a;
         CHECK_OK(shmv_view_set(ws, 0, &b));
         shmv_view_release(ws);
-        CHECK(!page_mapped(wbase) && views_open(c, name, true) == 0);
+        CHECK(!page_mapped(wbase));
+        CHECK_EQ(views_open(c, name, true), 0);
 
         shmv_view_release(NULL);
         CHECK_OK(shmv_segment_unlink(c, name));
@@ -1261,15 +1330,15 @@ static void test_views_outlive_client(void)
         shmv_disconnect(c);
         CHECK_OK(shmv_view_write(s, "0123456789", 10));
         shmv_view_release(v);
-        CHECK(get_byte(s, 9) == '9');
+        CHECK_EQ(get_byte(s, 9), '9');
 
         c = th_connect();
         uint32_t n = 1;
         for (int i = 0; i < 200 && (n = views_open(c, name, true)) != 0; i++)
                 usleep(5000);
-        CHECK(n == 0);
+        CHECK_EQ(n, 0);
         shmv_view *r = view_open(c, name, 10, 10, SHMV_READ);
-        CHECK(shmv_view_equal(r, s) == 1);
+        CHECK_EQ(shmv_view_equal(r, s), 1);
         shmv_view_release(s);
         shmv_view_release(r);
         CHECK_OK(shmv_segment_unlink(c, name));
@@ -1289,7 +1358,7 @@ static void test_unaligned_ranges(void)
         uint64_t size = 3 * ps;
         seg_create(c, name, "range", size, 0);
         shmv_view *w = view_open(c, name, 0, SHMV_TO_END, RW);
-        CHECK(shmv_view_len(w) == size);
+        CHECK_EQ(shmv_view_len(w), size);
         uint8_t *d = shmv_view_data_mut(w);
         for (size_t p = 0; p < size; p++)
                 d[p] = pattern_at(p);
@@ -1310,11 +1379,11 @@ static void test_unaligned_ranges(void)
         for (size_t i = 0; i < NELEM(ranges); i++) {
                 shmv_view *v = view_open(c, name, ranges[i].offset, ranges[i].length, SHMV_READ);
                 const uint8_t *data = shmv_view_data(v);
-                CHECK(shmv_view_len(v) == ranges[i].len);
-                CHECK(((uintptr_t)data & (ps - 1)) == ranges[i].offset % ps);
-                CHECK(mapping_size(data) == ranges[i].pages * ps);
+                CHECK_EQ(shmv_view_len(v), ranges[i].len);
+                CHECK_EQ(((uintptr_t)data & (ps - 1)), ranges[i].offset % ps);
+                CHECK_EQ(mapping_size(data), ranges[i].pages * ps);
                 for (size_t k = 0; k < ranges[i].len; k++)
-                        CHECK(data[k] == pattern_at(ranges[i].offset + k));
+                        CHECK_EQ(data[k], pattern_at(ranges[i].offset + k));
                 shmv_view_release(v);
                 CHECK(!page_mapped(data));
         }
@@ -1323,21 +1392,25 @@ static void test_unaligned_ranges(void)
         shmv_view *e1 = view_open(c, name, size, SHMV_TO_END, SHMV_READ);
         shmv_view *e2 = view_open(c, name, size, 0, SHMV_READ);
         shmv_view *e3 = view_open(c, name, ps + 5, 0, RW);
-        CHECK(shmv_view_len(e1) == 0 && shmv_view_len(e2) == 0 && shmv_view_len(e3) == 0);
+        CHECK_EQ(shmv_view_len(e1), 0);
+        CHECK_EQ(shmv_view_len(e2), 0);
+        CHECK_EQ(shmv_view_len(e3), 0);
         CHECK(shmv_view_data(e1) != NULL && shmv_view_data_mut(e3) != NULL);
-        CHECK(views_open(c, name, false) == 2 && views_open(c, name, true) == 2);
+        CHECK_EQ(views_open(c, name, false), 2);
+        CHECK_EQ(views_open(c, name, true), 2);
         shmv_view *es = slice(e3, SHMV_NONE, SHMV_NONE, -1);
         CHECK_OK(shmv_view_write(es, "", 0));
         shmv_view *ec = cast(es, "d");
-        CHECK(shmv_view_len(ec) == 0);
-        CHECK(shmv_view_equal(ec, e1) == 1);
+        CHECK_EQ(shmv_view_len(ec), 0);
+        CHECK_EQ(shmv_view_equal(ec, e1), 1);
         shmv_view_release(e1);
         shmv_view_release(e2);
         shmv_view_release(e3);
-        CHECK(views_open(c, name, false) == 0 && views_open(c, name, true) == 2);
+        CHECK_EQ(views_open(c, name, false), 0);
+        CHECK_EQ(views_open(c, name, true), 2);
         shmv_view_release(es);
         shmv_view_release(ec);
-        CHECK(views_open(c, name, true) == 1);
+        CHECK_EQ(views_open(c, name, true), 1);
 
         /* Range errors. */
         shmv_view *v = NULL;
@@ -1356,8 +1429,9 @@ static void test_unaligned_ranges(void)
         CHECK_RC(shmv_view_open(c, NULL, 0, 1, SHMV_READ, &v), -EINVAL);
         CHECK_RC(shmv_view_open(c, name, 0, 1, SHMV_READ, NULL), -EINVAL);
         CHECK_RC(shmv_view_open(NULL, name, 0, 1, SHMV_READ, &v), -EINVAL);
-        CHECK(v == NULL);
-        CHECK(views_open(c, name, false) == 0 && views_open(c, name, true) == 1);
+        CHECK_NULL(v);
+        CHECK_EQ(views_open(c, name, false), 0);
+        CHECK_EQ(views_open(c, name, true), 1);
 
         shmv_view_release(w);
         CHECK_OK(shmv_segment_unlink(c, name));
@@ -1377,7 +1451,7 @@ static bool write_faults(const void *p)
         struct sigaction sa = {.sa_handler = on_segv}, old;
         volatile bool faulted = false;
         sigemptyset(&sa.sa_mask);
-        CHECK(sigaction(SIGSEGV, &sa, &old) == 0);
+        CHECK_EQ(sigaction(SIGSEGV, &sa, &old), 0);
         if (sigsetjmp(segv_jump, 1) == 0)
                 *(volatile uint8_t *)(uintptr_t)p = 0x77;
         else
@@ -1391,10 +1465,11 @@ static void check_kernel_readonly(const shmv_view *v)
 {
         void *page = (void *)((uintptr_t)shmv_view_data(v) & ~(uintptr_t)(page_size() - 1));
         errno = 0;
-        CHECK(mprotect(page, page_size(), PROT_READ | PROT_WRITE) < 0 && errno == EACCES);
-        CHECK(mprotect(page, page_size(), PROT_READ | PROT_WRITE | PROT_EXEC) < 0);
+        CHECK_LT(mprotect(page, page_size(), PROT_READ | PROT_WRITE), 0);
+        CHECK_EQ(errno, EACCES);
+        CHECK_LT(mprotect(page, page_size(), PROT_READ | PROT_WRITE | PROT_EXEC), 0);
         CHECK(write_faults(shmv_view_data(v)));
-        CHECK(get_byte(v, 0) == 'k');
+        CHECK_EQ(get_byte(v, 0), 'k');
 }
 
 static void nobody_child(void *arg)
@@ -1413,7 +1488,8 @@ static void nobody_child(void *arg)
         CHECK(mapping_range(shmv_view_data(v), &lo, &hi));
         snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", lo, hi);
         errno = 0;
-        CHECK(open(path, O_RDWR | O_CLOEXEC) < 0 && (errno == EPERM || errno == EACCES));
+        CHECK_LT(open(path, O_RDWR | O_CLOEXEC), 0);
+        CHECK(errno == EPERM || errno == EACCES);
         shmv_view_release(v);
         shmv_disconnect(c);
 }
@@ -1427,9 +1503,9 @@ static void test_kernel_readonly(void)
         memset(shmv_view_data_mut(w), 'k', 2 * page_size());
         /* A writable view really is writable. */
         CHECK(!write_faults(shmv_view_data(w)));
-        CHECK(get_byte(w, 0) == 0x77);
+        CHECK_EQ(get_byte(w, 0), 0x77);
         memset(shmv_view_data_mut(w), 'k', 2 * page_size());
-        CHECK(th_in_child(nobody_child, name) == 0);
+        CHECK_EQ(th_in_child(nobody_child, name), 0);
         /* Root too: the descriptor behind a read-only view was opened read-only. */
         shmv_view *r = view_open(c, name, 0, SHMV_TO_END, SHMV_READ);
         check_kernel_readonly(r);
@@ -1448,13 +1524,18 @@ static void test_bad_arguments(void)
         uint8_t b = 0;
         shmv_item it;
 
-        CHECK(shmv_view_len(NULL) == 0 && shmv_view_nbytes(NULL) == 0);
-        CHECK(shmv_view_itemsize(NULL) == 0 && shmv_view_stride(NULL) == 0);
-        CHECK(shmv_view_format(NULL) == NULL && shmv_view_hex_size(NULL, 0, 0) == 0);
+        CHECK_EQ(shmv_view_len(NULL), 0);
+        CHECK_EQ(shmv_view_nbytes(NULL), 0);
+        CHECK_EQ(shmv_view_itemsize(NULL), 0);
+        CHECK_EQ(shmv_view_stride(NULL), 0);
+        CHECK_NULL(shmv_view_format(NULL));
+        CHECK_EQ(shmv_view_hex_size(NULL, 0, 0), 0);
         errno = 0;
-        CHECK(shmv_view_data(NULL) == NULL && errno == EINVAL);
+        CHECK_NULL(shmv_view_data(NULL));
+        CHECK_EQ(errno, EINVAL);
         errno = 0;
-        CHECK(shmv_view_data_mut(NULL) == NULL && errno == EINVAL);
+        CHECK_NULL(shmv_view_data_mut(NULL));
+        CHECK_EQ(errno, EINVAL);
         CHECK_RC(shmv_view_get(NULL, 0, &b), -EINVAL);
         CHECK_RC(shmv_view_get(v, 0, NULL), -EINVAL);
         CHECK_RC(shmv_view_set(NULL, 0, &b), -EINVAL);
@@ -1462,7 +1543,8 @@ static void test_bad_arguments(void)
         CHECK_RC(shmv_view_item(NULL, 0, &it), -EINVAL);
         CHECK_RC(shmv_view_tobytes(NULL, &b, 1), -EINVAL);
         CHECK_RC(shmv_view_cast(NULL, "B", &v), -EINVAL);
-        CHECK(v != NULL && shmv_view_len(v) == 16);
+        CHECK(v != NULL);
+        CHECK_EQ(shmv_view_len(v), 16);
         shmv_view_release(v);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
@@ -1504,17 +1586,20 @@ static void test_threads(void)
         struct churn ch[4];
         for (int i = 0; i < 4; i++) {
                 ch[i] = (struct churn){.v = v};
-                CHECK(pthread_create(&th[i], NULL, churn_thread, &ch[i]) == 0);
+                CHECK_EQ(pthread_create(&th[i], NULL, churn_thread, &ch[i]), 0);
         }
         for (int i = 0; i < 4; i++) {
                 void *ret;
-                CHECK(pthread_join(th[i], &ret) == 0 && ret == &ch[i]);
-                CHECK(ch[i].sum == 20000);
+                CHECK_EQ(pthread_join(th[i], &ret), 0);
+                CHECK_PTR_EQ(ret, &ch[i]);
+                CHECK_EQ(ch[i].sum, 20000);
         }
         const void *base = shmv_view_data(v);
-        CHECK(page_mapped(base) && views_open(c, name, true) == 1);
+        CHECK(page_mapped(base));
+        CHECK_EQ(views_open(c, name, true), 1);
         shmv_view_release(v);
-        CHECK(!page_mapped(base) && views_open(c, name, true) == 0);
+        CHECK(!page_mapped(base));
+        CHECK_EQ(views_open(c, name, true), 0);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }
@@ -1526,11 +1611,11 @@ static size_t pages_present(const void *addr, size_t len)
         size_t ps = page_size();
         uintptr_t first = (uintptr_t)addr / ps, last = ((uintptr_t)addr + len - 1) / ps;
         int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-        CHECK(fd >= 0);
+        CHECK_GE(fd, 0);
         size_t n = 0;
         for (uintptr_t p = first; p <= last; p++) {
                 uint64_t e;
-                CHECK(pread(fd, &e, sizeof(e), (off_t)(p * sizeof(e))) == sizeof(e));
+                CHECK_EQ(pread(fd, &e, sizeof(e), (off_t)(p * sizeof(e))), sizeof(e));
                 n += (e >> 63) & 1;
         }
         close(fd);
@@ -1552,31 +1637,35 @@ static void test_prefault(void)
         shmv_view_release(w);
 
         shmv_view *lazy = view_open(c, name, 0, SHMV_TO_END, SHMV_READ);
-        CHECK(pages_present(shmv_view_data(lazy), pages * ps) == 0);
+        CHECK_EQ(pages_present(shmv_view_data(lazy), pages * ps), 0);
         shmv_view *eager = view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_PREFAULT);
-        CHECK(pages_present(shmv_view_data(eager), pages * ps) == pages);
-        CHECK(shmv_view_readonly(eager) && shmv_view_nbytes(eager) == pages * ps);
-        CHECK(shmv_view_equal(lazy, eager) == 1);
-        CHECK(pages_present(shmv_view_data(lazy), pages * ps) == pages);
+        CHECK_EQ(pages_present(shmv_view_data(eager), pages * ps), pages);
+        CHECK(shmv_view_readonly(eager));
+        CHECK_EQ(shmv_view_nbytes(eager), pages * ps);
+        CHECK_EQ(shmv_view_equal(lazy, eager), 1);
+        CHECK_EQ(pages_present(shmv_view_data(lazy), pages * ps), pages);
 
         /* A range that does not start on a page: the pages holding it, all of them. */
         shmv_view *mid = view_open(c, name, 100, 3 * ps, SHMV_READ | SHMV_PREFAULT);
-        CHECK(pages_present((const uint8_t *)shmv_view_data(mid) - 100, 4 * ps) == 4);
-        CHECK(get_byte(mid, 0) == (uint8_t)(100 * 7));
+        CHECK_EQ(pages_present((const uint8_t *)shmv_view_data(mid) - 100, 4 * ps), 4);
+        CHECK_EQ(get_byte(mid, 0), (uint8_t)(100 * 7));
 
         /* Writable too, and the writes reach the other views. */
         w = view_open(c, name, 0, SHMV_TO_END, RW | SHMV_PREFAULT);
-        CHECK(!shmv_view_readonly(w) && pages_present(shmv_view_data(w), pages * ps) == pages);
+        CHECK(!shmv_view_readonly(w));
+        CHECK_EQ(pages_present(shmv_view_data(w), pages * ps), pages);
         uint8_t x = 0xee;
         CHECK_OK(shmv_view_set(w, 100, &x));
-        CHECK(get_byte(mid, 0) == 0xee && get_byte(eager, 100) == 0xee);
-        CHECK(views_open(c, name, true) == 1 && views_open(c, name, false) == 3);
+        CHECK_EQ(get_byte(mid, 0), 0xee);
+        CHECK_EQ(get_byte(eager, 100), 0xee);
+        CHECK_EQ(views_open(c, name, true), 1);
+        CHECK_EQ(views_open(c, name, false), 3);
 
         shmv_view_release(w);
         shmv_view_release(mid);
         shmv_view_release(eager);
         shmv_view_release(lazy);
-        CHECK(views_open(c, name, false) == 0);
+        CHECK_EQ(views_open(c, name, false), 0);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }
@@ -1597,7 +1686,7 @@ static void strict_child(void *arg)
         char hex[256];
         shmv_item items[64];
         uint8_t b = 3;
-        CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) == 0);
+        CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT), 0);
         for (int i = 0; i < 1000; i++) {
                 shmv_view *s, *t, *r;
                 if (shmv_view_slice(v, i % 5, SHMV_NONE, -1, &s) < 0 ||

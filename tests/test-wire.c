@@ -39,36 +39,41 @@ static void test_roundtrip_with_fd(void)
 {
         int sv[2], pipefd[2];
         pair(sv);
-        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        CHECK_EQ(pipe2(pipefd, O_CLOEXEC), 0);
         Shmview__Request req;
         Shmview__OpenRequest o;
         make_open(&req, &o, "frames");
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
-        CHECK(shmv__wire_send_all(sv[0], buf, len, pipefd[1]) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
+        CHECK_EQ(shmv__wire_send_all(sv[0], buf, len, pipefd[1]), 0);
         free(buf);
 
         shmv__wire_in in;
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true) == 0);
-        CHECK(shmv__wire_in_fill(&in, sv[1]) > 0);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true), 0);
+        CHECK_GT(shmv__wire_in_fill(&in, sv[1]), 0);
         const uint8_t *p;
         size_t n;
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1);
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 1);
         Shmview__Request *got = shmview__request__unpack(NULL, n, p);
-        CHECK(got && got->id == 42 && got->body_case == SHMVIEW__REQUEST__BODY_OPEN);
-        CHECK(got->open->offset == 4096 && got->open->length == 1 << 20);
-        CHECK(got->open->name.len == 6 && memcmp(got->open->name.data, "frames", 6) == 0);
+        CHECK(got);
+        CHECK_EQ(got->id, 42);
+        CHECK_EQ(got->body_case, SHMVIEW__REQUEST__BODY_OPEN);
+        CHECK_EQ(got->open->offset, 4096);
+        CHECK_EQ(got->open->length, 1 << 20);
+        CHECK_EQ(got->open->name.len, 6);
+        CHECK_MEM(got->open->name.data, "frames", 6);
         shmview__request__free_unpacked(got, NULL);
         shmv__wire_in_consume(&in);
         int fd = shmv__wire_in_take_fd(&in);
-        CHECK(fd >= 0);
+        CHECK_GE(fd, 0);
         CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-        CHECK(write(fd, "x", 1) == 1); /* it is the pipe's write end */
+        CHECK_EQ(write(fd, "x", 1), 1); /* it is the pipe's write end */
         char c;
-        CHECK(read(pipefd[0], &c, 1) == 1 && c == 'x');
-        CHECK(shmv__wire_in_take_fd(&in) == -1);
-        CHECK(shmv__wire_in_pending(&in) == 0);
+        CHECK_EQ(read(pipefd[0], &c, 1), 1);
+        CHECK_EQ(c, 'x');
+        CHECK_EQ(shmv__wire_in_take_fd(&in), -1);
+        CHECK_EQ(shmv__wire_in_pending(&in), 0);
         close(fd);
         shmv__wire_in_free(&in);
         close(pipefd[0]);
@@ -88,30 +93,31 @@ static void test_partial_and_batched(void)
         make_open(&req, &o, "a");
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
         shmv__wire_in in;
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false), 0);
         const uint8_t *p;
         size_t n;
         for (size_t i = 0; i < len; i++) {
-                CHECK(shmv__wire_in_frame(&in, &p, &n) == 0);
-                CHECK(shmv__wire_send_all(sv[0], buf + i, 1, -1) == 0);
-                CHECK(shmv__wire_in_fill(&in, sv[1]) == 1);
+                CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 0);
+                CHECK_EQ(shmv__wire_send_all(sv[0], buf + i, 1, -1), 0);
+                CHECK_EQ(shmv__wire_in_fill(&in, sv[1]), 1);
         }
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1 && n == len - SHMV__FRAME_HEADER);
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 1);
+        CHECK_EQ(n, len - SHMV__FRAME_HEADER);
         shmv__wire_in_consume(&in);
 
         uint8_t two[2 * 64];
-        CHECK(len <= 64);
+        CHECK_LE(len, 64);
         memcpy(two, buf, len);
         memcpy(two + len, buf, len);
-        CHECK(shmv__wire_send_all(sv[0], two, 2 * len, -1) == 0);
-        CHECK(shmv__wire_in_fill(&in, sv[1]) == (ssize_t)(2 * len));
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1);
+        CHECK_EQ(shmv__wire_send_all(sv[0], two, 2 * len, -1), 0);
+        CHECK_EQ(shmv__wire_in_fill(&in, sv[1]), (ssize_t)(2 * len));
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 1);
         shmv__wire_in_consume(&in);
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1);
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 1);
         shmv__wire_in_consume(&in);
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 0);
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 0);
         free(buf);
         shmv__wire_in_free(&in);
         close(sv[0]);
@@ -130,9 +136,9 @@ static void test_large_frame(void)
         make_open(&req, &o, name);
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
         shmv__wire_in in;
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false), 0);
         size_t sent = 0;
         const uint8_t *p;
         size_t n;
@@ -140,15 +146,18 @@ static void test_large_frame(void)
         while (r == 0) {
                 if (sent < len) {
                         size_t chunk = len - sent < 1000 ? len - sent : 1000;
-                        CHECK(shmv__wire_send_all(sv[0], buf + sent, chunk, -1) == 0);
+                        CHECK_EQ(shmv__wire_send_all(sv[0], buf + sent, chunk, -1), 0);
                         sent += chunk;
                 }
-                CHECK(shmv__wire_in_fill(&in, sv[1]) > 0);
+                CHECK_GT(shmv__wire_in_fill(&in, sv[1]), 0);
                 r = shmv__wire_in_frame(&in, &p, &n);
         }
-        CHECK(r == 1 && n == len - SHMV__FRAME_HEADER && sent == len);
+        CHECK_EQ(r, 1);
+        CHECK_EQ(n, len - SHMV__FRAME_HEADER);
+        CHECK_EQ(sent, len);
         Shmview__Request *got = shmview__request__unpack(NULL, n, p);
-        CHECK(got && got->open->name.len == sizeof(name) - 1);
+        CHECK(got);
+        CHECK_EQ(got->open->name.len, sizeof(name) - 1);
         shmview__request__free_unpacked(got, NULL);
         free(buf);
         shmv__wire_in_free(&in);
@@ -162,13 +171,13 @@ static void test_oversized_prefix(void)
         int sv[2];
         pair(sv);
         uint8_t hdr[4] = {0xff, 0xff, 0xff, 0x7f};
-        CHECK(shmv__wire_send_all(sv[0], hdr, 4, -1) == 0);
+        CHECK_EQ(shmv__wire_send_all(sv[0], hdr, 4, -1), 0);
         shmv__wire_in in;
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
-        CHECK(shmv__wire_in_fill(&in, sv[1]) == 4);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false), 0);
+        CHECK_EQ(shmv__wire_in_fill(&in, sv[1]), 4);
         const uint8_t *p;
         size_t n;
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == -EMSGSIZE);
+        CHECK_RC(shmv__wire_in_frame(&in, &p, &n), -EMSGSIZE);
         shmv__wire_in_free(&in);
         Shmview__Request req;
         Shmview__OpenRequest o;
@@ -177,7 +186,7 @@ static void test_oversized_prefix(void)
         make_open(&req, &o, name);
         uint8_t *buf = NULL;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == -EMSGSIZE);
+        CHECK_RC(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), -EMSGSIZE);
         close(sv[0]);
         close(sv[1]);
 }
@@ -191,36 +200,38 @@ static void test_unwanted_fds_closed(void)
         int before = th_fd_count(0);
         for (int i = 0; i < 8; i++) {
                 int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                CHECK(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd) == 0);
+                CHECK_EQ(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd), 0);
                 close(fd);
         }
         shmv__wire_in in;
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false) == 0);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false), 0);
         size_t got = 0;
         while (got < 32) {
                 ssize_t n = shmv__wire_in_fill(&in, sv[1]);
-                CHECK(n > 0);
+                CHECK_GT(n, 0);
                 got += (size_t)n;
         }
-        CHECK(in.fds_dropped == 8 && in.nfds == 0);
-        CHECK(th_fd_count(0) == before);
+        CHECK_EQ(in.fds_dropped, 8);
+        CHECK_EQ(in.nfds, 0);
+        CHECK_EQ(th_fd_count(0), before);
         shmv__wire_in_free(&in);
 
         for (int i = 0; i < 8; i++) {
                 int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                CHECK(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd) == 0);
+                CHECK_EQ(shmv__wire_send_all(sv[0], (const uint8_t *)"\0\0\0\0", 4, fd), 0);
                 close(fd);
         }
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true) == 0);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true), 0);
         got = 0;
         while (got < 32) {
                 ssize_t n = shmv__wire_in_fill(&in, sv[1]);
-                CHECK(n > 0);
+                CHECK_GT(n, 0);
                 got += (size_t)n;
         }
-        CHECK(in.nfds == SHMV__WIRE_FD_QUEUE && in.fds_dropped == 8 - SHMV__WIRE_FD_QUEUE);
+        CHECK_EQ(in.nfds, SHMV__WIRE_FD_QUEUE);
+        CHECK_EQ(in.fds_dropped, 8 - SHMV__WIRE_FD_QUEUE);
         shmv__wire_in_free(&in);
-        CHECK(th_fd_count(0) == before);
+        CHECK_EQ(th_fd_count(0), before);
         close(sv[0]);
         close(sv[1]);
 }
@@ -248,62 +259,72 @@ static void test_peek_take(void)
 {
         int sv[2], pipefd[2];
         pair(sv);
-        CHECK(pipe2(pipefd, O_CLOEXEC) == 0);
+        CHECK_EQ(pipe2(pipefd, O_CLOEXEC), 0);
         Shmview__Request req;
         Shmview__OpenRequest o;
         make_open(&req, &o, "peeked");
         uint8_t *buf;
         size_t len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len) == 0);
-        CHECK(shmv__wire_send_all(sv[0], buf, len, pipefd[1]) == 0);
-        CHECK(shmv__wire_send_all(sv[0], buf, len, -1) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len), 0);
+        CHECK_EQ(shmv__wire_send_all(sv[0], buf, len, pipefd[1]), 0);
+        CHECK_EQ(shmv__wire_send_all(sv[0], buf, len, -1), 0);
         free(buf);
 
         /* The peer, asleep in recvmsg() for a reply that never comes. */
         pid_t child = fork();
-        CHECK(child >= 0);
+        CHECK_GE(child, 0);
         if (child == 0) {
                 char c;
                 _exit(recv(sv[0], &c, 1, 0) == 1 ? 0 : 1);
         }
         usleep(100 * 1000);
         long asleep = voluntary_switches(child);
-        CHECK(asleep > 0);
+        CHECK_GT(asleep, 0);
 
         shmv__wire_in in;
-        CHECK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true) == 0);
+        CHECK_EQ(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true), 0);
         int queued = -1;
         /* A read stops after a message with descriptors: the first frame alone. */
-        CHECK(shmv__wire_in_peek(&in, sv[1]) == (ssize_t)len);
-        CHECK(ioctl(sv[1], FIONREAD, &queued) == 0 && queued == (int)(2 * len));
-        CHECK(in.nfds == 0 && in.peeked == len);
-        CHECK(shmv__wire_in_peek(&in, sv[1]) == -EBUSY);
+        CHECK_EQ(shmv__wire_in_peek(&in, sv[1]), (ssize_t)len);
+        CHECK_EQ(ioctl(sv[1], FIONREAD, &queued), 0);
+        CHECK_EQ(queued, (int)(2 * len));
+        CHECK_EQ(in.nfds, 0);
+        CHECK_EQ(in.peeked, len);
+        CHECK_RC(shmv__wire_in_peek(&in, sv[1]), -EBUSY);
         const uint8_t *p;
         size_t n;
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1 && n == len - SHMV__FRAME_HEADER);
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 1);
+        CHECK_EQ(n, len - SHMV__FRAME_HEADER);
         shmv__wire_in_consume(&in);
         usleep(100 * 1000);
-        CHECK(voluntary_switches(child) == asleep);
+        CHECK_EQ(voluntary_switches(child), asleep);
 
-        CHECK(shmv__wire_in_take(&in, sv[1]) == 0);
-        CHECK(ioctl(sv[1], FIONREAD, &queued) == 0 && queued == (int)len);
-        CHECK(in.peeked == 0 && in.nfds == 1);
+        CHECK_EQ(shmv__wire_in_take(&in, sv[1]), 0);
+        CHECK_EQ(ioctl(sv[1], FIONREAD, &queued), 0);
+        CHECK_EQ(queued, (int)len);
+        CHECK_EQ(in.peeked, 0);
+        CHECK_EQ(in.nfds, 1);
         int fd = shmv__wire_in_take_fd(&in);
-        CHECK(write(fd, "x", 1) == 1); /* it is the pipe's write end */
+        CHECK_EQ(write(fd, "x", 1), 1); /* it is the pipe's write end */
         close(fd);
         usleep(100 * 1000);
-        CHECK(voluntary_switches(child) > asleep);
+        CHECK_GT(voluntary_switches(child), asleep);
 
-        CHECK(shmv__wire_in_peek(&in, sv[1]) == (ssize_t)len);
-        CHECK(shmv__wire_in_take(&in, sv[1]) == 0);
-        CHECK(ioctl(sv[1], FIONREAD, &queued) == 0 && queued == 0);
-        CHECK(shmv__wire_in_frame(&in, &p, &n) == 1 && n == len - SHMV__FRAME_HEADER);
+        CHECK_EQ(shmv__wire_in_peek(&in, sv[1]), (ssize_t)len);
+        CHECK_EQ(shmv__wire_in_take(&in, sv[1]), 0);
+        CHECK_EQ(ioctl(sv[1], FIONREAD, &queued), 0);
+        CHECK_EQ(queued, 0);
+        CHECK_EQ(shmv__wire_in_frame(&in, &p, &n), 1);
+        CHECK_EQ(n, len - SHMV__FRAME_HEADER);
         shmv__wire_in_consume(&in);
-        CHECK(shmv__wire_in_pending(&in) == 0 && in.nfds == 0);
+        CHECK_EQ(shmv__wire_in_pending(&in), 0);
+        CHECK_EQ(in.nfds, 0);
 
-        CHECK(send(sv[1], "r", 1, MSG_NOSIGNAL) == 1);
+        CHECK_EQ(send(sv[1], "r", 1, MSG_NOSIGNAL), 1);
         int status;
-        CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK_EQ(waitpid(child, &status, 0), child);
+        CHECK(WIFEXITED(status));
+        CHECK_EQ(WEXITSTATUS(status), 0);
         shmv__wire_in_free(&in);
         close(pipefd[0]);
         close(pipefd[1]);
@@ -325,13 +346,14 @@ static void test_decode_limit(void)
         shmv__wire_arena arena;
         shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
         Shmview__ListReply *l = shmview__list_reply__unpack(&arena.allocator, count * 2, frame);
-        CHECK(l == NULL);
-        CHECK(arena.used == 0);
+        CHECK_NULL(l);
+        CHECK_EQ(arena.used, 0);
         /* The same thing, ten times smaller, decodes within the limit and gives back all. */
         l = shmview__list_reply__unpack(&arena.allocator, count / 10 * 2, frame);
-        CHECK(l && l->n_segments == count / 10);
+        CHECK(l);
+        CHECK_EQ(l->n_segments, count / 10);
         shmview__list_reply__free_unpacked(l, &arena.allocator);
-        CHECK(arena.used == 0);
+        CHECK_EQ(arena.used, 0);
         free(frame);
 }
 
@@ -349,20 +371,26 @@ static void test_arena_store(void)
         req.open = &o;
         uint8_t buf[64];
         size_t n = shmview__request__pack(&req, buf);
-        CHECK(n <= sizeof(buf));
+        CHECK_LE(n, sizeof(buf));
 
         shmv__wire_arena arena;
         shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
         Shmview__Request *got = shmview__request__unpack(&arena.allocator, n, buf);
-        CHECK(got && got->body_case == SHMVIEW__REQUEST__BODY_OPEN);
-        CHECK(got->open->name.len == 6 && memcmp(got->open->name.data, "frames", 6) == 0);
-        CHECK(got->open->length == UINT64_MAX);
+        CHECK(got);
+        CHECK_EQ(got->body_case, SHMVIEW__REQUEST__BODY_OPEN);
+        CHECK_EQ(got->open->name.len, 6);
+        CHECK_MEM(got->open->name.data, "frames", 6);
+        CHECK_EQ(got->open->length, UINT64_MAX);
         uintptr_t lo = (uintptr_t)arena.store, hi = lo + sizeof(arena.store);
-        CHECK((uintptr_t)got >= lo && (uintptr_t)got < hi);
-        CHECK((uintptr_t)got->open->name.data >= lo && (uintptr_t)got->open->name.data < hi);
-        CHECK(arena.used > 0 && arena.store_used > 0 && !shmv__wire_arena_on_heap(&arena));
+        CHECK_GE((uintptr_t)got, lo);
+        CHECK_LT((uintptr_t)got, hi);
+        CHECK_GE((uintptr_t)got->open->name.data, lo);
+        CHECK_LT((uintptr_t)got->open->name.data, hi);
+        CHECK_GT(arena.used, 0);
+        CHECK_GT(arena.store_used, 0);
+        CHECK(!shmv__wire_arena_on_heap(&arena));
         shmview__request__free_unpacked(got, &arena.allocator);
-        CHECK(arena.used == 0);
+        CHECK_EQ(arena.used, 0);
 
         /* A name longer than what is left of the store: from the heap. */
         uint8_t big[2 * SHMV__ARENA_INLINE];
@@ -374,13 +402,15 @@ static void test_arena_store(void)
         n = shmview__request__pack(&req, frame);
         shmv__wire_arena_init(&arena, SHMV__DECODE_LIMIT);
         got = shmview__request__unpack(&arena.allocator, n, frame);
-        CHECK(got && got->open->name.len == sizeof(big));
+        CHECK(got);
+        CHECK_EQ(got->open->name.len, sizeof(big));
         CHECK((uintptr_t)got->open->name.data < (uintptr_t)arena.store ||
               (uintptr_t)got->open->name.data >= (uintptr_t)arena.store + sizeof(arena.store));
-        CHECK(memcmp(got->open->name.data, big, sizeof(big)) == 0);
+        CHECK_MEM(got->open->name.data, big, sizeof(big));
         CHECK(shmv__wire_arena_on_heap(&arena));
         shmview__request__free_unpacked(got, &arena.allocator);
-        CHECK(arena.used == 0 && !shmv__wire_arena_on_heap(&arena));
+        CHECK_EQ(arena.used, 0);
+        CHECK(!shmv__wire_arena_on_heap(&arena));
         free(frame);
 }
 
@@ -396,20 +426,25 @@ static void test_frame_in_place(void)
         resp.open = &o;
         uint8_t *packed;
         size_t len;
-        CHECK(shmv__wire_pack(&resp.base, SHMV__MAX_FRAME, &packed, &len) == 0);
+        CHECK_EQ(shmv__wire_pack(&resp.base, SHMV__MAX_FRAME, &packed, &len), 0);
         ssize_t size = shmv__wire_frame_size(&resp.base, SHMV__MAX_FRAME);
-        CHECK(size == (ssize_t)len && len > SHMV__FRAME_HEADER);
+        CHECK_EQ(size, (ssize_t)len);
+        CHECK_GT(len, SHMV__FRAME_HEADER);
         uint8_t buf[128];
         memset(buf, 0xee, sizeof(buf));
         shmv__wire_frame_write(&resp.base, (size_t)size, buf);
-        CHECK(memcmp(buf, packed, len) == 0 && buf[len] == 0xee);
-        CHECK(buf[0] == len - SHMV__FRAME_HEADER && buf[1] == 0 && buf[2] == 0 && buf[3] == 0);
+        CHECK_MEM(buf, packed, len);
+        CHECK_EQ(buf[len], 0xee);
+        CHECK_EQ(buf[0], len - SHMV__FRAME_HEADER);
+        CHECK_EQ(buf[1], 0);
+        CHECK_EQ(buf[2], 0);
+        CHECK_EQ(buf[3], 0);
         free(packed);
         /* One byte of payload too many for max_frame. */
-        CHECK(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER - 1)) ==
-              -EMSGSIZE);
-        CHECK(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER)) ==
-              (ssize_t)len);
+        CHECK_RC(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER - 1)),
+                 -EMSGSIZE);
+        CHECK_EQ(shmv__wire_frame_size(&resp.base, (uint32_t)(len - SHMV__FRAME_HEADER)),
+                 (ssize_t)len);
 }
 
 static void test_names(void)
@@ -417,18 +452,18 @@ static void test_names(void)
         char out[SHMV_NAME_MAX + 1];
         char longname[SHMV_NAME_MAX + 2];
         memset(longname, 'a', sizeof(longname));
-        CHECK(shmv__name_check((const uint8_t *)"frames", 6, out) == 0 &&
-              strcmp(out, "frames") == 0);
-        CHECK(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX, out) == 0);
-        CHECK(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX + 1, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)"", 0, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)"a/b", 3, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)"a\0b", 3, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)"a\nb", 3, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)".", 1, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)"..", 2, out) == -EINVAL);
-        CHECK(shmv__name_check((const uint8_t *)"...", 3, out) == 0);
-        CHECK(shmv__name_check((const uint8_t *)"caf\xc3\xa9", 5, out) == 0);
+        CHECK_EQ(shmv__name_check((const uint8_t *)"frames", 6, out), 0);
+        CHECK_STR(out, "frames");
+        CHECK_EQ(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX, out), 0);
+        CHECK_RC(shmv__name_check((const uint8_t *)longname, SHMV_NAME_MAX + 1, out), -EINVAL);
+        CHECK_RC(shmv__name_check((const uint8_t *)"", 0, out), -EINVAL);
+        CHECK_RC(shmv__name_check((const uint8_t *)"a/b", 3, out), -EINVAL);
+        CHECK_RC(shmv__name_check((const uint8_t *)"a\0b", 3, out), -EINVAL);
+        CHECK_RC(shmv__name_check((const uint8_t *)"a\nb", 3, out), -EINVAL);
+        CHECK_RC(shmv__name_check((const uint8_t *)".", 1, out), -EINVAL);
+        CHECK_RC(shmv__name_check((const uint8_t *)"..", 2, out), -EINVAL);
+        CHECK_EQ(shmv__name_check((const uint8_t *)"...", 3, out), 0);
+        CHECK_EQ(shmv__name_check((const uint8_t *)"caf\xc3\xa9", 5, out), 0);
 }
 
 static void test_socket_path_rule(void)
@@ -436,22 +471,23 @@ static void test_socket_path_rule(void)
         char p[108];
         setenv("SHMVIEW_SOCKET", "/tmp/env.sock", 1);
         setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-        CHECK(shmv__socket_path("/tmp/arg.sock", p, sizeof(p)) == 0 &&
-              strcmp(p, "/tmp/arg.sock") == 0);
-        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 && strcmp(p, "/tmp/env.sock") == 0);
+        CHECK_EQ(shmv__socket_path("/tmp/arg.sock", p, sizeof(p)), 0);
+        CHECK_STR(p, "/tmp/arg.sock");
+        CHECK_EQ(shmv__socket_path(NULL, p, sizeof(p)), 0);
+        CHECK_STR(p, "/tmp/env.sock");
         unsetenv("SHMVIEW_SOCKET");
-        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0);
+        CHECK_EQ(shmv__socket_path(NULL, p, sizeof(p)), 0);
         if (geteuid() == 0)
-                CHECK(strcmp(p, "/run/shmview/shmview.sock") == 0);
+                CHECK_STR(p, "/run/shmview/shmview.sock");
         else
-                CHECK(strcmp(p, "/run/user/1000/shmview/shmview.sock") == 0);
+                CHECK_STR(p, "/run/user/1000/shmview/shmview.sock");
         unsetenv("XDG_RUNTIME_DIR");
-        CHECK(shmv__socket_path(NULL, p, sizeof(p)) == 0 &&
-              strcmp(p, "/run/shmview/shmview.sock") == 0);
+        CHECK_EQ(shmv__socket_path(NULL, p, sizeof(p)), 0);
+        CHECK_STR(p, "/run/shmview/shmview.sock");
         char longpath[200];
         memset(longpath, 'a', sizeof(longpath) - 1);
         longpath[sizeof(longpath) - 1] = '\0';
-        CHECK(shmv__socket_path(longpath, p, sizeof(p)) == -ENAMETOOLONG);
+        CHECK_RC(shmv__socket_path(longpath, p, sizeof(p)), -ENAMETOOLONG);
 }
 
 int main(int argc, char **argv)
