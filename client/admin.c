@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "private.h"
-#include "wire.h"
 
 struct shmv_watch {
         shmv_client *client; /* a connection of its own */
@@ -40,20 +39,41 @@ static void ref_from_wire(shmv_client_ref *dst, const Shmview__ClientRef *src)
         copy_bytes(dst->comm, sizeof(dst->comm), &src->comm);
 }
 
-/* One request with a reply body of the expected kind; -EPROTO when the daemon sends another. */
-static int request(shmv_client *c, Shmview__Request *req, Shmview__Response__BodyCase want,
-                   Shmview__Response **ret)
+typedef struct views_pager {
+        shmv__pager pager;
+        Shmview__ViewsRequest body;
+} views_pager;
+
+static void views_ask(shmv__pager *p, Shmview__Request *req)
 {
-        Shmview__Response *resp;
-        int r = shmv__client_call(c, req, &resp);
-        if (r < 0)
-                return r;
-        if (resp->body_case != want) {
-                shmv__reply_free(resp);
-                return -EPROTO;
+        views_pager *v = (views_pager *)p;
+        req->body_case = SHMVIEW__REQUEST__BODY_VIEWS;
+        req->views = &v->body;
+}
+
+static size_t views_count(const Shmview__Response *resp, bool *ret_more)
+{
+        *ret_more = resp->views->more;
+        return resp->views->n_views;
+}
+
+static bool views_take(shmv__pager *p, const Shmview__Response *resp, void *dst)
+{
+        views_pager *vp = (views_pager *)p;
+        const Shmview__ViewsReply *page = resp->views;
+        shmv_view_info *out = dst;
+        for (size_t i = 0; i < page->n_views; i++) {
+                const Shmview__ViewInfo *v = page->views[i];
+                shmv_view_info *d = &out[i];
+                ref_from_wire(&d->client, v->client);
+                d->view_id = v->view_id;
+                d->offset = v->offset;
+                d->length = v->length;
+                d->writable = v->writable;
         }
-        *ret = resp;
-        return 0;
+        bool moved = page->cursor > vp->body.after;
+        vp->body.after = page->cursor;
+        return moved;
 }
 
 int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret, size_t *ret_count)
@@ -61,55 +81,20 @@ int shmv_segment_views(shmv_client *c, const char *name, shmv_view_info **ret, s
         shmv__error_clear();
         if (!c || !ret || !ret_count)
                 return -EINVAL;
-        int r = shmv_segment_name_check(name);
+        views_pager v = {
+                .pager = {.entry_size = sizeof(shmv_view_info),
+                          .ask = views_ask,
+                          .count = views_count,
+                          .take = views_take},
+                .body = SHMVIEW__VIEWS_REQUEST__INIT,
+        };
+        int r = shmv__name_field(&v.body.name, name);
         if (r < 0)
                 return r;
-        shmv_view_info *all = NULL;
-        size_t n = 0;
-        uint64_t after = 0;
-        for (;;) {
-                Shmview__Request req = SHMVIEW__REQUEST__INIT;
-                Shmview__ViewsRequest body = SHMVIEW__VIEWS_REQUEST__INIT;
-                body.name.data = (uint8_t *)(uintptr_t)name;
-                body.name.len = strlen(name);
-                body.after = after;
-                req.body_case = SHMVIEW__REQUEST__BODY_VIEWS;
-                req.views = &body;
-                Shmview__Response *resp;
-                r = request(c, &req, SHMVIEW__RESPONSE__BODY_VIEWS, &resp);
-                if (r < 0)
-                        goto fail;
-                const Shmview__ViewsReply *page = resp->views;
-                /* A cursor that does not move would make this loop forever. */
-                bool more = page->more && page->n_views > 0 && page->cursor > after;
-                if (page->n_views > 0) {
-                        shmv_view_info *grown = reallocarray(all, n + page->n_views, sizeof(*all));
-                        if (!grown) {
-                                shmv__reply_free(resp);
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        all = grown;
-                        for (size_t i = 0; i < page->n_views; i++) {
-                                const Shmview__ViewInfo *v = page->views[i];
-                                shmv_view_info *d = &all[n++];
-                                ref_from_wire(&d->client, v->client);
-                                d->view_id = v->view_id;
-                                d->offset = v->offset;
-                                d->length = v->length;
-                                d->writable = v->writable;
-                        }
-                }
-                after = page->cursor;
-                shmv__reply_free(resp);
-                if (!more)
-                        break;
-        }
-        *ret = all;
-        *ret_count = n;
-        return 0;
-fail:
-        free(all);
+        void *all;
+        r = shmv__client_pages(c, &v.pager, &all, ret_count);
+        if (r == 0)
+                *ret = all;
         return r;
 }
 
@@ -118,61 +103,64 @@ void shmv_segment_views_free(shmv_view_info *views)
         free(views);
 }
 
+typedef struct clients_pager {
+        shmv__pager pager;
+        Shmview__ClientsRequest body;
+} clients_pager;
+
+static void clients_ask(shmv__pager *p, Shmview__Request *req)
+{
+        clients_pager *cp = (clients_pager *)p;
+        req->body_case = SHMVIEW__REQUEST__BODY_CLIENTS;
+        req->clients = &cp->body;
+}
+
+static size_t clients_count(const Shmview__Response *resp, bool *ret_more)
+{
+        *ret_more = resp->clients->more;
+        return resp->clients->n_clients;
+}
+
+static bool clients_take(shmv__pager *p, const Shmview__Response *resp, void *dst)
+{
+        clients_pager *cp = (clients_pager *)p;
+        const Shmview__ClientsReply *page = resp->clients;
+        shmv_client_info *out = dst;
+        uint64_t last = cp->body.after;
+        for (size_t i = 0; i < page->n_clients; i++) {
+                const Shmview__ClientInfo *ci = page->clients[i];
+                shmv_client_info *d = &out[i];
+                memset(d, 0, sizeof(*d));
+                ref_from_wire(&d->client, ci->client);
+                d->connected_usec = ci->connected_usec;
+                d->views = ci->views;
+                d->bytes_mapped = ci->bytes_mapped;
+                d->watching = ci->watching;
+                d->self = d->client.client_id == page->self_id;
+                if (d->client.client_id > last)
+                        last = d->client.client_id;
+        }
+        bool moved = last > cp->body.after;
+        cp->body.after = last;
+        return moved;
+}
+
 int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count)
 {
         shmv__error_clear();
         if (!c || !ret || !ret_count)
                 return -EINVAL;
-        shmv_client_info *all = NULL;
-        size_t n = 0;
-        uint64_t after = 0;
-        int r;
-        for (;;) {
-                Shmview__Request req = SHMVIEW__REQUEST__INIT;
-                Shmview__ClientsRequest body = SHMVIEW__CLIENTS_REQUEST__INIT;
-                body.after = after;
-                req.body_case = SHMVIEW__REQUEST__BODY_CLIENTS;
-                req.clients = &body;
-                Shmview__Response *resp;
-                r = request(c, &req, SHMVIEW__RESPONSE__BODY_CLIENTS, &resp);
-                if (r < 0)
-                        goto fail;
-                const Shmview__ClientsReply *page = resp->clients;
-                uint64_t last = after;
-                if (page->n_clients > 0) {
-                        shmv_client_info *grown =
-                                reallocarray(all, n + page->n_clients, sizeof(*all));
-                        if (!grown) {
-                                shmv__reply_free(resp);
-                                r = -ENOMEM;
-                                goto fail;
-                        }
-                        all = grown;
-                        for (size_t i = 0; i < page->n_clients; i++) {
-                                const Shmview__ClientInfo *ci = page->clients[i];
-                                shmv_client_info *d = &all[n++];
-                                memset(d, 0, sizeof(*d));
-                                ref_from_wire(&d->client, ci->client);
-                                d->connected_usec = ci->connected_usec;
-                                d->views = ci->views;
-                                d->bytes_mapped = ci->bytes_mapped;
-                                d->watching = ci->watching;
-                                d->self = d->client.client_id == page->self_id;
-                                if (d->client.client_id > last)
-                                        last = d->client.client_id;
-                        }
-                }
-                bool more = page->more && last > after;
-                after = last;
-                shmv__reply_free(resp);
-                if (!more)
-                        break;
-        }
-        *ret = all;
-        *ret_count = n;
-        return 0;
-fail:
-        free(all);
+        clients_pager cp = {
+                .pager = {.entry_size = sizeof(shmv_client_info),
+                          .ask = clients_ask,
+                          .count = clients_count,
+                          .take = clients_take},
+                .body = SHMVIEW__CLIENTS_REQUEST__INIT,
+        };
+        void *all;
+        int r = shmv__client_pages(c, &cp.pager, &all, ret_count);
+        if (r == 0)
+                *ret = all;
         return r;
 }
 
@@ -200,11 +188,11 @@ int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
         Shmview__StatusRequest body = SHMVIEW__STATUS_REQUEST__INIT;
         req.body_case = SHMVIEW__REQUEST__BODY_DAEMON_STATUS;
         req.daemon_status = &body;
-        Shmview__Response *resp;
-        int r = request(c, &req, SHMVIEW__RESPONSE__BODY_DAEMON_STATUS, &resp);
+        shmv__reply reply;
+        int r = shmv__client_call(c, &req, &reply);
         if (r < 0)
                 return r;
-        const Shmview__StatusReply *st = resp->daemon_status;
+        const Shmview__StatusReply *st = reply.msg->daemon_status;
         shmv_daemon_info info;
         memset(&info, 0, sizeof(info));
         copy_bytes(info.version, sizeof(info.version), &st->server_version);
@@ -220,7 +208,7 @@ int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
         info.bytes_used = st->bytes_used;
         info.watch_queue_bytes = st->watch_queue_bytes;
         shmv__limits_from_wire(st->limits, &info.limits);
-        shmv__reply_free(resp);
+        shmv__reply_free(&reply);
         *ret = info;
         return 0;
 }
@@ -257,12 +245,12 @@ int shmv_watch_open(const char *socket_path, shmv_watch **ret)
         Shmview__WatchRequest body = SHMVIEW__WATCH_REQUEST__INIT;
         req.body_case = SHMVIEW__REQUEST__BODY_WATCH;
         req.watch = &body;
-        Shmview__Response *resp;
-        r = request(w->client, &req, SHMVIEW__RESPONSE__BODY_WATCH, &resp);
+        shmv__reply reply;
+        r = shmv__client_call(w->client, &req, &reply);
         if (r < 0)
                 goto fail_disconnect;
-        w->id = resp->id;
-        shmv__reply_free(resp);
+        w->id = reply.msg->id;
+        shmv__reply_free(&reply);
         *ret = w;
         return 0;
 
@@ -285,13 +273,14 @@ int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
         shmv__error_clear();
         if (!w || !ret)
                 return -EINVAL;
-        Shmview__Response *resp;
-        int r = shmv__client_next_frame(w->client, timeout_ms < 0 ? -1 : timeout_ms, &resp);
+        shmv__reply reply;
+        int r = shmv__client_next_frame(w->client, timeout_ms < 0 ? -1 : timeout_ms, &reply);
         if (r < 0)
                 return r;
+        const Shmview__Response *resp = reply.msg;
         if (resp->id != w->id || resp->status != 0 ||
             resp->body_case != SHMVIEW__RESPONSE__BODY_EVENT) {
-                shmv__reply_free(resp);
+                shmv__reply_free(&reply);
                 return -EPROTO;
         }
         const Shmview__Event *e = resp->event;
@@ -308,7 +297,7 @@ int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
         ev.length = e->length;
         ev.writable = e->writable;
         ev.views = e->views;
-        shmv__reply_free(resp);
+        shmv__reply_free(&reply);
         *ret = ev;
         return 0;
 }

@@ -1,4 +1,5 @@
 /* libshmview: the connection to shmviewd and the segment requests. Views live in view.c. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,7 +14,6 @@
 #include <unistd.h>
 
 #include "private.h"
-#include "wire.h"
 
 struct shmv_client {
         atomic_uint refs;
@@ -127,13 +127,47 @@ static int status_error(const Shmview__Response *resp)
         return -resp->status;
 }
 
-/* Frees a reply decoded into arena (NULL: by shmv__reply_unpack()). */
-static void response_free(Shmview__Response *resp, shmv__wire_arena *arena)
+/* What the reply to a request of spec must be: a negative errno for an error status (which
+ * sets the thread's daemon message), -EPROTO when its body is not the one the table names. */
+static int reply_check(const shmv__request_spec *spec, const Shmview__Response *resp)
 {
-        if (!arena)
-                shmv__reply_free(resp);
-        else if (resp && shmv__wire_arena_on_heap(arena))
-                shmview__response__free_unpacked(resp, &arena->allocator);
+        if (resp->status != 0)
+                return status_error(resp);
+        return shmv__request_reply_ok(spec, resp) ? 0 : -EPROTO;
+}
+
+void shmv__reply_free(shmv__reply *reply)
+{
+        if (reply->fd >= 0)
+                close(reply->fd);
+        reply->fd = -1;
+        /* A reply decoded entirely in the arena's store (most are) has nothing to free. */
+        if (reply->msg && shmv__wire_arena_on_heap(&reply->arena))
+                shmview__response__free_unpacked(reply->msg, &reply->arena.allocator);
+        reply->msg = NULL;
+}
+
+/* Decodes the frame just found in c->in into ret, within SHMV__DECODE_LIMIT bytes, and takes
+ * the descriptors that came with it: the first into ret->fd when keep_fd, the others closed.
+ * -EPROTO when it cannot be decoded within them. */
+static int reply_take(shmv_client *c, const uint8_t *payload, size_t len, bool keep_fd,
+                      shmv__reply *ret)
+{
+        shmv__wire_arena_init(&ret->arena, SHMV__DECODE_LIMIT);
+        ret->msg = shmview__response__unpack(&ret->arena.allocator, len, payload);
+        ret->fd = -1;
+        ret->conn_gen = c->conn_gen;
+        shmv__wire_in_consume(&c->in);
+        if (keep_fd)
+                ret->fd = shmv__wire_in_take_fd(&c->in);
+        /* Anything else queued is not ours to keep. */
+        for (int extra; (extra = shmv__wire_in_take_fd(&c->in)) >= 0;)
+                close(extra);
+        if (!ret->msg) {
+                shmv__reply_free(ret);
+                return -EPROTO;
+        }
+        return 0;
 }
 
 static int64_t mono_ms(void)
@@ -143,13 +177,12 @@ static int64_t mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads the reply to the request just sent; the caller holds the lock. *ret_fd gets the
- * descriptor that came with it, or -1. The reply is decoded into arena when given, else by
- * shmv__reply_unpack(), both within SHMV__DECODE_LIMIT bytes (free it with response_free()).
- * A reply that cannot be decoded within them is malformed: -EPROTO, and the connection is
- * dropped. */
-static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, int *ret_fd,
-                          shmv__wire_arena *arena)
+/* Reads the reply to request id, of the kind spec, into ret; the caller holds the lock. The
+ * descriptor that came with it is kept in ret->fd when spec says one does, else closed. A
+ * reply that cannot be decoded, or answers another request, is malformed: -EPROTO. On every
+ * failure the connection is dropped. */
+static int receive_locked(shmv_client *c, uint64_t id, const shmv__request_spec *spec,
+                          shmv__reply *ret)
 {
         const uint8_t *payload;
         size_t len;
@@ -185,38 +218,18 @@ static int recv_locked_in(shmv_client *c, uint64_t id, Shmview__Response **ret, 
         }
         if (r < 0)
                 goto fail;
-
-        Shmview__Response *resp;
-        if (arena) {
-                shmv__wire_arena_init(arena, SHMV__DECODE_LIMIT);
-                resp = shmview__response__unpack(&arena->allocator, len, payload);
-        } else {
-                resp = shmv__reply_unpack(payload, len);
-        }
-        shmv__wire_in_consume(&c->in);
-        if (!resp || resp->id != id) {
-                response_free(resp, arena);
+        r = reply_take(c, payload, len, spec->flags & SHMV__REQ_FD, ret);
+        if (r < 0)
+                goto fail;
+        if (ret->msg->id != id) {
+                shmv__reply_free(ret);
                 r = -EPROTO;
                 goto fail;
         }
-        int fd = shmv__wire_in_take_fd(&c->in);
-        /* Anything else queued is not ours to keep. */
-        for (int extra; (extra = shmv__wire_in_take_fd(&c->in)) >= 0;)
-                close(extra);
-        if (ret_fd)
-                *ret_fd = fd;
-        else if (fd >= 0)
-                close(fd);
-        *ret = resp;
         return 0;
 fail:
         client_close_locked(c);
         return r;
-}
-
-static int recv_locked(shmv_client *c, uint64_t id, Shmview__Response **ret, int *ret_fd)
-{
-        return recv_locked_in(c, id, ret, ret_fd, NULL);
 }
 
 static int connect_locked(shmv_client *c);
@@ -227,41 +240,15 @@ static bool connection_lost(int r)
         return r == -EPIPE || r == -ECONNRESET || r == -ECONNABORTED || r == -ENOTCONN;
 }
 
-/* Requests that may be sent again when their reply was lost: they change nothing, or (open)
- * what they changed went with the daemon that died. create, unlink and seal are not: the
- * first may have taken effect, and the name may since name another segment. */
-static bool repeatable(const Shmview__Request *req)
-{
-        switch (req->body_case) {
-        case SHMVIEW__REQUEST__BODY_STAT:
-        case SHMVIEW__REQUEST__BODY_LIST:
-        case SHMVIEW__REQUEST__BODY_OPEN:
-        case SHMVIEW__REQUEST__BODY_VIEWS:
-        case SHMVIEW__REQUEST__BODY_CLIENTS:
-        case SHMVIEW__REQUEST__BODY_DAEMON_STATUS:
-                return true;
-        default:
-                return false;
-        }
-}
-
-/* One request/reply exchange. Returns the reply's status as a negative errno when it is an
- * error (the reply is then freed), else 0 with the reply in *ret (free it with
- * response_free(resp, arena)), its descriptor in *ret_fd when ret_fd is given and the
- * connection that answered in *ret_gen when given. The reply is decoded into arena when
- * given, else by shmv__reply_unpack().
- *
- * A broken connection (the daemon restarted since the last call) is made again first. A
+/* A broken connection (the daemon restarted since the last call) is made again first. A
  * request whose sending fails is sent again, once, on a new connection: the daemon never saw
- * all of it, so it did nothing. A request whose reply is lost is sent again only when it is
- * repeatable(); the others return -ECONNRESET, their effect unknown. */
-static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd,
-                    uint64_t *ret_gen, shmv__wire_arena *arena)
+ * all of it, so it did nothing. A request whose reply is lost is sent again only when its row
+ * says SHMV__REQ_RETRY; the others return -ECONNRESET, their effect unknown. */
+int shmv__client_call(shmv_client *c, Shmview__Request *req, shmv__reply *ret)
 {
-        Shmview__Response *resp = NULL;
-        int fd = -1;
+        const shmv__request_spec *spec = shmv__request_find(req->body_case);
+        assert(spec && !(spec->flags & SHMV__REQ_NO_REPLY));
         int r;
-        uint64_t gen;
         pthread_mutex_lock(&c->lock);
         for (int attempt = 0;; attempt++) {
                 if (c->fd < 0) {
@@ -269,44 +256,24 @@ static int call_gen(shmv_client *c, Shmview__Request *req, Shmview__Response **r
                         if (r < 0)
                                 break;
                 }
-                gen = c->conn_gen;
                 r = send_locked(c, req);
                 if (r < 0) {
                         if (attempt == 0 && connection_lost(r))
                                 continue;
                         break;
                 }
-                r = recv_locked_in(c, req->id, &resp, &fd, arena);
-                if (r < 0 && attempt == 0 && connection_lost(r) && repeatable(req))
+                r = receive_locked(c, req->id, spec, ret);
+                if (r < 0 && attempt == 0 && connection_lost(r) && (spec->flags & SHMV__REQ_RETRY))
                         continue;
                 break;
         }
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
-        if (ret_gen)
-                *ret_gen = gen;
-        if (resp->status != 0) {
-                r = status_error(resp);
-                if (fd >= 0)
-                        close(fd);
-                response_free(resp, arena);
-                return r;
-        }
-        if (ret_fd)
-                *ret_fd = fd;
-        else if (fd >= 0)
-                close(fd);
-        if (ret)
-                *ret = resp;
-        else
-                response_free(resp, arena);
-        return 0;
-}
-
-static int call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret, int *ret_fd)
-{
-        return call_gen(c, req, ret, ret_fd, NULL, NULL);
+        r = reply_check(spec, ret->msg);
+        if (r < 0)
+                shmv__reply_free(ret);
+        return r;
 }
 
 /* A release never connects again: a new daemon does not know the view unless the mapping
@@ -369,6 +336,7 @@ void shmv__client_remove_mapping(shmv_client *c, shmv__mapping *m)
  * views cost a round trip per window, not one each. Fails only when the connection fails. */
 static int reattach_locked(shmv_client *c)
 {
+        const shmv__request_spec *spec = shmv__request_find(SHMVIEW__REQUEST__BODY_REATTACH);
         shmv__mapping *m = c->mappings;
         while (m) {
                 shmv__mapping *batch[REATTACH_WINDOW];
@@ -394,15 +362,17 @@ static int reattach_locked(shmv_client *c)
                         ids[n++] = req.id;
                 }
                 for (size_t i = 0; i < n; i++) {
-                        Shmview__Response *resp;
-                        int r = recv_locked(c, ids[i], &resp, NULL);
+                        shmv__reply reply;
+                        int r = receive_locked(c, ids[i], spec, &reply);
                         if (r < 0)
                                 return r;
-                        if (resp->status == 0 &&
-                            resp->body_case == SHMVIEW__RESPONSE__BODY_REATTACH &&
+                        /* A refusal is no error of the call that reconnected: its message is
+                         * not the thread's. */
+                        const Shmview__Response *resp = reply.msg;
+                        if (resp->status == 0 && shmv__request_reply_ok(spec, resp) &&
                             resp->reattach->view_id != 0)
                                 batch[i]->view_id = resp->reattach->view_id;
-                        shmv__reply_free(resp);
+                        shmv__reply_free(&reply);
                 }
         }
         return 0;
@@ -461,23 +431,22 @@ static int hello_locked(shmv_client *c)
         h.client_name.len = strlen((const char *)h.client_name.data);
         req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
         req.hello = &h;
-        Shmview__Response *resp;
+        const shmv__request_spec *spec = shmv__request_find(req.body_case);
+        shmv__reply reply;
         int r = send_locked(c, &req);
         if (r >= 0)
-                r = recv_locked(c, req.id, &resp, NULL);
+                r = receive_locked(c, req.id, spec, &reply);
         if (r < 0)
                 return r;
-        if (resp->status != 0) {
-                /* EUSERS says which limit the daemon is at. */
-                r = status_error(resp);
-        } else if (resp->body_case != SHMVIEW__RESPONSE__BODY_HELLO ||
-                   resp->hello->protocol_version != SHMV__PROTOCOL_VERSION) {
+        /* An error status (EUSERS says which limit the daemon is at) sets the message. */
+        r = reply_check(spec, reply.msg);
+        const Shmview__HelloReply *hr = reply.msg->hello;
+        if (r == 0 && hr->protocol_version != SHMV__PROTOCOL_VERSION)
                 r = -EPROTO;
-        } else if (resp->hello->limits && resp->hello->limits->max_frame > 0 &&
-                   resp->hello->limits->max_frame < c->max_frame) {
-                c->max_frame = resp->hello->limits->max_frame;
-        }
-        shmv__reply_free(resp);
+        else if (r == 0 && hr->limits && hr->limits->max_frame > 0 &&
+                 hr->limits->max_frame < c->max_frame)
+                c->max_frame = hr->limits->max_frame;
+        shmv__reply_free(&reply);
         return r;
 }
 
@@ -579,20 +548,24 @@ void shmv_disconnect(shmv_client *c)
         shmv__client_unref(c);
 }
 
-/* Fills a protobuf bytes field from a C string argument, checking it is a valid name here
- * too, so that a bad name never costs a round trip. */
-static int set_name(ProtobufCBinaryData *field, const char *name)
+int shmv__name_field(ProtobufCBinaryData *field, const char *name)
 {
-        char tmp[SHMV_NAME_MAX + 1];
-        if (!name)
-                return -EINVAL;
-        size_t len = strnlen(name, SHMV_NAME_MAX + 1);
-        int r = shmv__name_check((const uint8_t *)name, len, tmp);
+        int r = shmv_segment_name_check(name);
         if (r < 0)
                 return r;
         field->data = (uint8_t *)(uintptr_t)name;
-        field->len = len;
+        field->len = strlen(name);
         return 0;
+}
+
+/* A request whose successful reply holds nothing the caller needs. */
+static int call_status(shmv_client *c, Shmview__Request *req)
+{
+        shmv__reply reply;
+        int r = shmv__client_call(c, req, &reply);
+        if (r == 0)
+                shmv__reply_free(&reply);
+        return r;
 }
 
 int shmv_segment_create(shmv_client *c, const char *name, uint64_t size, uint32_t mode)
@@ -608,7 +581,7 @@ int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t si
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__CreateRequest body = SHMVIEW__CREATE_REQUEST__INIT;
-        int r = set_name(&body.name, name);
+        int r = shmv__name_field(&body.name, name);
         if (r < 0)
                 return r;
         body.size = size;
@@ -616,43 +589,40 @@ int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t si
         body.huge_pages = (flags & SHMV_SEGMENT_HUGE_PAGES) != 0;
         req.body_case = SHMVIEW__REQUEST__BODY_CREATE;
         req.create = &body;
-        return call(c, &req, NULL, NULL);
+        return call_status(c, &req);
 }
 
-static int name_request(shmv_client *c, Shmview__Request__BodyCase which, const char *name,
-                        Shmview__Response **ret)
+/* unlink, seal and stat: a NameRequest each, the member of the oneof (one union) that
+ * which names. */
+static void name_request(Shmview__Request *req, Shmview__Request__BodyCase which,
+                         Shmview__NameRequest *body)
+{
+        req->body_case = which;
+        req->stat = body;
+}
+
+static int name_call(shmv_client *c, Shmview__Request__BodyCase which, const char *name)
 {
         shmv__error_clear();
         if (!c)
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__NameRequest body = SHMVIEW__NAME_REQUEST__INIT;
-        int r = set_name(&body.name, name);
+        int r = shmv__name_field(&body.name, name);
         if (r < 0)
                 return r;
-        req.body_case = which;
-        switch (which) {
-        case SHMVIEW__REQUEST__BODY_UNLINK:
-                req.unlink = &body;
-                break;
-        case SHMVIEW__REQUEST__BODY_SEAL:
-                req.seal = &body;
-                break;
-        default:
-                req.stat = &body;
-                break;
-        }
-        return call(c, &req, ret, NULL);
+        name_request(&req, which, &body);
+        return call_status(c, &req);
 }
 
 int shmv_segment_unlink(shmv_client *c, const char *name)
 {
-        return name_request(c, SHMVIEW__REQUEST__BODY_UNLINK, name, NULL);
+        return name_call(c, SHMVIEW__REQUEST__BODY_UNLINK, name);
 }
 
 int shmv_segment_seal(shmv_client *c, const char *name)
 {
-        return name_request(c, SHMVIEW__REQUEST__BODY_SEAL, name, NULL);
+        return name_call(c, SHMVIEW__REQUEST__BODY_SEAL, name);
 }
 
 static void info_from_wire(shmv_segment_info *dst, const Shmview__SegmentInfo *src)
@@ -675,64 +645,53 @@ static void info_from_wire(shmv_segment_info *dst, const Shmview__SegmentInfo *s
 int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment_info *ret)
 {
         shmv__error_clear();
-        if (!ret)
+        if (!c || !ret)
                 return -EINVAL;
-        Shmview__Response *resp;
-        int r = name_request(c, SHMVIEW__REQUEST__BODY_STAT, name, &resp);
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__NameRequest body = SHMVIEW__NAME_REQUEST__INIT;
+        int r = shmv__name_field(&body.name, name);
         if (r < 0)
                 return r;
-        if (resp->body_case != SHMVIEW__RESPONSE__BODY_STAT)
-                r = -EPROTO;
-        else
-                info_from_wire(ret, resp->stat);
-        shmv__reply_free(resp);
-        return r;
+        name_request(&req, SHMVIEW__REQUEST__BODY_STAT, &body);
+        shmv__reply reply;
+        r = shmv__client_call(c, &req, &reply);
+        if (r < 0)
+                return r;
+        info_from_wire(ret, reply.msg->stat);
+        shmv__reply_free(&reply);
+        return 0;
 }
 
-int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count)
+int shmv__client_pages(shmv_client *c, shmv__pager *p, void **ret, size_t *ret_count)
 {
-        shmv__error_clear();
-        if (!c || !ret || !ret_count)
-                return -EINVAL;
-        shmv_segment_info *all = NULL;
+        uint8_t *all = NULL;
         size_t n = 0;
-        char after[SHMV_NAME_MAX + 1] = "";
         int r;
         for (;;) {
                 Shmview__Request req = SHMVIEW__REQUEST__INIT;
-                Shmview__ListRequest body = SHMVIEW__LIST_REQUEST__INIT;
-                body.after.data = (uint8_t *)after;
-                body.after.len = strlen(after);
-                req.body_case = SHMVIEW__REQUEST__BODY_LIST;
-                req.list = &body;
-                Shmview__Response *resp;
-                r = call(c, &req, &resp, NULL);
+                p->ask(p, &req);
+                shmv__reply reply;
+                r = shmv__client_call(c, &req, &reply);
                 if (r < 0)
                         goto fail;
-                if (resp->body_case != SHMVIEW__RESPONSE__BODY_LIST) {
-                        shmv__reply_free(resp);
-                        r = -EPROTO;
-                        goto fail;
-                }
-                const Shmview__ListReply *page = resp->list;
-                bool more = page->more && page->n_segments > 0;
-                if (page->n_segments > 0) {
-                        shmv_segment_info *grown =
-                                reallocarray(all, n + page->n_segments, sizeof(*all));
+                bool more;
+                size_t count = p->count(reply.msg, &more);
+                if (count > 0) {
+                        uint8_t *grown = reallocarray(all, n + count, p->entry_size);
                         if (!grown) {
-                                shmv__reply_free(resp);
+                                shmv__reply_free(&reply);
                                 r = -ENOMEM;
                                 goto fail;
                         }
                         all = grown;
-                        for (size_t i = 0; i < page->n_segments; i++)
-                                info_from_wire(&all[n++], page->segments[i]);
-                        /* A page that does not end past the cursor would be asked for again
-                         * and again: whatever listens on the socket, the loop must end. */
-                        more = more && strcmp(all[n - 1].name, after) > 0;
-                        memcpy(after, all[n - 1].name, sizeof(after));
+                        /* A cursor that does not move forward would ask for the same page
+                         * again and again: whatever listens on the socket, the loop ends. */
+                        more = p->take(p, reply.msg, all + n * p->entry_size) && more;
+                        n += count;
+                } else {
+                        more = false;
                 }
-                shmv__reply_free(resp);
+                shmv__reply_free(&reply);
                 if (!more)
                         break;
         }
@@ -741,6 +700,59 @@ int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count
         return 0;
 fail:
         free(all);
+        return r;
+}
+
+typedef struct list_pager {
+        shmv__pager pager;
+        Shmview__ListRequest body;
+        char after[SHMV_NAME_MAX + 1];
+} list_pager;
+
+static void list_ask(shmv__pager *p, Shmview__Request *req)
+{
+        list_pager *l = (list_pager *)p;
+        shmview__list_request__init(&l->body);
+        l->body.after.data = (uint8_t *)l->after;
+        l->body.after.len = strlen(l->after);
+        req->body_case = SHMVIEW__REQUEST__BODY_LIST;
+        req->list = &l->body;
+}
+
+static size_t list_count(const Shmview__Response *resp, bool *ret_more)
+{
+        *ret_more = resp->list->more;
+        return resp->list->n_segments;
+}
+
+static bool list_take(shmv__pager *p, const Shmview__Response *resp, void *dst)
+{
+        list_pager *l = (list_pager *)p;
+        const Shmview__ListReply *page = resp->list;
+        shmv_segment_info *out = dst;
+        for (size_t i = 0; i < page->n_segments; i++)
+                info_from_wire(&out[i], page->segments[i]);
+        const char *last = out[page->n_segments - 1].name;
+        bool moved = strcmp(last, l->after) > 0;
+        memcpy(l->after, last, sizeof(l->after));
+        return moved;
+}
+
+int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count)
+{
+        shmv__error_clear();
+        if (!c || !ret || !ret_count)
+                return -EINVAL;
+        list_pager l = {
+                .pager = {.entry_size = sizeof(shmv_segment_info),
+                          .ask = list_ask,
+                          .count = list_count,
+                          .take = list_take},
+        };
+        void *all;
+        int r = shmv__client_pages(c, &l.pager, &all, ret_count);
+        if (r == 0)
+                *ret = all;
         return r;
 }
 
@@ -775,7 +787,7 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
                 return -EINVAL;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__OpenRequest body = SHMVIEW__OPEN_REQUEST__INIT;
-        int r = set_name(&body.name, name);
+        int r = shmv__name_field(&body.name, name);
         if (r < 0)
                 return r;
         body.offset = offset;
@@ -785,44 +797,39 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
         req.open = &body;
 
         /* The reply is decoded on the stack: an open allocates nothing for it. */
-        shmv__wire_arena arena;
-        Shmview__Response *resp;
-        int fd = -1;
-        uint64_t gen;
-        r = call_gen(c, &req, &resp, &fd, &gen, &arena);
+        shmv__reply reply;
+        r = shmv__client_call(c, &req, &reply);
         if (r < 0)
                 return r;
-        const Shmview__OpenReply *o =
-                resp->body_case == SHMVIEW__RESPONSE__BODY_OPEN ? resp->open : NULL;
+        const Shmview__OpenReply *o = reply.msg->open;
         /* The range must be the one asked for (to the end: up to segment_size), and the
          * descriptor must hold it. */
-        if (!o || fd < 0 || o->writable != body.writable || o->offset != offset ||
+        if (reply.fd < 0 || o->writable != body.writable || o->offset != offset ||
             o->length > o->segment_size || o->offset > o->segment_size - o->length ||
             (length == SHMV_TO_END ? o->offset + o->length != o->segment_size
                                    : o->length != length) ||
-            !fd_holds(fd, o->offset + o->length)) {
-                if (o)
-                        shmv__client_release_view(c, o->view_id, gen);
-                if (fd >= 0)
-                        close(fd);
-                response_free(resp, &arena);
-                return -EPROTO;
+            !fd_holds(reply.fd, o->offset + o->length)) {
+                r = -EPROTO;
+                goto fail;
         }
         shmv__view_origin origin = {
                 .name = name,
                 .segment_id = o->segment_id,
                 .view_id = o->view_id,
-                .conn_gen = gen,
+                .conn_gen = reply.conn_gen,
         };
-        r = shmv__view_new(c, &origin, fd, o->offset, o->length, o->writable,
+        r = shmv__view_new(c, &origin, reply.fd, o->offset, o->length, o->writable,
                            (flags & SHMV_PREFAULT) != 0, ret);
-        response_free(resp, &arena);
+        if (r < 0)
+                goto fail;
+        reply.fd = -1; /* the view's now */
+        shmv__reply_free(&reply);
+        return 0;
+fail:
+        /* The one place a granted view that never became a mapping is released. */
+        shmv__client_release_view(c, o->view_id, reply.conn_gen);
+        shmv__reply_free(&reply);
         return r;
-}
-
-int shmv__client_call(shmv_client *c, Shmview__Request *req, Shmview__Response **ret)
-{
-        return call(c, req, ret, NULL);
 }
 
 int shmv__client_fd(shmv_client *c)
@@ -833,7 +840,7 @@ int shmv__client_fd(shmv_client *c)
         return fd;
 }
 
-int shmv__client_next_frame(shmv_client *c, int timeout_ms, Shmview__Response **ret)
+int shmv__client_next_frame(shmv_client *c, int timeout_ms, shmv__reply *ret)
 {
         int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
         const uint8_t *payload;
@@ -869,21 +876,10 @@ int shmv__client_next_frame(shmv_client *c, int timeout_ms, Shmview__Response **
                         continue;
                 break;
         }
-        if (r < 0) {
+        if (r >= 0)
+                r = reply_take(c, payload, len, false, ret);
+        if (r < 0)
                 client_close_locked(c);
-                goto out;
-        }
-        Shmview__Response *resp = shmv__reply_unpack(payload, len);
-        shmv__wire_in_consume(&c->in);
-        for (int fd; (fd = shmv__wire_in_take_fd(&c->in)) >= 0;)
-                close(fd);
-        if (!resp) {
-                client_close_locked(c);
-                r = -EPROTO;
-                goto out;
-        }
-        *ret = resp;
-        r = 0;
 out:
         pthread_mutex_unlock(&c->lock);
         return r;

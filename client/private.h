@@ -5,7 +5,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "request.h"
 #include "shmview.h"
+#include "wire.h"
 
 /* The calling thread's daemon message (error.c), read with shmv_last_error_message(). Every
  * public call that talks to the daemon clears it first thing, before checking its arguments;
@@ -27,23 +29,52 @@ void shmv__client_unref(shmv_client *c);
  * the id means nothing on a later connection). */
 void shmv__client_release_view(shmv_client *c, uint64_t view_id, uint64_t conn_gen);
 
-/* Inspection and watching (admin.c) use the connection through these three. */
-struct Shmview__Request;
-struct Shmview__Response;
-/* Decodes a reply frame within SHMV__DECODE_LIMIT bytes (reply.c): NULL when it is malformed
- * or would need more, or on ENOMEM. Every reply but an open's is decoded so; free it with
- * shmv__reply_free(), never with shmview__response__free_unpacked(). */
-struct Shmview__Response *shmv__reply_unpack(const uint8_t *data, size_t len);
-void shmv__reply_free(struct Shmview__Response *resp);
-/* One request/reply exchange: a negative errno for an error status (the reply is then freed),
- * else 0 with the reply in *ret, to free with shmv__reply_free(). A descriptor riding with
- * the reply is closed. */
-int shmv__client_call(shmv_client *c, struct Shmview__Request *req, struct Shmview__Response **ret);
+/* A reply of the daemon, decoded into its own arena (wire.h) within SHMV__DECODE_LIMIT bytes:
+ * on the stack of the call that reads it, so most replies cost no allocation. */
+typedef struct shmv__reply {
+        Shmview__Response *msg;
+        /* The descriptor that came with it when its request's reply carries one (request.h),
+         * else -1. The reply owns it until the caller takes it (and sets this to -1). */
+        int fd;
+        uint64_t conn_gen; /* the connection that answered */
+        shmv__wire_arena arena;
+} shmv__reply;
+/* Frees the message and closes the descriptor still held. */
+void shmv__reply_free(shmv__reply *reply);
+
+/* The one request/reply exchange: sends req and reads its reply, checked against the request
+ * table (request.h). Returns a negative errno for an error status (which sets the thread's
+ * daemon message), -EPROTO for a reply body the row does not name, or the failure of the
+ * exchange; else 0 with the reply in *ret, to free with shmv__reply_free(). */
+int shmv__client_call(shmv_client *c, Shmview__Request *req, shmv__reply *ret);
+
+/* A request answered a page at a time (list, views, clients), by shmv__client_pages(). The
+ * caller embeds the pager first in a struct of its own that holds the request's body and the
+ * cursor. */
+typedef struct shmv__pager {
+        size_t entry_size; /* of one entry of the array the caller gets */
+        /* Sets req's body to ask for the page after the cursor. */
+        void (*ask)(struct shmv__pager *p, Shmview__Request *req);
+        /* The entries a page holds, and whether the daemon says more follow. */
+        size_t (*count)(const Shmview__Response *resp, bool *ret_more);
+        /* Copies a page's entries (at least one) into dst and moves the cursor past them;
+         * false when it did not move forward. */
+        bool (*take)(struct shmv__pager *p, const Shmview__Response *resp, void *dst);
+} shmv__pager;
+/* Asks for page after page until the daemon says there is no more (or a page is empty, or its
+ * cursor does not move forward), into one malloc()ed array of *ret_count entries (NULL when
+ * none) in *ret. */
+int shmv__client_pages(shmv_client *c, shmv__pager *p, void **ret, size_t *ret_count);
+
+/* Points a request's bytes field at name after checking that it is a valid segment name, so
+ * that a bad name never costs a round trip. -EINVAL otherwise. */
+int shmv__name_field(ProtobufCBinaryData *field, const char *name);
+
 /* The next frame the daemon pushes (to a watcher), waiting up to timeout_ms (-1: no limit):
- * 0 with the unpacked Response in *ret (free with shmv__reply_free()), -EAGAIN on timeout,
- * -EINTR on a signal, or an error that closes the connection (-ECONNRESET at end of stream,
- * -EPROTO for a frame that cannot be decoded). */
-int shmv__client_next_frame(shmv_client *c, int timeout_ms, struct Shmview__Response **ret);
+ * 0 with it in *ret (free with shmv__reply_free()), -EAGAIN on timeout, -EINTR on a signal,
+ * or an error that closes the connection (-ECONNRESET at end of stream, -EPROTO for a frame
+ * that cannot be decoded). */
+int shmv__client_next_frame(shmv_client *c, int timeout_ms, shmv__reply *ret);
 /* The connection's socket, -1 once closed. */
 int shmv__client_fd(shmv_client *c);
 
@@ -80,10 +111,11 @@ typedef struct shmv__view_origin {
         uint64_t conn_gen; /* counts the client's connections: a reconnect makes a new one */
 } shmv__view_origin;
 
-/* Called by client.c once the daemon answered an open: maps fd (always closed, on success and
- * failure) and returns a new view over [offset, offset + length) of the segment, format "B",
- * read-only unless writable, every page mapped at once with prefault (MAP_POPULATE). On
- * failure the view id is released at the daemon. */
+/* Called by client.c once the daemon answered an open: maps fd and returns a new view over
+ * [offset, offset + length) of the segment, format "B", read-only unless writable, every page
+ * mapped at once with prefault (MAP_POPULATE), its mapping on the client's list. Takes fd on
+ * success (it is closed once mapped); on failure the caller still owns it, and releases the
+ * view at the daemon. */
 int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint64_t offset,
                    uint64_t length, bool writable, bool prefault, shmv_view **ret);
 

@@ -137,10 +137,6 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
 fail:
         free(v);
         free(m);
-        if (fd >= 0)
-                close(fd);
-        if (c && origin)
-                shmv__client_release_view(c, origin->view_id, origin->conn_gen);
         return r;
 }
 

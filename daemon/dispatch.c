@@ -11,12 +11,19 @@
 
 #include "inspect.h"
 #include "log.h"
+#include "request.h"
 #include "watch.h"
 
 /* Segments in one ListReply: 256 of the largest SegmentInfo stay well under max_frame. */
 #define LIST_PAGE_SIZE 256u
 
 static uint8_t server_version[] = SHMV_VERSION_STRING;
+
+void shmv__dispatch_version(ProtobufCBinaryData *ret)
+{
+        ret->data = server_version;
+        ret->len = sizeof(server_version) - 1;
+}
 
 /* A ListReply entry packs into at most this many bytes (a 255-byte name and every number at
  * its widest), and the Response around the list into at most LIST_FRAME_OVERHEAD. */
@@ -56,9 +63,8 @@ static void reply_ok(shmv__conn *c, uint64_t id)
         shmv__conn_send(c, &resp, NULL, -1);
 }
 
-/* The name of a request, or an EINVAL reply. */
-static bool take_name(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *field,
-                      char dst[static SHMV_NAME_MAX + 1])
+bool shmv__take_name(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *field,
+                     char dst[static SHMV_NAME_MAX + 1])
 {
         if (shmv__name_check(field->data, field->len, dst) == 0)
                 return true;
@@ -86,8 +92,10 @@ void shmv__dispatch_limits(const shmv__server *s, Shmview__Limits *ret)
         shmv__limits_to_wire(&l, ret);
 }
 
-static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
+void shmv__handle_hello(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__Hello *h = req->hello;
         if (h->protocol_version != SHMV__PROTOCOL_VERSION) {
                 log_info("client %" PRIu64 ": protocol version %" PRIu32 " not supported",
                          shmv__conn_serial(c), h->protocol_version);
@@ -101,8 +109,7 @@ static void do_hello(shmv__conn *c, uint64_t id, const Shmview__Hello *h)
         shmv__dispatch_limits(shmv__conn_server(c), &limits);
         Shmview__HelloReply hr = SHMVIEW__HELLO_REPLY__INIT;
         hr.protocol_version = SHMV__PROTOCOL_VERSION;
-        hr.server_version.data = server_version;
-        hr.server_version.len = sizeof(server_version) - 1;
+        shmv__dispatch_version(&hr.server_version);
         hr.limits = &limits;
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
@@ -214,10 +221,12 @@ static void create_done(uv_work_t *work, int status)
 /* Everything that fails cheaply is answered here, on the loop thread, as the charge is taken;
  * the pages of a large segment are then reserved on the threadpool while the loop serves
  * others, and this connection waits for the reply (docs/design.md). */
-static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *cr)
+void shmv__handle_create(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__CreateRequest *cr = req->create;
         char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &cr->name, name))
+        if (!shmv__take_name(c, id, &cr->name, name))
                 return;
         if (cr->size == 0) {
                 shmv__reply_error(c, id, EINVAL, "size must be greater than 0: %s", name);
@@ -256,10 +265,12 @@ static void do_create(shmv__conn *c, uint64_t id, const Shmview__CreateRequest *
         create_answer(c, id, name, cr->size, cr->mode, r, why);
 }
 
-static void do_unlink(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
+void shmv__handle_unlink(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__NameRequest *nr = req->unlink;
         char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &nr->name, name))
+        if (!shmv__take_name(c, id, &nr->name, name))
                 return;
         int r = shmv__segment_unlink(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
         if (r == -ENOENT)
@@ -273,10 +284,12 @@ static void do_unlink(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr
         }
 }
 
-static void do_seal(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
+void shmv__handle_seal(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__NameRequest *nr = req->seal;
         char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &nr->name, name))
+        if (!shmv__take_name(c, id, &nr->name, name))
                 return;
         int r = shmv__segment_seal(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
         if (r == -ENOENT) {
@@ -317,10 +330,12 @@ static void segment_info(shmv__segment *s, Shmview__SegmentInfo *info)
         info->created_usec = s->created_usec;
 }
 
-static void do_stat(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
+void shmv__handle_stat(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__NameRequest *nr = req->stat;
         char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &nr->name, name))
+        if (!shmv__take_name(c, id, &nr->name, name))
                 return;
         shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s) {
@@ -336,8 +351,10 @@ static void do_stat(shmv__conn *c, uint64_t id, const Shmview__NameRequest *nr)
         shmv__conn_send(c, &resp, NULL, -1);
 }
 
-static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
+void shmv__handle_list(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__ListRequest *lr = req->list;
         /* Names hold no NUL and are at most 255 bytes, so cutting after at its first NUL or
          * its 255th byte changes nothing about which names sort after it. */
         char after[SHMV_NAME_MAX + 1];
@@ -368,13 +385,18 @@ static void do_list(shmv__conn *c, uint64_t id, const Shmview__ListRequest *lr)
 }
 
 /* What open and reattach share: the range, permission and limit checks, in the order
- * docs/protocol.md gives, then the view in the connection's table and the reply. Only open
- * sends a descriptor. For an open, length UINT64_MAX means to the end; a reattach names the
- * resolved range it maps, so there it is just too long. */
-static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char *name,
-                       uint64_t offset, uint64_t length, bool writable, bool reattach)
+ * docs/protocol.md gives, then the view in the connection's table and the reply. They differ
+ * in whether the reply carries a descriptor (request.h): an open maps a new range, so its
+ * length UINT64_MAX means to the end and it gets the descriptor to map; a reattach names the
+ * resolved range the client already maps, so there UINT64_MAX is just too long and no
+ * descriptor goes back. */
+static void grant_view(shmv__conn *c, const Shmview__Request *req, shmv__segment *s,
+                       const char *name, uint64_t offset, uint64_t length, bool writable)
 {
-        if (length == UINT64_MAX && !reattach) {
+        uint64_t id = req->id;
+        const shmv__request_spec *spec = shmv__request_find(req->body_case);
+        bool maps = spec->flags & SHMV__REQ_FD;
+        if (length == UINT64_MAX && maps) {
                 if (offset > s->size) {
                         shmv__reply_error(c, id, EINVAL, "range past the end of the segment: %s",
                                           name);
@@ -412,16 +434,16 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
             shmv__uid_limited(shmv__conn_peer(c)->uid)) {
                 log_debug("client %" PRIu64 " (uid %u): %s refused, max_views_per_uid %" PRIu32
                           " reached",
-                          shmv__conn_serial(c), (unsigned)shmv__conn_peer(c)->uid,
-                          reattach ? "reattach" : "open", cfg->limits.max_views_per_uid);
+                          shmv__conn_serial(c), (unsigned)shmv__conn_peer(c)->uid, spec->name,
+                          cfg->limits.max_views_per_uid);
                 shmv__reply_error(c, id, EMFILE,
                                   "too many views open by uid %u on all its connections "
                                   "(max_views_per_uid %" PRIu32 ")",
                                   (unsigned)shmv__conn_peer(c)->uid, cfg->limits.max_views_per_uid);
                 return;
         }
-        int fd = s->fd;
-        if (!writable && !reattach) {
+        int fd = maps ? s->fd : -1;
+        if (maps && !writable) {
                 fd = shmv__segment_fd_ro(s);
                 /* To a client EMFILE means its own view limit; the daemon's is ENFILE. */
                 if (fd < 0) {
@@ -434,8 +456,7 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
         shmv__view *v;
         r = shmv__view_open(shmv__conn_views(c), s, c, offset, length, writable, &v);
         if (r < 0) {
-                shmv__reply_error(c, id, -r, "cannot %s a view: %s", reattach ? "reattach" : "open",
-                                  strerror(-r));
+                shmv__reply_error(c, id, -r, "cannot %s a view: %s", spec->name, strerror(-r));
                 return;
         }
         Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
@@ -447,41 +468,39 @@ static void grant_view(shmv__conn *c, uint64_t id, shmv__segment *s, const char 
         reply.segment_id = s->id;
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
-        if (reattach) {
-                resp.body_case = SHMVIEW__RESPONSE__BODY_REATTACH;
-                resp.reattach = &reply;
-                r = shmv__conn_send(c, &resp, NULL, -1);
-        } else {
-                resp.body_case = SHMVIEW__RESPONSE__BODY_OPEN;
-                resp.open = &reply;
-                r = shmv__conn_send(c, &resp, s, fd);
-        }
+        /* Both replies are an OpenReply, members of the same oneof (one union). */
+        resp.body_case = spec->reply;
+        resp.open = &reply;
+        r = shmv__conn_send(c, &resp, maps ? s : NULL, fd);
         if (r < 0) {
                 shmv__view_release(shmv__conn_views(c), v->id);
                 return;
         }
         log_debug("client %" PRIu64 " %s view %" PRIu64 " of %s: %" PRIu64 " bytes at %" PRIu64
                   ", %s",
-                  shmv__conn_serial(c), reattach ? "reattached" : "opened", reply.view_id, name,
-                  length, offset, writable ? "writable" : "read-only");
+                  shmv__conn_serial(c), maps ? "opened" : "reattached", reply.view_id, name, length,
+                  offset, writable ? "writable" : "read-only");
         shmv__watch_view_opened(c, v);
 }
 
-static void do_open(shmv__conn *c, uint64_t id, const Shmview__OpenRequest *o)
+void shmv__handle_open(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__OpenRequest *o = req->open;
         char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &o->name, name))
+        if (!shmv__take_name(c, id, &o->name, name))
                 return;
         shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
-        grant_view(c, id, s, name, o->offset, o->length, o->writable, false);
+        grant_view(c, req, s, name, o->offset, o->length, o->writable);
 }
 
-static void do_release(shmv__conn *c, const Shmview__ReleaseRequest *rr)
+void shmv__handle_release(shmv__conn *c, const Shmview__Request *req)
 {
+        const Shmview__ReleaseRequest *rr = req->release;
         shmv__watch_view_released(c, rr->view_id);
         if (shmv__view_release(shmv__conn_views(c), rr->view_id))
                 log_debug("client %" PRIu64 " released view %" PRIu64, shmv__conn_serial(c),
@@ -494,23 +513,33 @@ static void do_release(shmv__conn *c, const Shmview__ReleaseRequest *rr)
  * A client claiming a view it never had gains nothing it could not get by asking for it. The
  * segment id makes sure the view is counted on the segment the client maps, not on a newer
  * one that took its name. */
-static void do_reattach(shmv__conn *c, uint64_t id, const Shmview__ReattachRequest *ra)
+void shmv__handle_reattach(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
+        const Shmview__ReattachRequest *ra = req->reattach;
         char name[SHMV_NAME_MAX + 1];
-        if (!take_name(c, id, &ra->name, name))
+        if (!shmv__take_name(c, id, &ra->name, name))
                 return;
         shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s || s->id != ra->segment_id) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
-        grant_view(c, id, s, name, ra->offset, ra->length, ra->writable, true);
+        grant_view(c, req, s, name, ra->offset, ra->length, ra->writable);
 }
+
+/* The handler of each request, by body case (request.h). */
+typedef void handler_fn(shmv__conn *c, const Shmview__Request *req);
+#define HANDLER(body_, member_, reply_, flags_) \
+        [SHMVIEW__REQUEST__BODY_##body_] = shmv__handle_##member_,
+static handler_fn *const handlers[SHMV__REQUEST_CASES] = {SHMV__REQUESTS(HANDLER)};
+#undef HANDLER
 
 void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
 {
         shmv__wire_arena arena;
-        shmv__wire_arena_init(&arena, (size_t)8 * shmv__conn_server(c)->config.limits.max_frame);
+        shmv__wire_arena_init(&arena,
+                              SHMV__DECODE_LIMIT_OF(shmv__conn_server(c)->config.limits.max_frame));
         Shmview__Request *req = shmview__request__unpack(&arena.allocator, len, payload);
         if (!req) {
                 log_warning("client %" PRIu64 ": malformed request, closing", shmv__conn_serial(c));
@@ -520,69 +549,31 @@ void shmv__dispatch(shmv__conn *c, const uint8_t *payload, size_t len)
         }
 
         uint64_t id = req->id;
+        const shmv__request_spec *spec = shmv__request_find(req->body_case);
+        /* A body this daemon does not know passes no gate that a known one could not. */
+        unsigned flags = spec ? spec->flags : 0;
         const char *refused = shmv__conn_refused(c);
         if (refused) {
                 shmv__reply_error(c, id, EUSERS, "%s", refused);
                 shmv__conn_close_after_flush(c);
                 goto out;
         }
-        if (!shmv__conn_greeted(c) && req->body_case != SHMVIEW__REQUEST__BODY_HELLO) {
+        if (!shmv__conn_greeted(c) && !(flags & SHMV__REQ_UNGREETED)) {
                 log_info("client %" PRIu64 ": no handshake, closing", shmv__conn_serial(c));
                 shmv__reply_error(c, id, EPROTO, "the first request must be hello");
                 shmv__conn_close_after_flush(c);
                 goto out;
         }
-        if (shmv__conn_watcher(c)) {
+        if (shmv__conn_watcher(c) && !(flags & SHMV__REQ_WATCHING)) {
                 log_info("client %" PRIu64 ": request on a watching connection, closing",
                          shmv__conn_serial(c));
                 shmv__conn_fail(c);
                 goto out;
         }
-
-        switch (req->body_case) {
-        case SHMVIEW__REQUEST__BODY_HELLO:
-                do_hello(c, id, req->hello);
-                break;
-        case SHMVIEW__REQUEST__BODY_CREATE:
-                do_create(c, id, req->create);
-                break;
-        case SHMVIEW__REQUEST__BODY_UNLINK:
-                do_unlink(c, id, req->unlink);
-                break;
-        case SHMVIEW__REQUEST__BODY_SEAL:
-                do_seal(c, id, req->seal);
-                break;
-        case SHMVIEW__REQUEST__BODY_STAT:
-                do_stat(c, id, req->stat);
-                break;
-        case SHMVIEW__REQUEST__BODY_LIST:
-                do_list(c, id, req->list);
-                break;
-        case SHMVIEW__REQUEST__BODY_OPEN:
-                do_open(c, id, req->open);
-                break;
-        case SHMVIEW__REQUEST__BODY_RELEASE:
-                do_release(c, req->release);
-                break;
-        case SHMVIEW__REQUEST__BODY_REATTACH:
-                do_reattach(c, id, req->reattach);
-                break;
-        case SHMVIEW__REQUEST__BODY_VIEWS:
-                shmv__inspect_views(c, id, req->views);
-                break;
-        case SHMVIEW__REQUEST__BODY_CLIENTS:
-                shmv__inspect_clients(c, id, req->clients);
-                break;
-        case SHMVIEW__REQUEST__BODY_DAEMON_STATUS:
-                shmv__inspect_status(c, id);
-                break;
-        case SHMVIEW__REQUEST__BODY_WATCH:
-                shmv__watch_start(c, id);
-                break;
-        default:
+        if (spec)
+                handlers[req->body_case](c, req);
+        else
                 shmv__reply_error(c, id, EOPNOTSUPP, "request not supported by this daemon");
-                break;
-        }
 out:
         /* A request decoded entirely in the arena's store (most are) has nothing to free. */
         if (shmv__wire_arena_on_heap(&arena))

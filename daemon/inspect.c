@@ -20,8 +20,6 @@
 #define VIEWS_PAGE_SIZE 256u
 #define CLIENTS_PAGE_SIZE 256u
 
-static uint8_t server_version[] = SHMV_VERSION_STRING;
-
 static uint64_t clock_usec(clockid_t id)
 {
         struct timespec ts;
@@ -72,13 +70,13 @@ void shmv__inspect_client_ref(const shmv__conn *c, Shmview__ClientRef *ref)
         ref->comm.len = strlen(shmv__conn_comm(c));
 }
 
-void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest *req)
+void shmv__handle_views(shmv__conn *c, const Shmview__Request *request)
 {
+        uint64_t id = request->id;
+        const Shmview__ViewsRequest *req = request->views;
         char name[SHMV_NAME_MAX + 1];
-        if (shmv__name_check(req->name.data, req->name.len, name) < 0) {
-                shmv__reply_error(c, id, EINVAL, "invalid segment name");
+        if (!shmv__take_name(c, id, &req->name, name))
                 return;
-        }
         shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
         if (!s) {
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
@@ -120,8 +118,10 @@ static int serial_cmp(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsRequest *req)
+void shmv__handle_clients(shmv__conn *c, const Shmview__Request *request)
 {
+        uint64_t id = request->id;
+        const Shmview__ClientsRequest *req = request->clients;
         shmv__server *s = shmv__conn_server(c);
         /* At most max_clients connections: gather those after the cursor and sort them, rather
          * than rely on the order of the connection list. */
@@ -167,14 +167,14 @@ void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsReq
         free(all);
 }
 
-void shmv__inspect_status(shmv__conn *c, uint64_t id)
+void shmv__handle_daemon_status(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
         shmv__server *s = shmv__conn_server(c);
         Shmview__Limits limits;
         shmv__dispatch_limits(s, &limits);
         Shmview__StatusReply st = SHMVIEW__STATUS_REPLY__INIT;
-        st.server_version.data = server_version;
-        st.server_version.len = sizeof(server_version) - 1;
+        shmv__dispatch_version(&st.server_version);
         st.protocol_version = SHMV__PROTOCOL_VERSION;
         st.started_usec = s->started_usec;
         st.uptime_usec = shmv__mono_usec() - s->started_mono_usec;

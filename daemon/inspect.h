@@ -14,9 +14,7 @@ void shmv__inspect_comm(pid_t pid, char dst[static 16]);
 /* Describes c in ref; ref points into c, so it lives as long as c. */
 void shmv__inspect_client_ref(const shmv__conn *c, Shmview__ClientRef *ref);
 
-void shmv__inspect_views(shmv__conn *c, uint64_t id, const Shmview__ViewsRequest *req);
-void shmv__inspect_clients(shmv__conn *c, uint64_t id, const Shmview__ClientsRequest *req);
-void shmv__inspect_status(shmv__conn *c, uint64_t id);
+/* The handlers of views, clients and daemon_status are declared in dispatch.h. */
 
 /* CLOCK_REALTIME and CLOCK_MONOTONIC now, in microseconds. */
 uint64_t shmv__now_usec(void);

@@ -64,8 +64,9 @@ static void emit(shmv__server *s, Shmview__Event *ev)
         }
 }
 
-void shmv__watch_start(shmv__conn *c, uint64_t id)
+void shmv__handle_watch(shmv__conn *c, const Shmview__Request *req)
 {
+        uint64_t id = req->id;
         shmv__server *s = shmv__conn_server(c);
         if (shmv__conn_watcher(c)) {
                 /* Cannot happen: a watcher's requests close it. */

@@ -15,9 +15,8 @@
 #define SHMV__WATCHERS_MAX 64u
 #define SHMV__WATCHERS_PER_UID 8u
 
-/* The watch request: c becomes a watcher (replies EBUSY when it holds views, EUSERS past
- * the watcher limits). */
-void shmv__watch_start(shmv__conn *c, uint64_t id);
+/* The watch request's handler, shmv__handle_watch() (dispatch.h): c becomes a watcher
+ * (replies EBUSY when it holds views, EUSERS past the watcher limits). */
 
 /* Events, each sent to every watcher; cheap when there is none. actor is the connection that
  * caused it. */

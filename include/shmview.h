@@ -80,16 +80,15 @@ SHMV_EXPORT const char *shmv_strerror(int err);
  * "not enough memory for the segment"; NULL when there is none. Per thread, like errno:
  * threads sharing a client each see their own.
  *
- * The functions that talk to the daemon, shmv_connect(), shmv_segment_create(),
- * shmv_segment_create_with_flags(), shmv_segment_unlink(), shmv_segment_seal(),
- * shmv_segment_stat(), shmv_segment_list(), shmv_view_open(), shmv_segment_views(),
- * shmv_client_list(), shmv_daemon_status(), shmv_watch_open() and shmv_watch_next(), clear it
- * (to NULL) when called, before they check their arguments. One of them that fails because the
- * daemon answered with an error status sets it to the daemon's message; one that fails for
- * any other reason (a bad argument, no daemon listening, a lost connection, a malformed reply,
- * a failed mmap) leaves it NULL, as does a daemon error without a message. No other function
- * changes it: it still describes the last of those calls after shmv_view_release(),
- * shmv_disconnect() and the like, and after a view function failed on its own.
+ * The functions that talk to the daemon clear it (to NULL) when called, before they check
+ * their arguments: shmv_connect(), shmv_watch_open(), shmv_watch_next() and every function
+ * that takes a shmv_client but shmv_set_timeout() and shmv_disconnect(). One of them that
+ * fails because the daemon answered with an error status sets it to the daemon's message; one
+ * that fails for any other reason (a bad argument, no daemon listening, a lost connection, a
+ * malformed reply, a failed mmap) leaves it NULL, as does a daemon error without a message.
+ * No other function changes it: it still describes the last of those calls after
+ * shmv_view_release(), shmv_disconnect() and the like, and after a view function failed on
+ * its own.
  *
  * The message comes from whatever listens on the socket, so it is made safe to print: valid
  * UTF-8 without control characters (each control character, and each byte that is not part

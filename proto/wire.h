@@ -23,8 +23,10 @@
 #define SHMV__MAX_FDS 1u
 /* Descriptors a reader keeps queued before it closes what else arrives. */
 #define SHMV__WIRE_FD_QUEUE 4u
-/* What decoding one frame may allocate, in bytes. */
-#define SHMV__DECODE_LIMIT (8u * SHMV__MAX_FRAME)
+/* What decoding one frame of at most max_frame bytes may allocate, in bytes: for the
+ * library's replies SHMV__DECODE_LIMIT, for shmviewd's requests its --max-frame's. */
+#define SHMV__DECODE_LIMIT_OF(max_frame) ((size_t)8 * (max_frame))
+#define SHMV__DECODE_LIMIT SHMV__DECODE_LIMIT_OF(SHMV__MAX_FRAME)
 
 typedef struct shmv__wire_in {
         uint8_t *buf;

@@ -1168,8 +1168,8 @@ static void test_daemon_never_answers(void)
 /* Empty entries in a bomb page: two bytes each (a tag, a zero length), as many as one frame of
  * SHMV__MAX_FRAME holds. protobuf-c makes each a struct of its own (80 bytes for a SegmentInfo,
  * its pointer, 32 bytes of scratch while it scans): about 9 MiB with malloc() for the frame.
- * The library decodes within SHMV__DECODE_LIMIT (1 MiB, headers of 16 bytes a block counted),
- * which a page of about 7,000 empty entries passes. */
+ * The library decodes within SHMV__DECODE_LIMIT (1 MiB, in the wire layer's arena),
+ * which a page of about 8,000 empty entries passes. */
 #define BOMB_ENTRIES 65000u
 /* Well within the limit: 8 times the longest page shmviewd sends (256). */
 #define SMALL_ENTRIES 2048u

@@ -1,5 +1,5 @@
 /* libFuzzer target: replies from a fake daemon into libshmview. The library is the real one
- * (client.c, view.c, admin.c, error.c, reply.c and the wire layer), called through its public
+ * (client.c, view.c, admin.c, error.c and the wire layer), called through its public
  * API; the daemon is a thread of this process that listens on a temporary socket and answers
  * every request the library sends with the next reply record of the input, as a hostile or
  * broken process listening on the socket path, or a daemon bug, could.
@@ -55,6 +55,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "request.h"
 #include "shmview.h"
 #include "wire.h"
 
@@ -471,6 +472,11 @@ static size_t canned(const Shmview__Request *req, bool event, unsigned seq, uint
         default: /* create, unlink, seal: no body */
                 break;
         }
+        /* Every request a client sends has its canned reply, of the kind its row names. */
+        const shmv__request_spec *spec = shmv__request_find(req->body_case);
+        if (!spec || resp.body_case != spec->reply ||
+            !(spec->flags & SHMV__REQ_FD) != (*ret_fd < 0))
+                die("a canned reply does not match the request table (proto/request.h)");
 pack:
         if (shmview__response__get_packed_size(&resp) > cap)
                 die("canned reply too large");
