@@ -10,7 +10,7 @@
 
 #include "harness.h"
 
-void th_raw_connect(th_raw *r)
+void th_raw_connect_to(th_raw *r, const char *path)
 {
         memset(r, 0, sizeof(*r));
         r->next_id = 1;
@@ -18,14 +18,21 @@ void th_raw_connect(th_raw *r)
                 th_fail(__FILE__, __LINE__, "out of memory");
         r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", th_socket_path());
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         if (r->fd < 0 || connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 th_fail(__FILE__, __LINE__, "connect %s: %s", sa.sun_path, strerror(errno));
 }
 
-void th_raw_connect_hello(th_raw *r)
+void th_raw_connect(th_raw *r)
 {
-        th_raw_connect(r);
+        const char *path = getenv("SHMVIEW_SOCKET");
+        if (!path)
+                th_fail(__FILE__, __LINE__, "SHMVIEW_SOCKET is not set");
+        th_raw_connect_to(r, path);
+}
+
+void th_raw_hello(th_raw *r, Shmview__Response **ret)
+{
         Shmview__Hello h = SHMVIEW__HELLO__INIT;
         h.protocol_version = SHMV__PROTOCOL_VERSION;
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
@@ -36,7 +43,16 @@ void th_raw_connect_hello(th_raw *r)
         if (rc < 0)
                 th_fail(__FILE__, __LINE__, "hello: %s", strerror(-rc));
         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_HELLO);
-        shmview__response__free_unpacked(resp, NULL);
+        if (ret)
+                *ret = resp;
+        else
+                shmview__response__free_unpacked(resp, NULL);
+}
+
+void th_raw_connect_hello(th_raw *r)
+{
+        th_raw_connect(r);
+        th_raw_hello(r, NULL);
 }
 
 void th_raw_close(th_raw *r)
@@ -86,6 +102,18 @@ void th_raw_send_payload(th_raw *r, const void *payload, size_t len)
                           (uint8_t)(len >> 24)};
         th_raw_send_bytes(r, hdr, sizeof(hdr));
         th_raw_send_bytes(r, payload, len);
+}
+
+void th_raw_append_frame(uint8_t *buf, size_t *len, size_t cap, Shmview__Request *req, uint64_t id)
+{
+        req->id = id;
+        uint8_t *frame;
+        size_t n;
+        CHECK_OK(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &frame, &n));
+        CHECK_LE(*len + n, cap);
+        memcpy(buf + *len, frame, n);
+        *len += n;
+        free(frame);
 }
 
 uint64_t th_raw_send(th_raw *r, Shmview__Request *req)

@@ -20,8 +20,13 @@ typedef struct th_raw {
 /* How long a reply, or the end of the connection, may take before the test fails. */
 #define TH_RAW_TIMEOUT_MS 10000
 
-/* Connects to the test daemon's socket (no hello). */
+/* Connects to the socket at path (no hello). */
+void th_raw_connect_to(th_raw *r, const char *path);
+/* Connects where th_connect() and the library do: $SHMVIEW_SOCKET, the test daemon's socket
+ * unless the test started a daemon of its own and named its socket there. */
 void th_raw_connect(th_raw *r);
+/* Says hello; the reply goes to *ret when given (free it as th_raw_recv's). */
+void th_raw_hello(th_raw *r, Shmview__Response **ret);
 /* Connects and says hello. */
 void th_raw_connect_hello(th_raw *r);
 void th_raw_close(th_raw *r);
@@ -31,6 +36,9 @@ void th_raw_send_bytes(th_raw *r, const void *buf, size_t len);
 void th_raw_send_with_fds(th_raw *r, const void *buf, size_t len, const int *fds, size_t nfds);
 /* A frame around payload, prefix included. */
 void th_raw_send_payload(th_raw *r, const void *payload, size_t len);
+/* Packs req with id and appends its frame to buf (*len bytes used of cap), to send several
+ * frames in one write. */
+void th_raw_append_frame(uint8_t *buf, size_t *len, size_t cap, Shmview__Request *req, uint64_t id);
 /* Gives req the next id, packs and sends it; returns the id. */
 uint64_t th_raw_send(th_raw *r, Shmview__Request *req);
 

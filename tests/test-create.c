@@ -219,18 +219,6 @@ static void test_name_taken_meanwhile(void)
         shmv_disconnect(b);
 }
 
-static void append_frame(uint8_t *buf, size_t *len, size_t cap, Shmview__Request *req, uint64_t id)
-{
-        req->id = id;
-        uint8_t *frame;
-        size_t n;
-        CHECK_EQ(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &frame, &n), 0);
-        CHECK_LE(*len + n, cap);
-        memcpy(buf + *len, frame, n);
-        *len += n;
-        free(frame);
-}
-
 /* create, stat and open of the same large segment in one write: the stat and the open wait
  * for the create, then see the segment whole, and the replies come in request order. */
 static void test_pipelined_after_create(void)
@@ -257,9 +245,9 @@ static void test_pipelined_after_create(void)
         open.open = &ob;
         uint8_t buf[1024];
         size_t len = 0;
-        append_frame(buf, &len, sizeof(buf), &create, 101);
-        append_frame(buf, &len, sizeof(buf), &stat, 102);
-        append_frame(buf, &len, sizeof(buf), &open, 103);
+        th_raw_append_frame(buf, &len, sizeof(buf), &create, 101);
+        th_raw_append_frame(buf, &len, sizeof(buf), &stat, 102);
+        th_raw_append_frame(buf, &len, sizeof(buf), &open, 103);
         th_raw_send_bytes(&a, buf, len);
 
         /* One read may take several replies, and the open's descriptor with them: the
@@ -376,11 +364,11 @@ static void test_client_gone_with_replies_queued(void)
         uint8_t *buf = malloc(cap);
         CHECK(buf != NULL);
         for (unsigned i = 0; i < NSTATS; i++)
-                append_frame(buf, &len, cap, &stat, 1000 + i);
+                th_raw_append_frame(buf, &len, cap, &stat, 1000 + i);
         Shmview__CreateRequest cb;
         Shmview__Request create;
         fill_create(&create, &cb, name, BIG);
-        append_frame(buf, &len, cap, &create, 5000);
+        th_raw_append_frame(buf, &len, cap, &create, 5000);
         th_raw_send_bytes(&a, buf, len);
         free(buf);
         wait_creating(th_daemon_pid(), name);
@@ -493,20 +481,8 @@ static int own_wait(own_daemon *d)
 
 static void own_connect(const own_daemon *d, th_raw *r)
 {
-        memset(r, 0, sizeof(*r));
-        r->next_id = 1;
-        CHECK_EQ(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true), 0);
-        r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-        CHECK_GE(r->fd, 0);
-        CHECK_EQ(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = SHMV__PROTOCOL_VERSION;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
-        CHECK_OK(th_raw_call(r, &req, NULL, NULL));
+        th_raw_connect_to(r, d->sock);
+        th_raw_hello(r, NULL);
 }
 
 /* SIGTERM while a large create reserves: the daemon finishes it, answers it and the request
@@ -529,8 +505,8 @@ static void test_sigterm_meanwhile(void)
         stat.stat = &sb;
         uint8_t buf[512];
         size_t len = 0;
-        append_frame(buf, &len, sizeof(buf), &create, 7);
-        append_frame(buf, &len, sizeof(buf), &stat, 8);
+        th_raw_append_frame(buf, &len, sizeof(buf), &create, 7);
+        th_raw_append_frame(buf, &len, sizeof(buf), &stat, 8);
         th_raw_send_bytes(&a, buf, len);
         wait_creating(d.pid, name);
         CHECK_EQ(kill(d.pid, SIGTERM), 0);

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "wire.h"
+#include "raw.h"
 
 #define MiB (1024ull * 1024)
 
@@ -408,73 +408,18 @@ static void test_watch_overflow(void)
 }
 
 /* Raw protocol: a request sent on a watching connection closes it. */
-static int raw_connect(void)
-{
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", th_socket_path());
-        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        return fd;
-}
-
-static void raw_send(int fd, Shmview__Request *req)
-{
-        uint8_t *buf;
-        size_t len;
-        CHECK_OK(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &buf, &len));
-        CHECK_OK(shmv__wire_send_all(fd, buf, len, -1));
-        free(buf);
-}
-
-static Shmview__Response *raw_recv(int fd, shmv__wire_in *in)
-{
-        const uint8_t *payload;
-        size_t len;
-        int r;
-        while ((r = shmv__wire_in_frame(in, &payload, &len)) == 0) {
-                ssize_t n = shmv__wire_in_fill(in, fd);
-                if (n <= 0)
-                        return NULL;
-        }
-        CHECK_EQ(r, 1);
-        Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
-        shmv__wire_in_consume(in);
-        for (int x; (x = shmv__wire_in_take_fd(in)) >= 0;)
-                close(x);
-        CHECK(resp != NULL);
-        return resp;
-}
-
-static void raw_hello(int fd, shmv__wire_in *in)
-{
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = 1;
-        req.id = 1;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
-        raw_send(fd, &req);
-        Shmview__Response *resp = raw_recv(fd, in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
-        shmview__response__free_unpacked(resp, NULL);
-}
-
 static void test_watch_protocol(void)
 {
-        shmv__wire_in in;
-        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true));
-        int fd = raw_connect();
-        raw_hello(fd, &in);
+        th_raw r;
+        th_raw_connect_hello(&r);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__WatchRequest wr = SHMVIEW__WATCH_REQUEST__INIT;
-        req.id = 77;
         req.body_case = SHMVIEW__REQUEST__BODY_WATCH;
         req.watch = &wr;
-        raw_send(fd, &req);
-        Shmview__Response *resp = raw_recv(fd, &in);
+        uint64_t watch_id = th_raw_send(&r, &req);
+        Shmview__Response *resp = th_raw_recv(&r, NULL);
         CHECK(resp);
-        CHECK_EQ(resp->id, 77);
+        CHECK_EQ(resp->id, watch_id);
         CHECK_EQ(resp->status, 0);
         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_WATCH);
         CHECK_GT(resp->watch->queue_bytes, 0);
@@ -482,9 +427,9 @@ static void test_watch_protocol(void)
 
         /* An event carries the watch request's id. */
         shmv_client *c = th_connect();
-        resp = raw_recv(fd, &in);
+        resp = th_raw_recv(&r, NULL);
         CHECK(resp);
-        CHECK_EQ(resp->id, 77);
+        CHECK_EQ(resp->id, watch_id);
         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_EVENT);
         CHECK_EQ(resp->event->kind, SHMVIEW__EVENT__KIND__CLIENT_CONNECTED);
         CHECK(resp->event->client);
@@ -493,53 +438,25 @@ static void test_watch_protocol(void)
 
         Shmview__Request st = SHMVIEW__REQUEST__INIT;
         Shmview__StatusRequest sr = SHMVIEW__STATUS_REQUEST__INIT;
-        st.id = 78;
         st.body_case = SHMVIEW__REQUEST__BODY_DAEMON_STATUS;
         st.daemon_status = &sr;
-        raw_send(fd, &st);
+        th_raw_send(&r, &st);
         /* No answer: the end of the connection. */
-        resp = raw_recv(fd, &in);
-        CHECK_NULL(resp);
-        close(fd);
+        CHECK_NULL(th_raw_recv(&r, NULL));
+        th_raw_close(&r);
 
         /* Watching while holding views is refused, and the connection stays usable. */
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("busy"));
         CHECK_OK(shmv_segment_create(c, name, 4096, 0));
-        fd = raw_connect();
-        shmv__wire_in_free(&in);
-        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, true));
-        raw_hello(fd, &in);
-        Shmview__Request op = SHMVIEW__REQUEST__INIT;
-        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
-        o.name.data = (uint8_t *)name;
-        o.name.len = strlen(name);
-        o.length = UINT64_MAX;
-        op.id = 2;
-        op.body_case = SHMVIEW__REQUEST__BODY_OPEN;
-        op.open = &o;
-        raw_send(fd, &op);
-        resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
-        CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);
-        shmview__response__free_unpacked(resp, NULL);
-        req.id = 3;
-        raw_send(fd, &req);
-        resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->id, 3);
-        CHECK_EQ(resp->status, EBUSY);
-        shmview__response__free_unpacked(resp, NULL);
-        raw_send(fd, &st);
-        resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
+        th_raw_connect_hello(&r);
+        CHECK_OK(th_raw_open(&r, name, strlen(name), 0, UINT64_MAX, false, NULL, NULL));
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EBUSY);
+        CHECK_OK(th_raw_call(&r, &st, &resp, NULL));
         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_DAEMON_STATUS);
         CHECK_EQ(resp->daemon_status->watchers, 0);
         shmview__response__free_unpacked(resp, NULL);
-        close(fd);
-        shmv__wire_in_free(&in);
+        th_raw_close(&r);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }

@@ -25,7 +25,7 @@
 #include <linux/sockios.h>
 
 #include "harness.h"
-#include "wire.h"
+#include "raw.h"
 
 #ifndef SYSTEMD_SOCKET_ACTIVATE
 #define SYSTEMD_SOCKET_ACTIVATE ""
@@ -635,33 +635,6 @@ static void list_name(char *buf, size_t size, int i)
         snprintf(buf, size, "t-%03d-%s", i, pad);
 }
 
-static Shmview__Response *raw_recv(int fd, shmv__wire_in *in)
-{
-        const uint8_t *payload;
-        size_t len;
-        int r;
-        while ((r = shmv__wire_in_frame(in, &payload, &len)) == 0) {
-                ssize_t n = shmv__wire_in_fill(in, fd);
-                if (n <= 0)
-                        return NULL;
-        }
-        CHECK_EQ(r, 1);
-        Shmview__Response *resp = shmview__response__unpack(NULL, len, payload);
-        shmv__wire_in_consume(in);
-        CHECK(resp);
-        return resp;
-}
-
-static void raw_send(int fd, uint64_t id, Shmview__Request *req)
-{
-        req->id = id;
-        uint8_t *buf;
-        size_t len;
-        CHECK_OK(shmv__wire_pack(&req->base, SHMV__MAX_FRAME, &buf, &len));
-        CHECK_OK(shmv__wire_send_all(fd, buf, len, -1));
-        free(buf);
-}
-
 /* SIGTERM: replies to what was already asked are all sent before the daemon exits 0, and the
  * segments come back in the next daemon, on the socket the service manager held. */
 static void test_sigterm_restart(void)
@@ -678,44 +651,23 @@ static void test_sigterm_restart(void)
 
         /* A client that asks for many large replies and reads none yet: the daemon stops
          * reading it once its replies back up, with requests still buffered. */
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
-        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        shmv__wire_in in;
-        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        th_raw r;
+        th_raw_connect_hello(&r);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = SHMV__PROTOCOL_VERSION;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
-        raw_send(fd, 1, &req);
-        Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
-        shmview__response__free_unpacked(resp, NULL);
         Shmview__ListRequest lr = SHMVIEW__LIST_REQUEST__INIT;
         req.body_case = SHMVIEW__REQUEST__BODY_LIST;
         req.list = &lr;
         /* In one write, so that the daemon reads all or nothing of them. */
         uint8_t all[N_PIPELINED * 64];
         size_t all_len = 0;
-        for (int i = 0; i < N_PIPELINED; i++) {
-                req.id = (uint64_t)(2 + i);
-                uint8_t *buf;
-                size_t len;
-                CHECK_OK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &buf, &len));
-                CHECK_LE(all_len + len, sizeof(all));
-                memcpy(all + all_len, buf, len);
-                all_len += len;
-                free(buf);
-        }
-        CHECK_OK(shmv__wire_send_all(fd, all, all_len, -1));
+        for (int i = 0; i < N_PIPELINED; i++)
+                th_raw_append_frame(all, &all_len, sizeof(all), &req, (uint64_t)(2 + i));
+        th_raw_send_bytes(&r, all, all_len);
         /* Until the daemon has read them: what it has not read when SIGTERM comes, it never
          * will. SIOCOUTQ counts the bytes sent and not yet read by the peer. */
         for (int64_t end = th_now_ms() + WAIT_MS;; th_sleep_ms(2)) {
                 int queued = -1;
-                CHECK_EQ(ioctl(fd, SIOCOUTQ, &queued), 0);
+                CHECK_EQ(ioctl(r.fd, SIOCOUTQ, &queued), 0);
                 if (queued == 0)
                         break;
                 CHECK_LT(th_now_ms(), end);
@@ -724,7 +676,7 @@ static void test_sigterm_restart(void)
 
         kill(M.daemon, SIGTERM);
         for (int i = 0; i < N_PIPELINED; i++) {
-                resp = raw_recv(fd, &in);
+                Shmview__Response *resp = th_raw_recv(&r, NULL);
                 if (!resp)
                         th_fail(__FILE__, __LINE__, "reply %d of %d lost", i, N_PIPELINED);
                 CHECK_EQ(resp->id, (uint64_t)(2 + i));
@@ -733,9 +685,8 @@ static void test_sigterm_restart(void)
                 CHECK_EQ(resp->list->n_segments, N_LIST);
                 shmview__response__free_unpacked(resp, NULL);
         }
-        CHECK_NULL(raw_recv(fd, &in)); /* then the end */
-        shmv__wire_in_free(&in);
-        close(fd);
+        CHECK_NULL(th_raw_recv(&r, NULL)); /* then the end */
+        th_raw_close(&r);
         int st = stop_daemon(0);
         CHECK(WIFEXITED(st));
         CHECK_EQ(WEXITSTATUS(st), 0);
@@ -911,22 +862,9 @@ static void reattach_main(int cmd, int rsp)
 {
         th_become(65534, 65534);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a change of uid cleared it */
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
-        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        shmv__wire_in in;
-        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        th_raw r;
+        th_raw_connect_hello(&r);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = SHMV__PROTOCOL_VERSION;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
-        raw_send(fd, 1, &req);
-        Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
-        shmview__response__free_unpacked(resp, NULL);
 
         /* The ids of "private" (0600, root's) and "shared" (0644, root's) come from the pipe. */
         uint64_t ids[2];
@@ -956,63 +894,45 @@ static void reattach_main(int cmd, int rsp)
                 ra.writable = cases[i].writable;
                 req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
                 req.reattach = &ra;
-                raw_send(fd, 10 + i, &req);
-                resp = raw_recv(fd, &in);
-                CHECK(resp);
-                if (resp->status != cases[i].status)
-                        th_fail(__FILE__, __LINE__, "case %zu: status %d, wanted %d", i,
-                                resp->status, cases[i].status);
-                if (resp->status == 0) {
+                Shmview__Response *resp = NULL;
+                int rc = th_raw_call(&r, &req, &resp, NULL);
+                if (rc != -cases[i].status)
+                        th_fail(__FILE__, __LINE__, "case %zu: status %d, wanted %d", i, -rc,
+                                cases[i].status);
+                if (rc == 0) {
                         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_REATTACH);
                         CHECK_NE(resp->reattach->view_id, 0);
                         CHECK_EQ(resp->reattach->segment_id, ids[1]);
+                        shmview__response__free_unpacked(resp, NULL);
                 }
-                shmview__response__free_unpacked(resp, NULL);
         }
         child_reply(rsp, "r", 1);
         char ch;
         CHECK_EQ(read(cmd, &ch, 1), 1);
         CHECK_EQ(ch, 'X');
-        shmv__wire_in_free(&in);
-        close(fd);
+        th_raw_close(&r);
 }
 
 static uint64_t segment_id_of(shmv_client *c, const char *name)
 {
         /* The id rides on OpenReply; ask the daemon for one over a raw connection. */
         (void)c;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
-        CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        shmv__wire_in in;
-        CHECK_OK(shmv__wire_in_init(&in, SHMV__MAX_FRAME, false));
+        th_raw r;
+        th_raw_connect_hello(&r);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = SHMV__PROTOCOL_VERSION;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
-        raw_send(fd, 1, &req);
-        Shmview__Response *resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
-        shmview__response__free_unpacked(resp, NULL);
         Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
         o.name.data = (uint8_t *)(uintptr_t)name;
         o.name.len = strlen(name);
         o.length = UINT64_MAX;
         req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
         req.open = &o;
-        raw_send(fd, 2, &req);
-        resp = raw_recv(fd, &in);
-        CHECK(resp);
-        CHECK_EQ(resp->status, 0);
+        Shmview__Response *resp;
+        CHECK_OK(th_raw_call(&r, &req, &resp, NULL)); /* closes the reply's descriptor */
         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);
         uint64_t id = resp->open->segment_id;
         CHECK_NE(id, 0);
         shmview__response__free_unpacked(resp, NULL);
-        shmv__wire_in_free(&in); /* closes the descriptor that came with the reply */
-        close(fd);
+        th_raw_close(&r);
         return id;
 }
 

@@ -1293,24 +1293,13 @@ static void test_bytes_in_pages(void)
         own_daemon_stop(&d);
 }
 
-/* A raw connection to this test's own daemon (th_raw_connect reaches the harness's). */
+/* A raw connection to this test's own daemon (own_daemon_start() names its socket in
+ * SHMVIEW_SOCKET), whose hello says the limit of views per uid. */
 static void raw_connect_own(th_raw *r)
 {
-        memset(r, 0, sizeof(*r));
-        r->next_id = 1;
-        CHECK_EQ(shmv__wire_in_init(&r->in, SHMV__MAX_FRAME, true), 0);
-        r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", getenv("SHMVIEW_SOCKET"));
-        CHECK_GE(r->fd, 0);
-        CHECK_EQ(connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = SHMV__PROTOCOL_VERSION;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
+        th_raw_connect(r);
         Shmview__Response *resp;
-        CHECK_OK(th_raw_call(r, &req, &resp, NULL));
+        th_raw_hello(r, &resp);
         CHECK(resp->hello->limits);
         CHECK_EQ(resp->hello->limits->max_views_per_uid, 5);
         shmview__response__free_unpacked(resp, NULL);
