@@ -1,7 +1,8 @@
 /* Views: Python memoryview semantics (Objects/memoryobject.c) over mappings of segments.
  *
- * A view handle is a small malloc'd struct describing a 1-D strided window (buf, len, stride,
- * itemsize, format) into one shmv__mapping. Slices, casts and read-only copies are new handles
+ * A view handle is a small malloc'd struct describing a strided window (buf, shape, strides,
+ * itemsize, format) into one shmv__mapping: one dimension as opened, up to SHMV_MAX_NDIM after
+ * a cast with a shape. Slices, casts and read-only copies are new handles
  * over the same mapping; only the mapping is reference counted, so none of these operations
  * makes a system call or talks to the daemon. */
 #include <errno.h>
@@ -17,12 +18,43 @@
 struct shmv_view {
         shmv__mapping *mapping;
         uint8_t *buf; /* address of item 0 */
-        size_t len; /* items */
-        ptrdiff_t stride; /* bytes from one item to the next; negative for reversed slices */
+        size_t len; /* shape[0]: items along the first dimension, len() in Python */
+        ptrdiff_t stride; /* strides[0]: bytes from one to the next; negative for reversed slices */
         size_t itemsize;
-        char format[3];
+        char format[3]; /* as the cast named it: "B" or "@B" */
         bool readonly;
+        unsigned ndim; /* 1 to SHMV_MAX_NDIM */
+        size_t inner; /* items under one index of the first dimension: shape[1] * ... (1 in 1-D) */
+        /* ndim > 1: shape[1..ndim-1], then strides[1..ndim-1]. */
+        ptrdiff_t dims[];
 };
+
+/* The format character of v, without the optional '@'. */
+static char fmtchar(const shmv_view *v)
+{
+        return v->format[0] == '@' ? v->format[1] : v->format[0];
+}
+
+/* Items in all dimensions together. */
+static size_t nitems(const shmv_view *v)
+{
+        return v->len * v->inner;
+}
+
+static size_t dim_shape(const shmv_view *v, unsigned d)
+{
+        return d == 0 ? v->len : (size_t)v->dims[d - 1];
+}
+
+static ptrdiff_t dim_stride(const shmv_view *v, unsigned d)
+{
+        return d == 0 ? v->stride : v->dims[v->ndim - 1 + d - 1];
+}
+
+static size_t view_size(unsigned ndim)
+{
+        return sizeof(shmv_view) + 2 * (ndim - 1) * sizeof(ptrdiff_t);
+}
 
 /* Where an empty view points: never read or written, but data() must not return NULL. */
 static uint8_t empty_byte;
@@ -131,6 +163,8 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
         v->itemsize = 1;
         v->format[0] = 'B';
         v->readonly = !writable;
+        v->ndim = 1;
+        v->inner = 1;
         *ret = v;
         return 0;
 
@@ -148,16 +182,24 @@ void shmv_view_release(shmv_view *view)
         free(view);
 }
 
-/* A new handle equal to v, holding its own reference on the mapping. */
-static shmv_view *view_dup(const shmv_view *v)
+/* A new handle over v's memory with ndim dimensions, holding its own reference on the mapping:
+ * v's copy when ndim is v's, else with only v's first-dimension fields (the caller sets the
+ * others). */
+static shmv_view *view_derive(const shmv_view *v, unsigned ndim)
 {
-        shmv_view *n = malloc(sizeof(*n));
+        shmv_view *n = malloc(view_size(ndim));
 
         if (!n)
                 return NULL;
-        *n = *v;
+        memcpy(n, v, view_size(ndim == v->ndim ? ndim : 1));
+        n->ndim = ndim;
         atomic_fetch_add_explicit(&v->mapping->refs, 1, memory_order_relaxed);
         return n;
+}
+
+static shmv_view *view_dup(const shmv_view *v)
+{
+        return view_derive(v, v->ndim);
 }
 
 size_t shmv_view_len(const shmv_view *v)
@@ -167,7 +209,7 @@ size_t shmv_view_len(const shmv_view *v)
 
 size_t shmv_view_nbytes(const shmv_view *v)
 {
-        return v ? v->len * v->itemsize : 0;
+        return v ? nitems(v) * v->itemsize : 0;
 }
 
 size_t shmv_view_itemsize(const shmv_view *v)
@@ -185,16 +227,100 @@ ptrdiff_t shmv_view_stride(const shmv_view *v)
         return v ? v->stride : 0;
 }
 
+size_t shmv_view_ndim(const shmv_view *v)
+{
+        return v ? v->ndim : 0;
+}
+
+size_t shmv_view_shape(const shmv_view *v, size_t dim)
+{
+        return v && dim < v->ndim ? dim_shape(v, (unsigned)dim) : 0;
+}
+
+ptrdiff_t shmv_view_strides(const shmv_view *v, size_t dim)
+{
+        return v && dim < v->ndim ? dim_stride(v, (unsigned)dim) : 0;
+}
+
 bool shmv_view_readonly(const shmv_view *v)
 {
         return v ? v->readonly : true;
 }
 
-/* CPython's C-contiguity test for one dimension: a view of zero or one item is contiguous
- * whatever its stride. */
+/* memoryview's C-contiguity flag (init_flags()): in one dimension, one item or adjacent items
+ * (so an empty stepped slice is not contiguous); in more, PyBuffer_IsContiguous(, 'C'), for
+ * which no items at all is contiguous. */
 static bool is_contiguous(const shmv_view *v)
 {
-        return v->len <= 1 || v->stride == (ptrdiff_t)v->itemsize;
+        ptrdiff_t expect = (ptrdiff_t)v->itemsize;
+
+        if (v->ndim == 1)
+                return v->len == 1 || v->stride == expect;
+        if (nitems(v) == 0)
+                return true;
+        for (unsigned d = v->ndim; d-- > 0;) {
+                size_t n = dim_shape(v, d);
+                if (n > 1 && dim_stride(v, d) != expect)
+                        return false;
+                expect *= (ptrdiff_t)n;
+        }
+        return true;
+}
+
+/* The same in Fortran order (memoryview.f_contiguous). */
+static bool is_f_contiguous(const shmv_view *v)
+{
+        ptrdiff_t expect = (ptrdiff_t)v->itemsize;
+
+        if (v->ndim == 1)
+                return is_contiguous(v);
+        if (nitems(v) == 0)
+                return true;
+        for (unsigned d = 0; d < v->ndim; d++) {
+                size_t n = dim_shape(v, d);
+                if (n > 1 && dim_stride(v, d) != expect)
+                        return false;
+                expect *= (ptrdiff_t)n;
+        }
+        return true;
+}
+
+bool shmv_view_f_contiguous(const shmv_view *v)
+{
+        return v ? is_f_contiguous(v) : false;
+}
+
+/* Walks the items of a view in C order (last index fastest): cursor_next() returns the
+ * address of one item after another, nitems() times. Addresses are computed as integers:
+ * one step past the last item may point outside the mapping. */
+typedef struct cursor {
+        const shmv_view *v;
+        uintptr_t p;
+        size_t idx[SHMV_MAX_NDIM];
+} cursor;
+
+static void cursor_init(cursor *c, const shmv_view *v)
+{
+        c->v = v;
+        c->p = (uintptr_t)v->buf;
+        memset(c->idx, 0, v->ndim * sizeof(c->idx[0]));
+}
+
+static uint8_t *cursor_next(cursor *c)
+{
+        const shmv_view *v = c->v;
+        uintptr_t cur = c->p;
+
+        for (unsigned d = v->ndim; d-- > 0;) {
+                ptrdiff_t st = dim_stride(v, d);
+                if (++c->idx[d] < dim_shape(v, d)) {
+                        c->p += (uintptr_t)st;
+                        break;
+                }
+                c->p -= (uintptr_t)(st * (ptrdiff_t)(c->idx[d] - 1));
+                c->idx[d] = 0;
+        }
+        return (uint8_t *)cur;
 }
 
 bool shmv_view_contiguous(const shmv_view *v)
@@ -224,43 +350,68 @@ void *shmv_view_data_mut(shmv_view *v)
         return v->buf;
 }
 
-/* Resolves a possibly negative index to the address of its item, or NULL out of range. */
-static uint8_t *item_ptr(const shmv_view *v, ptrdiff_t index)
+/* Resolves one index per dimension, possibly negative, to the address of its item: -ERANGE
+ * when one is out of range, -ENOTSUP for fewer indices than dimensions (memoryview's
+ * "sub-views are not implemented"), -EINVAL for more. */
+static int item_ptr(const shmv_view *v, const ptrdiff_t *index, size_t n, uint8_t **ret)
 {
-        if (index < 0)
-                index += (ptrdiff_t)v->len;
-        if (index < 0 || (size_t)index >= v->len)
-                return NULL;
-        return v->buf + index * v->stride;
+        uintptr_t p = (uintptr_t)v->buf;
+
+        if (n < v->ndim)
+                return -ENOTSUP;
+        if (n > v->ndim)
+                return -EINVAL;
+        for (unsigned d = 0; d < v->ndim; d++) {
+                ptrdiff_t i = index[d], len = (ptrdiff_t)dim_shape(v, d);
+                if (i < 0)
+                        i += len;
+                if (i < 0 || i >= len)
+                        return -ERANGE;
+                p += (uintptr_t)(i * dim_stride(v, d));
+        }
+        *ret = (uint8_t *)p;
+        return 0;
+}
+
+int shmv_view_get_at(const shmv_view *v, const ptrdiff_t *index, size_t n, void *ret_item)
+{
+        uint8_t *p;
+        int r;
+
+        if (!v || !ret_item || (!index && n > 0))
+                return -EINVAL;
+        r = item_ptr(v, index, n, &p);
+        if (r < 0)
+                return r;
+        memcpy(ret_item, p, v->itemsize);
+        return 0;
 }
 
 int shmv_view_get(const shmv_view *v, ptrdiff_t index, void *ret_item)
 {
-        const uint8_t *p;
+        return shmv_view_get_at(v, &index, 1, ret_item);
+}
 
-        if (!v || !ret_item)
+int shmv_view_set_at(shmv_view *v, const ptrdiff_t *index, size_t n, const void *item)
+{
+        uint8_t *p;
+        int r;
+
+        if (!v || !item || (!index && n > 0))
                 return -EINVAL;
-        p = item_ptr(v, index);
-        if (!p)
-                return -ERANGE;
-        memcpy(ret_item, p, v->itemsize);
+        /* As memory_ass_sub(): read-only is reported before the index is looked at. */
+        if (v->readonly)
+                return -EROFS;
+        r = item_ptr(v, index, n, &p);
+        if (r < 0)
+                return r;
+        memcpy(p, item, v->itemsize);
         return 0;
 }
 
 int shmv_view_set(shmv_view *v, ptrdiff_t index, const void *item)
 {
-        uint8_t *p;
-
-        if (!v || !item)
-                return -EINVAL;
-        /* As memory_ass_sub(): read-only is reported before the index is looked at. */
-        if (v->readonly)
-                return -EROFS;
-        p = item_ptr(v, index);
-        if (!p)
-                return -ERANGE;
-        memcpy(p, item, v->itemsize);
-        return 0;
+        return shmv_view_set_at(v, &index, 1, item);
 }
 
 /* PySlice_AdjustIndices(): clamps start and stop to length and returns the slice length. */
@@ -330,19 +481,20 @@ int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop, ptrdiff
         return 0;
 }
 
-/* Lowest and one past the highest byte address the items of v occupy (len > 0). */
+/* Lowest and one past the highest byte address the items of v occupy (nitems > 0). */
 static void view_extent(const shmv_view *v, uintptr_t *ret_lo, uintptr_t *ret_hi)
 {
-        uintptr_t first = (uintptr_t)v->buf;
-        uintptr_t last = (uintptr_t)(v->buf + (ptrdiff_t)(v->len - 1) * v->stride);
+        uintptr_t lo = (uintptr_t)v->buf, hi = lo;
 
-        if (first > last) {
-                uintptr_t t = first;
-                first = last;
-                last = t;
+        for (unsigned d = 0; d < v->ndim; d++) {
+                ptrdiff_t span = (ptrdiff_t)(dim_shape(v, d) - 1) * dim_stride(v, d);
+                if (span < 0)
+                        lo -= (uintptr_t)-span;
+                else
+                        hi += (uintptr_t)span;
         }
-        *ret_lo = first;
-        *ret_hi = last + v->itemsize;
+        *ret_lo = lo;
+        *ret_hi = hi + v->itemsize;
 }
 
 int shmv_view_write(shmv_view *v, const void *src, size_t len)
@@ -355,12 +507,12 @@ int shmv_view_write(shmv_view *v, const void *src, size_t len)
                 return -EINVAL;
         if (v->readonly)
                 return -EROFS;
-        if (len != v->len * v->itemsize)
+        if (len != nitems(v) * v->itemsize)
                 return -EINVAL;
         if (len == 0)
                 return 0;
 
-        if (v->stride == (ptrdiff_t)v->itemsize || v->len == 1) {
+        if (is_contiguous(v)) {
                 memmove(v->buf, src, len);
                 return 0;
         }
@@ -374,8 +526,15 @@ int shmv_view_write(shmv_view *v, const void *src, size_t len)
                 memcpy(tmp, src, len);
                 s = tmp;
         }
-        for (size_t i = 0; i < v->len; i++, s += v->itemsize)
-                memcpy(v->buf + (ptrdiff_t)i * v->stride, s, v->itemsize);
+        if (v->ndim == 1) {
+                for (size_t i = 0; i < v->len; i++, s += v->itemsize)
+                        memcpy(v->buf + (ptrdiff_t)i * v->stride, s, v->itemsize);
+        } else {
+                cursor cur;
+                cursor_init(&cur, v);
+                for (size_t i = nitems(v); i > 0; i--, s += v->itemsize)
+                        memcpy(cursor_next(&cur), s, v->itemsize);
+        }
         free(tmp);
         return 0;
 }
@@ -383,8 +542,16 @@ int shmv_view_write(shmv_view *v, const void *src, size_t len)
 /* Copies the items of v in logical order to dst, which holds nbytes. */
 static void gather(const shmv_view *v, uint8_t *dst)
 {
+        cursor cur;
+
         if (is_contiguous(v)) {
-                memmove(dst, v->buf, v->len * v->itemsize);
+                memmove(dst, v->buf, nitems(v) * v->itemsize);
+                return;
+        }
+        if (v->ndim > 1) {
+                cursor_init(&cur, v);
+                for (size_t i = nitems(v); i > 0; i--, dst += v->itemsize)
+                        memcpy(dst, cursor_next(&cur), v->itemsize);
                 return;
         }
         if (v->itemsize == 1) {
@@ -400,9 +567,9 @@ int shmv_view_tobytes(const shmv_view *v, void *dst, size_t dst_len)
 {
         if (!v || (!dst && dst_len > 0))
                 return -EINVAL;
-        if (dst_len < v->len * v->itemsize)
+        if (dst_len < nitems(v) * v->itemsize)
                 return -ENOBUFS;
-        if (v->len > 0)
+        if (nitems(v) > 0)
                 gather(v, dst);
         return 0;
 }
@@ -422,7 +589,7 @@ size_t shmv_view_hex_size(const shmv_view *v, char sep, int bytes_per_sep)
 
         if (!v)
                 return 0;
-        n = v->len * v->itemsize;
+        n = nitems(v) * v->itemsize;
         group = hex_group(sep, bytes_per_sep);
         return 2 * n + (group > 0 && n > 0 ? (n - 1) / group : 0) + 1;
 }
@@ -432,6 +599,7 @@ int shmv_view_hex(const shmv_view *v, char *dst, size_t dst_len, char sep, int b
         static const char digits[] = "0123456789abcdef";
         size_t n, group, k = 0;
         char *p = dst;
+        cursor cur;
 
         if (!v || (!dst && dst_len > 0))
                 return -EINVAL;
@@ -441,11 +609,12 @@ int shmv_view_hex(const shmv_view *v, char *dst, size_t dst_len, char sep, int b
         if (dst_len < shmv_view_hex_size(v, sep, bytes_per_sep))
                 return -ENOBUFS;
 
-        n = v->len * v->itemsize;
+        n = nitems(v) * v->itemsize;
         group = hex_group(sep, bytes_per_sep);
+        cursor_init(&cur, v);
         /* Groups count from the right for a positive bytes_per_sep, from the left otherwise. */
-        for (size_t i = 0; i < v->len; i++) {
-                const uint8_t *item = v->buf + (ptrdiff_t)i * v->stride;
+        for (size_t i = nitems(v); i > 0; i--) {
+                const uint8_t *item = cursor_next(&cur);
                 for (size_t b = 0; b < v->itemsize; b++, k++) {
                         if (group > 0 && k > 0 &&
                             (bytes_per_sep > 0 ? (n - k) % group : k % group) == 0)
@@ -487,6 +656,8 @@ static size_t native_itemsize(char c)
                 return sizeof(float);
         case 'd':
                 return sizeof(double);
+        case 'P':
+                return sizeof(void *);
         default:
                 return 0;
         }
@@ -497,39 +668,70 @@ static bool is_byte_format(char c)
         return c == 'b' || c == 'B' || c == 'c';
 }
 
-int shmv_view_cast(const shmv_view *v, const char *format, shmv_view **ret)
+/* memory_cast(), cast_to_1D() and cast_to_ND(): their checks in their order. shape NULL is a
+ * cast without a shape (to one dimension). */
+static int cast(const shmv_view *v, const char *format, const size_t *shape, size_t ndim,
+                shmv_view **ret)
 {
         shmv_view *n;
-        size_t itemsize, nbytes;
-        char c;
+        size_t itemsize, nbytes, product = 1;
+        const char *f;
 
-        if (!v || !format || !ret)
+        if (!v || !format || !ret || (shape && ndim == 0))
                 return -EINVAL;
-        /* The checks of memory_cast() and cast_to_1D(), in their order. */
         if (!is_contiguous(v))
                 return -EINVAL;
-        if (format[0] == '@')
-                format++;
-        c = format[0];
-        itemsize = native_itemsize(c);
-        if (itemsize == 0 || format[1] != '\0')
+        if ((shape || v->ndim != 1) && nitems(v) == 0)
+                return -EINVAL; /* zeros in the shape */
+        if (!shape)
+                ndim = 1;
+        if (ndim > SHMV_MAX_NDIM || (v->ndim != 1 && ndim != 1))
                 return -EINVAL;
-        if (!is_byte_format(v->format[0]) && !is_byte_format(c))
+        f = format[0] == '@' ? format + 1 : format;
+        itemsize = native_itemsize(f[0]);
+        if (itemsize == 0 || f[1] != '\0')
                 return -EINVAL;
-        nbytes = v->len * v->itemsize;
+        if (!is_byte_format(fmtchar(v)) && !is_byte_format(f[0]))
+                return -EINVAL;
+        nbytes = nitems(v) * v->itemsize;
         if (nbytes % itemsize != 0)
                 return -EINVAL;
+        for (size_t d = 0; shape && d < ndim; d++)
+                if (shape[d] == 0 || __builtin_mul_overflow(product, shape[d], &product) ||
+                    product > PTRDIFF_MAX)
+                        return -EINVAL;
+        if (shape && product * itemsize != nbytes)
+                return -EINVAL;
 
-        n = view_dup(v);
+        n = view_derive(v, (unsigned)ndim);
         if (!n)
                 return -ENOMEM;
-        n->len = nbytes / itemsize;
         n->itemsize = itemsize;
-        n->stride = (ptrdiff_t)itemsize;
-        n->format[0] = c;
-        n->format[1] = '\0';
+        strcpy(n->format, format);
+        n->len = shape ? shape[0] : nbytes / itemsize;
+        n->inner = 1;
+        /* C order: the last index moves by one item. */
+        for (size_t d = ndim; d-- > 1;) {
+                n->dims[d - 1] = (ptrdiff_t)shape[d];
+                n->dims[ndim - 1 + d - 1] = (ptrdiff_t)(n->inner * itemsize);
+                n->inner *= shape[d];
+        }
+        n->stride = (ptrdiff_t)(n->inner * itemsize);
         *ret = n;
         return 0;
+}
+
+int shmv_view_cast(const shmv_view *v, const char *format, shmv_view **ret)
+{
+        return cast(v, format, NULL, 0, ret);
+}
+
+int shmv_view_cast_shape(const shmv_view *v, const char *format, const size_t *shape, size_t ndim,
+                         shmv_view **ret)
+{
+        if (!shape)
+                return -EINVAL;
+        return cast(v, format, shape, ndim, ret);
 }
 
 int shmv_view_toreadonly(const shmv_view *v, shmv_view **ret)
@@ -601,6 +803,9 @@ static shmv_item unpack(char format, const uint8_t *p)
         case 'd':
                 LOAD(double, f);
                 break;
+        case 'P':
+                LOAD(uintptr_t, u);
+                break;
         /* Any non-zero byte is True, as struct's native '?' unpacking; read as a byte since
          * loading other values into a _Bool is undefined. */
         case '?':
@@ -625,6 +830,7 @@ static enum kind item_kind(const shmv_item *it)
         case 'L':
         case 'Q':
         case 'N':
+        case 'P':
                 return KIND_UINT;
         case 'f':
         case 'd':
@@ -695,54 +901,73 @@ static bool item_equal(const shmv_item *a, const shmv_item *b)
 
 int shmv_view_equal(const shmv_view *a, const shmv_view *b)
 {
+        cursor ca, cb;
         char fa, fb;
+        bool raw;
 
         if (!a || !b)
                 return -EINVAL;
-        if (a->len != b->len)
+        /* memoryview's equiv_shape(): the same dimensions, up to the first empty one. */
+        if (a->ndim != b->ndim)
                 return 0;
-        fa = a->format[0];
-        fb = b->format[0];
+        for (unsigned d = 0; d < a->ndim; d++) {
+                if (dim_shape(a, d) != dim_shape(b, d))
+                        return 0;
+                if (dim_shape(a, d) == 0)
+                        break;
+        }
+        fa = fmtchar(a);
+        fb = fmtchar(b);
         /* Equal integer or 'c' items are equal exactly when their bytes are; floats (NaN, -0.0)
          * and '?' (any non-zero byte is True) need unpacking. */
-        if (fa == fb && fa != 'f' && fa != 'd' && fa != '?') {
-                if (is_contiguous(a) && is_contiguous(b))
-                        return memcmp(a->buf, b->buf, a->len * a->itemsize) == 0;
-                for (size_t i = 0; i < a->len; i++)
-                        if (memcmp(a->buf + (ptrdiff_t)i * a->stride,
-                                   b->buf + (ptrdiff_t)i * b->stride, a->itemsize) != 0)
+        raw = fa == fb && fa != 'f' && fa != 'd' && fa != '?';
+        if (raw && is_contiguous(a) && is_contiguous(b))
+                return memcmp(a->buf, b->buf, nitems(a) * a->itemsize) == 0;
+        cursor_init(&ca, a);
+        cursor_init(&cb, b);
+        for (size_t i = nitems(a); i > 0; i--) {
+                const uint8_t *x = cursor_next(&ca), *y = cursor_next(&cb);
+                if (raw) {
+                        if (memcmp(x, y, a->itemsize) != 0)
                                 return 0;
-                return 1;
-        }
-        for (size_t i = 0; i < a->len; i++) {
-                shmv_item x = unpack(fa, a->buf + (ptrdiff_t)i * a->stride);
-                shmv_item y = unpack(fb, b->buf + (ptrdiff_t)i * b->stride);
-                if (!item_equal(&x, &y))
-                        return 0;
+                } else {
+                        shmv_item ix = unpack(fa, x), iy = unpack(fb, y);
+                        if (!item_equal(&ix, &iy))
+                                return 0;
+                }
         }
         return 1;
 }
 
+int shmv_view_item_at(const shmv_view *v, const ptrdiff_t *index, size_t n, shmv_item *ret)
+{
+        uint8_t *p;
+        int r;
+
+        if (!v || !ret || (!index && n > 0))
+                return -EINVAL;
+        r = item_ptr(v, index, n, &p);
+        if (r < 0)
+                return r;
+        *ret = unpack(fmtchar(v), p);
+        return 0;
+}
+
 int shmv_view_item(const shmv_view *v, ptrdiff_t index, shmv_item *ret)
 {
-        const uint8_t *p;
-
-        if (!v || !ret)
-                return -EINVAL;
-        p = item_ptr(v, index);
-        if (!p)
-                return -ERANGE;
-        *ret = unpack(v->format[0], p);
-        return 0;
+        return shmv_view_item_at(v, &index, 1, ret);
 }
 
 int shmv_view_tolist(const shmv_view *v, shmv_item *ret, size_t ret_len)
 {
+        cursor cur;
+
         if (!v || (!ret && ret_len > 0))
                 return -EINVAL;
-        if (ret_len < v->len)
+        if (ret_len < nitems(v))
                 return -ENOBUFS;
-        for (size_t i = 0; i < v->len; i++)
-                ret[i] = unpack(v->format[0], v->buf + (ptrdiff_t)i * v->stride);
+        cursor_init(&cur, v);
+        for (size_t i = 0; i < nitems(v); i++)
+                ret[i] = unpack(fmtchar(v), cursor_next(&cur));
         return 0;
 }

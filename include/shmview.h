@@ -142,42 +142,64 @@ SHMV_EXPORT int shmv_view_open(shmv_client *c, const char *name, uint64_t offset
  * NULL is fine. */
 SHMV_EXPORT void shmv_view_release(shmv_view *view);
 
-SHMV_EXPORT size_t shmv_view_len(const shmv_view *v); /* number of items */
-SHMV_EXPORT size_t shmv_view_nbytes(const shmv_view *v); /* len * itemsize */
+SHMV_EXPORT size_t shmv_view_len(const shmv_view *v); /* items along the first dimension */
+SHMV_EXPORT size_t shmv_view_nbytes(const shmv_view *v); /* product(shape) * itemsize */
 SHMV_EXPORT size_t shmv_view_itemsize(const shmv_view *v);
 SHMV_EXPORT const char *shmv_view_format(const shmv_view *v);
-SHMV_EXPORT ptrdiff_t shmv_view_stride(const shmv_view *v); /* bytes between items */
+SHMV_EXPORT ptrdiff_t shmv_view_stride(const shmv_view *v); /* strides[0] */
 SHMV_EXPORT bool shmv_view_readonly(const shmv_view *v);
+/* memoryview.c_contiguous and .f_contiguous (the same in one dimension). */
 SHMV_EXPORT bool shmv_view_contiguous(const shmv_view *v);
+SHMV_EXPORT bool shmv_view_f_contiguous(const shmv_view *v);
+
+/* Dimensions, as memoryview's ndim, shape and strides: a view has one until a cast with a
+ * shape gives it up to SHMV_MAX_NDIM. shape and strides of a dimension past ndim are 0. */
+#define SHMV_MAX_NDIM 64
+SHMV_EXPORT size_t shmv_view_ndim(const shmv_view *v);
+SHMV_EXPORT size_t shmv_view_shape(const shmv_view *v, size_t dim); /* items along dim */
+SHMV_EXPORT ptrdiff_t shmv_view_strides(const shmv_view *v, size_t dim); /* bytes between them */
 SHMV_EXPORT const void *shmv_view_data(const shmv_view *v); /* address of item 0 */
 /* Address of item 0 for writing; NULL with errno EROFS when the view is read-only. */
 SHMV_EXPORT void *shmv_view_data_mut(shmv_view *v);
 
 /* Item access; negative indices count from the end; out of range is -ERANGE.
- * ret_item and item are itemsize bytes, in native byte order. */
+ * ret_item and item are itemsize bytes, in native byte order. On a view of more than one
+ * dimension -ENOTSUP, as memoryview's "sub-views are not implemented". */
 SHMV_EXPORT int shmv_view_get(const shmv_view *v, ptrdiff_t index, void *ret_item);
 SHMV_EXPORT int shmv_view_set(shmv_view *v, ptrdiff_t index, const void *item);
+/* m[i, j, ...]: n indices, one per dimension (-ENOTSUP for fewer, -EINVAL for more). */
+SHMV_EXPORT int shmv_view_get_at(const shmv_view *v, const ptrdiff_t *index, size_t n,
+                                 void *ret_item);
+SHMV_EXPORT int shmv_view_set_at(shmv_view *v, const ptrdiff_t *index, size_t n, const void *item);
 
-/* Python's v[start:stop:step]; SHMV_NONE for an omitted part. Makes a new handle over the same
- * mapping without talking to the daemon; release it with shmv_view_release(). */
+/* Python's v[start:stop:step]; SHMV_NONE for an omitted part; the first dimension of a view of
+ * more. Makes a new handle over the same mapping without talking to the daemon; release it
+ * with shmv_view_release(). */
 SHMV_EXPORT int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
                                 shmv_view **ret);
-/* v[:] = src: len must equal nbytes; follows the stride; src may overlap the view. */
+/* v[:] = src, src in C order: len must equal nbytes; follows the strides; src may overlap the
+ * view. */
 SHMV_EXPORT int shmv_view_write(shmv_view *v, const void *src, size_t len);
-/* Copies the bytes in logical order into dst (dst_len >= nbytes, else -ENOBUFS). */
+/* Copies the bytes in logical (C) order into dst (dst_len >= nbytes, else -ENOBUFS). */
 SHMV_EXPORT int shmv_view_tobytes(const shmv_view *v, void *dst, size_t dst_len);
 /* Python's bytes.hex(sep, bytes_per_sep) of tobytes(), NUL-terminated; sep 0 means none.
  * dst_len must be at least shmv_view_hex_size(v, sep, bytes_per_sep), else -ENOBUFS. */
 SHMV_EXPORT int shmv_view_hex(const shmv_view *v, char *dst, size_t dst_len, char sep,
                               int bytes_per_sep);
 SHMV_EXPORT size_t shmv_view_hex_size(const shmv_view *v, char sep, int bytes_per_sep);
-/* memoryview.cast(format) for 1-D views: native single-character formats
- * (b B h H i I l L q Q n N f d ? c, optional '@'), C-contiguous views only, one side a byte
+/* memoryview.cast(format): a one-dimensional view of native single-character format
+ * (b B h H i I l L q Q n N f d ? c P, optional '@', which format then keeps), from a
+ * C-contiguous view (of more than one dimension: with no zero in its shape), one side a byte
  * format (b B c), nbytes a multiple of the new itemsize; otherwise -EINVAL. */
 SHMV_EXPORT int shmv_view_cast(const shmv_view *v, const char *format, shmv_view **ret);
+/* memoryview.cast(format, shape): the same, to ndim (1 to SHMV_MAX_NDIM) dimensions in C order,
+ * with memoryview's further rules: one side of the cast has one dimension, no zero in the
+ * view's shape nor in shape, product(shape) * itemsize == nbytes; otherwise -EINVAL. */
+SHMV_EXPORT int shmv_view_cast_shape(const shmv_view *v, const char *format, const size_t *shape,
+                                     size_t ndim, shmv_view **ret);
 /* A read-only handle over the same memory. */
 SHMV_EXPORT int shmv_view_toreadonly(const shmv_view *v, shmv_view **ret);
-/* memoryview ==: same length and equal items, compared as values by their formats.
+/* memoryview ==: same shape and equal items, compared as values by their formats.
  * Returns 1 or 0. */
 SHMV_EXPORT int shmv_view_equal(const shmv_view *a, const shmv_view *b);
 
@@ -186,16 +208,19 @@ typedef struct shmv_item {
         char format; /* the view's format character */
         union {
                 int64_t i; /* b h i l q n */
-                uint64_t u; /* B H I L Q N */
+                uint64_t u; /* B H I L Q N P */
                 double f; /* f d */
                 bool b; /* ? */
                 char c; /* c: one byte */
         };
 } shmv_item;
 
-/* Unpacks item index of v. */
+/* Unpacks item index of v (of one dimension), or the item at one index per dimension. */
 SHMV_EXPORT int shmv_view_item(const shmv_view *v, ptrdiff_t index, shmv_item *ret);
-/* memoryview.tolist(): unpacks all len items into ret (ret_len >= len, else -ENOBUFS). */
+SHMV_EXPORT int shmv_view_item_at(const shmv_view *v, const ptrdiff_t *index, size_t n,
+                                  shmv_item *ret);
+/* memoryview.tolist(), flattened: unpacks all nbytes / itemsize items, in C order, into ret
+ * (ret_len at least that, else -ENOBUFS). */
 SHMV_EXPORT int shmv_view_tolist(const shmv_view *v, shmv_item *ret, size_t ret_len);
 
 /* Inspection: who holds what, and the daemon's state (docs/protocol.md, "Inspecting the

@@ -42,6 +42,11 @@ PyObject *shmv__py_record_new(PyTypeObject *type, PyObject **items, size_t n);
 #define SHMV__PY_RECORD_NEW(type, items) \
         shmv__py_record_new(type, items, sizeof(items) / sizeof((items)[0]))
 
+/* A new list of the n records at items (each size bytes), each made into a Python object by
+ * make(); NULL with an exception when one fails. */
+PyObject *shmv__py_list_new(const void *items, size_t n, size_t size,
+                            PyObject *(*make)(const void *item));
+
 /* A new SegmentInfo from the library's record. */
 PyObject *shmv__py_segment_info_new(const shmv_segment_info *info);
 

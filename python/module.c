@@ -67,6 +67,21 @@ PyObject *shmv__py_set_daemon_error(int err, PyObject *what)
         return shmv__py_set_error_msg(err, msg ? msg : shmv_strerror(err), what);
 }
 
+PyObject *shmv__py_list_new(const void *items, size_t n, size_t size,
+                            PyObject *(*make)(const void *item))
+{
+        PyObject *list = PyList_New((Py_ssize_t)n);
+
+        for (size_t i = 0; list && i < n; i++) {
+                PyObject *o = make((const char *)items + i * size);
+                if (!o)
+                        Py_CLEAR(list);
+                else
+                        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+        }
+        return list;
+}
+
 static int to_unsigned(PyObject *o, uint64_t max, uint64_t *ret)
 {
         PyObject *n;

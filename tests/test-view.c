@@ -1,6 +1,6 @@
 /* Views against a real daemon: Python memoryview semantics (indexing, slicing, slice
- * assignment, tobytes, hex, cast, toreadonly, ==, tolist), mapping lifetimes, page-unaligned
- * ranges and the kernel's refusal to write through a read-only view. */
+ * assignment, tobytes, hex, cast, casts with a shape, toreadonly, ==, tolist), mapping lifetimes,
+ * page-unaligned ranges and the kernel's refusal to write through a read-only view. */
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -345,7 +345,9 @@ static void check_one_slice(const shmv_view *v, const int64_t *vals, size_t n, p
                 CHECK_EQ(shmv_view_stride(s), shmv_view_stride(v) * k);
                 CHECK_EQ(shmv_view_contiguous(s), (shmv_view_stride(s) == (ptrdiff_t)isz));
         } else {
-                CHECK(shmv_view_contiguous(s));
+                /* memoryview's flag: one item is contiguous, none only with the item stride. */
+                CHECK(shmv_view_contiguous(s) ==
+                      (count == 1 || shmv_view_stride(s) == (ptrdiff_t)isz));
         }
         uint8_t bytes[64 * 4], want[64 * 4];
         CHECK_LE(count * isz, sizeof(bytes));
@@ -539,7 +541,8 @@ static void test_slice_edges(void)
                 s = slice(v, empty[i][0], empty[i][1], empty[i][2]);
                 CHECK_EQ(shmv_view_len(s), 0);
                 CHECK_EQ(shmv_view_nbytes(s), 0);
-                CHECK(shmv_view_contiguous(s));
+                CHECK_EQ(shmv_view_contiguous(s),
+                         shmv_view_stride(s) == (ptrdiff_t)shmv_view_itemsize(s));
                 CHECK(shmv_view_data(s) != NULL);
                 CHECK_OK(shmv_view_tobytes(s, NULL, 0));
                 CHECK_OK(shmv_view_write(s, NULL, 0));
@@ -853,8 +856,8 @@ static void test_cast(void)
         shmv_view *reversed = slice(v, SHMV_NONE, SHMV_NONE, -1);
         CHECK_RC(shmv_view_cast(strided, "B", &s), -EINVAL);
         CHECK_RC(shmv_view_cast(reversed, "c", &s), -EINVAL);
-        const char *bad[] = {"",   "@",  "@@B", "BB", "x", "<i", ">i", "=i",  "!i", "2B",
-                             "i ", " i", "e",   "P",  "s", "p",  "u",  "@BB", "Bx"};
+        const char *bad[] = {"",   "@",  "@@B", "BB", "x", "<i", ">i",  "=i", "!i", "2B",
+                             "i ", " i", "e",   "s",  "p", "u",  "@BB", "Bx", "@P@"};
         for (size_t i = 0; i < NELEM(bad); i++)
                 CHECK_RC(shmv_view_cast(v, bad[i], &s), -EINVAL);
         CHECK_RC(shmv_view_cast(v, NULL, &s), -EINVAL);
@@ -892,13 +895,15 @@ static void test_cast(void)
                 {"f", sizeof(float)},
                 {"d", sizeof(double)},
                 {"?", sizeof(_Bool)},
+                {"P", sizeof(void *)},
         };
         for (size_t i = 0; i < NELEM(formats); i++) {
                 char at[4];
                 snprintf(at, sizeof(at), "@%s", formats[i].fmt);
                 for (int k = 0; k < 2; k++) {
                         s = cast(v, k ? at : formats[i].fmt);
-                        CHECK_STR(shmv_view_format(s), formats[i].fmt);
+                        /* The format keeps its '@', as memoryview's does. */
+                        CHECK_STR(shmv_view_format(s), k ? at : formats[i].fmt);
                         CHECK_EQ(shmv_view_itemsize(s), formats[i].size);
                         CHECK_EQ(shmv_view_len(s), 64 / formats[i].size);
                         CHECK_EQ(shmv_view_stride(s), (ptrdiff_t)formats[i].size);
@@ -941,7 +946,8 @@ static void test_cast(void)
         shmv_view_release(s);
         shmv_view_release(rro);
 
-        /* One-item and empty views are contiguous whatever their stride. */
+        /* One-item views are contiguous whatever their stride; empty ones only with the item
+         * stride (memoryview's flags). */
         shmv_view *one = slice(v, 9, 7, -2);
         CHECK_EQ(shmv_view_len(one), 1);
         CHECK_EQ(shmv_view_stride(one), -2);
@@ -951,8 +957,13 @@ static void test_cast(void)
         shmv_view_release(s);
         shmv_view_release(one);
         shmv_view *none = slice(v, 9, 9, 5);
+        CHECK(!shmv_view_contiguous(none));
+        CHECK_RC(shmv_view_cast(none, "d", &s), -EINVAL);
+        shmv_view_release(none);
+        none = slice(v, 9, 9, SHMV_NONE);
         s = cast(none, "d");
         CHECK_EQ(shmv_view_len(s), 0);
+        CHECK(shmv_view_contiguous(s));
         shmv_view_release(s);
         shmv_view_release(none);
         one = slice(iv, 3, 4, SHMV_NONE);
@@ -965,6 +976,168 @@ static void test_cast(void)
         shmv_view_release(reversed);
         shmv_view_release(strided);
         shmv_view_release(r);
+        shmv_view_release(v);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
+static shmv_view *cast_shape(const shmv_view *v, const char *format, const size_t *shape,
+                             size_t ndim)
+{
+        shmv_view *s = NULL;
+        CHECK_OK(shmv_view_cast_shape(v, format, shape, ndim, &s));
+        return s;
+}
+
+/* memoryview.cast(format, shape): dimensions, item access by one index per dimension, C-order
+ * copies, == by shape, slicing of the first dimension and memoryview's refusals. The expected
+ * values are what CPython's memoryview gives for the same bytes. */
+static void test_ndim(void)
+{
+        shmv_client *c = th_connect();
+        char name[64];
+        seg_create(c, name, "ndim", 4096, 0600);
+        shmv_view *v = view_open(c, name, 0, 24, RW);
+        shmv_view *s = NULL;
+        uint8_t bytes[24];
+        for (int i = 0; i < 24; i++)
+                bytes[i] = (uint8_t)i;
+        CHECK_OK(shmv_view_write(v, bytes, sizeof(bytes)));
+
+        /* memoryview(bytes(range(24))).cast('h', (2, 3, 2)) */
+        const size_t shape[] = {2, 3, 2};
+        shmv_view *m = cast_shape(v, "h", shape, 3);
+        CHECK(shmv_view_ndim(m) == 3 && shmv_view_len(m) == 2 && shmv_view_nbytes(m) == 24);
+        CHECK(shmv_view_shape(m, 0) == 2 && shmv_view_shape(m, 1) == 3 &&
+              shmv_view_shape(m, 2) == 2 && shmv_view_shape(m, 3) == 0);
+        CHECK(shmv_view_strides(m, 0) == 12 && shmv_view_strides(m, 1) == 4 &&
+              shmv_view_strides(m, 2) == 2 && shmv_view_strides(m, 3) == 0);
+        CHECK(shmv_view_stride(m) == 12 && shmv_view_data(m) == shmv_view_data(v));
+        CHECK(shmv_view_contiguous(m) && !shmv_view_f_contiguous(m));
+        CHECK_STR(shmv_view_format(m), "h");
+
+        /* m[1, -1, 0] is bytes 20, 21: 0x1514 little-endian. */
+        short h = 0;
+        const ptrdiff_t at[] = {1, -1, 0};
+        CHECK_OK(shmv_view_get_at(m, at, 3, &h));
+        short want;
+        memcpy(&want, bytes + 20, 2);
+        CHECK(h == want);
+        shmv_item it;
+        CHECK_OK(shmv_view_item_at(m, at, 3, &it));
+        CHECK(it.format == 'h' && it.i == want);
+        const ptrdiff_t out[][3] = {{2, 0, 0}, {0, 3, 0}, {0, 0, -3}, {-3, 0, 0}};
+        for (size_t i = 0; i < NELEM(out); i++)
+                CHECK_RC(shmv_view_get_at(m, out[i], 3, &h), -ERANGE);
+        CHECK_RC(shmv_view_get_at(m, at, 2, &h), -ENOTSUP);
+        CHECK_RC(shmv_view_get_at(m, at, 4, &h), -EINVAL);
+        CHECK_RC(shmv_view_get(m, 0, &h), -ENOTSUP);
+        CHECK_RC(shmv_view_item(m, 0, &it), -ENOTSUP);
+        h = -2;
+        CHECK_OK(shmv_view_set_at(m, at, 3, &h));
+        CHECK_MEM((const uint8_t *)shmv_view_data(v) + 20, &h, 2);
+        CHECK_RC(shmv_view_set(m, 0, &h), -ENOTSUP);
+        CHECK_OK(shmv_view_set_at(m, at, 3, &want));
+
+        /* tolist, flattened in C order; tobytes of the contiguous view is the bytes. */
+        shmv_item items[12];
+        CHECK_RC(shmv_view_tolist(m, items, 11), -ENOBUFS);
+        CHECK_OK(shmv_view_tolist(m, items, 12));
+        for (int i = 0; i < 12; i++) {
+                memcpy(&want, bytes + 2 * i, 2);
+                CHECK(items[i].i == want);
+        }
+        uint8_t got[24];
+        CHECK_OK(shmv_view_tobytes(m, got, sizeof(got)));
+        CHECK_MEM(got, bytes, 24);
+
+        /* m[::-1]: the first dimension reversed; tobytes in C order gives the second block of
+         * 12 bytes, then the first; hex likewise; not contiguous either way. */
+        shmv_view *r = slice(m, SHMV_NONE, SHMV_NONE, -1);
+        CHECK(shmv_view_ndim(r) == 3 && shmv_view_len(r) == 2 && shmv_view_strides(r, 0) == -12);
+        CHECK(shmv_view_strides(r, 1) == 4 && shmv_view_shape(r, 2) == 2);
+        CHECK(!shmv_view_contiguous(r) && !shmv_view_f_contiguous(r));
+        CHECK_OK(shmv_view_tobytes(r, got, sizeof(got)));
+        CHECK_MEM(got, bytes + 12, 12);
+        CHECK_MEM(got + 12, bytes, 12);
+        char hex[49];
+        CHECK_OK(shmv_view_hex(r, hex, sizeof(hex), 0, 0));
+        CHECK_STR(hex, "0c0d0e0f101112131415161700010203040506070809"
+                       "0a0b");
+        CHECK(shmv_view_equal(r, m) == 0);
+        CHECK_RC(shmv_view_cast(r, "B", &s), -EINVAL);
+        /* Writing through it scatters in C order. */
+        uint8_t rev[24];
+        memcpy(rev, bytes + 12, 12);
+        memcpy(rev + 12, bytes, 12);
+        CHECK_OK(shmv_view_write(r, rev, sizeof(rev)));
+        CHECK_MEM(shmv_view_data(v), bytes, 24);
+        /* Even from its own memory: r[:] = m.tobytes() order through the overlap. */
+        CHECK_OK(shmv_view_write(r, shmv_view_data(v), 24));
+        CHECK_MEM(shmv_view_data(v), rev, 24);
+        CHECK_OK(shmv_view_write(v, bytes, sizeof(bytes)));
+
+        /* == compares shapes, then items as values. */
+        shmv_view *m2 = cast_shape(v, "h", shape, 3);
+        const size_t flat[] = {12}, other[] = {3, 2, 2};
+        shmv_view *f = cast_shape(v, "h", flat, 1);
+        shmv_view *o = cast_shape(v, "h", other, 3);
+        CHECK(shmv_view_equal(m, m2) == 1 && shmv_view_equal(m, f) == 0);
+        CHECK(shmv_view_equal(m, o) == 0 && shmv_view_ndim(f) == 1 && shmv_view_len(f) == 12);
+        shmv_view *s0 = slice(m, 1, 2, SHMV_NONE);
+        CHECK(shmv_view_len(s0) == 1 && shmv_view_contiguous(s0) && shmv_view_nbytes(s0) == 12);
+
+        /* Back to one dimension: cast without a shape, or with one of one dimension. */
+        shmv_view *b = cast(m, "B");
+        CHECK(shmv_view_ndim(b) == 1 && shmv_view_len(b) == 24 && shmv_view_equal(b, v) == 1);
+        shmv_view_release(b);
+        const size_t b24[] = {24};
+        b = cast_shape(m, "@c", b24, 1);
+        CHECK(shmv_view_ndim(b) == 1 && shmv_view_len(b) == 24);
+        CHECK_STR(shmv_view_format(b), "@c");
+        shmv_view_release(b);
+
+        /* Refusals, as memoryview's. */
+        const size_t bad_product[] = {5, 5}, zero[] = {0, 24}, two[] = {2, 12};
+        CHECK_RC(shmv_view_cast_shape(v, "B", bad_product, 2, &s), -EINVAL);
+        CHECK_RC(shmv_view_cast_shape(v, "B", zero, 2, &s), -EINVAL);
+        CHECK_RC(shmv_view_cast_shape(m, "B", two, 2, &s), -EINVAL); /* ND -> ND */
+        CHECK_RC(shmv_view_cast_shape(v, "h", two, 2, &s), -EINVAL); /* 2 * 12 * 2 != 24 */
+        CHECK_RC(shmv_view_cast_shape(f, "i", flat, 1, &s), -EINVAL); /* two non-byte */
+        CHECK_RC(shmv_view_cast_shape(v, "B", NULL, 1, &s), -EINVAL);
+        CHECK_RC(shmv_view_cast_shape(v, "B", two, 0, &s), -EINVAL);
+        size_t many[SHMV_MAX_NDIM + 1];
+        for (size_t i = 0; i < NELEM(many); i++)
+                many[i] = 1;
+        many[0] = 24;
+        CHECK_RC(shmv_view_cast_shape(v, "B", many, SHMV_MAX_NDIM + 1, &s), -EINVAL);
+        CHECK(s == NULL);
+        /* A view with a zero in its shape casts to nothing, not even one dimension. */
+        shmv_view *e = slice(m, 0, 0, SHMV_NONE);
+        CHECK(shmv_view_contiguous(e) && shmv_view_nbytes(e) == 0);
+        CHECK_RC(shmv_view_cast(e, "B", &s), -EINVAL);
+        shmv_view_release(e);
+
+        /* SHMV_MAX_NDIM dimensions: the limit itself works. */
+        shmv_view *deep = cast_shape(v, "B", many, SHMV_MAX_NDIM);
+        CHECK(shmv_view_ndim(deep) == SHMV_MAX_NDIM && shmv_view_len(deep) == 24);
+        CHECK(shmv_view_strides(deep, SHMV_MAX_NDIM - 1) == 1 && shmv_view_strides(deep, 0) == 1);
+        ptrdiff_t idx[SHMV_MAX_NDIM] = {23};
+        uint8_t byte = 0;
+        CHECK_OK(shmv_view_get_at(deep, idx, SHMV_MAX_NDIM, &byte));
+        CHECK(byte == 23);
+        shmv_view *dr = readonly_copy(deep);
+        CHECK(shmv_view_ndim(dr) == SHMV_MAX_NDIM && shmv_view_readonly(dr));
+        CHECK_RC(shmv_view_set_at(dr, idx, SHMV_MAX_NDIM, &byte), -EROFS);
+        shmv_view_release(dr);
+        shmv_view_release(deep);
+
+        shmv_view_release(s0);
+        shmv_view_release(o);
+        shmv_view_release(f);
+        shmv_view_release(m2);
+        shmv_view_release(r);
+        shmv_view_release(m);
         shmv_view_release(v);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
@@ -1400,7 +1573,10 @@ static void test_unaligned_ranges(void)
         CHECK_EQ(views_open(c, name, true), 2);
         shmv_view *es = slice(e3, SHMV_NONE, SHMV_NONE, -1);
         CHECK_OK(shmv_view_write(es, "", 0));
-        shmv_view *ec = cast(es, "d");
+        /* Empty with a stride of -1: not contiguous, as memoryview's flag says. */
+        shmv_view *ec = NULL;
+        CHECK_RC(shmv_view_cast(es, "d", &ec), -EINVAL);
+        ec = cast(e3, "d");
         CHECK_EQ(shmv_view_len(ec), 0);
         CHECK_EQ(shmv_view_equal(ec, e1), 1);
         shmv_view_release(e1);
@@ -1736,6 +1912,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_write),
                 TH_TEST(test_tobytes_hex),
                 TH_TEST(test_cast),
+                TH_TEST(test_ndim),
                 TH_TEST(test_toreadonly),
                 TH_TEST(test_equal),
                 TH_TEST(test_item_tolist),

@@ -656,15 +656,15 @@ class BufferTest(DaemonTestCase):
             self.assertEqual(memoryview(i[::-2]).tolist(), [-(2**31), 12345])
             m.release()
             self.assertEqual(i.cast("B").tobytes(), struct.pack("=4i", 1, 12345, -7, -(2**31)))
-            self.assertEqual(w.cast("@I").format, "I")
+            self.assertEqual(w.cast("@I").format, "@I")  # as memoryview: the '@' is kept
             for bad in ("x", "ii", "<i", "Z", ""):
                 with self.assertRaisesRegex(ValueError, "native single character"):
                     w.cast(bad)
-            with self.assertRaisesRegex(ValueError, "non-byte"):
+            with self.assertRaisesRegex(TypeError, "non-byte"):
                 i.cast("h")
-            with self.assertRaisesRegex(ValueError, "C-contiguous"):
+            with self.assertRaisesRegex(TypeError, "C-contiguous"):
                 w[::2].cast("h")
-            with self.assertRaisesRegex(ValueError, "multiple"):
+            with self.assertRaisesRegex(TypeError, "multiple"):
                 w[:6].cast("i")
             with self.assertRaises(TypeError):
                 w.cast(b"i")
@@ -725,8 +725,10 @@ class BufferTest(DaemonTestCase):
             f = w.cast("f")
             f[1] = 0.5
             self.assertEqual(f[1], 0.5)
-            with self.assertRaises(OverflowError):
-                f[0] = 1e300
+            f[0] = 1e300  # out of float's range: inf, as memoryview stores it
+            self.assertEqual(f[0], float("inf"))
+            with self.assertRaisesRegex(ValueError, "invalid value"):
+                q[0] = 10**400
             b = w.cast("?")
             b[0] = []
             b[1] = "yes"
@@ -774,8 +776,7 @@ class BufferTest(DaemonTestCase):
             self.assertEqual(v, v[:])
             self.assertNotEqual(v, v[1:])
             self.assertFalse(v == "not a buffer")
-            with self.assertRaises(TypeError):
-                hash(v)
+            self.assertEqual(hash(v), hash(data))  # read-only bytes: as memoryview
             for args in ((), (":",), ("-", 2), (b" ", -3), (":", 100)):
                 self.assertEqual(v.hex(*args), data.hex(*args))
                 self.assertEqual(v[::-1].hex(*args), data[::-1].hex(*args))
@@ -1011,7 +1012,7 @@ class ErrorsTest(DaemonTestCase):
             c.open(name, 2**64 - 1, 2)
         # ERANGE comes from indexing, which raises IndexError as sequences must.
         with c.open(name) as v:
-            with self.assertRaisesRegex(IndexError, "out of range"):
+            with self.assertRaisesRegex(IndexError, "out of bounds"):
                 v[100]
         # Arguments Python itself rejects.
         with self.assertRaisesRegex(ValueError, "negative"):
