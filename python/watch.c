@@ -151,7 +151,8 @@ static PyObject *next_event(WatchObject *self, PyObject *timeout_obj, enum end *
         int r;
 
         *ret_end = END_NONE;
-        if (check_open(self) < 0 || parse_timeout(timeout_obj, &timeout) < 0)
+        /* The timeout first: its __float__ may close the Watch. */
+        if (parse_timeout(timeout_obj, &timeout) < 0 || check_open(self) < 0)
                 return NULL;
         if (self->reading) {
                 PyErr_SetString(PyExc_RuntimeError,

@@ -935,6 +935,28 @@ class NumpyTest(DaemonTestCase):
         del rev
 
 
+    def test_numpy_two_dimensions_no_copy(self):
+        h, w = 3, 4
+        values = [float(x) / 4 for x in range(h * w)]
+        name = self.segment(4 * h * w, data=struct.pack(f"={h * w}f", *values))
+        c = self.connect()
+        with c.open(name, write=True) as v:
+            f = v.cast("f", (h, w))
+            arr = numpy.asarray(f)
+            self.assertEqual((arr.dtype, arr.shape, arr.strides, arr.flags.writeable),
+                             (numpy.dtype(numpy.float32), (h, w), (4 * w, 4), True))
+            # At the segment's address: the View's memory itself, not a copy.
+            self.assertEqual(arr.__array_interface__["data"][0], get_buffer(v, PyBUF_SIMPLE)[0])
+            self.assertEqual(arr.tolist(), f.tolist())
+            arr[2, 1] = 100.5
+            self.assertEqual(f[2, 1], 100.5)
+            f[0, 3] = -1.0
+            self.assertEqual(arr[0, 3], -1.0)
+            self.assertEqual(numpy.asarray(f[::-1]).tolist(), arr[::-1].tolist())
+            del arr
+            f.release()
+
+
 class ErrorsTest(DaemonTestCase):
     """Every errno the library returns becomes the exception a Python user expects."""
 
@@ -1184,6 +1206,257 @@ class ErrorsTest(DaemonTestCase):
         c.close()
         with self.assertRaisesRegex(ValueError, "closed"):
             c.open(name)
+
+
+class NdimTest(DaemonTestCase):
+    """memoryview.cast(format, shape): every result checked against memoryview's own for the
+    same bytes."""
+
+    def pair(self, data, write=False):
+        """A View over a segment holding data, and a memoryview over the same bytes."""
+        name = self.segment(len(data), data=data)
+        v = self.connect().open(name, write=write)
+        self.addCleanup(v.release)
+        return v, memoryview(bytearray(data) if write else bytes(data))
+
+    def same(self, v, m):
+        for attr in ("format", "itemsize", "ndim", "shape", "strides", "suboffsets", "nbytes",
+                     "readonly", "c_contiguous", "f_contiguous", "contiguous"):
+            self.assertEqual(getattr(v, attr), getattr(m, attr), attr)
+        self.assertEqual(len(v), len(m))
+        self.assertEqual(v.tolist(), m.tolist())
+        for order in (None, "C", "F", "A"):
+            self.assertEqual(v.tobytes(order), m.tobytes(order), order)
+        self.assertEqual(v.hex(), m.hex())
+        self.assertEqual(v, m)
+        mv = memoryview(v)
+        self.assertEqual((mv.shape, mv.strides, mv.format, mv.tolist()),
+                         (m.shape, m.strides, m.format, m.tolist()))
+        mv.release()
+
+    def test_casts_like_memoryview(self):
+        data = bytes(range(48))
+        v, m = self.pair(data)
+        for fmt, shape in (("B", (48,)), ("B", (6, 8)), ("B", [2, 3, 8]), ("h", (4, 6)),
+                           ("i", (2, 2, 3)), ("@f", (3, 4)), ("d", (6,)), ("c", (4, 12)),
+                           ("q", (1, 6)), ("?", (48, 1)), ("B", (1,) * 10 + (48,))):
+            with self.subTest(fmt=fmt, shape=shape):
+                cv, cm = v.cast(fmt, shape), m.cast(fmt, shape)
+                self.same(cv, cm)
+                # Back to one dimension, and slices of the first dimension.
+                self.same(cv.cast("B"), cm.cast("B"))
+                for sl in (slice(None, None, -1), slice(1, None), slice(None, None, 2),
+                           slice(0, 0)):
+                    self.same(cv[sl], cm[sl])
+        # Items by one index per dimension, negative ones too.
+        cv, cm = v.cast("h", (4, 6)), m.cast("h", (4, 6))
+        for i in range(-4, 4):
+            for j in range(-6, 6):
+                self.assertEqual(cv[i, j], cm[i, j])
+        self.assertEqual(repr(cv)[:-1].split(": ")[1], "shape (4, 6) of 'h', read-only")
+
+    def test_refusals_like_memoryview(self):
+        v, m = self.pair(bytes(range(24)), write=True)
+        two_v, two_m = v.cast("B", (4, 6)), m.cast("B", (4, 6))
+
+        def both(fn, x, y):
+            """fn on the View and on the memoryview: the same exception type."""
+            errors = []
+            for z in (x, y):
+                try:
+                    fn(z)
+                    errors.append(None)
+                except Exception as e:
+                    errors.append(type(e))
+            self.assertIsNotNone(errors[1])
+            self.assertEqual(errors[0], errors[1])
+
+        for args in ((("B", (5, 5)),), (("B", (0, 24)),), (("B", (24, -1)),),
+                     (("B", (2.0, 12)),), (("B", {2, 12}),), (("B", (1,) * 65),),
+                     (("h", (12, 2)),), (("i", (2, 2)),), (("x", (24,)),),
+                     (("B", (6, 4)), ("i", (2, 3)))):
+            def cast_all(x, args=args):
+                for a in args:
+                    x = x.cast(*a)
+            with self.subTest(args=args):
+                both(cast_all, v, m)
+        # A two-dimensional view: ND -> ND, indexing with too few or too many indices,
+        # multi-dimensional slices, sub-views, slice assignment, out of bounds.
+        for i, fn in enumerate((
+                lambda x: x.cast("B", (6, 4)), lambda x: x[0], lambda x: x[0, ],
+                lambda x: x[0, 0, 0], lambda x: x[0:1, 0:1], lambda x: x[...],
+                lambda x: x[4, 0], lambda x: x[0, -7], lambda x: x[::-1].cast("B"),
+                lambda x: x.__setitem__((0, 6), 1), lambda x: x.__setitem__(0, 1),
+                lambda x: x.__setitem__(slice(0, 1), b"abcdef"),
+                lambda x: x.__setitem__((slice(0, 1), slice(0, 1)), b"a"),
+                lambda x: x.__setitem__((0, 0), 256), lambda x: x[0:0].cast("B"))):
+            with self.subTest(case=i):
+                both(fn, two_v, two_m)
+        # Writes by index land where memoryview's would.
+        two_v[2, 3] = 77
+        two_m[2, 3] = 77
+        two_v[-1, -1] = 1
+        two_m[-1, -1] = 1
+        self.assertEqual(v.tobytes(), m.tobytes())
+        # A read-only byte view hashes as its bytes, whatever its shape (as memoryview).
+        self.assertEqual(hash(v.toreadonly().cast("B", (2, 12))), hash(m.tobytes()))
+        self.assertEqual(hash(memoryview(m.tobytes()).cast("B", (2, 12))), hash(m.tobytes()))
+        two_v.release()
+
+    def test_nan_and_formats(self):
+        nan = struct.pack("=dd", float("nan"), 1.0)
+        v, m = self.pair(nan)
+        d = v.cast("d")
+        # As memoryview: no identity shortcut, a NaN is unequal to itself.
+        self.assertFalse(m.cast("d") == m.cast("d"))
+        self.assertFalse(d == d)
+        self.assertTrue(d != d)
+        self.assertEqual(v.cast("@B").format, m.cast("@B").format)
+        p, pm = v.cast("P"), m.cast("P")
+        self.assertEqual((p.format, p.itemsize, p.tolist()), (pm.format, pm.itemsize, pm.tolist()))
+        e, em = v[3:3:2], m[3:3:2]
+        self.assertEqual((e.c_contiguous, e.f_contiguous, e.contiguous),
+                         (em.c_contiguous, em.f_contiguous, em.contiguous))
+        self.assertIsNone(v.obj)
+        self.assertEqual(v.suboffsets, ())
+
+
+class ReentryTest(DaemonTestCase):
+    """Python code run in the middle of an operation (an index's __index__, a value's
+    __float__ or __bool__, a name's __fspath__) releases the View or closes the Client or
+    Watch: memoryview's ValueError, and nothing written, never a crash."""
+
+    SIZE = 64
+
+    def setUp(self):
+        super().setUp()
+        self.name_ = self.segment(self.SIZE, data=b"\xff" * self.SIZE)
+        self.c = self.connect()
+        self.reader = self.c.open(self.name_)  # a mapping of its own, to see what was written
+        self.addCleanup(self.reader.release)
+
+    def fresh(self, *cast):
+        self.v = self.c.open(self.name_, write=True)
+        self.addCleanup(self.v.release)
+        return self.v.cast(*cast) if cast else self.v
+
+    def hooks(self, victim):
+        """Objects whose conversions run victim.release() (or close())."""
+        stop = victim.close if hasattr(victim, "close") else victim.release
+
+        class I:
+            def __index__(self):
+                stop()
+                return 4
+
+        class F:
+            def __float__(self):
+                stop()
+                return 4.25
+
+        class B:
+            def __bool__(self):
+                stop()
+                return True
+
+        class P:
+            def __init__(self, path):
+                self.path = path
+
+            def __fspath__(self):
+                stop()
+                return self.path
+        return I, F, B, P
+
+    def assert_released(self, fn):
+        with self.assertRaisesRegex(ValueError, "operation forbidden on released"):
+            fn()
+        self.assertEqual(self.reader.tobytes(), b"\xff" * self.SIZE)
+
+    def test_index_and_slice_keys(self):
+        for cast, key in (((), lambda I: I()), (("B", (16, 4)), lambda I: (I(), 0)),
+                          (("B", (4, 16)), lambda I: (0, I()))):
+            with self.subTest(cast=cast):
+                v = self.fresh(*cast)
+                self.assert_released(lambda: v[key(self.hooks(v)[0])])
+                v = self.fresh(*cast)
+
+                def store():
+                    v[key(self.hooks(v)[0])] = 42
+                self.assert_released(store)
+        for i, key in enumerate((lambda I: slice(I(), 8), lambda I: slice(None, I()),
+                                 lambda I: slice(0, 8, I()))):
+            with self.subTest(slice=i):
+                v = self.fresh()
+
+                def store():
+                    v[key(self.hooks(v)[0])] = bytes(len(range(self.SIZE)[key(lambda: 4)]))
+                self.assert_released(store)
+                # Read, a slice is made as memoryview's is: over memory held meanwhile.
+                v = self.fresh()
+                s = v[key(self.hooks(v)[0])]
+                self.assertTrue(v.released)
+                self.assertEqual(set(s.tolist()), {255})
+                s.release()
+
+    def test_stored_values(self):
+        for fmt in "bhilqnBHILQNfd?":
+            with self.subTest(fmt=fmt):
+                v = self.fresh(fmt)
+                I, F, B, _ = self.hooks(v)
+                value = F() if fmt in "fd" else B() if fmt == "?" else I()
+
+                def store():
+                    v[0] = value
+                self.assert_released(store)
+        v = self.fresh("B", (4, 16))
+        I = self.hooks(v)[0]
+
+        def store():
+            v[1, 1] = I()
+        self.assert_released(store)
+
+    def test_method_arguments(self):
+        v = self.fresh()
+        I = self.hooks(v)[0]
+        self.assert_released(lambda: v.hex(":", I()))
+
+    def test_closing_the_client_leaves_views_working(self):
+        v = self.fresh()
+        I = self.hooks(self.c)[0]
+        v[I()] = 7  # views outlive their client
+        self.assertTrue(self.c.closed)
+        self.assertEqual(self.reader[4], 7)
+
+    def test_client_arguments(self):
+        name = self.name_
+        calls = (("create", lambda P, I: ((P("new-" + name), 16), {})),
+                 ("create", lambda P, I: (("new-" + name, I()), {})),
+                 ("open", lambda P, I: ((P(name),), {})),
+                 ("open", lambda P, I: ((name, I()), {})),
+                 ("open", lambda P, I: ((name, 0, I()), {})),
+                 ("stat", lambda P, I: ((P(name),), {})),
+                 ("views", lambda P, I: ((P(name),), {})),
+                 ("seal", lambda P, I: ((P(name),), {})),
+                 ("unlink", lambda P, I: ((P(name),), {})))
+        for method, make in calls:
+            with self.subTest(method=method):
+                c = self.connect()
+                I, F, B, P = self.hooks(c)
+                args, kw = make(P, I)
+                with self.assertRaisesRegex(ValueError, "closed"):
+                    getattr(c, method)(*args, **kw)
+        c = self.connect()
+        F = self.hooks(c)[1]
+        with self.assertRaisesRegex(ValueError, "closed"):
+            c.set_timeout(F())
+        self.assertEqual(self.c.stat(name).size, self.SIZE)  # nothing was done
+
+    def test_watch_timeout(self):
+        w = self.c.watch()
+        F = self.hooks(w)[1]
+        with self.assertRaisesRegex(ValueError, "closed"):
+            w.next(F())
 
 
 class ThreadsTest(DaemonTestCase):
