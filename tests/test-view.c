@@ -1007,13 +1007,21 @@ static void test_ndim(void)
         /* memoryview(bytes(range(24))).cast('h', (2, 3, 2)) */
         const size_t shape[] = {2, 3, 2};
         shmv_view *m = cast_shape(v, "h", shape, 3);
-        CHECK(shmv_view_ndim(m) == 3 && shmv_view_len(m) == 2 && shmv_view_nbytes(m) == 24);
-        CHECK(shmv_view_shape(m, 0) == 2 && shmv_view_shape(m, 1) == 3 &&
-              shmv_view_shape(m, 2) == 2 && shmv_view_shape(m, 3) == 0);
-        CHECK(shmv_view_strides(m, 0) == 12 && shmv_view_strides(m, 1) == 4 &&
-              shmv_view_strides(m, 2) == 2 && shmv_view_strides(m, 3) == 0);
-        CHECK(shmv_view_stride(m) == 12 && shmv_view_data(m) == shmv_view_data(v));
-        CHECK(shmv_view_contiguous(m) && !shmv_view_f_contiguous(m));
+        CHECK_EQ(shmv_view_ndim(m), 3);
+        CHECK_EQ(shmv_view_len(m), 2);
+        CHECK_EQ(shmv_view_nbytes(m), 24);
+        CHECK_EQ(shmv_view_shape(m, 0), 2);
+        CHECK_EQ(shmv_view_shape(m, 1), 3);
+        CHECK_EQ(shmv_view_shape(m, 2), 2);
+        CHECK_EQ(shmv_view_shape(m, 3), 0);
+        CHECK_EQ(shmv_view_strides(m, 0), 12);
+        CHECK_EQ(shmv_view_strides(m, 1), 4);
+        CHECK_EQ(shmv_view_strides(m, 2), 2);
+        CHECK_EQ(shmv_view_strides(m, 3), 0);
+        CHECK_EQ(shmv_view_stride(m), 12);
+        CHECK_PTR_EQ(shmv_view_data(m), shmv_view_data(v));
+        CHECK(shmv_view_contiguous(m));
+        CHECK(!shmv_view_f_contiguous(m));
         CHECK_STR(shmv_view_format(m), "h");
 
         /* m[1, -1, 0] is bytes 20, 21: 0x1514 little-endian. */
@@ -1022,10 +1030,11 @@ static void test_ndim(void)
         CHECK_OK(shmv_view_get_at(m, at, 3, &h));
         short want;
         memcpy(&want, bytes + 20, 2);
-        CHECK(h == want);
+        CHECK_EQ(h, want);
         shmv_item it;
         CHECK_OK(shmv_view_item_at(m, at, 3, &it));
-        CHECK(it.format == 'h' && it.i == want);
+        CHECK_EQ(it.format, 'h');
+        CHECK_EQ(it.i, want);
         const ptrdiff_t out[][3] = {{2, 0, 0}, {0, 3, 0}, {0, 0, -3}, {-3, 0, 0}};
         for (size_t i = 0; i < NELEM(out); i++)
                 CHECK_RC(shmv_view_get_at(m, out[i], 3, &h), -ERANGE);
@@ -1045,7 +1054,7 @@ static void test_ndim(void)
         CHECK_OK(shmv_view_tolist(m, items, 12));
         for (int i = 0; i < 12; i++) {
                 memcpy(&want, bytes + 2 * i, 2);
-                CHECK(items[i].i == want);
+                CHECK_EQ(items[i].i, want);
         }
         uint8_t got[24];
         CHECK_OK(shmv_view_tobytes(m, got, sizeof(got)));
@@ -1054,9 +1063,13 @@ static void test_ndim(void)
         /* m[::-1]: the first dimension reversed; tobytes in C order gives the second block of
          * 12 bytes, then the first; hex likewise; not contiguous either way. */
         shmv_view *r = slice(m, SHMV_NONE, SHMV_NONE, -1);
-        CHECK(shmv_view_ndim(r) == 3 && shmv_view_len(r) == 2 && shmv_view_strides(r, 0) == -12);
-        CHECK(shmv_view_strides(r, 1) == 4 && shmv_view_shape(r, 2) == 2);
-        CHECK(!shmv_view_contiguous(r) && !shmv_view_f_contiguous(r));
+        CHECK_EQ(shmv_view_ndim(r), 3);
+        CHECK_EQ(shmv_view_len(r), 2);
+        CHECK_EQ(shmv_view_strides(r, 0), -12);
+        CHECK_EQ(shmv_view_strides(r, 1), 4);
+        CHECK_EQ(shmv_view_shape(r, 2), 2);
+        CHECK(!shmv_view_contiguous(r));
+        CHECK(!shmv_view_f_contiguous(r));
         CHECK_OK(shmv_view_tobytes(r, got, sizeof(got)));
         CHECK_MEM(got, bytes + 12, 12);
         CHECK_MEM(got + 12, bytes, 12);
@@ -1064,7 +1077,7 @@ static void test_ndim(void)
         CHECK_OK(shmv_view_hex(r, hex, sizeof(hex), 0, 0));
         CHECK_STR(hex, "0c0d0e0f101112131415161700010203040506070809"
                        "0a0b");
-        CHECK(shmv_view_equal(r, m) == 0);
+        CHECK_EQ(shmv_view_equal(r, m), 0);
         CHECK_RC(shmv_view_cast(r, "B", &s), -EINVAL);
         /* Writing through it scatters in C order. */
         uint8_t rev[24];
@@ -1082,18 +1095,26 @@ static void test_ndim(void)
         const size_t flat[] = {12}, other[] = {3, 2, 2};
         shmv_view *f = cast_shape(v, "h", flat, 1);
         shmv_view *o = cast_shape(v, "h", other, 3);
-        CHECK(shmv_view_equal(m, m2) == 1 && shmv_view_equal(m, f) == 0);
-        CHECK(shmv_view_equal(m, o) == 0 && shmv_view_ndim(f) == 1 && shmv_view_len(f) == 12);
+        CHECK_EQ(shmv_view_equal(m, m2), 1);
+        CHECK_EQ(shmv_view_equal(m, f), 0);
+        CHECK_EQ(shmv_view_equal(m, o), 0);
+        CHECK_EQ(shmv_view_ndim(f), 1);
+        CHECK_EQ(shmv_view_len(f), 12);
         shmv_view *s0 = slice(m, 1, 2, SHMV_NONE);
-        CHECK(shmv_view_len(s0) == 1 && shmv_view_contiguous(s0) && shmv_view_nbytes(s0) == 12);
+        CHECK_EQ(shmv_view_len(s0), 1);
+        CHECK(shmv_view_contiguous(s0));
+        CHECK_EQ(shmv_view_nbytes(s0), 12);
 
         /* Back to one dimension: cast without a shape, or with one of one dimension. */
         shmv_view *b = cast(m, "B");
-        CHECK(shmv_view_ndim(b) == 1 && shmv_view_len(b) == 24 && shmv_view_equal(b, v) == 1);
+        CHECK_EQ(shmv_view_ndim(b), 1);
+        CHECK_EQ(shmv_view_len(b), 24);
+        CHECK_EQ(shmv_view_equal(b, v), 1);
         shmv_view_release(b);
         const size_t b24[] = {24};
         b = cast_shape(m, "@c", b24, 1);
-        CHECK(shmv_view_ndim(b) == 1 && shmv_view_len(b) == 24);
+        CHECK_EQ(shmv_view_ndim(b), 1);
+        CHECK_EQ(shmv_view_len(b), 24);
         CHECK_STR(shmv_view_format(b), "@c");
         shmv_view_release(b);
 
@@ -1111,23 +1132,27 @@ static void test_ndim(void)
                 many[i] = 1;
         many[0] = 24;
         CHECK_RC(shmv_view_cast_shape(v, "B", many, SHMV_MAX_NDIM + 1, &s), -EINVAL);
-        CHECK(s == NULL);
+        CHECK_NULL(s);
         /* A view with a zero in its shape casts to nothing, not even one dimension. */
         shmv_view *e = slice(m, 0, 0, SHMV_NONE);
-        CHECK(shmv_view_contiguous(e) && shmv_view_nbytes(e) == 0);
+        CHECK(shmv_view_contiguous(e));
+        CHECK_EQ(shmv_view_nbytes(e), 0);
         CHECK_RC(shmv_view_cast(e, "B", &s), -EINVAL);
         shmv_view_release(e);
 
         /* SHMV_MAX_NDIM dimensions: the limit itself works. */
         shmv_view *deep = cast_shape(v, "B", many, SHMV_MAX_NDIM);
-        CHECK(shmv_view_ndim(deep) == SHMV_MAX_NDIM && shmv_view_len(deep) == 24);
-        CHECK(shmv_view_strides(deep, SHMV_MAX_NDIM - 1) == 1 && shmv_view_strides(deep, 0) == 1);
+        CHECK_EQ(shmv_view_ndim(deep), SHMV_MAX_NDIM);
+        CHECK_EQ(shmv_view_len(deep), 24);
+        CHECK_EQ(shmv_view_strides(deep, SHMV_MAX_NDIM - 1), 1);
+        CHECK_EQ(shmv_view_strides(deep, 0), 1);
         ptrdiff_t idx[SHMV_MAX_NDIM] = {23};
         uint8_t byte = 0;
         CHECK_OK(shmv_view_get_at(deep, idx, SHMV_MAX_NDIM, &byte));
-        CHECK(byte == 23);
+        CHECK_EQ(byte, 23);
         shmv_view *dr = readonly_copy(deep);
-        CHECK(shmv_view_ndim(dr) == SHMV_MAX_NDIM && shmv_view_readonly(dr));
+        CHECK_EQ(shmv_view_ndim(dr), SHMV_MAX_NDIM);
+        CHECK(shmv_view_readonly(dr));
         CHECK_RC(shmv_view_set_at(dr, idx, SHMV_MAX_NDIM, &byte), -EROFS);
         shmv_view_release(dr);
         shmv_view_release(deep);
