@@ -680,6 +680,16 @@ static Py_ssize_t view_length(ViewObject *self)
         return SHAPE(self)[0];
 }
 
+/* iter(view): memory_iter()'s refusals at once, then the items by index. */
+static PyObject *view_iter(ViewObject *self)
+{
+        if (!live(self))
+                return NULL;
+        if (NDIM(self) != 1)
+                return sub_views_error();
+        return PySeqIter_New((PyObject *)self);
+}
+
 static PySequenceMethods view_as_sequence = {
         .sq_length = (lenfunc)view_length,
         .sq_item = (ssizeargfunc)view_item,
@@ -1275,6 +1285,7 @@ PyTypeObject shmv__py_view_type = {
         .tp_doc = view_doc,
         .tp_richcompare = (richcmpfunc)view_richcompare,
         .tp_weaklistoffset = offsetof(ViewObject, weakreflist),
+        .tp_iter = (getiterfunc)view_iter,
         .tp_methods = view_methods,
         .tp_getset = view_getset,
 };

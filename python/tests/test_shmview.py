@@ -1289,7 +1289,7 @@ class NdimTest(DaemonTestCase):
                 lambda x: x.__setitem__((0, 6), 1), lambda x: x.__setitem__(0, 1),
                 lambda x: x.__setitem__(slice(0, 1), b"abcdef"),
                 lambda x: x.__setitem__((slice(0, 1), slice(0, 1)), b"a"),
-                lambda x: x.__setitem__((0, 0), 256), lambda x: x[0:0].cast("B"))):
+                lambda x: x.__setitem__((0, 0), 256), lambda x: x[0:0].cast("B"), iter)):
             with self.subTest(case=i):
                 both(fn, two_v, two_m)
         # Writes by index land where memoryview's would.
