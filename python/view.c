@@ -443,17 +443,12 @@ static PyObject *sub_views_error(void)
         return NULL;
 }
 
-/* view[i] and view[i, j, ...]. */
-static PyObject *view_get(ViewObject *self, PyObject *key)
+/* The item at idx[0..n) of v, or NULL with memoryview's exception. */
+static PyObject *item_at(shmv_view *v, const Py_ssize_t *idx, Py_ssize_t n)
 {
-        Py_ssize_t idx[SHMV_MAX_NDIM], n = key_indices(self, key, idx);
-        shmv_view *v;
         shmv_item it;
-        int r;
+        int r = shmv_view_item_at(v, idx, (size_t)n, &it);
 
-        if (n < 0 || !(v = live(self)))
-                return NULL;
-        r = shmv_view_item_at(v, idx, (size_t)n, &it);
         if (r == -ENOTSUP)
                 return sub_views_error();
         if (r == -ERANGE) {
@@ -466,24 +461,22 @@ static PyObject *view_get(ViewObject *self, PyObject *key)
         return item_to_object(&it);
 }
 
+/* view[i] and view[i, j, ...]. */
+static PyObject *view_get(ViewObject *self, PyObject *key)
+{
+        Py_ssize_t idx[SHMV_MAX_NDIM], n = key_indices(self, key, idx);
+        shmv_view *v;
+
+        if (n < 0 || !(v = live(self)))
+                return NULL;
+        return item_at(v, idx, n);
+}
+
 static PyObject *view_item(ViewObject *self, Py_ssize_t index)
 {
         shmv_view *v = live(self);
-        shmv_item it;
-        int r;
 
-        if (!v)
-                return NULL;
-        r = shmv_view_item(v, index, &it);
-        if (r == -ENOTSUP)
-                return sub_views_error();
-        if (r == -ERANGE) {
-                index_error(0);
-                return NULL;
-        }
-        if (r < 0)
-                return shmv__py_set_error(r, NULL);
-        return item_to_object(&it);
+        return v ? item_at(v, &index, 1) : NULL;
 }
 
 /* Resolves a slice to arguments shmv_view_slice() reads as Python would: PySlice_Unpack()
