@@ -18,6 +18,7 @@
 #include "segment.h"
 #include "size.h"
 #include "server.h"
+#include "supervise.h"
 #include "systemd.h"
 #include "shmview.h"
 #include "wire.h"
@@ -33,6 +34,7 @@ typedef enum option_kind {
         KIND_LEVEL, /* a log level */
         KIND_HELP,
         KIND_VERSION,
+        KIND_FLAG, /* no argument: sets a bool */
 } option_kind;
 
 /* One option of shmviewd: what it is called, what it sets, what it accepts, its default and
@@ -49,6 +51,8 @@ typedef struct option_spec {
          * table when set, else def. */
         uint64_t def;
         uint64_t (*fallback)(const shmv__config *cfg);
+        /* The supervisor's own (--supervise): left out of the daemon's command line. */
+        bool supervisor;
         const char *help; /* wrapped to 80 columns by --help */
 } option_spec;
 
@@ -150,6 +154,13 @@ static const option_spec options[] = {
                  "it sends more (default 30000; 0: never)"},
         {"log-level", "LEVEL", KIND_LEVEL,
          .help = "debug, info, notice, warning or error (default info)"},
+        {"supervise", NULL, KIND_FLAG, FIELD(supervise), .supervisor = true,
+         .help = "bind the socket and run the daemon under a small supervisor that keeps its "
+                 "segments across its restarts, where there is no systemd; SIGHUP to it "
+                 "restarts the daemon from its binary, an upgrade (docs/containers.md)"},
+        {"watchdog", "MS", KIND_MS, FIELD(watchdog_ms), 0, UINT32_MAX / 1000, 0, .supervisor = true,
+         .help = "with --supervise: kill and restart a daemon that has not pinged for MS "
+                 "milliseconds (default 0: never)"},
         {"help", NULL, KIND_HELP, .help = "show this help and exit"},
         {"version", NULL, KIND_VERSION, .help = "show the version and exit"},
 };
@@ -207,6 +218,9 @@ static void set_field(shmv__config *cfg, const option_spec *o, uint64_t v)
         char *p = (char *)cfg + o->offset;
         if (o->size == sizeof(uint64_t)) {
                 memcpy(p, &v, sizeof(v));
+        } else if (o->size == sizeof(bool)) {
+                bool b = v != 0;
+                memcpy(p, &b, sizeof(b));
         } else {
                 uint32_t v32 = (uint32_t)v;
                 memcpy(p, &v32, sizeof(v32));
@@ -310,6 +324,9 @@ static int parse_one(const option_spec *o, const char *arg, shmv__config *cfg)
                         shmv__log_set_level(level);
                 break;
         }
+        case KIND_FLAG:
+                v = 1;
+                break;
         case KIND_HELP:
         case KIND_VERSION:
                 break;
@@ -326,9 +343,16 @@ static int parse_one(const option_spec *o, const char *arg, shmv__config *cfg)
         return 0;
 }
 
+/* The arguments of the supervisor's own options. */
+typedef struct supervisor_args {
+        const char *args[8];
+        size_t n;
+} supervisor_args;
+
 /* Returns 0 to run, 1 to exit 0 (help, version), -EINVAL to exit 2. given[i] says whether
  * options[i] was on the command line. */
-static int parse_options(int argc, char **argv, shmv__config *cfg, bool given[N_OPTIONS])
+static int parse_options(int argc, char **argv, shmv__config *cfg, bool given[N_OPTIONS],
+                         supervisor_args *own)
 {
         struct option longopts[N_OPTIONS + 1];
         for (size_t i = 0; i < N_OPTIONS; i++)
@@ -355,6 +379,12 @@ static int parse_options(int argc, char **argv, shmv__config *cfg, bool given[N_
                 if (parse_one(o, optarg, cfg) < 0)
                         return -EINVAL;
                 given[opt] = true;
+                /* "--watchdog=MS", or "--watchdog" "MS": one argument or two. */
+                if (o->supervisor && own->n + 2 <= sizeof(own->args) / sizeof(own->args[0])) {
+                        own->args[own->n++] = argv[optind - 1];
+                        if (optarg && optarg == argv[optind - 1])
+                                own->args[own->n++] = argv[optind - 2];
+                }
         }
         if (optind < argc) {
                 fprintf(stderr, "shmviewd: unexpected argument '%s'\nTry 'shmviewd --help'.\n",
@@ -439,11 +469,37 @@ int main(int argc, char **argv)
                 .listen_fd = -1,
         };
         bool given[N_OPTIONS] = {false};
-        int r = parse_options(argc, argv, &cfg, given);
-        if (r < 0)
-                return 2;
-        if (r > 0)
-                return 0;
+        /* getopt_long() may reorder argv's pointers: the supervised daemon gets them as given. */
+        char **daemon_argv = calloc((size_t)argc + 1, sizeof(*daemon_argv));
+        if (!daemon_argv)
+                return 1;
+        memcpy(daemon_argv, argv, (size_t)argc * sizeof(*daemon_argv));
+        supervisor_args own = {0};
+        int r = parse_options(argc, argv, &cfg, given, &own);
+        if (r == 0 && cfg.watchdog_ms > 0 && !cfg.supervise) {
+                fprintf(stderr, "shmviewd: --watchdog is for --supervise (under systemd, the "
+                                "unit's WatchdogSec= sets it)\nTry 'shmviewd --help'.\n");
+                r = -EINVAL;
+        }
+        if (r != 0) {
+                free(daemon_argv);
+                return r < 0 ? 2 : 0;
+        }
+        if (cfg.supervise) {
+                size_t n = 0;
+                for (int i = 0; i < argc; i++) {
+                        bool skip = false;
+                        for (size_t k = 0; k < own.n; k++)
+                                skip = skip || daemon_argv[i] == own.args[k];
+                        if (!skip)
+                                daemon_argv[n++] = daemon_argv[i];
+                }
+                daemon_argv[n] = NULL;
+                r = shmv__supervise(&cfg, daemon_argv, cfg.watchdog_ms);
+                free(daemon_argv);
+                return r;
+        }
+        free(daemon_argv);
 
         signal(SIGPIPE, SIG_IGN);
         /* From a service manager: the listening socket, and the segments of the daemon that

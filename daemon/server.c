@@ -833,9 +833,9 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
         return 0;
 }
 
-static int listen_socket(shmv__server *s)
+int shmv__socket_listen(const shmv__config *cfg, int *ret_fd, struct stat *ret_st)
 {
-        const char *path = s->config.socket_path;
+        const char *path = cfg->socket_path;
         struct sockaddr_un addr = {.sun_family = AF_UNIX};
         if (strlen(path) >= sizeof(addr.sun_path)) {
                 log_error("socket path too long: %s", path);
@@ -845,7 +845,7 @@ static int listen_socket(shmv__server *s)
 
         /* Only the default path's directory is created: a typo in an explicit one is an
          * error, not a new directory. */
-        int r = s->config.socket_dir_create ? make_parents(path) : 0;
+        int r = cfg->socket_dir_create ? make_parents(path) : 0;
         if (r < 0) {
                 log_error("cannot create the directory of %s: %s", path, strerror(-r));
                 return r;
@@ -875,9 +875,8 @@ static int listen_socket(shmv__server *s)
         }
         /* Group first, then mode, on the file itself: never through a symlink. */
         struct stat st;
-        if ((s->config.socket_group != (gid_t)-1 &&
-             lchown(path, (uid_t)-1, s->config.socket_group) < 0) ||
-            fchmodat(AT_FDCWD, path, s->config.socket_mode, AT_SYMLINK_NOFOLLOW) < 0 ||
+        if ((cfg->socket_group != (gid_t)-1 && lchown(path, (uid_t)-1, cfg->socket_group) < 0) ||
+            fchmodat(AT_FDCWD, path, cfg->socket_mode, AT_SYMLINK_NOFOLLOW) < 0 ||
             lstat(path, &st) < 0) {
                 r = -errno;
                 log_error("%s: %m", path);
@@ -893,10 +892,8 @@ static int listen_socket(shmv__server *s)
                 log_error("listen %s: %m", path);
                 goto fail_unlink;
         }
-        s->listen_fd = fd;
-        s->sock_dev = st.st_dev;
-        s->sock_ino = st.st_ino;
-        s->socket_bound = true;
+        *ret_fd = fd;
+        *ret_st = st;
         return 0;
 
 fail_unlink:
@@ -904,6 +901,26 @@ fail_unlink:
 fail_close:
         close(fd);
         return r;
+}
+
+void shmv__socket_remove(const char *path, dev_t dev, ino_t ino)
+{
+        /* Only if it is still ours, not one a later daemon bound. */
+        struct stat st;
+        if (lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+                unlink(path);
+}
+
+static int listen_socket(shmv__server *s)
+{
+        struct stat st;
+        int r = shmv__socket_listen(&s->config, &s->listen_fd, &st);
+        if (r < 0)
+                return r;
+        s->sock_dev = st.st_dev;
+        s->sock_ino = st.st_ino;
+        s->socket_bound = true;
+        return 0;
 }
 
 /* A socket passed by the service manager: the socket file is its, never unlinked here. */
@@ -1011,11 +1028,7 @@ static void remove_socket_file(shmv__server *s)
         if (!s->socket_bound)
                 return;
         s->socket_bound = false;
-        /* Only if it is still ours, not one a later daemon bound. */
-        struct stat st;
-        if (lstat(s->config.socket_path, &st) == 0 && st.st_dev == s->sock_dev &&
-            st.st_ino == s->sock_ino)
-                unlink(s->config.socket_path);
+        shmv__socket_remove(s->config.socket_path, s->sock_dev, s->sock_ino);
 }
 
 /* libuv's close-what-is-not-closing walk, for the server's own handles: the connections'

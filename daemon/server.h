@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <glib.h>
@@ -31,6 +32,10 @@ typedef struct shmv__config {
         /* A listening socket passed by the service manager (socket activation), served
          * instead of binding socket_path; -1 when none. The server owns it. */
         int listen_fd;
+        /* shmviewd --supervise (daemon/supervise.c): run the daemon under a supervisor, which
+         * kills and restarts it when it has not pinged for watchdog_ms (0: never). */
+        bool supervise;
+        uint32_t watchdog_ms;
 } shmv__config;
 
 typedef struct shmv__server shmv__server;
@@ -89,6 +94,15 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
 /* Stops accepting, closes every connection and removes the socket file. uv_run() returns
  * once the handles are closed. */
 void shmv__server_stop(shmv__server *s);
+
+/* Binds and listens on a Unix stream socket at cfg's socket_path, with its socket_group and
+ * socket_mode, creating its directory when socket_dir_create says so, refusing a directory
+ * that others may write to, and replacing a stale socket file of ours but never a live
+ * daemon's. *ret_st is the socket file's stat, for shmv__socket_remove(). Logs why it fails.
+ * The supervisor binds with it too (daemon/supervise.c). */
+int shmv__socket_listen(const shmv__config *cfg, int *ret_fd, struct stat *ret_st);
+/* Unlinks the socket file at path if it is still the one with that device and inode. */
+void shmv__socket_remove(const char *path, dev_t dev, ino_t ino);
 
 /* A graceful stop (SIGTERM): tells the service manager STOPPING=1, stops accepting and
  * reading, answers the complete requests already received, sends every queued reply, then
