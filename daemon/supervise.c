@@ -230,10 +230,12 @@ static void read_notifications(supervisor *s)
                         for (size_t i = 0; i < n; i++) {
                                 int fd;
                                 memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                                if (nfds < NOTIFY_FDS_MAX)
+                                if (nfds < NOTIFY_FDS_MAX) {
                                         fds[nfds++] = fd;
-                                else
+                                } else {
                                         close(fd);
+                                        truncated = true;
+                                }
                         }
                 }
                 on_notification(s, buf, truncated ? 0 : (size_t)len, cred, fds, nfds, truncated);
@@ -476,9 +478,9 @@ static void size_store(supervisor *s, const shmv__config *cfg)
         if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= s->store_max + 64)
                 return;
         s->store_max = rl.rlim_cur > 64 + 2 ? rl.rlim_cur - 64 : 2;
-        log_warning("supervisor: the store keeps %" PRIu64 " descriptors at most (RLIMIT_NOFILE "
-                    "%llu); the daemon lowers max_segments to fit",
-                    s->store_max, (unsigned long long)rl.rlim_cur);
+        log_info("supervisor: the store keeps %" PRIu64 " descriptors at most (RLIMIT_NOFILE "
+                 "%llu); the daemon lowers max_segments to fit",
+                 s->store_max, (unsigned long long)rl.rlim_cur);
 }
 
 int shmv__supervise(const shmv__config *cfg, char **argv, uint32_t watchdog_ms)

@@ -7,6 +7,7 @@
  * views. Socket activation is also tested with systemd-socket-activate. */
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1094,15 +1095,457 @@ static void test_reattach_many(void)
         manager_done();
 }
 
+/* ---- shmviewd --supervise (daemon/supervise.c): the same without any service manager ---- */
+
+static struct {
+        char dir[64];
+        char exe[128]; /* the daemon's binary, a copy: an upgrade replaces it */
+        char sock[108];
+        pid_t pid;
+} SV;
+
+/* Writes a copy of from at to, replacing it at once (rename), as a package upgrade does. */
+static void install_file(const char *from, const char *to)
+{
+        char tmp[160];
+        snprintf(tmp, sizeof(tmp), "%s.new", to);
+        int in = open(from, O_RDONLY | O_CLOEXEC);
+        int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+        CHECK(in >= 0 && out >= 0);
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+                CHECK(write(out, buf, (size_t)n) == n);
+        CHECK(n == 0);
+        close(in);
+        CHECK(close(out) == 0);
+        CHECK(rename(tmp, to) == 0);
+}
+
+/* The supervisor's child, the daemon (a zombie too, until reaped), other than other; -1. */
+static pid_t supervised_daemon(pid_t other)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)SV.pid, (int)SV.pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        int pid, found = -1;
+        while (fscanf(f, "%d", &pid) == 1)
+                if (pid != other)
+                        found = pid;
+        fclose(f);
+        return found;
+}
+
+/* Waits for a daemon other than old to serve; returns its pid. The supervisor holds the
+ * socket, so a call made meanwhile waits in its backlog. */
+static pid_t wait_supervised(pid_t old)
+{
+        pid_t pid = -1;
+        for (int64_t end = th_now_ms() + WAIT_MS; pid <= 0 && th_now_ms() < end; th_sleep_ms(5))
+                pid = supervised_daemon(old);
+        CHECK(pid > 0);
+        shmv_client *c = th_connect();
+        shmv_daemon_info info;
+        CHECK_OK(shmv_daemon_status(c, &info));
+        shmv_disconnect(c);
+        return pid;
+}
+
+/* Starts `shmviewd --supervise` from a copy of the daemon (or of exe) in a new directory,
+ * with args after its own. */
+static void supervisor_start(const char *exe, const char *const *args)
+{
+        snprintf(SV.dir, sizeof(SV.dir), "/tmp/shmview-supervise-XXXXXX");
+        CHECK(mkdtemp(SV.dir));
+        chmod(SV.dir, 0755);
+        snprintf(SV.exe, sizeof(SV.exe), "%s/shmviewd", SV.dir);
+        snprintf(SV.sock, sizeof(SV.sock), "%s/shmview.sock", SV.dir);
+        install_file(exe ? exe : SHMVIEWD_PATH, SV.exe);
+        setenv("SHMVIEW_SOCKET", SV.sock, 1);
+        fflush(stdout);
+        fflush(stderr);
+        SV.pid = fork();
+        CHECK(SV.pid >= 0);
+        if (SV.pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                const char *argv[16] = {SV.exe,          "--supervise", "--socket",    SV.sock,
+                                        "--socket-mode", "0666",        "--log-level", "warning"};
+                size_t n = 8;
+                for (; args && *args && n < 15; args++)
+                        argv[n++] = *args;
+                execv(argv[0], (char **)(uintptr_t)argv);
+                _exit(127);
+        }
+}
+
+/* SIGTERM to the supervisor: it stops the daemon, then itself, with status 0, and removes
+ * the socket file. */
+static void supervisor_stop(void)
+{
+        kill(SV.pid, SIGTERM);
+        int st;
+        CHECK(waitpid(SV.pid, &st, 0) == SV.pid);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        struct stat sb;
+        CHECK(lstat(SV.sock, &sb) < 0 && errno == ENOENT);
+        unlink(SV.exe);
+        rmdir(SV.dir);
+}
+
+/* The word the writer writes, read through a view of ours, moves on within WAIT_MS. */
+static void check_writer_writes(const shmv_view *v)
+{
+        const volatile uint64_t *word = shmv_view_data(v);
+        uint64_t first = *word;
+        for (int64_t end = th_now_ms() + WAIT_MS; *word == first; th_sleep_ms(1))
+                CHECK(th_now_ms() < end);
+}
+
+static void check_kept(shmv_client *c, const shmv_segment_info *before)
+{
+        shmv_segment_info *list;
+        size_t n;
+        CHECK_OK(shmv_segment_list(c, &list, &n));
+        CHECK(n == 3);
+        for (size_t i = 0; i < n; i++)
+                check_same_info(&list[i], &before[i]); /* sorted: a, sealed, w */
+        shmv_segment_list_free(list);
+        shmv_segment_info info;
+        CHECK_RC(shmv_segment_stat(c, "gone", &info), -ENOENT);
+        check_pattern(c, "a", 1);
+        check_pattern(c, "sealed", 2);
+        shmv_view *v;
+        CHECK_RC(shmv_view_open(c, "sealed", 0, 1, SHMV_READ | SHMV_WRITE, &v), -EPERM);
+}
+
+/* Every segment, byte, owner, mode and seal across a SIGKILL of the daemon and across an
+ * upgrade (a new binary, SIGHUP), while a client of another uid writes throughout. */
+static void test_supervise_restarts(void)
+{
+        supervisor_start(NULL, NULL);
+        pid_t d1 = wait_supervised(-1);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "a", 3 * 4096 + 100, 0644));
+        write_pattern(c, "a", 1);
+        CHECK_OK(shmv_segment_create(c, "sealed", 5000, 0604));
+        write_pattern(c, "sealed", 2);
+        CHECK_OK(shmv_segment_seal(c, "sealed"));
+        CHECK_OK(shmv_segment_create(c, "gone", 8192, 0600));
+        child w = child_start(writer_main);
+        child_expect(&w, 'R');
+        shmv_view *wv;
+        CHECK_OK(shmv_view_open(c, "w", 0, 8, SHMV_READ, &wv));
+        shmv_segment_info before[3];
+        for (int i = 0; i < 3; i++)
+                CHECK_OK(shmv_segment_stat(c, kept[i], &before[i]));
+        CHECK(before[2].uid == 65534 && before[1].sealed && before[0].mode == 0644);
+        CHECK_OK(shmv_segment_unlink(c, "gone"));
+
+        /* A crash: the supervisor starts the next daemon with the socket and the store. */
+        CHECK(kill(d1, SIGKILL) == 0);
+        check_writer_writes(wv);
+        pid_t d2 = wait_supervised(d1);
+        check_kept(c, before);
+        child_send(&w, 'U'); /* it reconnects, its view is counted again */
+        child_expect(&w, 'u');
+        CHECK_RC(shmv_segment_seal(c, "w"), -EBUSY);
+
+        /* An upgrade: a new binary in place, SIGHUP; the next daemon runs the new file. */
+        struct stat old_exe, new_exe, running;
+        CHECK(stat(SV.exe, &old_exe) == 0);
+        install_file(SHMVIEWD_PATH, SV.exe);
+        CHECK(stat(SV.exe, &new_exe) == 0);
+        CHECK(new_exe.st_ino != old_exe.st_ino);
+        CHECK(kill(SV.pid, SIGHUP) == 0);
+        pid_t d3 = wait_supervised(d2);
+        char link[64];
+        snprintf(link, sizeof(link), "/proc/%d/exe", (int)d3);
+        CHECK(stat(link, &running) == 0);
+        CHECK(running.st_ino == new_exe.st_ino && running.st_dev == new_exe.st_dev);
+        check_writer_writes(wv);
+        check_kept(c, before);
+        child_send(&w, 'U');
+        child_expect(&w, 'u');
+
+        /* What the writer wrote before, during and after both restarts is in the segment. */
+        child_send(&w, 'S');
+        uint64_t k_last;
+        child_read(&w, &k_last, sizeof(k_last));
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, "w", 0, SHMV_TO_END, SHMV_READ, &v));
+        const uint64_t *words = shmv_view_data(v);
+        for (size_t i = 0; i < W_SIZE / 8; i++)
+                if (words[i] != k_last)
+                        th_fail(__FILE__, __LINE__, "word %zu is %llu, wanted %llu", i,
+                                (unsigned long long)words[i], (unsigned long long)k_last);
+        shmv_view_release(v);
+        shmv_view_release(wv);
+        child_send(&w, 'X');
+        child_finish(&w);
+        shmv_disconnect(c);
+        supervisor_stop();
+        CHECK(kill(d3, 0) < 0 && errno == ESRCH); /* stopped and reaped */
+}
+
+/* --watchdog: a daemon that stops pinging (SIGSTOP) is killed and restarted, losing nothing;
+ * one that pings is left alone. */
+static void test_supervise_watchdog(void)
+{
+        const char *const args[] = {"--watchdog", "600", NULL};
+        supervisor_start(NULL, args);
+        pid_t d1 = wait_supervised(-1);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "a", 10000, 0640));
+        write_pattern(c, "a", 5);
+        th_sleep_ms(1500);
+        CHECK(supervised_daemon(-1) == d1);
+        CHECK(kill(d1, SIGSTOP) == 0);
+        int64_t t0 = th_now_ms();
+        pid_t d2 = wait_supervised(d1);
+        CHECK(th_now_ms() - t0 >= 300); /* 600 ms after its last ping, at half of that */
+        check_pattern(c, "a", 5);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, "a", &info));
+        CHECK(info.mode == 0640 && info.size == 10000);
+        shmv_disconnect(c);
+        supervisor_stop();
+        CHECK(kill(d2, 0) < 0 && errno == ESRCH);
+}
+
+/* A supervisor killed with SIGKILL takes its daemon down cleanly (SIGTERM from the kernel):
+ * no orphan is left serving; the clients keep their mappings; a new supervisor can start on
+ * the socket left behind. */
+static void test_supervise_killed(void)
+{
+        CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0); /* the orphaned daemon becomes ours */
+        supervisor_start(NULL, NULL);
+        pid_t d1 = wait_supervised(-1);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, "a", 4096, 0600));
+        write_pattern(c, "a", 7);
+        shmv_view *v;
+        CHECK_OK(shmv_view_open(c, "a", 0, SHMV_TO_END, SHMV_READ, &v));
+        CHECK(kill(SV.pid, SIGKILL) == 0);
+        CHECK(waitpid(SV.pid, NULL, 0) == SV.pid);
+        int st;
+        CHECK(waitpid(d1, &st, 0) == d1);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                th_fail(__FILE__, __LINE__, "the daemon ended with status 0x%x", st);
+        check_pattern_view(v, 7);
+        shmv_view_release(v);
+        shmv_segment_info info;
+        CHECK_RC(shmv_segment_stat(c, "a", &info), -ECONNREFUSED);
+
+        /* The stale socket file is replaced by the next supervisor; nothing was kept. */
+        SV.pid = fork();
+        CHECK(SV.pid >= 0);
+        if (SV.pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                const char *argv[] = {SV.exe,        "--supervise", "--socket", SV.sock,
+                                      "--log-level", "error",       NULL};
+                execv(argv[0], (char **)(uintptr_t)argv);
+                _exit(127);
+        }
+        wait_supervised(-1);
+        CHECK_RC(shmv_segment_stat(c, "a", &info), -ENOENT);
+        shmv_disconnect(c);
+        supervisor_stop();
+}
+
+/* The fake daemon of test_supervise_refuses: what the supervisor runs when this binary is
+ * installed as shmviewd and $SHMVIEW_TEST_FAKE_DAEMON names a file. */
+static int notify_fd = -1;
+static struct sockaddr_un notify_sa;
+static socklen_t notify_len;
+
+static void fake_notify(const char *text, const int *fds, size_t nfds)
+{
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int) * 4)];
+        } cm;
+        struct iovec iov = {(void *)(uintptr_t)text, strlen(text)};
+        struct msghdr msg = {.msg_name = &notify_sa,
+                             .msg_namelen = notify_len,
+                             .msg_iov = &iov,
+                             .msg_iovlen = 1};
+        if (nfds > 0) {
+                msg.msg_control = cm.b;
+                msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+                struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+                h->cmsg_level = SOL_SOCKET;
+                h->cmsg_type = SCM_RIGHTS;
+                h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+                memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
+        }
+        if (sendmsg(notify_fd, &msg, 0) < 0)
+                _exit(3);
+}
+
+static int fake_daemon_main(const char *out)
+{
+        const char *addr = getenv("NOTIFY_SOCKET");
+        if (!addr || addr[0] != '@')
+                return 2;
+        notify_sa.sun_family = AF_UNIX;
+        memcpy(notify_sa.sun_path + 1, addr + 1, strlen(addr) - 1);
+        notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(addr));
+        notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const char *names = getenv("LISTEN_FDNAMES");
+        FILE *f = fopen(out, "we");
+        if (!f || !names)
+                return 2;
+        if (!strstr(names, ":ok")) {
+                /* The first fake: one notification of each kind the supervisor refuses,
+                 * around two it takes (and a third it takes and gives back). */
+                int m1 = memfd_create("ok", MFD_CLOEXEC), m2 = memfd_create("m2", MFD_CLOEXEC);
+                int p[2];
+                if (m1 < 0 || m2 < 0 || pipe2(p, O_CLOEXEC) < 0)
+                        return 2;
+                char big[5000];
+                memset(big, 'x', sizeof(big) - 1);
+                big[sizeof(big) - 1] = '\0';
+                memcpy(big, "FDSTORE=1\nFDNAME=big\nSTATUS=", 28);
+                int two[2] = {m1, m2};
+                fake_notify("FDSTORE=1\nFDNAME=ok", &m1, 1);
+                fake_notify("FDSTORE=1\nFDNAME=pipe", &p[0], 1);
+                fake_notify("FDSTORE=1\nFDNAME=bad:name", &m2, 1);
+                fake_notify("FDSTORE=1\nFDNAME=ok", &m2, 1);
+                fake_notify("FDSTORE=1\nFDNAME=unknown\nBOGUS=1", &m2, 1);
+                fake_notify("FDSTORE=1\nFDNAME=unknown\nMAINPID=1", &m2, 1);
+                fake_notify(big, &m2, 1);
+                fake_notify("FDSTORE=1\nFDNAME=two", two, 2);
+                fake_notify("FDNAME=nofdstore", &m2, 1);
+                fake_notify("FDSTORE=1\nFDNAME=none", NULL, 0);
+                fake_notify("FDSTORE=1\nFDNAME=back", &m2, 1);
+                fake_notify("FDSTOREREMOVE=1\nFDNAME=back", NULL, 0);
+                fake_notify("FDSTORE=1\nFDNAME=kept", &m2, 1);
+                fake_notify("READY=1\nSTATUS=fake", NULL, 0);
+                fputs("sent", f);
+        } else {
+                fprintf(f, "%s %s %s %s", getenv("LISTEN_FDS"), names, getenv("FDSTORE"),
+                        getenv("LISTEN_PID"));
+        }
+        fclose(f);
+        pause(); /* until SIGTERM */
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads what the fake daemon wrote, once it is not `not`. */
+static void read_fake(const char *out, const char * not, char *buf, size_t size)
+{
+        for (int64_t end = th_now_ms() + WAIT_MS;; th_sleep_ms(5)) {
+                CHECK(th_now_ms() < end);
+                FILE *f = fopen(out, "re");
+                buf[0] = '\0';
+                if (f) {
+                        if (!fgets(buf, (int)size, f))
+                                buf[0] = '\0';
+                        fclose(f);
+                }
+                if (buf[0] && strcmp(buf, not ) != 0)
+                        return;
+        }
+}
+
+/* Refused: descriptors from a process other than the daemon, and from the daemon anything
+ * the supervisor does not understand; the next daemon is handed exactly what was taken. The
+ * daemon here is this test binary, installed as the upgrade of the real one. */
+static void test_supervise_refuses(void)
+{
+        char out[128];
+        snprintf(out, sizeof(out), "/tmp/shmview-fake-%d", (int)getpid());
+        unlink(out);
+        setenv("SHMVIEW_TEST_FAKE_DAEMON", out, 1);
+        const char *const args[] = {"--max-segments", "9", NULL};
+        supervisor_start(NULL, args);
+        pid_t d1 = wait_supervised(-1);
+
+        /* A process other than the daemon, on the daemon's notify socket. */
+        char env_path[64], env[8192];
+        snprintf(env_path, sizeof(env_path), "/proc/%d/environ", (int)d1);
+        int efd = open(env_path, O_RDONLY | O_CLOEXEC);
+        CHECK(efd >= 0);
+        ssize_t len = read(efd, env, sizeof(env) - 1);
+        close(efd);
+        CHECK(len > 0);
+        env[len] = '\0';
+        const char *addr = NULL;
+        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(env + i) + 1)
+                if (strncmp(env + i, "NOTIFY_SOCKET=", 14) == 0)
+                        addr = env + i + 14;
+        CHECK(addr && addr[0] == '@');
+        int sup_fds = th_fd_count_settled(SV.pid);
+        notify_sa.sun_family = AF_UNIX;
+        memcpy(notify_sa.sun_path + 1, addr + 1, strlen(addr) - 1);
+        notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(addr));
+        notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int m = memfd_create("forged", MFD_CLOEXEC);
+        CHECK(m >= 0);
+        fake_notify("FDSTORE=1\nFDNAME=forged", &m, 1);
+        fake_notify("FDSTOREREMOVE=1\nFDNAME=meta", NULL, 0);
+        close(m);
+        close(notify_fd);
+        CHECK(th_fd_count_settled(SV.pid) == sup_fds);
+
+        /* The fake daemon sends what it should not; the next one reports what it got. */
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        CHECK(n > 0);
+        self[n] = '\0';
+        install_file(self, SV.exe);
+        CHECK(kill(SV.pid, SIGHUP) == 0);
+        char got[512];
+        read_fake(out, "", got, sizeof(got));
+        CHECK_STR(got, "sent");
+        CHECK(kill(SV.pid, SIGHUP) == 0);
+        read_fake(out, "sent", got, sizeof(got));
+        unlink(out);
+
+        /* "4 socket:meta:ok:kept 10 PID", the stored names in any order after the socket. */
+        char *fields[4], *save = NULL;
+        fields[0] = strtok_r(got, " ", &save);
+        for (int i = 1; i < 4; i++)
+                fields[i] = strtok_r(NULL, " ", &save);
+        CHECK(fields[3] != NULL);
+        CHECK_STR(fields[0], "4");
+        CHECK_STR(fields[2], "10"); /* --max-segments 9, and the metadata */
+        CHECK(atoi(fields[3]) == supervised_daemon(-1));
+        char *names[8];
+        size_t nn = 0;
+        for (char *t = strtok_r(fields[1], ":", &save); t && nn < 8; t = strtok_r(NULL, ":", &save))
+                names[nn++] = t;
+        CHECK(nn == 4);
+        CHECK_STR(names[0], "socket");
+        qsort(names + 1, nn - 1, sizeof(char *), cmp_str);
+        CHECK_STR(names[1], "kept");
+        CHECK_STR(names[2], "meta");
+        CHECK_STR(names[3], "ok");
+        supervisor_stop();
+}
+
 static const th_test tests[] = {
-        TH_TEST(test_sigkill_restart),   TH_TEST(test_sigterm_restart),
-        TH_TEST(test_lost_reply),        TH_TEST(test_store_checked),
-        TH_TEST(test_reattach_checked),  TH_TEST(test_reattach_many),
-        TH_TEST(test_socket_activation),
+        TH_TEST(test_sigkill_restart),    TH_TEST(test_sigterm_restart),
+        TH_TEST(test_lost_reply),         TH_TEST(test_store_checked),
+        TH_TEST(test_reattach_checked),   TH_TEST(test_reattach_many),
+        TH_TEST(test_socket_activation),  TH_TEST(test_supervise_restarts),
+        TH_TEST(test_supervise_watchdog), TH_TEST(test_supervise_killed),
+        TH_TEST(test_supervise_refuses),
 };
 
 /* Each test starts its own daemons, which die with it (the harness kills its process group). */
 int main(int argc, char **argv)
 {
+        /* Installed as shmviewd by test_supervise_refuses, run by the supervisor. */
+        const char *fake = getenv("SHMVIEW_TEST_FAKE_DAEMON");
+        if (fake && getenv("LISTEN_PID"))
+                return fake_daemon_main(fake);
         return th_main_no_daemon(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
