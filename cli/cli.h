@@ -115,6 +115,16 @@ const char *cli_group_name(char dst[static 64], uint32_t gid);
 /* Whether there is a name for the uid / gid (for JSON's null). */
 bool cli_user_known(uint32_t uid);
 bool cli_group_known(uint32_t gid);
+/* Pids as the daemon reports them are in its pid namespace. cli_pids_learn() finds, in a
+ * client list, the daemon's view of this process's own connection and so whether they are in
+ * ours; cli_pids_probe() asks for the list to find out. Until then they are taken as ours. */
+void cli_pids_learn(const shmv_client_info *list, size_t n);
+int cli_pids_probe(shmv_client *c);
+/* Whether pid names a process here: not 0 (the daemon could not see it) and in our pid
+ * namespace. */
+bool cli_pid_known(uint32_t pid);
+/* The pid, or "-" when it names no process here; dst has room for 16 bytes. */
+const char *cli_format_pid(char dst[static 16], uint32_t pid);
 /* A name or command made safe for a terminal: valid UTF-8 kept except control characters,
  * which become \xNN like invalid bytes do; a backslash becomes \\. A malloc()ed string;
  * aborts on out of memory. */

@@ -18,6 +18,7 @@ int cli_cmd_clients(cli_ctx *ctx)
         shmv_disconnect(c);
         if (r < 0)
                 return cli_fail(ctx, "clients", "%s", cli_why(r, NULL));
+        cli_pids_learn(list, n);
         if (ctx->json) {
                 json_object *arr = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
@@ -41,7 +42,7 @@ int cli_cmd_clients(cli_ctx *ctx)
                         const shmv_client_info *ci = &list[i];
                         char id[24], pid[16], user[64], views[16], mapped[32], age[32];
                         snprintf(id, sizeof(id), "%" PRIu64, ci->client.client_id);
-                        snprintf(pid, sizeof(pid), "%" PRIu32, ci->client.pid);
+                        cli_format_pid(pid, ci->client.pid);
                         snprintf(views, sizeof(views), "%" PRIu32, ci->views);
                         char *comm = cli_escape(ci->client.comm);
                         const char *row[] = {id,
@@ -217,7 +218,9 @@ static void print_event(const cli_ctx *ctx, const shmv_event *ev)
                 }
                 if (ev->kind == SHMV_EVENT_CLIENT_GONE)
                         printf(" views=%" PRIu32, ev->views);
-                printf(" client=%" PRIu64 " pid=%" PRIu32, ev->client.client_id, ev->client.pid);
+                char pid[16];
+                printf(" client=%" PRIu64 " pid=%s", ev->client.client_id,
+                       cli_format_pid(pid, ev->client.pid));
                 print_value("user", cli_user_name(buf, ev->client.uid));
                 print_value("command", ev->client.comm);
                 putchar('\n');
@@ -228,8 +231,16 @@ static void print_event(const cli_ctx *ctx, const shmv_event *ev)
 
 int cli_cmd_watch(cli_ctx *ctx)
 {
+        /* Whose pids the events carry: a connection of its own asks first. */
+        shmv_client *c;
+        if (cli_connect(ctx, &c) != CLI_OK)
+                return CLI_FAIL;
+        int r = cli_pids_probe(c);
+        shmv_disconnect(c);
+        if (r < 0)
+                return cli_fail(ctx, "clients", "%s", cli_why(r, NULL));
         shmv_watch *w;
-        int r = shmv_watch_open(ctx->socket, &w);
+        r = shmv_watch_open(ctx->socket, &w);
         if (r < 0)
                 return cli_fail(ctx, cli_socket_path(ctx), "%s",
                                 cli_why(r, r == -EUSERS ? "the daemon has too many watchers (or "

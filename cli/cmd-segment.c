@@ -112,6 +112,8 @@ int cli_cmd_stat(cli_ctx *ctx)
         /* The views come in a second request: a segment unlinked in between is gone. */
         if (r == 0)
                 r = shmv_segment_views(c, name, &views, &n);
+        if (r == 0 && n > 0)
+                r = cli_pids_probe(c);
         shmv_disconnect(c);
         if (r < 0) {
                 char *shown = cli_escape(name);
@@ -152,7 +154,7 @@ int cli_cmd_stat(cli_ctx *ctx)
                                 const shmv_view_info *v = &views[i];
                                 char id[24], pid[16], off[32], len[32];
                                 snprintf(id, sizeof(id), "%" PRIu64, v->client.client_id);
-                                snprintf(pid, sizeof(pid), "%" PRIu32, v->client.pid);
+                                cli_format_pid(pid, v->client.pid);
                                 char *comm = cli_escape(v->client.comm);
                                 const char *row[] = {id,
                                                      pid,

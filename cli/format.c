@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -329,4 +330,44 @@ void cli_table_free(cli_table *t)
         free(t->cells);
         free(t->right);
         free(t);
+}
+
+/* Whether the daemon's pids are ours: the daemon reports each client's pid as SO_PEERCRED
+ * gives it, in the daemon's pid namespace. A shmview in another one (a container beside a
+ * daemon on the host, or the host beside a daemon in a container) would print numbers that
+ * name other processes or none. The daemon's view of this very connection tells: it reports
+ * our getpid() only when it sees us in the namespace we see ourselves in. */
+static bool pids_foreign;
+
+void cli_pids_learn(const shmv_client_info *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (list[i].self)
+                        pids_foreign = list[i].client.pid != (uint32_t)getpid();
+}
+
+int cli_pids_probe(shmv_client *c)
+{
+        shmv_client_info *list;
+        size_t n;
+        int r = shmv_client_list(c, &list, &n);
+        if (r < 0)
+                return r;
+        cli_pids_learn(list, n);
+        shmv_client_list_free(list);
+        return 0;
+}
+
+bool cli_pid_known(uint32_t pid)
+{
+        return pid != 0 && !pids_foreign;
+}
+
+const char *cli_format_pid(char dst[static 16], uint32_t pid)
+{
+        if (cli_pid_known(pid))
+                snprintf(dst, 16, "%" PRIu32, pid);
+        else
+                snprintf(dst, 16, "-");
+        return dst;
 }

@@ -39,7 +39,7 @@ json_object *cli_json_client(const shmv_client_ref *ref)
         char name[64];
         json_object *o = json_object_new_object();
         json_object_object_add(o, "client_id", cli_json_u64(ref->client_id));
-        json_object_object_add(o, "pid", cli_json_u64(ref->pid));
+        json_object_object_add(o, "pid", cli_pid_known(ref->pid) ? cli_json_u64(ref->pid) : NULL);
         json_object_object_add(o, "uid", cli_json_u64(ref->uid));
         json_object_object_add(o, "user",
                                cli_user_known(ref->uid)
