@@ -10,8 +10,9 @@ set -eu
 daemon=$1 cli=$2
 tmp=$(mktemp -d /tmp/shmview-containers-XXXXXX)
 chmod 0755 "$tmp"
-sup= img= ctr=
+sup= img= ctr= d3=
 cleanup() {
+        [ -z "$d3" ] || kill "$d3" 2>/dev/null || true
         [ -z "$ctr" ] || podman rm -f -t 0 "$ctr" >/dev/null 2>&1 || true
         [ -z "$img" ] || podman rmi -f "$img" >/dev/null 2>&1 || true
         [ -z "$sup" ] || { kill "$sup" 2>/dev/null && wait "$sup" || true; }
@@ -58,6 +59,40 @@ $as_nobody "$cli" create mine 4K --mode 0600
 "$cli" stat mine --json | grep -q '"uid": *65534' || fail "userns create: not 65534's"
 "$cli" rm mine
 echo "unshare recipes: passed"
+
+# Whose memory a segment is: the memory cgroup of the daemon, which reserves its pages at
+# create (fallocate), not of the client that creates it or writes every byte. Where this
+# machine lets us make two memory cgroups (v1 or v2); else said and skipped.
+cg_path=$(sed -n 's/^[0-9]*:memory:\(.*\)$/\1/p' /proc/self/cgroup)
+if [ -n "$cg_path" ]; then
+        cg=/sys/fs/cgroup/memory$cg_path
+else
+        cg=/sys/fs/cgroup$(sed -n 's/^0::\(.*\)$/\1/p' /proc/self/cgroup)
+fi
+if mkdir "$cg/shmview-d-$$" "$cg/shmview-c-$$" 2>/dev/null &&
+        [ -f "$cg/shmview-d-$$/memory.stat" ]; then
+        mkdir "$tmp/run3"
+        sock3=$tmp/run3/shmview.sock
+        sh -c "echo \$\$ >'$cg/shmview-d-$$/cgroup.procs' &&
+                exec '$daemon' --socket '$sock3' --log-level error" &
+        d3=$!
+        wait_daemon "$sock3"
+        sh -c "echo \$\$ >'$cg/shmview-c-$$/cgroup.procs' && export SHMVIEW_SOCKET='$sock3' &&
+                '$cli' create big 64M && head -c 64M /dev/zero | tr '\\0' x | '$cli' write big"
+        shmem() { sed -n 's/^shmem \([0-9]*\)$/\1/p' "$cg/shmview-$1-$$/memory.stat"; }
+        d_shmem=$(shmem d) c_shmem=$(shmem c)
+        kill "$d3"
+        wait "$d3" || true
+        d3=
+        rmdir "$cg/shmview-d-$$" "$cg/shmview-c-$$" 2>/dev/null || true
+        [ "$d_shmem" -ge $((64 << 20)) ] || fail "cgroup: the daemon's shmem is $d_shmem"
+        [ "$c_shmem" -lt $((1 << 20)) ] || fail "cgroup: the client's shmem is $c_shmem"
+        echo "memory cgroup: 64M segment charged to the daemon's ($d_shmem shmem bytes)," \
+                "the client's has $c_shmem"
+else
+        rmdir "$cg/shmview-d-$$" "$cg/shmview-c-$$" 2>/dev/null || true
+        echo "memory cgroup: SKIPPED, cannot make memory cgroups under $cg"
+fi
 
 # Podman, rootful, without network: crun, else runc (crun refuses cgroups in hybrid mode).
 podman_ok=
