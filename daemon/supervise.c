@@ -66,6 +66,8 @@ typedef struct supervisor {
         int signal_fd;
         GHashTable *store; /* FDNAME= (owned) -> descriptor + 1 */
         uint64_t store_max;
+        size_t names_len; /* of the stored names, each with its ':' in LISTEN_FDNAMES */
+        size_t names_max;
         uint32_t watchdog_ms;
         pid_t daemon; /* -1 when none runs */
         bool ready; /* it said READY=1 */
@@ -105,6 +107,9 @@ static const char *store_add(supervisor *s, const char *name, int fd)
                 return "the name is stored already";
         if (g_hash_table_size(s->store) >= s->store_max)
                 return "the store is full";
+        if (s->names_len + strlen(name) + 1 > s->names_max)
+                return "LISTEN_FDNAMES would be too long to start the next daemon";
+        s->names_len += strlen(name) + 1;
         g_hash_table_insert(s->store, g_strdup(name), GINT_TO_POINTER(fd + 1));
         return NULL;
 }
@@ -170,7 +175,8 @@ static void on_notification(supervisor *s, char *buf, size_t len, const struct u
                 goto refuse;
 
         if (remove)
-                g_hash_table_remove(s->store, fdname);
+                if (g_hash_table_remove(s->store, fdname))
+                        s->names_len -= strlen(fdname) + 1;
         if (status)
                 log_debug("supervisor: daemon status: %s", status);
         if (ping || ready)
@@ -466,21 +472,33 @@ static int notify_socket(supervisor *s)
         return 0;
 }
 
-/* The store must fit under the descriptor limit, with room for the daemon's start. */
+/* The store must fit under the descriptor limit, with room for the daemon's start, and its
+ * names in LISTEN_FDNAMES, one environment string, which the kernel refuses to exec past
+ * MAX_ARG_STRLEN (32 pages): past that, no next daemon could start at all. The daemon's names
+ * are "seg-" and 16 hex digits (daemon/fdstore.c), 21 bytes with their ':'. */
+#define SEG_FDNAME_LEN 21
 static void size_store(supervisor *s, const shmv__config *cfg)
 {
-        s->store_max = (uint64_t)cfg->limits.max_segments + 1; /* and the metadata memfd */
+        long page = sysconf(_SC_PAGESIZE);
+        s->names_max = 32 * (size_t)(page > 0 ? page : 4096) - sizeof("LISTEN_FDNAMES=socket");
+        uint64_t by_names = s->names_max / SEG_FDNAME_LEN;
+        uint64_t by_fds = UINT64_MAX;
         struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+                if (rl.rlim_cur != RLIM_INFINITY)
+                        by_fds = rl.rlim_cur > 64 + 2 ? rl.rlim_cur - 64 : 2;
+        }
+        s->store_max = (uint64_t)cfg->limits.max_segments + 1; /* and the metadata memfd */
+        if (s->store_max <= by_names && s->store_max <= by_fds)
                 return;
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= s->store_max + 64)
-                return;
-        s->store_max = rl.rlim_cur > 64 + 2 ? rl.rlim_cur - 64 : 2;
-        log_info("supervisor: the store keeps %" PRIu64 " descriptors at most (RLIMIT_NOFILE "
-                 "%llu); the daemon lowers max_segments to fit",
-                 s->store_max, (unsigned long long)rl.rlim_cur);
+        s->store_max = by_names < by_fds ? by_names : by_fds;
+        log_info("supervisor: the store keeps %" PRIu64 " descriptors at most (%s); the daemon "
+                 "lowers max_segments to fit",
+                 s->store_max,
+                 by_names < by_fds ? "the names of more would not fit LISTEN_FDNAMES"
+                                   : "RLIMIT_NOFILE");
 }
 
 int shmv__supervise(const shmv__config *cfg, char **argv, uint32_t watchdog_ms)

@@ -1531,13 +1531,56 @@ static void test_supervise_refuses(void)
         supervisor_stop();
 }
 
+/* The store is no larger than what can be handed to the next daemon: LISTEN_FDNAMES is one
+ * environment string, which exec refuses past 32 pages (E2BIG). Found by filling it: with
+ * 6400 segments no next daemon could start, and the supervisor gave up. The daemon hears
+ * the size in FDSTORE= and lowers max_segments to fit. */
+static void test_supervise_store_fits(void)
+{
+        const char *const args[] = {"--max-segments", "100000", NULL};
+        supervisor_start(NULL, args);
+        pid_t d = wait_supervised(-1);
+        char path[64], env[16384];
+        snprintf(path, sizeof(path), "/proc/%d/environ", (int)d);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        CHECK(fd >= 0);
+        ssize_t len = read(fd, env, sizeof(env) - 1);
+        close(fd);
+        CHECK(len > 0);
+        env[len] = '\0';
+        long store = -1;
+        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(env + i) + 1)
+                if (strncmp(env + i, "FDSTORE=", 8) == 0)
+                        store = atol(env + i + 8);
+        /* 21 bytes a name ("seg-", 16 hex digits, ':') */
+        long fit = (32 * sysconf(_SC_PAGESIZE) - (long)sizeof("LISTEN_FDNAMES=socket")) / 21;
+        CHECK_EQ(store, fit);
+        shmv_client *c = th_connect();
+        shmv_daemon_info info;
+        CHECK_OK(shmv_daemon_status(c, &info));
+        CHECK_EQ(info.limits.max_segments, fit - 1);
+        /* Full, it is handed over whole. */
+        char name[32];
+        for (long i = 0; i < fit - 1; i++) {
+                snprintf(name, sizeof(name), "s%ld", i);
+                CHECK_OK(shmv_segment_create(c, name, 4096, 0600));
+        }
+        CHECK_RC(shmv_segment_create(c, "one-more", 4096, 0600), -ENOSPC);
+        CHECK_EQ(kill(d, SIGKILL), 0);
+        wait_supervised(d);
+        CHECK_OK(shmv_daemon_status(c, &info));
+        CHECK_EQ(info.segments, fit - 1);
+        shmv_disconnect(c);
+        supervisor_stop();
+}
+
 static const th_test tests[] = {
         TH_TEST(test_sigkill_restart),    TH_TEST(test_sigterm_restart),
         TH_TEST(test_lost_reply),         TH_TEST(test_store_checked),
         TH_TEST(test_reattach_checked),   TH_TEST(test_reattach_many),
         TH_TEST(test_socket_activation),  TH_TEST(test_supervise_restarts),
         TH_TEST(test_supervise_watchdog), TH_TEST(test_supervise_killed),
-        TH_TEST(test_supervise_refuses),
+        TH_TEST(test_supervise_refuses),  TH_TEST(test_supervise_store_fits),
 };
 
 /* Each test starts its own daemons, which die with it (the harness kills its process group). */
