@@ -1455,6 +1455,24 @@ static void read_fake(const char *out, const char * not, char *buf, size_t size)
         }
 }
 
+/* The value of key in the environment of process pid, into buf; fails the test without. */
+static const char *env_of(pid_t pid, const char *key, char *buf, size_t size)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        CHECK(fd >= 0);
+        ssize_t len = read(fd, buf, size - 1);
+        close(fd);
+        CHECK(len > 0);
+        buf[len] = '\0';
+        size_t klen = strlen(key);
+        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(buf + i) + 1)
+                if (strncmp(buf + i, key, klen) == 0 && buf[i + (ssize_t)klen] == '=')
+                        return buf + i + klen + 1;
+        th_fail(__FILE__, __LINE__, "no %s in the environment of %d", key, (int)pid);
+}
+
 /* Refused: descriptors from a process other than the daemon, and from the daemon anything
  * the supervisor does not understand; the next daemon is handed exactly what was taken. The
  * daemon here is this test binary, installed as the upgrade of the real one. */
@@ -1469,18 +1487,8 @@ static void test_supervise_refuses(void)
         pid_t d1 = wait_supervised(-1);
 
         /* A process other than the daemon, on the daemon's notify socket. */
-        char env_path[64], env[8192];
-        snprintf(env_path, sizeof(env_path), "/proc/%d/environ", (int)d1);
-        int efd = open(env_path, O_RDONLY | O_CLOEXEC);
-        CHECK(efd >= 0);
-        ssize_t len = read(efd, env, sizeof(env) - 1);
-        close(efd);
-        CHECK(len > 0);
-        env[len] = '\0';
-        const char *addr = NULL;
-        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(env + i) + 1)
-                if (strncmp(env + i, "NOTIFY_SOCKET=", 14) == 0)
-                        addr = env + i + 14;
+        char env[16384];
+        const char *addr = env_of(d1, "NOTIFY_SOCKET", env, sizeof(env));
         CHECK(addr && addr[0] == '@');
         int sup_fds = th_fd_count_settled(SV.pid);
         notify_sa.sun_family = AF_UNIX;
@@ -1540,18 +1548,8 @@ static void test_supervise_store_fits(void)
         const char *const args[] = {"--max-segments", "100000", NULL};
         supervisor_start(NULL, args);
         pid_t d = wait_supervised(-1);
-        char path[64], env[16384];
-        snprintf(path, sizeof(path), "/proc/%d/environ", (int)d);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        CHECK(fd >= 0);
-        ssize_t len = read(fd, env, sizeof(env) - 1);
-        close(fd);
-        CHECK(len > 0);
-        env[len] = '\0';
-        long store = -1;
-        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(env + i) + 1)
-                if (strncmp(env + i, "FDSTORE=", 8) == 0)
-                        store = atol(env + i + 8);
+        char env[16384];
+        long store = atol(env_of(d, "FDSTORE", env, sizeof(env)));
         /* 21 bytes a name ("seg-", 16 hex digits, ':') */
         long fit = (32 * sysconf(_SC_PAGESIZE) - (long)sizeof("LISTEN_FDNAMES=socket")) / 21;
         CHECK_EQ(store, fit);
