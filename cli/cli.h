@@ -71,6 +71,8 @@ __attribute__((format(printf, 3, 4))) int cli_usage(const cli_ctx *ctx, const ch
 const char *cli_why(int r, const char *fallback);
 /* Connects to the daemon, or says why not and returns CLI_FAIL. */
 int cli_connect(const cli_ctx *ctx, shmv_client **ret);
+/* Says why shmv_connect() or shmv_watch_open() failed with r; returns CLI_FAIL. */
+int cli_connect_failed(const cli_ctx *ctx, int r, const char *fallback);
 /* The socket path in use, for messages. */
 const char *cli_socket_path(const cli_ctx *ctx);
 /* Checks a segment name typed by the user; CLI_USAGE with a message when it is not one. */

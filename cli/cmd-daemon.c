@@ -242,10 +242,10 @@ int cli_cmd_watch(cli_ctx *ctx)
         shmv_watch *w;
         r = shmv_watch_open(ctx->socket, &w);
         if (r < 0)
-                return cli_fail(ctx, cli_socket_path(ctx), "%s",
-                                cli_why(r, r == -EUSERS ? "the daemon has too many watchers (or "
-                                                          "clients) already"
-                                                        : NULL));
+                return cli_connect_failed(ctx, r,
+                                          r == -EUSERS ? "the daemon has too many watchers (or "
+                                                         "clients) already"
+                                                       : NULL);
         /* Interrupted, the wait returns -EINTR: the watch ends cleanly with status 0. */
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);

@@ -72,7 +72,8 @@ static void usage(FILE *f)
               "  --version         show the version\n"
               "\n"
               "Sizes and offsets are bytes, or a number with K, M, G, T, P or E (powers of\n"
-              "1024): 4096, 64K, 1G, 1GiB; or 0x and hexadecimal digits. Exit status: 0 on success, 1 when an operation fails,\n"
+              "1024): 4096, 64K, 1G, 1GiB; or 0x and hexadecimal digits. Exit status: 0 on "
+              "success, 1 when an operation fails,\n"
               "2 for a usage error. See shmview(1).\n",
               f);
 }
@@ -134,12 +135,21 @@ const char *cli_why(int r, const char *fallback)
         return fallback ? fallback : shmv_strerror(r);
 }
 
+int cli_connect_failed(const cli_ctx *ctx, int r, const char *fallback)
+{
+        /* -EINVAL: not the socket but $SHMVIEW_TIMEOUT_MS, which the message names. The
+         * library's connect errors name the path themselves. */
+        bool own = r == -EINVAL || r == -ENOENT || r == -ENOTSOCK || r == -EACCES ||
+                   r == -ECONNREFUSED;
+        if (own && shmv_last_error_message())
+                return cli_fail(ctx, NULL, "%s", cli_why(r, NULL));
+        return cli_fail(ctx, cli_socket_path(ctx), "%s", cli_why(r, fallback));
+}
+
 int cli_connect(const cli_ctx *ctx, shmv_client **ret)
 {
         int r = shmv_connect(ctx->socket, ret);
-        if (r < 0)
-                return cli_fail(ctx, cli_socket_path(ctx), "%s", cli_why(r, NULL));
-        return CLI_OK;
+        return r < 0 ? cli_connect_failed(ctx, r, NULL) : CLI_OK;
 }
 
 int cli_check_name(const cli_ctx *ctx, const char *name)
@@ -294,7 +304,8 @@ int main(int argc, char **argv)
                         return CLI_OK;
                 case OPT_SOCKET:
                         if (!*optarg) {
-                                fputs("shmview: --socket: wants a path\n", stderr);
+                                fputs("shmview: --socket: wants a path\nTry 'shmview --help'.\n",
+                                      stderr);
                                 return CLI_USAGE;
                         }
                         socket = optarg;

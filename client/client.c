@@ -412,10 +412,9 @@ static int connect_socket(const char *path, int timeout_ms)
                 r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         while (r < 0 && errno == EINTR);
         if (r < 0) {
-                /* No socket file at the path: no daemon there, as with a stale socket. A full
-                 * backlog for timeout_ms (SO_SNDTIMEO): nobody accepts, as when a
-                 * socket-activated daemon cannot start. */
-                r = errno == ENOENT ? -ECONNREFUSED : errno == EAGAIN ? -ETIMEDOUT : -errno;
+                /* A full backlog for timeout_ms (SO_SNDTIMEO): nobody accepts, as when a
+                 * socket-activated daemon cannot start. Else say what is at the path. */
+                r = errno == EAGAIN ? -ETIMEDOUT : shmv__error_connect(path, errno);
                 close(fd);
                 return r;
         }
@@ -463,7 +462,9 @@ static int connect_locked(shmv_client *c)
                 return r;
         r = connect_socket(c->path, c->timeout_ms);
         if (r < 0)
-                return r;
+                /* Once connected, a socket gone with its daemon is a daemon not listening
+                 * (-ENOENT would read as "no such segment"); the message says which. */
+                return r == -ENOENT && c->conn_gen > 0 ? -ECONNREFUSED : r;
         c->fd = r;
         c->conn_gen++;
         c->max_frame = SHMV__MAX_FRAME;
@@ -486,7 +487,10 @@ static int default_timeout(int *ret_ms)
         errno = 0;
         long ms = strtol(env, &end, 10);
         if (errno || *end || ms < -1 || ms == 0 || ms > INT_MAX)
-                return -EINVAL;
+                return shmv__error_setf(-EINVAL,
+                                        "SHMVIEW_TIMEOUT_MS is '%.32s', not a timeout "
+                                        "(milliseconds above 0, or -1 for none)",
+                                        env);
         *ret_ms = (int)ms;
         return 0;
 }
@@ -497,15 +501,17 @@ int shmv_connect(const char *socket_path, shmv_client **ret)
         if (!ret)
                 return -EINVAL;
         int timeout_ms;
-        if (default_timeout(&timeout_ms) < 0)
-                return -EINVAL;
+        int r = default_timeout(&timeout_ms);
+        if (r < 0)
+                return r;
         shmv_client *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        int r = shmv__socket_path(socket_path, c->path, sizeof(c->path));
+        r = shmv__socket_path(socket_path, c->path, sizeof(c->path));
         if (r < 0) {
                 free(c);
-                return r;
+                return shmv__error_setf(r, "socket path too long (at most %zu bytes)",
+                                        sizeof(c->path) - 1);
         }
         atomic_init(&c->refs, 1);
         pthread_mutex_init(&c->lock, NULL);
@@ -552,7 +558,7 @@ int shmv__name_field(ProtobufCBinaryData *field, const char *name)
 {
         int r = shmv_segment_name_check(name);
         if (r < 0)
-                return r;
+                return shmv__error_bad_name(name);
         field->data = (uint8_t *)(uintptr_t)name;
         field->len = strlen(name);
         return 0;
@@ -577,8 +583,10 @@ int shmv_segment_create_with_flags(shmv_client *c, const char *name, uint64_t si
                                    unsigned flags)
 {
         shmv__error_clear();
-        if (!c || (flags & ~SHMV_SEGMENT_HUGE_PAGES))
+        if (!c)
                 return -EINVAL;
+        if (flags & ~SHMV_SEGMENT_HUGE_PAGES)
+                return shmv__error_setf(-EINVAL, "flags 0x%x: 0 or SHMV_SEGMENT_HUGE_PAGES", flags);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__CreateRequest body = SHMVIEW__CREATE_REQUEST__INIT;
         int r = shmv__name_field(&body.name, name);
@@ -782,9 +790,13 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
                    shmv_view **ret)
 {
         shmv__error_clear();
-        if (!c || !ret || !(flags & SHMV_READ) ||
-            (flags & ~(SHMV_READ | SHMV_WRITE | SHMV_PREFAULT)))
+        if (!c || !ret)
                 return -EINVAL;
+        if (!(flags & SHMV_READ) || (flags & ~(SHMV_READ | SHMV_WRITE | SHMV_PREFAULT)))
+                return shmv__error_setf(-EINVAL,
+                                        "flags 0x%x: SHMV_READ, or SHMV_READ | SHMV_WRITE, "
+                                        "optionally with SHMV_PREFAULT",
+                                        (unsigned)flags);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__OpenRequest body = SHMVIEW__OPEN_REQUEST__INIT;
         int r = shmv__name_field(&body.name, name);

@@ -17,6 +17,15 @@
 #define SHMV__MESSAGE_MAX 512
 void shmv__error_clear(void);
 void shmv__error_set(const uint8_t *msg, size_t len);
+/* Errors the library finds itself get a message too: sets it from fmt and returns err
+ * (negative), as in `return shmv__error_setf(-EINVAL, "...", ...)`. */
+__attribute__((format(printf, 2, 3))) int shmv__error_setf(int err, const char *fmt, ...);
+/* The same for a bad segment name: -EINVAL, with the rule in the message. */
+int shmv__error_bad_name(const char *name);
+/* Why connect() to the socket at path failed with errno err: -ENOENT (no socket there),
+ * -ENOTSOCK (something else is there), -EACCES, -ECONNREFUSED (a socket nobody listens on),
+ * or -err, each with a message that names the path. */
+int shmv__error_connect(const char *path, int err);
 
 /* A client is reference counted: the caller's handle from shmv_connect() holds one reference,
  * and every live mapping holds one, so a mapping can still tell the daemon it is released

@@ -202,6 +202,15 @@ static shmv_view *view_dup(const shmv_view *v)
         return view_derive(v, v->ndim);
 }
 
+const char *shmv_view_name(const shmv_view *v)
+{
+        if (!v) {
+                errno = EINVAL;
+                return NULL;
+        }
+        return v->mapping->name;
+}
+
 size_t shmv_view_len(const shmv_view *v)
 {
         return v ? v->len : 0;

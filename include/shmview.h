@@ -49,6 +49,9 @@ typedef struct shmv_segment_info {
 
 /* Connection. socket_path NULL applies the socket-path rule: $SHMVIEW_SOCKET, else
  * $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else /run/shmview/shmview.sock.
+ * Fails with -ENOENT when there is no socket at the path, -ENOTSOCK when something else is
+ * there, -EACCES when the socket's permissions refuse, -ECONNREFUSED when nobody listens on
+ * it (shmv_last_error_message() says which, with the path).
  * Release the client with shmv_disconnect(); views opened through it stay usable after.
  * When the daemon restarts, views stay usable too; calls return -ECONNREFUSED while no daemon
  * listens, and the first call after it is back connects again and registers the open views
@@ -74,21 +77,28 @@ SHMV_EXPORT int shmv_default_socket_path(char *dst, size_t dst_len);
 
 /* A static sentence for a negative errno value returned by this library. */
 SHMV_EXPORT const char *shmv_strerror(int err);
+/* The errno's symbolic name, "ENOENT" for -ENOENT (either sign), as libuv's uv_err_name();
+ * "EUNKNOWN" for a value that has none. A static string. */
+SHMV_EXPORT const char *shmv_err_name(int err);
 
-/* The daemon's own message for the calling thread's last failed request, e.g. "out of memory
- * budget: max_bytes would be passed (1073741824 bytes for frames)" where shmv_strerror() says
- * "not enough memory for the segment"; NULL when there is none. Per thread, like errno:
- * threads sharing a client each see their own.
+/* The message of the calling thread's last failed call, saying what is wrong where
+ * shmv_strerror() gives the class: the daemon's own, e.g. "out of memory budget: max_bytes
+ * would be passed (1073741824 bytes for frames)", or the library's for what it finds itself
+ * ("no socket at /run/x.sock (is shmviewd running?)", "not a segment name (...)",
+ * "SHMVIEW_TIMEOUT_MS is 'abc', not a timeout (...)"); NULL when there is none. Per thread,
+ * like errno: threads sharing a client each see their own.
  *
  * The functions that talk to the daemon clear it (to NULL) when called, before they check
  * their arguments: shmv_connect(), shmv_watch_open(), shmv_watch_next() and every function
  * that takes a shmv_client but shmv_set_timeout() and shmv_disconnect(). One of them that
- * fails because the daemon answered with an error status sets it to the daemon's message; one
- * that fails for any other reason (a bad argument, no daemon listening, a lost connection, a
- * malformed reply, a failed mmap) leaves it NULL, as does a daemon error without a message.
- * No other function changes it: it still describes the last of those calls after
- * shmv_view_release(), shmv_disconnect() and the like, and after a view function failed on
- * its own.
+ * fails because the daemon answered with an error status sets it to the daemon's message.
+ * One that fails on a bad segment name or bad flags, an unusable $SHMVIEW_TIMEOUT_MS or
+ * socket path, or because it could not connect (-ENOENT: no socket at the path, -ENOTSOCK:
+ * not a socket, -EACCES, -ECONNREFUSED: nobody listening) sets the library's message. Other
+ * failures (a NULL argument, a lost connection, a malformed reply, a failed mmap) leave it
+ * NULL, as does a daemon error without a message. No other function changes it: it still
+ * describes the last of those calls after shmv_view_release(), shmv_disconnect() and the
+ * like, and after a view function failed on its own.
  *
  * The message comes from whatever listens on the socket, so it is made safe to print: valid
  * UTF-8 without control characters (each control character, and each byte that is not part
@@ -137,11 +147,21 @@ SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
  * such a view could fault with SIGBUS when touched, so none is made. */
 SHMV_EXPORT int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length,
                                int flags, shmv_view **ret);
+/* Creates segment name (size, mode as for shmv_segment_create(); flags 0 or
+ * SHMV_SEGMENT_HUGE_PAGES and/or SHMV_PREFAULT) and opens a writable view of all of it, the
+ * way Python's SharedMemory(create=True).buf is ready to write. When the open fails the
+ * segment is unlinked again and the open's error returned. Release the view with
+ * shmv_view_release(); the segment lives on until unlinked. */
+SHMV_EXPORT int shmv_segment_create_open(shmv_client *c, const char *name, uint64_t size,
+                                         uint32_t mode, unsigned flags, shmv_view **ret);
 /* Releases one view handle. The mapping goes away, and the daemon is told, when the last
  * view over it (the opened one, its slices, casts and read-only copies) is released.
  * NULL is fine. */
 SHMV_EXPORT void shmv_view_release(shmv_view *view);
 
+/* The name of the segment the view is over, as it was opened; owned by the view (valid until
+ * it is released). */
+SHMV_EXPORT const char *shmv_view_name(const shmv_view *v);
 SHMV_EXPORT size_t shmv_view_len(const shmv_view *v); /* items along the first dimension */
 SHMV_EXPORT size_t shmv_view_nbytes(const shmv_view *v); /* product(shape) * itemsize */
 SHMV_EXPORT size_t shmv_view_itemsize(const shmv_view *v);
@@ -204,9 +224,16 @@ SHMV_EXPORT int shmv_view_toreadonly(const shmv_view *v, shmv_view **ret);
 SHMV_EXPORT int shmv_view_equal(const shmv_view *a, const shmv_view *b);
 
 /* One item unpacked into a native value, as memoryview.tolist() does. */
+/* An anonymous union: standard in C11 and C++, a GNU extension that __extension__ keeps
+ * quiet about in C99 -pedantic. */
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define SHMV__ANONYMOUS __extension__
+#else
+#define SHMV__ANONYMOUS
+#endif
 typedef struct shmv_item {
         char format; /* the view's format character */
-        union {
+        SHMV__ANONYMOUS union {
                 int64_t i; /* b h i l q n */
                 uint64_t u; /* B H I L Q N P */
                 double f; /* f d */

@@ -296,6 +296,71 @@ static PyObject *client_list(ClientObject *self, PyObject *unused)
         return list;
 }
 
+/* The end of open() and create_open(): the View over v, named as the caller named the
+ * segment (name, given as str or bytes b), or the exception for r. Takes b. */
+static PyObject *view_result(int r, shmv_view *v, PyObject *name, PyObject *b)
+{
+        if (r < 0) {
+                Py_DECREF(b);
+                return shmv__py_set_daemon_error(r, name);
+        }
+        if (PyUnicode_Check(name))
+                Py_INCREF(name);
+        else
+                name = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(b));
+        Py_DECREF(b);
+        if (!name) {
+                Py_BEGIN_ALLOW_THREADS
+                shmv_view_release(v);
+                Py_END_ALLOW_THREADS
+                return NULL;
+        }
+        PyObject *view = shmv__py_view_new(v, name);
+        Py_DECREF(name);
+        return view;
+}
+
+PyDoc_STRVAR(create_open_doc,
+             "create_open($self, /, name, size, mode=0o600, *, huge_pages=False, prefault=False)\n"
+             "--\n"
+             "\n"
+             "Creates segment name as create() does and returns a writable View of all of it, as\n"
+             "multiprocessing.shared_memory.SharedMemory(create=True).buf is ready to write\n"
+             "(shmv_segment_create_open). When the open fails the segment is unlinked again.\n"
+             "prefault as for open(). Raises as create() and open() do.");
+
+static PyObject *client_create_open(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = {"name", "size", "mode", "huge_pages", "prefault", NULL};
+        PyObject *name, *b;
+        uint64_t size;
+        uint32_t mode = 0600;
+        int huge_pages = 0, prefault = 0;
+        shmv_client *c;
+        shmv_view *v = NULL;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO&|O&$pp:create_open", kwlist, &name,
+                                         shmv__py_u64_converter, &size, shmv__py_u32_converter,
+                                         &mode, &huge_pages, &prefault))
+                return NULL;
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        unsigned flags =
+                (huge_pages ? SHMV_SEGMENT_HUGE_PAGES : 0) | (prefault ? SHMV_PREFAULT : 0);
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_segment_create_open(c, PyBytes_AS_STRING(b), size, mode, flags, &v);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        return view_result(r, v, name, b);
+}
+
 PyDoc_STRVAR(
         open_doc,
         "open($self, /, name, offset=0, length=None, write=False, *, prefault=False)\n"
@@ -340,22 +405,7 @@ static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
         r = shmv_view_open(c, PyBytes_AS_STRING(b), offset, length, flags, &v);
         Py_END_ALLOW_THREADS
         client_leave(self);
-        Py_DECREF(b);
-        if (r < 0)
-                return shmv__py_set_daemon_error(r, name);
-        if (PyUnicode_Check(name))
-                Py_INCREF(name);
-        else
-                name = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(b));
-        if (!name) {
-                Py_BEGIN_ALLOW_THREADS
-                shmv_view_release(v);
-                Py_END_ALLOW_THREADS
-                return NULL;
-        }
-        PyObject *view = shmv__py_view_new(v, name);
-        Py_DECREF(name);
-        return view;
+        return view_result(r, v, name, b);
 }
 
 PyDoc_STRVAR(views_doc,
@@ -587,6 +637,8 @@ static PyMethodDef client_methods[] = {
         {"stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc},
         {"list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc},
         {"open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc},
+        {"create_open", SHMV__PY_FN(client_create_open), METH_VARARGS | METH_KEYWORDS,
+         create_open_doc},
         {"views", SHMV__PY_FN(client_views), METH_VARARGS | METH_KEYWORDS, views_doc},
         {"clients", SHMV__PY_FN(client_clients), METH_NOARGS, clients_doc},
         {"status", SHMV__PY_FN(client_status), METH_NOARGS, status_doc},

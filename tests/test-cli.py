@@ -456,16 +456,46 @@ class TestSegments(CliTest):
         self.assertIn(n, ok("--socket", sock, "ls", "--names", env=env).split("\n"))
         self.assertIn(n, ok("ls", "--names", "--socket", sock, env=env).split("\n"))
         missing = os.path.join(tmpdir, "nobody-here.sock")
-        msg = r"no daemon is listening on the socket \(connection refused\)"
+        msg = r"no socket at %s \(is shmviewd running\?\)"
         for cmd in (["ls"], ["stat", n], ["create", "x", "4K"], ["rm", n], ["seal", n],
                     ["dump", n], ["write", n], ["clients"], ["status"], ["watch"]):
             self.assertFails(cmd + ["--socket", missing], 1,
-                             "shmview: %s: %s: %s" % (cmd[0], re.escape(missing), msg), input=b"")
+                             "shmview: %s: %s" % (cmd[0], msg % re.escape(missing)), input=b"")
+        self.assertFails(["ls", "--json", "--socket", "/nonexistent/x.sock"], 1,
+                         "shmview: ls: %s" % (msg % "/nonexistent/x.sock"))
         if os.getuid() == 0:
             default = "/run/shmview/shmview.sock"
             env = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
             if not os.path.exists(default):
-                self.assertFails(["ls"], 1, "shmview: ls: %s: %s" % (default, msg), env=env)
+                self.assertFails(["ls"], 1, "shmview: ls: %s" % (msg % default), env=env)
+        # Something that is not a socket, a socket nobody listens on, one we may not use.
+        self.assertFails(["ls", "--socket", "/etc/passwd"], 1,
+                         "shmview: ls: /etc/passwd is not a socket but a regular file")
+        self.assertFails(["status", "--socket", tmpdir], 1,
+                         "shmview: status: %s is not a socket but a directory" % re.escape(tmpdir))
+        self.assertFails(["ls", "--socket", "/etc/passwd/x.sock"], 1,
+                         "shmview: ls: no socket at /etc/passwd/x.sock: a component of the path "
+                         "is not a directory")
+        stale = os.path.join(tmpdir, "stale.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind(stale)
+        try:
+            self.assertFails(["ls", "--socket", stale], 1,
+                             r"shmview: ls: nobody is listening on %s \(a daemon that stopped "
+                             r"left its socket\?\)" % re.escape(stale))
+        finally:
+            os.unlink(stale)
+        if os.getuid() == 0:
+            private = os.path.join(tmpdir, "private.sock")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.bind(private)
+                os.chmod(private, 0o600)
+                s.listen(1)
+                self.assertFails(["ls", "--socket", private], 1,
+                                 r"shmview: ls: permission denied to connect to %s \(the "
+                                 r"socket's mode or group, or a directory on the way\)"
+                                 % re.escape(private), user=NOBODY)
+            os.unlink(private)
         # A socket nobody accepts on (a socket-activated daemon that cannot start): the
         # command fails after $SHMVIEW_TIMEOUT_MS instead of waiting forever.
         silent = os.path.join(tmpdir, "silent.sock")
@@ -479,12 +509,15 @@ class TestSegments(CliTest):
                              "client's timeout\\)" % re.escape(silent), env=env)
             env["SHMVIEW_TIMEOUT_MS"] = "soon"
             self.assertFails(["ls", "--socket", silent], 1,
-                             "shmview: ls: %s: invalid argument" % re.escape(silent), env=env)
+                             r"shmview: ls: SHMVIEW_TIMEOUT_MS is 'soon', not a timeout "
+                             r"\(milliseconds above 0, or -1 for none\)", env=env)
         finally:
             srv.close()
             os.unlink(silent)
         self.assertFails(["ls", "--socket", ""], 2, "shmview: ls: --socket: wants a path")
-        self.assertFails(["ls", "--socket", "x" * 200], 1, "shmview: ls: x{200}: socket path too long")
+        self.assertFails(["--socket", "", "ls"], 2, "shmview: --socket: wants a path")
+        self.assertFails(["ls", "--socket", "x" * 200], 1,
+                         r"shmview: ls: x{200}: socket path too long \(at most 107 bytes\)")
 
     def test_names_shown_safely(self):
         utf8 = "caf\u00e9-%d" % os.getpid()

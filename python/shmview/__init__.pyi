@@ -356,6 +356,16 @@ class Client:
         prefault: bool = False,
     ) -> View:
         """Opens a View; prefault: map every page at open (no page faults when reading)."""
+    def create_open(
+        self,
+        name: _Name,
+        size: int,
+        mode: int = 0o600,
+        *,
+        huge_pages: bool = False,
+        prefault: bool = False,
+    ) -> View:
+        """Creates a segment and returns a writable View of all of it."""
     def views(self, name: _Name) -> builtins.list[ViewInfo]:
         """The views open on a segment, all clients together, in opening order."""
     def clients(self) -> builtins.list[ClientInfo]:

@@ -1011,7 +1011,10 @@ class ErrorsTest(DaemonTestCase):
         c = self.connect()
         for bad in ("a/b", ".", "..", "tab\there", "x" * 256, ""):
             with self.subTest(name=bad):
-                with self.assertRaisesRegex(ValueError, "invalid argument"):
+                # The library's own message, not "invalid argument".
+                with self.assertRaisesRegex(ValueError, r"^not a segment name \(1 to 255 bytes, "
+                                            r"no '/', no control characters, not '\.' or "
+                                            r"'\.\.'\): "):
                     c.create(bad, 10)
         # Refused by the daemon, which says what is wrong; bad names never leave the library.
         with self.assertRaisesRegex(ValueError, r"^size must be greater than 0: zero: 'zero'$"):
@@ -1026,9 +1029,9 @@ class ErrorsTest(DaemonTestCase):
                 with self.assertRaisesRegex(
                         ValueError, f"^range past the end of the segment: {name}: '{name}'$"):
                     c.open(name, offset, length)
-        # A call refused before any request carries the library's sentence, never the message
+        # A call refused before any request carries the library's message, never the message
         # of an earlier refusal.
-        with self.assertRaisesRegex(ValueError, r"^invalid argument: 'a/b'$"):
+        with self.assertRaisesRegex(ValueError, r"^not a segment name \(.*\): 'a/b'$"):
             c.create("a/b", 10)
         with self.assertRaisesRegex(ValueError, "offset \\+ length overflows"):
             c.open(name, 2**64 - 1, 2)
@@ -1070,6 +1073,21 @@ class ErrorsTest(DaemonTestCase):
             v.release()
         c.open(name).release()
 
+    def test_create_open(self):
+        c = self.connect()
+        name = self.name()
+        v = c.create_open(name, 5000, 0o640)
+        self.assertFalse(v.readonly)
+        self.assertEqual((v.nbytes, v.name), (5000, name))
+        v[4990:] = b"0123456789"
+        with c.open(name, 4990) as r:
+            self.assertEqual(bytes(r), b"0123456789")
+        self.assertEqual(c.stat(name).mode, 0o640)
+        with self.assertRaises(FileExistsError):
+            c.create_open(name, 10)
+        v.release()
+        c.unlink(name)
+
     def test_connection_refused_and_missing_socket(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "dead.sock")
@@ -1080,12 +1098,39 @@ class ErrorsTest(DaemonTestCase):
             s.close()
             self.assertOSError(cm, ConnectionRefusedError, errno.ECONNREFUSED, path)
             self.assertIsInstance(cm.exception, ConnectionError)
-            self.assertIn("no daemon is listening", cm.exception.strerror)
-            # No socket file at all is the same for a caller: no daemon there.
+            self.assertEqual(cm.exception.strerror, "nobody is listening on %s (a daemon that "
+                             "stopped left its socket?)" % path)
+            # No socket file at all: FileNotFoundError, as docs/python.md says.
             gone = os.path.join(d, "none.sock")
-            with self.assertRaises(ConnectionRefusedError) as cm:
+            with self.assertRaises(FileNotFoundError) as cm:
                 shmview.connect(gone)
-            self.assertOSError(cm, ConnectionRefusedError, errno.ECONNREFUSED, gone)
+            self.assertOSError(cm, FileNotFoundError, errno.ENOENT, gone)
+            self.assertEqual(cm.exception.strerror, "no socket at %s (is shmviewd running?)" % gone)
+            # Something else at the path, and a socket we may not use.
+            with self.assertRaises(OSError) as cm:
+                shmview.connect(d)
+            self.assertOSError(cm, OSError, errno.ENOTSOCK, d)
+            self.assertEqual(cm.exception.strerror, "%s is not a socket but a directory" % d)
+            if os.getuid() == 0:
+                private = os.path.join(d, "private.sock")
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+                    srv.bind(private)
+                    srv.listen(1)
+                    os.chmod(private, 0o600)
+                    os.chmod(d, 0o755)
+                    pid = os.fork()
+                    if pid == 0:
+                        code = 1
+                        try:
+                            os.setgroups([])
+                            os.setresgid(65534, 65534, 65534)
+                            os.setresuid(65534, 65534, 65534)
+                            shmview.connect(private)
+                        except PermissionError as e:
+                            code = 0 if e.errno == errno.EACCES else 2
+                        finally:
+                            os._exit(code)
+                    self.assertEqual(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), 0)
             with self.assertRaises(OSError) as cm:
                 shmview.connect("/tmp/" + "x" * 200)
             self.assertEqual(cm.exception.errno, errno.ENAMETOOLONG)

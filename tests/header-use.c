@@ -1,0 +1,13 @@
+/* Compiled as C99, C11 and C++17 with -Wall -Wextra -pedantic -Werror by check-header.sh:
+ * include/shmview.h must be clean in each, its item union included. */
+#include "shmview.h"
+
+int main(void)
+{
+        shmv_item item;
+        item.format = 'q';
+        item.i = -1;
+        shmv_limits limits;
+        limits.max_frame = 0;
+        return item.i == -1 && limits.max_frame == 0 && SHMV_READ != SHMV_WRITE ? 0 : 1;
+}
