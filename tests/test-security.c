@@ -1124,7 +1124,8 @@ static void other_quota_child(void *arg)
  * (and root) still create. */
 static void test_bytes_per_uid(void)
 {
-        CHECK_STR(shmv_strerror(-EDQUOT), "over the memory quota of this uid (max_bytes_per_uid)");
+        CHECK_STR(shmv_strerror(-EDQUOT),
+                  "over this uid's quota (max_bytes_per_uid or max_segments_per_uid)");
         struct quota_case q;
         snprintf(q.a, sizeof(q.a), "%s", th_name("quota"));
         snprintf(q.b, sizeof(q.b), "%s", th_name("quota"));
