@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "utf8.h"
 
 void *cli_xmalloc(size_t n)
 {
@@ -193,30 +194,8 @@ bool cli_group_known(uint32_t gid)
 
 size_t cli_utf8_seq(const unsigned char *s, uint32_t *ret_cp)
 {
-        unsigned char c = s[0];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-                *ret_cp = c;
-                return 1;
-        } else if ((c & 0xe0) == 0xc0) {
-                n = 2, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-                n = 3, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-                n = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-                return 0;
-        }
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        *ret_cp = cp;
-        return n;
+        /* A NUL ends the string, and is no continuation byte. */
+        return shmv__utf8_seq(s, strnlen((const char *)s, 4), ret_cp);
 }
 
 char *cli_escape(const char *s)

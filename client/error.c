@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "utf8.h"
 
 /* Sentences for the errors this library returns; the rest come from the C library. */
 static const struct {
@@ -69,38 +70,6 @@ static _Thread_local struct {
         char text[SHMV__MESSAGE_MAX];
 } last;
 
-/* Length of the well-formed UTF-8 sequence at s (len bytes available), 0 when there is none
- * (overlong forms, surrogates, values past U+10FFFF and cut sequences are not). */
-static size_t utf8_seq(const uint8_t *s, size_t len, uint32_t *ret_cp)
-{
-        uint8_t c = s[0];
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-                *ret_cp = c;
-                return 1;
-        } else if ((c & 0xe0) == 0xc0) {
-                n = 2, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-                n = 3, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-                n = 4, cp = c & 0x07, min = 0x10000;
-        } else {
-                return 0;
-        }
-        if (n > len)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        *ret_cp = cp;
-        return n;
-}
-
 /* The message comes from the peer, which may be anything that listens on the socket: what a
  * program prints of it must not drive a terminal. Keeps well-formed UTF-8 but control
  * characters (C0, DEL, C1, NUL included), each of which becomes '?', as does each byte outside
@@ -110,7 +79,7 @@ static size_t sanitize(char *dst, size_t dst_len, const uint8_t *src, size_t len
         size_t o = 0;
         for (size_t i = 0; i < len;) {
                 uint32_t cp;
-                size_t n = utf8_seq(src + i, len - i, &cp);
+                size_t n = shmv__utf8_seq(src + i, len - i, &cp);
                 bool control = n > 0 && (cp < 0x20 || (cp >= 0x7f && cp < 0xa0));
                 size_t out = (n == 0 || control) ? 1 : n;
                 if (out > dst_len - 1 - o)

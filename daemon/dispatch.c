@@ -72,6 +72,17 @@ bool shmv__take_name(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *fiel
         return false;
 }
 
+shmv__segment *shmv__take_segment(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *field,
+                                  char name[static SHMV_NAME_MAX + 1])
+{
+        if (!shmv__take_name(c, id, field, name))
+                return NULL;
+        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
+        if (!s)
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
+        return s;
+}
+
 /* The client name for logs: printable, short. */
 static void printable(const ProtobufCBinaryData *field, char *dst, size_t dst_len)
 {
@@ -335,13 +346,9 @@ void shmv__handle_stat(shmv__conn *c, const Shmview__Request *req)
         uint64_t id = req->id;
         const Shmview__NameRequest *nr = req->stat;
         char name[SHMV_NAME_MAX + 1];
-        if (!shmv__take_name(c, id, &nr->name, name))
+        shmv__segment *s = shmv__take_segment(c, id, &nr->name, name);
+        if (!s)
                 return;
-        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
-        if (!s) {
-                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
-                return;
-        }
         Shmview__SegmentInfo info;
         segment_info(s, &info);
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
@@ -488,13 +495,9 @@ void shmv__handle_open(shmv__conn *c, const Shmview__Request *req)
         uint64_t id = req->id;
         const Shmview__OpenRequest *o = req->open;
         char name[SHMV_NAME_MAX + 1];
-        if (!shmv__take_name(c, id, &o->name, name))
+        shmv__segment *s = shmv__take_segment(c, id, &o->name, name);
+        if (!s)
                 return;
-        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
-        if (!s) {
-                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
-                return;
-        }
         grant_view(c, req, s, name, o->offset, o->length, o->writable);
 }
 
@@ -518,10 +521,11 @@ void shmv__handle_reattach(shmv__conn *c, const Shmview__Request *req)
         uint64_t id = req->id;
         const Shmview__ReattachRequest *ra = req->reattach;
         char name[SHMV_NAME_MAX + 1];
-        if (!shmv__take_name(c, id, &ra->name, name))
+        shmv__segment *s = shmv__take_segment(c, id, &ra->name, name);
+        if (!s)
                 return;
-        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
-        if (!s || s->id != ra->segment_id) {
+        if (s->id != ra->segment_id) {
+                /* Another segment took the name: the one the client maps is gone. */
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }

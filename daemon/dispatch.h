@@ -26,6 +26,10 @@ SHMV__REQUESTS(SHMV__HANDLER_DECLARE)
 /* The segment name in a request's field, copied into dst; false after an EINVAL reply. */
 bool shmv__take_name(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *field,
                      char dst[static SHMV_NAME_MAX + 1]);
+/* The segment a request's field names, its name copied into dst; NULL after an EINVAL or
+ * ENOENT reply. */
+shmv__segment *shmv__take_segment(shmv__conn *c, uint64_t id, const ProtobufCBinaryData *field,
+                                  char name[static SHMV_NAME_MAX + 1]);
 /* This daemon's version, for the hello and status replies. */
 void shmv__dispatch_version(ProtobufCBinaryData *ret);
 /* The limits announced in the hello reply (and in status). */

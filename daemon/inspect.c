@@ -75,13 +75,9 @@ void shmv__handle_views(shmv__conn *c, const Shmview__Request *request)
         uint64_t id = request->id;
         const Shmview__ViewsRequest *req = request->views;
         char name[SHMV_NAME_MAX + 1];
-        if (!shmv__take_name(c, id, &req->name, name))
+        shmv__segment *s = shmv__take_segment(c, id, &req->name, name);
+        if (!s)
                 return;
-        shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
-        if (!s) {
-                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
-                return;
-        }
         shmv__view *views[VIEWS_PAGE_SIZE];
         Shmview__ViewInfo infos[VIEWS_PAGE_SIZE];
         Shmview__ClientRef refs[VIEWS_PAGE_SIZE];
