@@ -33,6 +33,11 @@ wait_daemon() {
         done
 }
 
+if ! unshare --pid --fork --ipc --mount --net --uts true 2>"$tmp/err"; then
+        echo "SKIPPED: no namespaces can be made here: $(cat "$tmp/err")"
+        exit 77
+fi
+
 # The daemon, supervised, with its socket alone in a directory: the one to share.
 mkdir "$tmp/run"
 export SHMVIEW_SOCKET="$tmp/run/shmview.sock"
