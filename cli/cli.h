@@ -93,6 +93,7 @@ int cli_cmd_write(cli_ctx *ctx);
 int cli_cmd_clients(cli_ctx *ctx);
 int cli_cmd_status(cli_ctx *ctx);
 int cli_cmd_watch(cli_ctx *ctx);
+int cli_cmd_restart(cli_ctx *ctx);
 
 /* format.c */
 /* Octal permission bits up to 07777: -EINVAL otherwise. */

@@ -4,6 +4,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -276,4 +280,94 @@ int cli_cmd_watch(cli_ctx *ctx)
         }
         shmv_watch_close(w);
         return status;
+}
+
+/* The process that listens on the socket: the supervisor, which bound it (SO_PEERCRED on a
+ * connection gives the credentials of the listen() of its socket); 0 when it is in a PID
+ * namespace we cannot see, -errno when nothing answers. */
+static int listener_pid(const char *path, pid_t *ret)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int r = 0;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                r = -errno;
+        close(fd);
+        if (r == 0)
+                *ret = cred.pid;
+        return r;
+}
+
+/* Whether pid runs shmviewd with --supervise: never signal another process. */
+static bool is_supervisor(pid_t pid)
+{
+        char path[64], args[4096];
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        size_t n = fread(args, 1, sizeof(args) - 1, f);
+        fclose(f);
+        args[n] = '\0';
+        const char *base = strrchr(args, '/');
+        if (strcmp(base ? base + 1 : args, "shmviewd") != 0)
+                return false;
+        for (size_t i = strlen(args) + 1; i < n; i += strlen(args + i) + 1)
+                if (strcmp(args + i, "--supervise") == 0)
+                        return true;
+        return false;
+}
+
+int cli_cmd_restart(cli_ctx *ctx)
+{
+        const char *path = cli_socket_path(ctx);
+        shmv_client *c;
+        if (cli_connect(ctx, &c) != CLI_OK)
+                return CLI_FAIL;
+        shmv_daemon_info before, now;
+        int r = shmv_daemon_status(c, &before);
+        pid_t pid = 0;
+        if (r == 0)
+                r = listener_pid(path, &pid);
+        if (r < 0) {
+                shmv_disconnect(c);
+                return cli_fail(ctx, path, "%s", cli_why(r, NULL));
+        }
+        if (pid == 0 || !is_supervisor(pid)) {
+                shmv_disconnect(c);
+                if (pid == 0)
+                        return cli_fail(ctx, path,
+                                        "the process listening on it is in another PID "
+                                        "namespace: send SIGHUP to shmviewd --supervise there");
+                return cli_fail(ctx, path,
+                                "the process listening on it (pid %d) is not shmviewd "
+                                "--supervise; under systemd: systemctl restart shmviewd.service",
+                                (int)pid);
+        }
+        if (kill(pid, SIGHUP) < 0) {
+                r = -errno;
+                shmv_disconnect(c);
+                return cli_fail(ctx, path, "cannot signal the supervisor (pid %d): %s", (int)pid,
+                                strerror(-r));
+        }
+        /* Done when a daemon started since answers; calls wait in the socket's backlog
+         * meanwhile. */
+        for (int i = 0; i < 600; i++) {
+                r = shmv_daemon_status(c, &now);
+                if (r == 0 && now.started_usec != before.started_usec) {
+                        shmv_disconnect(c);
+                        return CLI_OK;
+                }
+                nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        }
+        shmv_disconnect(c);
+        return cli_fail(ctx, path, "no new daemon answered within 30 seconds");
 }

@@ -52,6 +52,10 @@ static const cli_command commands[] = {
          CLI_OPT_JSON | CLI_OPT_BYTES, 0, 0, cli_cmd_status},
         {"watch", "[--json]", "print events as they happen, one line each, until interrupted",
          "  --json            one JSON object per line\n", CLI_OPT_JSON, 0, 0, cli_cmd_watch},
+        {"restart", "", "restart a supervised daemon from its binary, keeping every segment",
+         "Sends SIGHUP to the shmviewd --supervise that listens on the socket and waits until\n"
+         "a new daemon answers. Under systemd: systemctl restart shmviewd.service.\n",
+         0, 0, 0, cli_cmd_restart},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -80,8 +84,9 @@ static void usage(FILE *f)
 
 static void command_usage(const cli_command *cmd, FILE *f)
 {
-        fprintf(f, "Usage: shmview %s %s\n%c%s.\n\nOptions:\n%s", cmd->name, cmd->synopsis,
-                cmd->summary[0] - 'a' + 'A', cmd->summary + 1, cmd->options);
+        fprintf(f, "Usage: shmview %s%s%s\n%c%s.\n\nOptions:\n%s", cmd->name,
+                *cmd->synopsis ? " " : "", cmd->synopsis, cmd->summary[0] - 'a' + 'A',
+                cmd->summary + 1, cmd->options);
         fputs("  --socket PATH     the daemon's socket (default: " SOCKET_RULE ")\n"
               "  -h, --help        show this help\n",
               f);

@@ -16,7 +16,7 @@ _shmview()
         local cur prev
         cur=${COMP_WORDS[COMP_CWORD]}
         prev=${COMP_WORDS[COMP_CWORD - 1]}
-        local commands="ls stat create rm seal dump write clients status watch help"
+        local commands="ls stat create rm seal dump write clients status watch restart help"
 
         # The command is the first word that is neither an option nor an option's argument.
         local i cmd="" socket="" nargs=0

@@ -1028,6 +1028,15 @@ static void test_socket_activation(void)
         exe[n] = '\0';
         CHECK(realpath(SHMVIEWD_PATH, want));
         CHECK_STR(exe, want);
+        /* Not under shmviewd --supervise: `shmview restart` signals nothing and says so. */
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "%s restart 2>&1 | grep -q 'is not shmviewd --supervise'",
+                 SHMVIEW_CLI_PATH);
+        CHECK_EQ(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "%s restart 2>/dev/null", SHMVIEW_CLI_PATH);
+        int rst = system(cmd);
+        CHECK(WIFEXITED(rst) && WEXITSTATUS(rst) == 1);
+        check_pattern(c, "s", 9);
         CHECK_OK(shmv_segment_unlink(c, "s"));
         shmv_disconnect(c);
 
@@ -1258,8 +1267,12 @@ static void test_supervise_restarts(void)
         install_file(SHMVIEWD_PATH, SV.exe);
         CHECK(stat(SV.exe, &new_exe) == 0);
         CHECK(new_exe.st_ino != old_exe.st_ino);
-        CHECK(kill(SV.pid, SIGHUP) == 0);
-        pid_t d3 = wait_supervised(d2);
+        /* `shmview restart` signals the supervisor and returns once the new daemon answers. */
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "%s restart", SHMVIEW_CLI_PATH);
+        CHECK_EQ(system(cmd), 0);
+        pid_t d3 = supervised_daemon(d2);
+        CHECK(d3 > 0);
         char link[64];
         snprintf(link, sizeof(link), "/proc/%d/exe", (int)d3);
         CHECK(stat(link, &running) == 0);
