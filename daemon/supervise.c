@@ -419,7 +419,7 @@ static int next_timeout(const supervisor *s, int64_t now)
                 at = s->restart_at_ms;
         if (s->kill_at_ms >= 0 && (at < 0 || s->kill_at_ms < at))
                 at = s->kill_at_ms;
-        if (s->watchdog_ms > 0 && s->daemon > 0 && s->kill_at_ms < 0) {
+        if (s->watchdog_ms > 0 && s->daemon > 0 && s->ready && s->kill_at_ms < 0) {
                 int64_t w = s->last_ping_ms + s->watchdog_ms;
                 if (at < 0 || w < at)
                         at = w;
@@ -436,7 +436,7 @@ static void on_deadlines(supervisor *s)
                 log_warning("supervisor: daemon %d did not stop in time: SIGKILL", (int)s->daemon);
                 kill(s->daemon, SIGKILL);
                 s->kill_at_ms = -1;
-        } else if (s->daemon > 0 && s->watchdog_ms > 0 && s->kill_at_ms < 0 &&
+        } else if (s->daemon > 0 && s->ready && s->watchdog_ms > 0 && s->kill_at_ms < 0 &&
                    now >= s->last_ping_ms + s->watchdog_ms) {
                 log_error("supervisor: watchdog: daemon %d sent no WATCHDOG=1 for %" PRIu32
                           " ms: SIGKILL",

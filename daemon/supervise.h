@@ -12,8 +12,8 @@
  * are handed to each next one (LISTEN_FDS), as systemd does for a socket-activated service
  * with a file-descriptor store. A daemon that dies is restarted; SIGHUP restarts it from its
  * binary's path (an upgrade); SIGTERM or SIGINT stop both. With watchdog_ms > 0 the daemon
- * is given WATCHDOG_USEC and killed and restarted when it stops pinging. Returns the exit
- * status. */
+ * is given WATCHDOG_USEC and, once it said READY=1, killed and restarted when it stops
+ * pinging, as systemd does. Returns the exit status. */
 int shmv__supervise(const shmv__config *cfg, char **argv, uint32_t watchdog_ms);
 
 #endif

@@ -1306,18 +1306,18 @@ static void test_supervise_restarts(void)
  * one that pings is left alone. */
 static void test_supervise_watchdog(void)
 {
-        const char *const args[] = {"--watchdog", "600", NULL};
+        const char *const args[] = {"--watchdog", "1000", NULL};
         supervisor_start(NULL, args);
         pid_t d1 = wait_supervised(-1);
         shmv_client *c = th_connect();
         CHECK_OK(shmv_segment_create(c, "a", 10000, 0640));
         write_pattern(c, "a", 5);
-        th_sleep_ms(1500);
+        th_sleep_ms(2500);
         CHECK(supervised_daemon(-1) == d1);
         CHECK(kill(d1, SIGSTOP) == 0);
         int64_t t0 = th_now_ms();
         pid_t d2 = wait_supervised(d1);
-        CHECK(th_now_ms() - t0 >= 300); /* 600 ms after its last ping, at half of that */
+        CHECK(th_now_ms() - t0 >= 500); /* 1000 ms after its last ping, at half of that */
         check_pattern(c, "a", 5);
         shmv_segment_info info;
         CHECK_OK(shmv_segment_stat(c, "a", &info));
