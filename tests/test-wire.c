@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "request.h"
 #include "wire.h"
 
 static void pair(int sv[2])
@@ -490,6 +491,36 @@ static void test_socket_path_rule(void)
         CHECK_RC(shmv__socket_path(longpath, p, sizeof(p)), -ENAMETOOLONG);
 }
 
+/* The request table (request.h) has a row for every request of the schema and nothing else,
+ * and each row's reply is a body of the schema's Response: a request added to shmview.proto
+ * without its row, or a row naming the wrong member, fails here. */
+static void test_request_table(void)
+{
+        const ProtobufCMessageDescriptor *req = &shmview__request__descriptor;
+        unsigned bodies = 0, rows = 0;
+        for (unsigned i = 0; i < req->n_fields; i++) {
+                const ProtobufCFieldDescriptor *f = &req->fields[i];
+                if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+                        continue;
+                bodies++;
+                const shmv__request_spec *spec =
+                        shmv__request_find((Shmview__Request__BodyCase)f->id);
+                CHECK_PTR_NE(spec, NULL);
+                CHECK_STR(spec->name, f->name);
+                if (spec->reply != SHMVIEW__RESPONSE__BODY__NOT_SET)
+                        CHECK_PTR_NE(protobuf_c_message_descriptor_get_field(
+                                             &shmview__response__descriptor, spec->reply),
+                                     NULL);
+                /* A one-way request has no reply to carry a descriptor or a body. */
+                if (spec->flags & SHMV__REQ_NO_REPLY)
+                        CHECK_EQ(spec->reply | (spec->flags & SHMV__REQ_FD), 0);
+        }
+        for (unsigned body = 0; body < 64; body++)
+                rows += shmv__request_find((Shmview__Request__BodyCase)body) != NULL;
+        CHECK_EQ(rows, bodies);
+        CHECK_PTR_EQ(shmv__request_find(SHMVIEW__REQUEST__BODY__NOT_SET), NULL);
+}
+
 int main(int argc, char **argv)
 {
         static const th_test tests[] = {
@@ -498,7 +529,7 @@ int main(int argc, char **argv)
                 TH_TEST(test_unwanted_fds_closed), TH_TEST(test_peek_take),
                 TH_TEST(test_decode_limit),        TH_TEST(test_arena_store),
                 TH_TEST(test_frame_in_place),      TH_TEST(test_names),
-                TH_TEST(test_socket_path_rule),
+                TH_TEST(test_socket_path_rule),    TH_TEST(test_request_table),
         };
         return th_main_no_daemon(argc, argv, tests, sizeof(tests) / sizeof(tests[0]));
 }
