@@ -30,6 +30,7 @@ enum {
         CLI_OPT_OFFSET = 1u << 4,
         CLI_OPT_LENGTH = 1u << 5,
         CLI_OPT_FORMAT = 1u << 6,
+        CLI_OPT_TABLE = 1u << 7, /* --output, --noheadings, --raw, --notruncate */
 };
 
 typedef struct cli_ctx {
@@ -42,6 +43,10 @@ typedef struct cli_ctx {
         const char *offset;
         const char *length;
         const char *format;
+        const char *output; /* --output: the table's columns, comma-separated */
+        bool noheadings;
+        bool raw; /* --raw: cells one space apart, unaligned, spaces escaped */
+        bool notruncate;
         int argc; /* the positional arguments */
         char **argv;
 } cli_ctx;
@@ -138,14 +143,36 @@ size_t cli_utf8_seq(const unsigned char *s, uint32_t *ret_cp);
 /* Code points in a UTF-8 string: its width in a table, near enough. */
 size_t cli_width(const char *s);
 
-/* A table with a header line and aligned columns, two spaces apart. */
+/* A table with a header line and aligned columns, two spaces apart, with lsipc's habits:
+ * --output picks and orders the columns, --noheadings drops the header, --raw prints cells
+ * one space apart without alignment (spaces and backslashes as \x20 and \x5c), and a cell
+ * of a truncatable column wider than CLI_TRUNCATE is cut, ending in "...", unless --raw or
+ * --notruncate. */
+#define CLI_TRUNCATE 32
 typedef struct cli_table cli_table;
-/* right: one character per column, 'r' to align right, anything else left. */
-cli_table *cli_table_new(size_t ncols, const char *const *headers, const char *right);
+/* align: one character per column, 'r' to align right, 't' left and truncatable, anything
+ * else left. */
+cli_table *cli_table_new(size_t ncols, const char *const *headers, const char *align);
 /* Adds a row of ncols cells, copied (escaped by the caller when needed). */
 void cli_table_add(cli_table *t, const char *const *cells);
-void cli_table_print(cli_table *t, FILE *f);
+/* Prints it as ctx's options say: CLI_OK, or CLI_USAGE after a message (an --output column
+ * the table does not have), before anything is printed. */
+int cli_table_print(cli_table *t, const cli_ctx *ctx, FILE *f);
 void cli_table_free(cli_table *t);
+
+/* Progress of a long dump or write on standard error, as dd status=progress shows it: only
+ * when standard error is a terminal and the transfer is at least CLI_PROGRESS_MIN bytes,
+ * redrawn at most every 200 ms, the line erased at the end. */
+#define CLI_PROGRESS_MIN (64u << 20)
+typedef struct cli_progress {
+        const cli_ctx *ctx;
+        uint64_t total;
+        uint64_t start_ms, last_ms;
+        bool on;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const cli_ctx *ctx, uint64_t total);
+void cli_progress_update(cli_progress *p, uint64_t done);
+void cli_progress_end(cli_progress *p);
 
 /* json.c */
 /* A JSON string from bytes that should be UTF-8: invalid sequences become U+FFFD. */

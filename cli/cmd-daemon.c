@@ -62,8 +62,12 @@ int cli_cmd_clients(cli_ctx *ctx)
                         cli_table_add(t, row);
                         free(comm);
                 }
-                cli_table_print(t, stdout);
+                int status = cli_table_print(t, ctx, stdout);
                 cli_table_free(t);
+                if (status != CLI_OK) {
+                        shmv_client_list_free(list);
+                        return status;
+                }
         }
         shmv_client_list_free(list);
         return cli_finish_output(ctx);

@@ -154,17 +154,9 @@ int cli_cmd_dump(cli_ctx *ctx)
         int status = resolve_offset(ctx, c, name, &size, &offset);
         if (status != CLI_OK)
                 goto out_disconnect;
-        if (length == UINT64_MAX) {
+        /* What exists of the range, as xxd -s OFFSET -l LENGTH prints. */
+        if (length > size - offset)
                 length = size - offset;
-        } else if (length > size - offset) {
-                char *shown = cli_escape(name);
-                status = cli_fail(ctx, shown,
-                                  "%" PRIu64 " bytes from offset %" PRIu64
-                                  " pass the end of the segment (%" PRIu64 " bytes)",
-                                  length, offset, size);
-                free(shown);
-                goto out_disconnect;
-        }
         if (length == 0)
                 goto out_disconnect;
         if (length > SIZE_MAX) {
@@ -182,6 +174,8 @@ int cli_cmd_dump(cli_ctx *ctx)
         uintptr_t dropped = (uintptr_t)data & ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
         static char out[1 << 16];
         size_t used = 0;
+        cli_progress progress;
+        cli_progress_start(&progress, ctx, length);
         for (uint64_t done = 0; done < length;) {
                 size_t chunk = length - done < WINDOW ? (size_t)(length - done) : WINDOW;
                 if (raw) {
@@ -202,7 +196,9 @@ int cli_cmd_dump(cli_ctx *ctx)
                 }
                 done += chunk;
                 drop_behind(&dropped, (uintptr_t)(data + done));
+                cli_progress_update(&progress, done);
         }
+        cli_progress_end(&progress);
         if (status == CLI_OK && used > 0 &&
             (r = write_all(STDOUT_FILENO, (uint8_t *)out, used)) < 0)
                 status = cli_fail(ctx, "standard output", "%s", strerror(-r));
@@ -307,6 +303,8 @@ int cli_cmd_write(cli_ctx *ctx)
         uint8_t *data = shmv_view_data_mut(v);
         uintptr_t dropped = (uintptr_t)data & ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
         uint64_t done = 0;
+        cli_progress progress;
+        cli_progress_start(&progress, ctx, len);
         while (done < len) {
                 size_t chunk = len - done < WINDOW ? (size_t)(len - done) : WINDOW;
                 ssize_t n = pread(src, data + done, chunk, src_pos + (off_t)done);
@@ -325,7 +323,9 @@ int cli_cmd_write(cli_ctx *ctx)
                 }
                 done += (uint64_t)n;
                 drop_behind(&dropped, (uintptr_t)(data + done));
+                cli_progress_update(&progress, done);
         }
+        cli_progress_end(&progress);
         shmv_view_release(v);
         /* Leave standard input where a reader of a regular file expects it: past what was read. */
         if (src == STDIN_FILENO)

@@ -58,7 +58,7 @@ int cli_cmd_ls(cli_ctx *ctx)
         } else {
                 static const char *const headers[] = {"NAME", "SIZE", "MODE",   "OWNER", "GROUP",
                                                       "RO",   "RW",   "SEALED", "AGE"};
-                cli_table *t = cli_table_new(9, headers, "-r---rr-r");
+                cli_table *t = cli_table_new(9, headers, "tr---rr-r");
                 for (size_t i = 0; i < n; i++) {
                         const shmv_segment_info *s = &list[i];
                         char size[32], perms[10], user[64], group[64], ro[16], rw[16], age[32];
@@ -77,8 +77,12 @@ int cli_cmd_ls(cli_ctx *ctx)
                         cli_table_add(t, row);
                         free(name);
                 }
-                cli_table_print(t, stdout);
+                int status = cli_table_print(t, ctx, stdout);
                 cli_table_free(t);
+                if (status != CLI_OK) {
+                        shmv_segment_list_free(list);
+                        return status;
+                }
         }
         shmv_segment_list_free(list);
         return cli_finish_output(ctx);
@@ -167,8 +171,12 @@ int cli_cmd_stat(cli_ctx *ctx)
                                 free(comm);
                         }
                         putchar('\n');
-                        cli_table_print(t, stdout);
+                        int status = cli_table_print(t, ctx, stdout);
                         cli_table_free(t);
+                        if (status != CLI_OK) {
+                                shmv_segment_views_free(views);
+                                return status;
+                        }
                 }
         }
         shmv_segment_views_free(views);

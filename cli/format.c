@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -241,14 +242,14 @@ struct cli_table {
         size_t nrows; /* the header included */
         size_t cap;
         char **cells; /* nrows * ncols */
-        char *right;
+        char *align;
 };
 
-cli_table *cli_table_new(size_t ncols, const char *const *headers, const char *right)
+cli_table *cli_table_new(size_t ncols, const char *const *headers, const char *align)
 {
         cli_table *t = cli_xmalloc(sizeof(*t));
         *t = (cli_table){.ncols = ncols};
-        t->right = cli_xstrdup(right ? right : "");
+        t->align = cli_xstrdup(align ? align : "");
         cli_table_add(t, headers);
         return t;
 }
@@ -269,26 +270,106 @@ void cli_table_add(cli_table *t, const char *const *cells)
         t->nrows++;
 }
 
-void cli_table_print(cli_table *t, FILE *f)
+/* The columns --output names, as indexes into the table's, into cols; their number, or -1
+ * after a usage message. */
+static int table_columns(const cli_table *t, const cli_ctx *ctx, size_t *cols)
 {
-        size_t *width = calloc(t->ncols, sizeof(*width));
-        if (!width) {
-                fputs("shmview: out of memory\n", stderr);
-                exit(CLI_FAIL);
+        if (!ctx->output) {
+                for (size_t i = 0; i < t->ncols; i++)
+                        cols[i] = i;
+                return (int)t->ncols;
         }
-        for (size_t r = 0; r < t->nrows; r++)
+        size_t n = 0;
+        for (const char *p = ctx->output;;) {
+                size_t len = strcspn(p, ",");
+                size_t i = 0;
+                while (i < t->ncols &&
+                       !(strlen(t->cells[i]) == len && strncasecmp(t->cells[i], p, len) == 0))
+                        i++;
+                if (i == t->ncols || n == t->ncols) {
+                        char known[256] = "";
+                        for (size_t k = 0; k < t->ncols; k++)
+                                snprintf(known + strlen(known), sizeof(known) - strlen(known),
+                                         "%s%s", k ? ", " : "", t->cells[k]);
+                        cli_usage(ctx, "--output", "'%.*s' is not a column (%s)", (int)len, p,
+                                  known);
+                        return -1;
+                }
+                cols[n++] = i;
+                if (!p[len])
+                        break;
+                p += len + 1;
+        }
+        return (int)n;
+}
+
+/* The cell as printed: cut to CLI_TRUNCATE columns when its column is truncatable, or escaped
+ * for --raw. Returns cell itself or buf. */
+static const char *table_cell(const cli_table *t, const cli_ctx *ctx, size_t col, const char *cell,
+                              char *buf, size_t buf_len)
+{
+        if (ctx->raw) {
+                if (!strpbrk(cell, " \\"))
+                        return cell;
+                size_t o = 0;
+                for (const char *p = cell; *p && o + 5 < buf_len; p++)
+                        if (*p == ' ' || *p == '\\')
+                                o += (size_t)snprintf(buf + o, buf_len - o, "\\x%02x", *p);
+                        else
+                                buf[o++] = *p;
+                buf[o] = '\0';
+                return buf;
+        }
+        bool truncatable = col < strlen(t->align) && t->align[col] == 't';
+        if (!truncatable || ctx->notruncate || cli_width(cell) <= CLI_TRUNCATE)
+                return cell;
+        /* Keep CLI_TRUNCATE - 3 code points, then "...". */
+        size_t o = 0, w = 0;
+        for (const char *p = cell; *p && w < CLI_TRUNCATE - 3 && o + 8 < buf_len; w++) {
+                size_t n = 1;
+                while ((p[n] & 0xc0) == 0x80)
+                        n++;
+                memcpy(buf + o, p, n);
+                o += n;
+                p += n;
+        }
+        memcpy(buf + o, "...", 4);
+        return buf;
+}
+
+int cli_table_print(cli_table *t, const cli_ctx *ctx, FILE *f)
+{
+        size_t *cols = cli_xmalloc(t->ncols * sizeof(*cols));
+        int ncols = table_columns(t, ctx, cols);
+        if (ncols < 0) {
+                free(cols);
+                return CLI_USAGE;
+        }
+        size_t *width = cli_xmalloc(t->ncols * sizeof(*width));
+        char buf[4 * 1024];
+        for (size_t i = 0; i < t->ncols; i++)
+                width[i] = 0;
+        for (size_t r = ctx->noheadings ? 1 : 0; r < t->nrows; r++)
                 for (size_t i = 0; i < t->ncols; i++) {
-                        size_t w = cli_width(t->cells[r * t->ncols + i]);
+                        const char *cell =
+                                table_cell(t, ctx, i, t->cells[r * t->ncols + i], buf, sizeof(buf));
+                        size_t w = cli_width(cell);
                         if (w > width[i])
                                 width[i] = w;
                 }
-        size_t nright = strlen(t->right);
-        for (size_t r = 0; r < t->nrows; r++) {
-                for (size_t i = 0; i < t->ncols; i++) {
-                        const char *cell = t->cells[r * t->ncols + i];
+        for (size_t r = ctx->noheadings ? 1 : 0; r < t->nrows; r++) {
+                for (int k = 0; k < ncols; k++) {
+                        size_t i = cols[k];
+                        const char *cell =
+                                table_cell(t, ctx, i, t->cells[r * t->ncols + i], buf, sizeof(buf));
+                        bool last = k + 1 == ncols;
+                        if (ctx->raw) {
+                                fputs(cell, f);
+                                fputs(last ? "\n" : " ", f);
+                                continue;
+                        }
                         size_t pad = width[i] - cli_width(cell);
-                        bool right = i < nright && t->right[i] == 'r';
-                        bool last = i + 1 == t->ncols;
+                        bool right = i < strlen(t->align) && t->align[i] == 'r';
                         if (right)
                                 fprintf(f, "%*s", (int)pad, "");
                         fputs(cell, f);
@@ -298,6 +379,8 @@ void cli_table_print(cli_table *t, FILE *f)
                 }
         }
         free(width);
+        free(cols);
+        return CLI_OK;
 }
 
 void cli_table_free(cli_table *t)
@@ -307,7 +390,7 @@ void cli_table_free(cli_table *t)
         for (size_t i = 0; i < t->nrows * t->ncols; i++)
                 free(t->cells[i]);
         free(t->cells);
-        free(t->right);
+        free(t->align);
         free(t);
 }
 
@@ -349,4 +432,40 @@ const char *cli_format_pid(char dst[static 16], uint32_t pid)
         else
                 snprintf(dst, 16, "-");
         return dst;
+}
+
+static uint64_t monotonic_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void cli_progress_start(cli_progress *p, const cli_ctx *ctx, uint64_t total)
+{
+        *p = (cli_progress){.ctx = ctx, .total = total};
+        p->on = total >= CLI_PROGRESS_MIN && isatty(STDERR_FILENO);
+        p->start_ms = p->last_ms = monotonic_ms();
+}
+
+void cli_progress_update(cli_progress *p, uint64_t done)
+{
+        if (!p->on)
+                return;
+        uint64_t now = monotonic_ms();
+        if (now - p->last_ms < 200 && done < p->total)
+                return;
+        p->last_ms = now;
+        char d[32], t[32], rate[32];
+        uint64_t ms = now - p->start_ms ? now - p->start_ms : 1;
+        fprintf(stderr, "\rshmview: %s: %s of %s (%u%%), %s/s\033[K", p->ctx->command,
+                cli_format_size(d, done, false), cli_format_size(t, p->total, false),
+                (unsigned)(p->total ? done * 100 / p->total : 100),
+                cli_format_size(rate, done * 1000 / ms, false));
+}
+
+void cli_progress_end(cli_progress *p)
+{
+        if (p->on)
+                fputs("\r\033[K", stderr);
 }

@@ -11,47 +11,61 @@
 
 #include "cli.h"
 
-#define SOCKET_RULE                                                                         \
-        "$SHMVIEW_SOCKET, else $XDG_RUNTIME_DIR/shmview/shmview.sock when not root, else\n" \
-        "                      /run/shmview/shmview.sock"
+#define SOCKET_RULE                                                                      \
+        "                        $SHMVIEW_SOCKET, else\n"                                \
+        "                        $XDG_RUNTIME_DIR/shmview/shmview.sock when not root,\n" \
+        "                        else /run/shmview/shmview.sock)\n"
+
+#define TABLE_OPTIONS                                                                   \
+        "  -o, --output COLUMNS  the table's columns, comma-separated, in that order\n" \
+        "      --noheadings      no header line\n"                                      \
+        "  -r, --raw             cells one space apart, unaligned (spaces as \\x20)\n"  \
+        "      --notruncate      do not cut long names to 32 columns\n"
 
 static const cli_command commands[] = {
-        {"ls", "[--json] [--bytes] [--names]", "list segments",
-         "  --json            a JSON array of objects (keys in shmview(1))\n"
-         "  --bytes           sizes in bytes rather than 64M\n"
-         "  --names           only the names, one per line\n",
-         CLI_OPT_JSON | CLI_OPT_BYTES | CLI_OPT_NAMES, 0, 0, cli_cmd_ls},
-        {"stat", "NAME [--json] [--bytes]", "show a segment and every view open on it",
-         "  --json            a JSON object\n"
-         "  --bytes           sizes in bytes rather than 64M\n",
-         CLI_OPT_JSON | CLI_OPT_BYTES, 1, 1, cli_cmd_stat},
-        {"create", "NAME SIZE [--mode MODE]", "create a segment of SIZE bytes",
-         "  --mode MODE       octal permission bits, as for a file (default 0600)\n", CLI_OPT_MODE,
-         2, 2, cli_cmd_create},
+        {"ls", "[-J|-1] [-b] [-o COLUMNS] [--noheadings] [-r]", "list segments",
+         "  -J, --json            a JSON array of objects (keys in shmview(1))\n"
+         "  -b, --bytes           sizes in bytes rather than 64M\n"
+         "  -1, --names           only the names, one per line\n" TABLE_OPTIONS
+         "Columns: NAME, SIZE, MODE, OWNER, GROUP, RO, RW, SEALED, AGE.\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES | CLI_OPT_NAMES | CLI_OPT_TABLE, 0, 0, cli_cmd_ls},
+        {"stat", "NAME [-J] [-b] [-o COLUMNS] [--noheadings] [-r]",
+         "show a segment and every view open on it",
+         "  -J, --json            a JSON object\n"
+         "  -b, --bytes           sizes in bytes rather than 64M\n" TABLE_OPTIONS
+         "Columns of the views: CLIENT, PID, USER, COMMAND, MODE, OFFSET, LENGTH.\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES | CLI_OPT_TABLE, 1, 1, cli_cmd_stat},
+        {"create", "NAME SIZE [-m MODE]", "create a segment of SIZE bytes",
+         "  -m, --mode MODE       octal permission bits, as for a file (default 0600)\n",
+         CLI_OPT_MODE, 2, 2, cli_cmd_create},
         {"rm", "NAME...", "unlink segments (their memory lives on until the last view goes)", "", 0,
          1, -1, cli_cmd_rm},
         {"seal", "NAME", "make a segment immutable, for good", "", 0, 1, 1, cli_cmd_seal},
-        {"dump", "NAME [--offset N] [--length N] [--format hex|raw]",
+        {"dump", "NAME [-s OFFSET] [-l LENGTH] [-f hex|raw]",
          "print a segment's bytes through a read-only view",
-         "  --offset N        start N bytes into the segment (default 0)\n"
-         "  --length N        print N bytes (default: to the end)\n"
-         "  --format FORMAT   hex: like xxd (the default); raw: the bytes themselves\n",
+         "  -s, --offset N        start N bytes into the segment (default 0)\n"
+         "  -l, --length N        print N bytes, or as many as there are (default: to the\n"
+         "                        end)\n"
+         "  -f, --format FORMAT   hex: like xxd (the default); raw: the bytes themselves\n"
+         "Progress goes to standard error when it is a terminal.\n",
          CLI_OPT_OFFSET | CLI_OPT_LENGTH | CLI_OPT_FORMAT, 1, 1, cli_cmd_dump},
-        {"write", "NAME [--offset N]", "copy standard input into a segment through a writable view",
-         "  --offset N        write N bytes into the segment (default 0)\n"
-         "Input longer than the space from the offset to the end is refused before anything is\n"
-         "written.\n",
+        {"write", "NAME [-s OFFSET]", "copy standard input into a segment through a writable view",
+         "  -s, --offset N        write N bytes into the segment (default 0)\n"
+         "Input longer than the space from the offset to the end is refused before\n"
+         "anything is written. Progress goes to standard error when it is a terminal.\n",
          CLI_OPT_OFFSET, 1, 1, cli_cmd_write},
-        {"clients", "[--json] [--bytes]", "list the clients connected to the daemon",
-         "  --json            a JSON array of objects\n"
-         "  --bytes           sizes in bytes rather than 64M\n",
-         CLI_OPT_JSON | CLI_OPT_BYTES, 0, 0, cli_cmd_clients},
-        {"status", "[--json] [--bytes]", "show the daemon's version, uptime, counts and limits",
-         "  --json            a JSON object\n"
-         "  --bytes           sizes in bytes rather than 64M\n",
+        {"clients", "[-J] [-b] [-o COLUMNS] [--noheadings] [-r]",
+         "list the clients connected to the daemon",
+         "  -J, --json            a JSON array of objects\n"
+         "  -b, --bytes           sizes in bytes rather than 64M\n" TABLE_OPTIONS
+         "Columns: ID, PID, USER, COMMAND, VIEWS, MAPPED, AGE, NOTE.\n",
+         CLI_OPT_JSON | CLI_OPT_BYTES | CLI_OPT_TABLE, 0, 0, cli_cmd_clients},
+        {"status", "[-J] [-b]", "show the daemon's version, uptime, counts and limits",
+         "  -J, --json            a JSON object\n"
+         "  -b, --bytes           sizes in bytes rather than 64M\n",
          CLI_OPT_JSON | CLI_OPT_BYTES, 0, 0, cli_cmd_status},
-        {"watch", "[--json]", "print events as they happen, one line each, until interrupted",
-         "  --json            one JSON object per line\n", CLI_OPT_JSON, 0, 0, cli_cmd_watch},
+        {"watch", "[-J]", "print events as they happen, one line each, until interrupted",
+         "  -J, --json            one JSON object per line\n", CLI_OPT_JSON, 0, 0, cli_cmd_watch},
         {"restart", "", "restart a supervised daemon from its binary, keeping every segment",
          "Sends SIGHUP to the shmviewd --supervise that listens on the socket and waits until\n"
          "a new daemon answers. Under systemd: systemctl restart shmviewd.service.\n",
@@ -62,23 +76,23 @@ static const cli_command commands[] = {
 
 static void usage(FILE *f)
 {
-        fputs("Usage: shmview [--socket PATH] COMMAND [ARGUMENT]... [OPTION]...\n"
+        fputs("Usage: shmview [-S PATH] COMMAND [ARGUMENT]... [OPTION]...\n"
               "Inspect and manage the shared-memory segments served by shmviewd.\n"
               "\n"
               "Commands:\n",
               f);
         for (size_t i = 0; i < NCOMMANDS; i++)
                 fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-        fputs("\n"
+        fputs("  help      show this help, or 'help COMMAND' a command's\n"
+              "\n"
               "Options:\n"
-              "  --socket PATH     the daemon's socket (default: " SOCKET_RULE ")\n"
-              "  -h, --help        show this help; 'shmview COMMAND --help' for a command\n"
-              "  --version         show the version\n"
+              "  -S, --socket PATH     the daemon's socket (default:\n" SOCKET_RULE
+              "  -h, --help            show this help; 'shmview COMMAND --help' for a command's\n"
+              "  -V, --version         show the version\n"
               "\n"
               "Sizes and offsets are bytes, or a number with K, M, G, T, P or E (powers of\n"
-              "1024): 4096, 64K, 1G, 1GiB; or 0x and hexadecimal digits. Exit status: 0 on "
-              "success, 1 when an operation fails,\n"
-              "2 for a usage error. See shmview(1).\n",
+              "1024): 4096, 64K, 1G, 1GiB; or 0x and hexadecimal digits. Exit status: 0 on\n"
+              "success, 1 when an operation fails, 2 for a usage error. See shmview(1).\n",
               f);
 }
 
@@ -87,8 +101,8 @@ static void command_usage(const cli_command *cmd, FILE *f)
         fprintf(f, "Usage: shmview %s%s%s\n%c%s.\n\nOptions:\n%s", cmd->name,
                 *cmd->synopsis ? " " : "", cmd->synopsis, cmd->summary[0] - 'a' + 'A',
                 cmd->summary + 1, cmd->options);
-        fputs("  --socket PATH     the daemon's socket (default: " SOCKET_RULE ")\n"
-              "  -h, --help        show this help\n",
+        fputs("  -S, --socket PATH     the daemon's socket (default:\n" SOCKET_RULE
+              "  -h, --help            show this help\n",
               f);
 }
 
@@ -177,16 +191,10 @@ int cli_finish_output(const cli_ctx *ctx)
         return CLI_OK;
 }
 
+/* Long options without a short one. */
 enum {
-        OPT_SOCKET = 0x100,
-        OPT_VERSION,
-        OPT_JSON,
-        OPT_BYTES,
-        OPT_NAMES,
-        OPT_MODE,
-        OPT_OFFSET,
-        OPT_LENGTH,
-        OPT_FORMAT,
+        OPT_NOHEADINGS = 0x100,
+        OPT_NOTRUNCATE,
 };
 
 /* The command's options; 0 to run it, CLI_USAGE, or -1 after printing its help. */
@@ -196,56 +204,82 @@ static int parse_command(const cli_command *cmd, cli_ctx *ctx, int argc, char **
                 unsigned flag;
                 struct option opt;
         } all[] = {
-                {CLI_OPT_JSON, {"json", no_argument, NULL, OPT_JSON}},
-                {CLI_OPT_BYTES, {"bytes", no_argument, NULL, OPT_BYTES}},
-                {CLI_OPT_NAMES, {"names", no_argument, NULL, OPT_NAMES}},
-                {CLI_OPT_MODE, {"mode", required_argument, NULL, OPT_MODE}},
-                {CLI_OPT_OFFSET, {"offset", required_argument, NULL, OPT_OFFSET}},
-                {CLI_OPT_LENGTH, {"length", required_argument, NULL, OPT_LENGTH}},
-                {CLI_OPT_FORMAT, {"format", required_argument, NULL, OPT_FORMAT}},
+                /* The short options are lsipc's (-J -b -o -r), xxd's (-s -l) and mkdir's (-m). */
+                {CLI_OPT_JSON, {"json", no_argument, NULL, 'J'}},
+                {CLI_OPT_BYTES, {"bytes", no_argument, NULL, 'b'}},
+                {CLI_OPT_NAMES, {"names", no_argument, NULL, '1'}},
+                {CLI_OPT_MODE, {"mode", required_argument, NULL, 'm'}},
+                {CLI_OPT_OFFSET, {"offset", required_argument, NULL, 's'}},
+                {CLI_OPT_LENGTH, {"length", required_argument, NULL, 'l'}},
+                {CLI_OPT_FORMAT, {"format", required_argument, NULL, 'f'}},
+                {CLI_OPT_TABLE, {"output", required_argument, NULL, 'o'}},
+                {CLI_OPT_TABLE, {"noheadings", no_argument, NULL, OPT_NOHEADINGS}},
+                {CLI_OPT_TABLE, {"raw", no_argument, NULL, 'r'}},
+                {CLI_OPT_TABLE, {"notruncate", no_argument, NULL, OPT_NOTRUNCATE}},
         };
         struct option options[sizeof(all) / sizeof(all[0]) + 3];
-        size_t n = 0;
-        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-                if (cmd->accepts & all[i].flag)
-                        options[n++] = all[i].opt;
-        options[n++] = (struct option){"socket", required_argument, NULL, OPT_SOCKET};
+        char shorts[2 * (sizeof(all) / sizeof(all[0])) + 8] = ":hS:";
+        size_t n = 0, ns = strlen(shorts);
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+                if (!(cmd->accepts & all[i].flag))
+                        continue;
+                options[n++] = all[i].opt;
+                if (all[i].opt.val < 0x100) {
+                        shorts[ns++] = (char)all[i].opt.val;
+                        if (all[i].opt.has_arg)
+                                shorts[ns++] = ':';
+                }
+        }
+        shorts[ns] = '\0';
+        options[n++] = (struct option){"socket", required_argument, NULL, 'S'};
         options[n++] = (struct option){"help", no_argument, NULL, 'h'};
         options[n] = (struct option){0};
 
         opterr = 0;
         optind = 0; /* GNU getopt: start afresh on this argv */
         int opt;
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, shorts, options, NULL)) != -1) {
                 switch (opt) {
                 case 'h':
                         command_usage(cmd, stdout);
                         return -1;
-                case OPT_SOCKET:
+                case 'S':
                         if (!*optarg)
                                 return cli_usage(ctx, "--socket", "wants a path");
                         ctx->socket = optarg;
                         break;
-                case OPT_JSON:
+                case 'J':
                         ctx->json = true;
                         break;
-                case OPT_BYTES:
+                case 'b':
                         ctx->bytes = true;
                         break;
-                case OPT_NAMES:
+                case '1':
                         ctx->names = true;
                         break;
-                case OPT_MODE:
+                case 'm':
                         ctx->mode = optarg;
                         break;
-                case OPT_OFFSET:
+                case 's':
                         ctx->offset = optarg;
                         break;
-                case OPT_LENGTH:
+                case 'l':
                         ctx->length = optarg;
                         break;
-                case OPT_FORMAT:
+                case 'f':
                         ctx->format = optarg;
+                        break;
+                case 'o':
+                        ctx->output = optarg;
+                        break;
+                case 'r':
+                        ctx->raw = true;
+                        break;
+                case OPT_NOHEADINGS:
+                        ctx->noheadings = true;
+                        break;
+                case OPT_NOTRUNCATE:
+                        ctx->notruncate = true;
                         break;
                 case ':':
                         return cli_usage(ctx, argv[optind - 1], "wants an argument");
@@ -289,9 +323,9 @@ static const cli_command *find_command(const char *name)
 int main(int argc, char **argv)
 {
         static const struct option options[] = {
-                {"socket", required_argument, NULL, OPT_SOCKET},
+                {"socket", required_argument, NULL, 'S'},
                 {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, OPT_VERSION},
+                {"version", no_argument, NULL, 'V'},
                 {0},
         };
         cli_ctx ctx = {.command = "shmview"};
@@ -299,15 +333,15 @@ int main(int argc, char **argv)
         opterr = 0;
         int opt;
         /* '+': stop at the command; its own options follow it. */
-        while ((opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+:hVS:", options, NULL)) != -1) {
                 switch (opt) {
                 case 'h':
                         usage(stdout);
                         return CLI_OK;
-                case OPT_VERSION:
+                case 'V':
                         printf("shmview %s\n", SHMV_VERSION_STRING);
                         return CLI_OK;
-                case OPT_SOCKET:
+                case 'S':
                         if (!*optarg) {
                                 fputs("shmview: --socket: wants a path\nTry 'shmview --help'.\n",
                                       stderr);

@@ -22,11 +22,11 @@ _shmview()
         local i cmd="" socket="" nargs=0
         for ((i = 1; i < COMP_CWORD; i++)); do
                 case ${COMP_WORDS[i]} in
-                --socket)
+                --socket | -S)
                         socket=${COMP_WORDS[i + 1]}
                         ((i++))
                         ;;
-                --mode | --offset | --length | --format)
+                --mode | --offset | --length | --format | --output | -m | -s | -l | -f | -o)
                         ((i++))
                         ;;
                 -*) ;;
@@ -41,15 +41,15 @@ _shmview()
         done
 
         case $prev in
-        --socket)
+        --socket | -S)
                 COMPREPLY=($(compgen -f -- "$cur"))
                 return
                 ;;
-        --format)
+        --format | -f)
                 COMPREPLY=($(compgen -W "hex raw" -- "$cur"))
                 return
                 ;;
-        --mode | --offset | --length)
+        --mode | --offset | --length | --output | -m | -s | -l | -o)
                 COMPREPLY=()
                 return
                 ;;
@@ -62,14 +62,18 @@ _shmview()
 
         local opts="--socket --help" names=0
         case $cmd in
-        ls) opts+=" --json --bytes --names" ;;
-        stat) opts+=" --json --bytes"; ((nargs == 0)) && names=1 ;;
+        ls) opts+=" --json --bytes --names --output --noheadings --raw --notruncate" ;;
+        stat)
+                opts+=" --json --bytes --output --noheadings --raw --notruncate"
+                ((nargs == 0)) && names=1
+                ;;
         create) opts+=" --mode" ;;
         rm) names=1 ;;
         seal) ((nargs == 0)) && names=1 ;;
         dump) opts+=" --offset --length --format"; ((nargs == 0)) && names=1 ;;
         write) opts+=" --offset"; ((nargs == 0)) && names=1 ;;
-        clients | status) opts+=" --json --bytes" ;;
+        clients) opts+=" --json --bytes --output --noheadings --raw --notruncate" ;;
+        status) opts+=" --json --bytes" ;;
         watch) opts+=" --json" ;;
         help)
                 ((nargs == 0)) && COMPREPLY=($(compgen -W "$commands" -- "$cur"))

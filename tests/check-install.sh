@@ -24,7 +24,8 @@ libdir=$(dirname "$(find "$prefix" -name 'libshmview.so' | head -n 1)")
 [ -e "$libdir/libshmview.a" ] || { echo "install: libshmview.a missing" >&2; exit 1; }
 ls "$libdir"/libshmview.so.0 >/dev/null
 # shmview(1), its man page and bash completion, under the prefix; the installed tool runs.
-for f in bin/shmview share/man/man1/shmview.1 share/bash-completion/completions/shmview; do
+for f in bin/shmview share/man/man1/shmview.1 share/man/man8/shmviewd.8 \
+         share/bash-completion/completions/shmview; do
         [ -e "$prefix/$f" ] || { echo "install: $f missing" >&2; exit 1; }
 done
 "$prefix/bin/shmview" --version >/dev/null

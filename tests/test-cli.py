@@ -425,12 +425,9 @@ class TestSegments(CliTest):
         self.assertFails(["dump", n, "--offset", "4097"], 1,
                          "shmview: dump: %s: offset 4097 is past the end of the segment "
                          r"\(4096 bytes\)" % n)
-        self.assertFails(["dump", n, "--offset", "4K", "--length", "1"], 1,
-                         "shmview: dump: %s: 1 bytes from offset 4096 pass the end of the "
-                         r"segment \(4096 bytes\)" % n)
-        self.assertFails(["dump", n, "--length", "8K"], 1,
-                         "shmview: dump: %s: 8192 bytes from offset 0 pass the end of the "
-                         r"segment \(4096 bytes\)" % n)
+        # A length past the end prints what there is, as xxd -s -l does.
+        self.assertEqual(ok("dump", n, "--offset", "4K", "--length", "1"), "")
+        self.assertEqual(ok("dump", n, "--length", "8K"), xxd(bytes(4096)))
         self.assertFails(["dump", n, "--offset", "x"], 2,
                          r"shmview: dump: --offset: 'x' is not an offset \(bytes, or with K, M, "
                          r"G, T, P, E: 4096, 64K, 1G, 1GiB, 0x1000\)")
@@ -1029,6 +1026,109 @@ class TestOtherUid(CliTest):
         ok("rm", own, user=NOBODY)
 
 
+class TestHabits(CliTest):
+    """What lsipc, xxd and dd users expect: short options, tables with --output, --noheadings,
+    --raw and truncation, dump of what exists past the end, help within 80 columns, progress on
+    a terminal only."""
+
+    def test_short_options(self):
+        n = self.name("short")
+        ok("-S", sock, "create", n, "4K", "-m", "0640")
+        self.assertEqual(json.loads(ok("stat", n, "-J"))["mode"], "0640")
+        self.assertIn(n, ok("ls", "-1").split("\n"))
+        self.assertEqual(json.loads(ok("ls", "-J", "-b", "-S", sock)),
+                         json.loads(ok("ls", "--json", "--bytes")))
+        ok("write", n, "-s", "16", input=b"0123456789")
+        self.assertEqual(ok("dump", n, "-s", "16", "-l", "10"),
+                         xxd(b"0123456789", 16))
+        self.assertEqual(run_bytes("dump", n, "-s", "16", "-l", "4", "-f", "raw")[1], b"0123")
+        self.assertEqual(ok("-V"), ok("--version"))
+        self.assertEqual(ok("ls", "-h"), ok("ls", "--help"))
+
+    def test_dump_past_the_end(self):
+        n = self.name("xxd")
+        data = bytes(range(40))
+        ok("create", n, "40")
+        ok("write", n, input=data)
+        # xxd -s 30 -l 20 of a 40-byte file prints its last 10 bytes.
+        self.assertEqual(ok("dump", n, "--offset", "30", "--length", "20"), xxd(data[30:], 30))
+        self.assertEqual(run_bytes("dump", n, "-s", "30", "-l", "20", "-f", "raw")[1], data[30:])
+        self.assertEqual(ok("dump", n, "--offset", "40", "--length", "20"), "")
+
+    def test_tables(self):
+        long_name = self.name("a-very-long-segment-name-that-goes-on-and-on")
+        spaced = self.name("with space")
+        ok("create", long_name, "4K")
+        ok("create", spaced, "8K")
+        out = ok("ls")
+        cut = long_name[:29] + "..."
+        self.assertRegex(out, r"\n%s +4K " % re.escape(cut))
+        self.assertNotIn(long_name, out)
+        self.assertIn(long_name, ok("ls", "--notruncate"))
+        self.assertIn(long_name, ok("ls", "-1"))
+        self.assertIn(long_name, [s["name"] for s in json.loads(ok("ls", "-J"))])
+        # --output picks and orders the columns; --noheadings drops the header.
+        lines = ok("ls", "-o", "size,NAME", "--noheadings", "--notruncate", "-b").split("\n")
+        self.assertIn("4096  " + long_name, [l.strip() for l in lines])
+        self.assertTrue(ok("ls", "-o", "name,size").startswith("NAME"))
+        self.assertFails(["ls", "-o", "name,colour"], 2,
+                         r"shmview: ls: --output: 'colour' is not a column \(NAME, SIZE, MODE, "
+                         r"OWNER, GROUP, RO, RW, SEALED, AGE\)")
+        # --raw: one space apart, spaces escaped, never cut.
+        raw = ok("ls", "--raw", "-o", "NAME,SIZE", "-b").split("\n")
+        self.assertEqual(raw[0], "NAME SIZE")
+        self.assertIn(spaced.replace(" ", "\\x20") + " 8192", raw)
+        self.assertIn(long_name + " 4096", raw)
+        self.assertEqual(ok("clients", "-o", "command,views", "--noheadings", "-r").count(
+            "shmview 0\n"), 1)
+        h = Holder((spaced, 0, 10, "ro"))
+        try:
+            rows = ok("stat", spaced, "-o", "command,mode,length", "--noheadings", "-r", "-b")
+            self.assertTrue(rows.endswith("\nview-holder ro 10\n"), rows)
+        finally:
+            h.close()
+
+    def test_help_fits_80_columns(self):
+        texts = [ok("--help"), ok("help")]
+        for cmd in ("ls", "stat", "create", "rm", "seal", "dump", "write", "clients", "status",
+                    "watch"):
+            texts.append(ok(cmd, "--help"))
+        for text in texts:
+            for line in text.split("\n"):
+                self.assertLessEqual(len(line), 80, line)
+        self.assertRegex(texts[0], r"\n  help +\w")
+
+    def test_progress_on_a_terminal_only(self):
+        import pty
+        n = self.name("progress")
+        ok("create", n, "64M")
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([CLI, "dump", n, "-f", "raw"], stdout=subprocess.DEVNULL,
+                               stderr=slave, timeout=120)
+            os.close(slave)
+            slave = -1
+            err = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                err += chunk
+        finally:
+            if slave >= 0:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"shmview: dump: 64M of 64M (100%)", err)
+        self.assertTrue(err.endswith(b"\r\x1b[K"), err[-40:])
+        # Not a terminal: nothing on standard error.
+        code, out, err = run_bytes("dump", n, "-f", "raw")
+        self.assertEqual((code, err, len(out)), (0, b"", 64 * MiB))
+
+
 class TestDaemonOptions(CliTest):
     """shmviewd's options, from its table: the size grammar the CLI has, --help within 80
     columns, messages that say what an option wants, and a socket directory that must exist."""
@@ -1101,6 +1201,21 @@ class TestInstalledFiles(CliTest):
         for cmd in ("ls", "stat", "create", "rm", "seal", "dump", "write", "clients", "status",
                     "watch"):
             self.assertRegex(text, r"\n\.SS %s\b" % cmd)
+        if shutil.which("groff"):
+            p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],
+                               capture_output=True)
+            self.assertEqual((p.returncode, p.stderr), (0, b""))
+
+    def test_daemon_man_page(self):
+        """shmviewd(8), which shmview(1) refers to, is there and names every option."""
+        page = os.path.join(SOURCE, "daemon", "shmviewd.8")
+        with open(page) as f:
+            text = f.read().replace("\\-", "-")
+        helptext = subprocess.run([DAEMON, "--help"], capture_output=True, text=True).stdout
+        options = re.findall(r"^  (--[a-z-]+)", helptext, re.M)
+        self.assertGreater(len(options), 10)
+        for opt in options:
+            self.assertIn(opt, text)
         if shutil.which("groff"):
             p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],
                                capture_output=True)
