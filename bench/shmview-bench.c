@@ -45,6 +45,7 @@ typedef struct config {
         bool full;
         const char *daemon;
         const char *only;
+        const char *samples; /* --samples DIR: latency samples for bench/plot.gp */
         int client_cpu;
         int server_cpu;
         /* Sizes and counts: the in --full, small enough for CI otherwise. */
@@ -413,11 +414,17 @@ static void floor_down(floor_peer *f)
         unlink(f->path);
 }
 
+/* Whether an open reads the first byte of what it mapped before releasing it, as a program
+ * that opens a view to read it does: the page fault, and the TLB flush of a touched page at
+ * munmap, are then part of the figure, for shmview and the floor alike. */
+static bool touch_first_byte;
+
 static void shmview_open_release(shmv_client *c, const char *name)
 {
         shmv_view *v;
         check(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v), "open");
-        sink += (uintptr_t)shmv_view_data(v);
+        const volatile uint8_t *p = shmv_view_data(v);
+        sink += touch_first_byte ? *p : (uintptr_t)p;
         shmv_view_release(v);
 }
 
@@ -427,7 +434,7 @@ static void floor_open_release(int sock, const floor_peer *f)
         int r = shmv__floor_open(sock, &f->sizes, f->size, &map);
         if (r < 0)
                 die("floor open: %s", strerror(-r));
-        sink += (uintptr_t)map;
+        sink += touch_first_byte ? *(const volatile uint8_t *)map : (uintptr_t)map;
         r = shmv__floor_release(sock, &f->sizes, map, f->size);
         if (r < 0)
                 die("floor release: %s", strerror(-r));
@@ -514,6 +521,42 @@ static void latency_rounds(shmv_client *c, const char *name, const floors *fl, d
         }
 }
 
+/* With --samples DIR, each series of a latency figure as DIR/SLUG.dat, two columns (latency
+ * in µs, fraction of samples at or below it) of the sorted samples: the distribution that
+ * bench/plot.gp draws. */
+static void write_samples(const char *what, const char *const *series, double *const *v,
+                          size_t nseries, size_t n)
+{
+        if (!cfg.samples)
+                return;
+        char slug[128], path[512];
+        size_t o = 0;
+        for (const char *p = what; *p && o + 1 < sizeof(slug); p++)
+                if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
+                        slug[o++] = *p;
+                else if (o > 0 && slug[o - 1] != '-')
+                        slug[o++] = '-';
+        while (o > 0 && slug[o - 1] == '-')
+                o--;
+        slug[o] = '\0';
+        snprintf(path, sizeof(path), "%s/%s.dat", cfg.samples, slug);
+        FILE *f = fopen(path, "we");
+        if (!f)
+                die("%s: %m", path);
+        fprintf(f, "# %s: latency (µs) and fraction of samples at or below it\n", what);
+        for (size_t s = 0; s < nseries; s++) {
+                qsort(v[s], n, sizeof(double), cmp_double);
+                fprintf(f, "# %s\n", series[s]);
+                /* At most about 2000 points a series: enough for a curve. */
+                size_t step = n > 2000 ? n / 2000 : 1;
+                for (size_t i = 0; i < n; i += step)
+                        fprintf(f, "%.3f %.5f\n", v[s][i] / 1000.0, (double)(i + 1) / (double)n);
+                fprintf(f, "%.3f 1\n\n\n", v[s][n - 1] / 1000.0);
+        }
+        if (fclose(f) != 0)
+                die("%s: %m", path);
+}
+
 /* Rows for p50 and p99 against the faster floor (by p50), and one for the other floor. */
 static void latency_figure(const char *what, shmv_client *c, const char *name)
 {
@@ -526,6 +569,10 @@ static void latency_figure(const char *what, shmv_client *c, const char *name)
                 die("out of memory");
         latency_rounds(c, name, &fl, shm, blk, epl, wrk);
         floors_down(&fl);
+        static const char *const series[] = {"shmview", "floor (blocking peer)",
+                                             "floor (epoll peer)", "floor (epoll peer, work)"};
+        double *const all[] = {shm, blk, epl, wrk};
+        write_samples(what, series, all, 4, n);
 
         double s50 = percentile(shm, n, 50), s99 = percentile(shm, n, 99);
         double k50 = percentile(blk, n, 50), k99 = percentile(blk, n, 99);
@@ -564,6 +611,10 @@ static void fig_latency(void)
         const char *name = "bench-lat";
         make_segment(name, 4 * KiB, 0);
         latency_figure("open + release, 4 KiB view", consumer, name);
+        progress("open + read one byte + release latency, one client");
+        touch_first_byte = true;
+        latency_figure("open + read one byte + release, 4 KiB view", consumer, name);
+        touch_first_byte = false;
         check(shmv_segment_unlink(producer, name), name);
 }
 
@@ -1452,7 +1503,8 @@ static void choose_cpus(void)
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: shmview-bench --daemon PATH [--full] [--only FIGURE,...]\n"
+        fprintf(f, "Usage: shmview-bench --daemon PATH [--full] [--only FIGURE,...] "
+                   "[--samples DIR]\n"
                    "Figures: latency load create handoff read slice memory clients\n");
 }
 
@@ -1498,6 +1550,8 @@ int main(int argc, char **argv)
                         cfg.daemon = argv[++i];
                 } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
                         cfg.only = argv[++i];
+                } else if (strcmp(argv[i], "--samples") == 0 && i + 1 < argc) {
+                        cfg.samples = argv[++i];
                 } else if (strcmp(argv[i], "--help") == 0) {
                         usage(stdout);
                         return 0;

@@ -100,6 +100,36 @@ expect "the daemon's cgroup (/proc/$pid/cgroup)" "$(cat /proc/"$pid"/cgroup)" "0
 expect "the processes in $cg" "$(cat /sys/fs/cgroup"$cg"/cgroup.procs)" "$pid"
 say "ok: in a cgroup v2 group of its own, $cg, alone"
 
+# --- log levels in the journal ---------------------------------------------------------------
+# stderr is the journal (JOURNAL_STREAM): each line carries its level as a <N> prefix, which
+# journald takes as PRIORITY= and strips. The start-up line is info (6); a malformed request
+# (a frame of garbage) is a warning (4).
+python3 - "$sock" <<'PY' || fail "could not send a malformed frame"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"\x04\x00\x00\x00\xff\xff\xff\xff")
+s.recv(4096)
+s.close()
+PY
+# priority_of PATTERN: the PRIORITY= of the daemon's first journal line matching PATTERN.
+priority_of() {
+        journalctl -b --no-pager -q -o json _PID="$pid" | python3 -c '
+import json, re, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if re.search(sys.argv[1], e.get("MESSAGE", "")):
+        print(e.get("PRIORITY", "?")); break' "$1"
+}
+journal_has() { [ -n "$(priority_of "$1")" ]; }
+wait_until 10 "the malformed request in the journal" journal_has "malformed request"
+expect "the priority of 'listening on'" "$(priority_of '^listening on ')" 6
+expect "the priority of 'malformed request'" "$(priority_of 'malformed request, closing')" 4
+if journalctl -b --no-pager -q -o cat _PID="$pid" | grep -q '^<[0-9]>\|^shmviewd: '; then
+        fail "a journal line kept its <N> or 'shmviewd: LEVEL:' prefix"
+fi
+say "ok: journal priorities: 'listening on' 6 (info), 'malformed request' 4 (warning), no prefixes left"
+
 # --- segments, and a client that keeps a view ------------------------------------------------
 shmview create vm-a 1M --mode 0644 || fail "shmview create vm-a failed"
 shmview create vm-b 64K || fail "shmview create vm-b failed"
