@@ -67,8 +67,8 @@ static const cli_command commands[] = {
         {"watch", "[-J]", "print events as they happen, one line each, until interrupted",
          "  -J, --json            one JSON object per line\n", CLI_OPT_JSON, 0, 0, cli_cmd_watch},
         {"restart", "", "restart a supervised daemon from its binary, keeping every segment",
-         "Sends SIGHUP to the shmviewd --supervise that listens on the socket and waits until\n"
-         "a new daemon answers. Under systemd: systemctl restart shmviewd.service.\n",
+         "Sends SIGHUP to the shmviewd --supervise that listens on the socket and waits\n"
+         "until a new daemon answers. Under systemd: systemctl restart shmviewd.service.\n",
          0, 0, 0, cli_cmd_restart},
 };
 
