@@ -1090,7 +1090,7 @@ class TestHabits(CliTest):
 
     def test_help_fits_80_columns(self):
         texts = [ok("--help"), ok("help")]
-        for cmd in re.findall(r"^  (\w+) ", texts[0], re.M):
+        for cmd in set(re.findall(r"^  (\w+) ", texts[0], re.M)) - {"help"}:
             texts.append(ok(cmd, "--help"))
         for text in texts:
             for line in text.split("\n"):
