@@ -283,9 +283,14 @@ static void userns_client(void *arg)
                 if (list[i].self)
                         CHECK(list[i].client.uid == 65534);
         shmv_client_list_free(list);
-        /* Same PID namespace: shmview shows the pids. */
+        /* Same PID namespace: shmview shows the pids. Owners are the daemon's uids. */
         char *out = run_cli("clients --json");
         CHECK(check_json_pids(out, false) >= 2);
+        free(out);
+        char args[128];
+        snprintf(args, sizeof(args), "stat %s --json", sh->mine);
+        out = run_cli(args);
+        CHECK(strstr(out, "\"uid\": 65534") || strstr(out, "\"uid\":65534"));
         free(out);
         shmv_disconnect(c);
 }
