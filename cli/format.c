@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "utf8.h"
 
 void *cli_xmalloc(size_t n)
@@ -91,16 +92,9 @@ const char *cli_format_mode(char dst[static 8], uint32_t mode)
         return dst;
 }
 
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 const char *cli_format_age(char dst[static 32], uint64_t usec)
 {
-        uint64_t now = now_usec();
+        uint64_t now = shmv__now_usec();
         uint64_t s = now > usec ? (now - usec) / 1000000u : 0;
         if (s < 60)
                 snprintf(dst, 32, "%" PRIu64 "s", s);

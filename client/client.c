@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "private.h"
 
 struct shmv_client {
@@ -172,9 +173,7 @@ static int reply_take(shmv_client *c, const uint8_t *payload, size_t len, bool k
 
 static int64_t mono_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t)(shmv__mono_usec() / 1000);
 }
 
 /* Reads the reply to request id, of the kind spec, into ret; the caller holds the lock. The

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "log.h"
 #include "watch.h"
@@ -19,23 +20,6 @@
 /* Entries in one ViewsReply or ClientsReply: 256 of the largest stay far under max_frame. */
 #define VIEWS_PAGE_SIZE 256u
 #define CLIENTS_PAGE_SIZE 256u
-
-static uint64_t clock_usec(clockid_t id)
-{
-        struct timespec ts;
-        clock_gettime(id, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t shmv__now_usec(void)
-{
-        return clock_usec(CLOCK_REALTIME);
-}
-
-uint64_t shmv__mono_usec(void)
-{
-        return clock_usec(CLOCK_MONOTONIC);
-}
 
 void shmv__inspect_comm(pid_t pid, char dst[static 16])
 {

@@ -16,8 +16,4 @@ void shmv__inspect_client_ref(const shmv__conn *c, Shmview__ClientRef *ref);
 
 /* The handlers of views, clients and daemon_status are declared in dispatch.h. */
 
-/* CLOCK_REALTIME and CLOCK_MONOTONIC now, in microseconds. */
-uint64_t shmv__now_usec(void);
-uint64_t shmv__mono_usec(void);
-
 #endif

@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "clock.h"
 #include "fdstore.h"
 #include "log.h"
 
@@ -422,7 +423,8 @@ static void close_done(uv_work_t *work, int status)
 /* Closes a freed segment's descriptors: a large one's on the threadpool, so that the loop
  * serves other clients while the kernel frees its pages; a small one's here, since below
  * free_async_min the hop to a thread and back (8 us) costs more than the close (62 us per
- * MiB). The descriptors stay open, so their numbers are not reused, until the job has run. */
+ * MiB). The descriptors stay open, so their numbers are not reused, until the job
+ * has run. */
 static void segment_close_fds(shmv__registry *r, int fd, int fd_ro, uint64_t charge)
 {
         if (r->loop && charge >= r->free_async_min) {
@@ -497,13 +499,6 @@ static uint64_t new_segment_id(void)
                 id = (uint64_t)g_random_int() << 32 | g_random_int();
         while (id == 0);
         return id;
-}
-
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
@@ -745,7 +740,7 @@ int shmv__segment_create_end(shmv__segment *s, int err, const char **ret_why)
         }
         /* Now, when it is whole: the next daemon adopts what is in the store, and a segment
          * the service manager cannot keep would be lost by a restart, so it is refused. */
-        s->created_usec = now_usec();
+        s->created_usec = shmv__now_usec();
         if (r->fdstore && shmv__fdstore_add(r->fdstore, s) < 0) {
                 *ret_why = "the service manager's descriptor store refused it";
                 create_undo(s);

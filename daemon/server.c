@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "systemd.h"
 #include "inspect.h"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "inspect.h"
 #include "log.h"
