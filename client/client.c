@@ -188,15 +188,10 @@ static int receive_locked(shmv_client *c, uint64_t id, const shmv__request_spec 
         int r;
         int64_t deadline = 0; /* set once part of the reply is in */
         while ((r = shmv__wire_in_frame(&c->in, &payload, &len)) == 0) {
-                /* Wait in recvmsg() itself, not in poll(): a thread asleep in recvmsg() on a
-                 * Unix socket is also woken when the daemon takes the request off the socket
-                 * (the wait queue is shared with writers waiting for room, and recvmsg() does
-                 * not filter that wake-up). shmviewd takes a request off only once it has
-                 * the reply ready and sends it right after (wire.h), so that wake-up brings
-                 * this CPU out of idle while the reply is on its way, instead of after it
-                 * landed. poll() filters it out; bench/ measures the difference. Each wait
-                 * ends after timeout_ms (SO_RCVTIMEO); a reply that trickles in gets as long
-                 * again in all. */
+                /* Wait in recvmsg() itself, not in poll(), which filters out the early wake-up
+                 * that shmviewd's take of the request gives (shmv__wire_in_peek(), wire.h).
+                 * Each wait ends after timeout_ms (SO_RCVTIMEO); a reply that trickles in gets
+                 * as long again in all. */
                 if (deadline > 0 && mono_ms() > deadline) {
                         r = -ETIMEDOUT;
                         break;
@@ -774,7 +769,7 @@ void shmv_segment_list_free(shmv_segment_info *list)
  * file raises SIGBUS, in whatever code of the program touches it. F_GET_SEALS answers only for
  * memfds (EINVAL for pipes, devices, directories and other files), and lseek() gives the size
  * without filling a struct stat: two of the cheapest system calls, on every open's path
- * (fstat() instead cost 0.3 us more per open + release here). lseek() moves the file
+ * (fstat() cost more, docs/performance.md). lseek() moves the file
  * position, which every holder shares and none uses (docs/protocol.md). */
 static bool fd_holds(int fd, uint64_t end)
 {

@@ -370,11 +370,10 @@ void shmv__segment_ref(shmv__segment *s)
 
 /* The threads of libuv's threadpool reserve and free pages at the lowest priority, nice 19.
  * On a CPU they share with the loop thread (a daemon pinned to one, a busy machine) the loop
- * then preempts them as soon as a request comes, instead of waiting out the scheduler's slice:
- * open + release p99 while another client created 64 MiB segments was 0.5 to 3.4 ms at
- * nice 0, 0.04 to 0.22 ms at nice 19, 0.06 to 0.14 ms with no creates (shmview-bench --only
- * create, daemon pinned to one CPU, repeated runs). The threads do nothing else, and raising
- * one's own nice value needs no privilege; should it fail, nothing else changes. */
+ * then preempts them as soon as a request comes, instead of waiting out the scheduler's slice
+ * (the figures are in docs/performance.md, "Where the time goes, and what was changed"). The
+ * threads do nothing else, and raising one's own nice value needs no privilege; should it
+ * fail, nothing else changes. */
 void shmv__worker_lower_priority(void)
 {
         static _Thread_local bool lowered;
@@ -401,7 +400,7 @@ static void close_fds(int fd, int fd_ro)
                 close(fd_ro);
 }
 
-/* The kernel frees the pages here, in the last close(): 77 ms per GiB. */
+/* The kernel frees the pages here, in the last close(), in time that grows with the size. */
 static void close_work(uv_work_t *work)
 {
         shmv__worker_lower_priority();
@@ -422,8 +421,8 @@ static void close_done(uv_work_t *work, int status)
 
 /* Closes a freed segment's descriptors: a large one's on the threadpool, so that the loop
  * serves other clients while the kernel frees its pages; a small one's here, since below
- * free_async_min the hop to a thread and back (8 us) costs more than the close (62 us per
- * MiB). The descriptors stay open, so their numbers are not reused, until the job
+ * free_async_min the hop to a thread and back costs more than the close
+ * (docs/performance.md). The descriptors stay open, so their numbers are not reused, until the job
  * has run. */
 static void segment_close_fds(shmv__registry *r, int fd, int fd_ro, uint64_t charge)
 {

@@ -969,7 +969,7 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         s->config = *config;
         s->registry = registry;
         /* Large segments are freed off the loop as they are reserved off it, from the same
-         * size: below it the close costs less than the hop (62 us per MiB). */
+         * size: below it the close costs less than the hop (docs/performance.md). */
         shmv__registry_set_loop(registry, loop, config->create_async_min);
         s->listen_fd = -1;
         s->reserve_fd = -1;

@@ -132,8 +132,8 @@ SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
 #define SHMV_WRITE 2
 /* Opt-in for shmv_view_open(): map every page of the range at open (MAP_POPULATE), so that
  * the first pass over the view takes no page faults. Open then costs time that grows with the
- * view's size (about 50 ms per GiB of normal pages, under 1 ms per GiB of huge pages; see
- * docs/performance.md), so it is not the default. */
+ * view's size, much less with huge pages (docs/performance.md, "Reading a large view"), so it
+ * is not the default. */
 #define SHMV_PREFAULT 4
 #define SHMV_TO_END UINT64_MAX
 /* An omitted slice bound or step, as in m[:5] or m[::-1]. */

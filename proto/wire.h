@@ -57,9 +57,11 @@ ssize_t shmv__wire_in_fill(shmv__wire_in *in, int sock);
  * Taking bytes off a Unix stream socket wakes the peer if it sleeps in recvmsg() on its end
  * (the write-space wake-up, which recvmsg() does not filter), and a reply sent right after
  * finds the peer awake instead of having to wake it from idle: shmviewd peeks, answers the
- * frames, takes, then sends. Returns as shmv__wire_in_fill(); -EBUSY while a peek is not
- * taken. shmv__wire_in_take() returns 0 or -errno; on a socket nobody else reads it cannot
- * block. */
+ * frames, takes, then sends, and the library waits for a reply in recvmsg() itself, not in
+ * poll(), which filters that wake-up out (docs/performance.md has the measurements).
+ *
+ * Returns as shmv__wire_in_fill(); -EBUSY while a peek is not taken. shmv__wire_in_take()
+ * returns 0 or -errno; on a socket nobody else reads it cannot block. */
 ssize_t shmv__wire_in_peek(shmv__wire_in *in, int sock);
 int shmv__wire_in_take(shmv__wire_in *in, int sock);
 /* When a whole frame is buffered, points *ret_payload and *ret_len at its payload and returns 1;
