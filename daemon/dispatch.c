@@ -276,6 +276,19 @@ void shmv__handle_create(shmv__conn *c, const Shmview__Request *req)
         create_answer(c, id, name, cr->size, cr->mode, r, why);
 }
 
+/* The replies unlink and seal share: the segment is gone, or the caller may not change it.
+ * Returns whether r was one of those and is answered. */
+static bool reply_refused(shmv__conn *c, uint64_t id, int r, const char *name)
+{
+        if (r == -ENOENT)
+                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
+        else if (r == -EPERM)
+                shmv__reply_error(c, id, EPERM, "permission denied: %s", name);
+        else
+                return false;
+        return true;
+}
+
 void shmv__handle_unlink(shmv__conn *c, const Shmview__Request *req)
 {
         uint64_t id = req->id;
@@ -284,15 +297,11 @@ void shmv__handle_unlink(shmv__conn *c, const Shmview__Request *req)
         if (!shmv__take_name(c, id, &nr->name, name))
                 return;
         int r = shmv__segment_unlink(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
-        if (r == -ENOENT)
-                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
-        else if (r == -EPERM)
-                shmv__reply_error(c, id, EPERM, "permission denied: %s", name);
-        else {
-                log_debug("client %" PRIu64 " unlinked segment %s", shmv__conn_serial(c), name);
-                reply_ok(c, id);
-                shmv__watch_segment(c, SHMVIEW__EVENT__KIND__UNLINKED, name);
-        }
+        if (reply_refused(c, id, r, name))
+                return;
+        log_debug("client %" PRIu64 " unlinked segment %s", shmv__conn_serial(c), name);
+        reply_ok(c, id);
+        shmv__watch_segment(c, SHMVIEW__EVENT__KIND__UNLINKED, name);
 }
 
 void shmv__handle_seal(shmv__conn *c, const Shmview__Request *req)
@@ -303,11 +312,9 @@ void shmv__handle_seal(shmv__conn *c, const Shmview__Request *req)
         if (!shmv__take_name(c, id, &nr->name, name))
                 return;
         int r = shmv__segment_seal(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
-        if (r == -ENOENT) {
-                shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
-        } else if (r == -EPERM) {
-                shmv__reply_error(c, id, EPERM, "permission denied: %s", name);
-        } else if (r == -ENOLCK) {
+        if (reply_refused(c, id, r, name))
+                return;
+        if (r == -ENOLCK) {
                 shmv__reply_error(
                         c, id, EPERM,
                         "a writer locked the seals of the segment (F_SEAL_SEAL); it cannot be "
