@@ -534,6 +534,8 @@ static void write_samples(const char *what, const char *const *series, double *c
         for (const char *p = what; *p && o + 1 < sizeof(slug); p++)
                 if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
                         slug[o++] = *p;
+                else if (*p >= 'A' && *p <= 'Z')
+                        slug[o++] = (char)(*p - 'A' + 'a');
                 else if (o > 0 && slug[o - 1] != '-')
                         slug[o++] = '-';
         while (o > 0 && slug[o - 1] == '-')
