@@ -36,7 +36,10 @@ while [ ! -S "$sock" ]; do
         sleep 0.01
 done
 cd "$tmp"
-env -u PYTHONPATH SHMVIEW_SOCKET="$sock" "$tmp/venv/bin/python" - "$tmp/venv" <<'PY' ||
+# SHMVIEW_PIP_PRELOAD: a sanitizer runtime the instrumented library needs loaded first.
+preload=${SHMVIEW_PIP_PRELOAD:+LD_PRELOAD=$SHMVIEW_PIP_PRELOAD ASAN_OPTIONS=detect_leaks=0}
+# shellcheck disable=SC2086
+env -u PYTHONPATH $preload SHMVIEW_SOCKET="$sock" "$tmp/venv/bin/python" - "$tmp/venv" <<'PY' ||
 import os, sys
 import shmview
 venv = os.path.realpath(sys.argv[1])
