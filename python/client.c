@@ -60,6 +60,43 @@ static PyObject *name_bytes(PyObject *name)
         return b;
 }
 
+/* What client_call() returns when it raised itself (a closed Client, a bad name). */
+#define CALL_RAISED INT_MIN
+
+/* One library call on self's handle with the GIL released: r = fn(c, name, args), name the
+ * segment name encoded as file names are (NULL for a call without one, name NULL). The call
+ * is counted as in flight meanwhile, so that a close() from another thread waits for it.
+ * Every argument that can run Python code (a name's __fspath__, a number's __index__) is
+ * converted before: the closed check comes after them. Returns fn's result, or CALL_RAISED
+ * with ValueError once closed (or the name's conversion error). */
+static int client_call(ClientObject *self, PyObject *name,
+                       int (*fn)(shmv_client *c, const char *name, void *args), void *args)
+{
+        PyObject *b = NULL;
+        shmv_client *c;
+        int r;
+
+        if (name && !(b = name_bytes(name)))
+                return CALL_RAISED;
+        c = client_enter(self);
+        if (!c) {
+                Py_XDECREF(b);
+                return CALL_RAISED;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = fn(c, b ? PyBytes_AS_STRING(b) : NULL, args);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_XDECREF(b);
+        return r;
+}
+
+/* The exception for client_call()'s result r < 0: the daemon's error, naming what. */
+static PyObject *call_error(int r, PyObject *what)
+{
+        return r == CALL_RAISED ? NULL : shmv__py_set_daemon_error(r, what);
+}
+
 static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"socket", NULL};
@@ -141,65 +178,57 @@ PyDoc_STRVAR(
         "Raises FileExistsError when the name is taken, ValueError for a bad name, size or mode,\n"
         "OSError(ENOSPC) when the daemon's limits or the memory available would be exceeded.");
 
+/* create() and create_open(). */
+struct create_args {
+        uint64_t size;
+        uint32_t mode;
+        unsigned flags;
+        shmv_view *view; /* create_open() */
+};
+
+static int do_create(shmv_client *c, const char *name, void *args)
+{
+        const struct create_args *a = args;
+        return shmv_segment_create_with_flags(c, name, a->size, a->mode, a->flags);
+}
+
 static PyObject *client_create(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", "size", "mode", "huge_pages", NULL};
-        PyObject *name, *b;
-        uint64_t size;
-        uint32_t mode = 0600;
-        int huge_pages = 0;
-        shmv_client *c;
-        int r;
+        struct create_args a = {.mode = 0600};
+        PyObject *name;
+        int huge_pages = 0, r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO&|O&$p:create", kwlist, &name,
-                                         shmv__py_u64_converter, &size, shmv__py_u32_converter,
-                                         &mode, &huge_pages))
+                                         shmv__py_u64_converter, &a.size, shmv__py_u32_converter,
+                                         &a.mode, &huge_pages))
                 return NULL;
-        b = name_bytes(name);
-        if (!b)
-                return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_segment_create_with_flags(c, PyBytes_AS_STRING(b), size, mode,
-                                           huge_pages ? SHMV_SEGMENT_HUGE_PAGES : 0);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        Py_DECREF(b);
+        a.flags = huge_pages ? SHMV_SEGMENT_HUGE_PAGES : 0;
+        r = client_call(self, name, do_create, &a);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, name);
+                return call_error(r, name);
         Py_RETURN_NONE;
 }
 
 /* unlink() and seal(): a name in, nothing out. */
+static int do_name_call(shmv_client *c, const char *name, void *args)
+{
+        int (*const *fn)(shmv_client *, const char *) = args;
+        return (*fn)(c, name);
+}
+
 static PyObject *name_call(ClientObject *self, PyObject *args, PyObject *kwds, const char *fmt,
                            int (*fn)(shmv_client *, const char *))
 {
         static char *kwlist[] = {"name", NULL};
-        PyObject *name, *b;
-        shmv_client *c;
+        PyObject *name;
         int r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, &name))
                 return NULL;
-        b = name_bytes(name);
-        if (!b)
-                return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = fn(c, PyBytes_AS_STRING(b));
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        Py_DECREF(b);
+        r = client_call(self, name, do_name_call, &fn);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, name);
+                return call_error(r, name);
         Py_RETURN_NONE;
 }
 
@@ -233,31 +262,23 @@ PyDoc_STRVAR(stat_doc, "stat($self, /, name)\n"
                        "\n"
                        "Returns the SegmentInfo of segment name. Raises FileNotFoundError.");
 
+static int do_stat(shmv_client *c, const char *name, void *args)
+{
+        return shmv_segment_stat(c, name, args);
+}
+
 static PyObject *client_stat(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", NULL};
-        PyObject *name, *b;
         shmv_segment_info info;
-        shmv_client *c;
+        PyObject *name;
         int r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:stat", kwlist, &name))
                 return NULL;
-        b = name_bytes(name);
-        if (!b)
-                return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_segment_stat(c, PyBytes_AS_STRING(b), &info);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        Py_DECREF(b);
+        r = client_call(self, name, do_stat, &info);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, name);
+                return call_error(r, name);
         return shmv__py_segment_info_new(&info);
 }
 
@@ -266,57 +287,65 @@ PyDoc_STRVAR(list_doc, "list($self, /)\n"
                        "\n"
                        "Returns the SegmentInfo of every segment, sorted by name.");
 
+/* The records of list(), views() and clients(): an array and its length. */
+struct records {
+        void *all;
+        size_t n;
+};
+
+static int do_list(shmv_client *c, const char *unused, void *args)
+{
+        struct records *rec = args;
+        return shmv_segment_list(c, (shmv_segment_info **)&rec->all, &rec->n);
+}
+
+static PyObject *segment_info_item(const void *info)
+{
+        return shmv__py_segment_info_new(info);
+}
+
 static PyObject *client_list(ClientObject *self, PyObject *unused)
 {
-        shmv_segment_info *all = NULL;
-        size_t n = 0;
-        shmv_client *c;
+        struct records rec = {NULL, 0};
         PyObject *list;
         int r;
 
-        c = client_enter(self);
-        if (!c)
-                return NULL;
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_segment_list(c, &all, &n);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
+        r = client_call(self, NULL, do_list, &rec);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, NULL);
-
-        list = PyList_New((Py_ssize_t)n);
-        for (size_t i = 0; list && i < n; i++) {
-                PyObject *item = shmv__py_segment_info_new(&all[i]);
-                if (!item)
-                        Py_CLEAR(list);
-                else
-                        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-        }
-        shmv_segment_list_free(all);
+                return call_error(r, NULL);
+        list = shmv__py_list_new(rec.all, rec.n, sizeof(shmv_segment_info), segment_info_item);
+        shmv_segment_list_free(rec.all);
         return list;
 }
 
-/* The end of open() and create_open(): the View over v, named as the caller named the
- * segment (name, given as str or bytes b), or the exception for r. Takes b. */
-static PyObject *view_result(int r, shmv_view *v, PyObject *name, PyObject *b)
+/* The str a View is named by: name itself, or the bytes (or path) given, decoded. Made
+ * before the call, so that a path's __fspath__ runs once. */
+static PyObject *view_name(PyObject *name)
 {
-        if (r < 0) {
-                Py_DECREF(b);
-                return shmv__py_set_daemon_error(r, name);
-        }
+        PyObject *b, *str;
+
         if (PyUnicode_Check(name))
-                Py_INCREF(name);
-        else
-                name = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(b));
-        Py_DECREF(b);
-        if (!name) {
-                Py_BEGIN_ALLOW_THREADS
-                shmv_view_release(v);
-                Py_END_ALLOW_THREADS
+                return Py_NewRef(name);
+        b = name_bytes(name);
+        if (!b)
                 return NULL;
+        str = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(b));
+        Py_DECREF(b);
+        return str;
+}
+
+/* The end of open() and create_open(): the View over v named str (which it takes), or the
+ * exception for client_call()'s r, naming the segment as the caller named it. */
+static PyObject *view_result(int r, shmv_view *v, PyObject *name, PyObject *str)
+{
+        PyObject *view;
+
+        if (r < 0) {
+                Py_DECREF(str);
+                return call_error(r, name);
         }
-        PyObject *view = shmv__py_view_new(v, name);
-        Py_DECREF(name);
+        view = shmv__py_view_new(v, str);
+        Py_DECREF(str);
         return view;
 }
 
@@ -329,36 +358,29 @@ PyDoc_STRVAR(create_open_doc,
              "(shmv_segment_create_open). When the open fails the segment is unlinked again.\n"
              "prefault as for open(). Raises as create() and open() do.");
 
+static int do_create_open(shmv_client *c, const char *name, void *args)
+{
+        struct create_args *a = args;
+        return shmv_segment_create_open(c, name, a->size, a->mode, a->flags, &a->view);
+}
+
 static PyObject *client_create_open(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", "size", "mode", "huge_pages", "prefault", NULL};
-        PyObject *name, *b;
-        uint64_t size;
-        uint32_t mode = 0600;
-        int huge_pages = 0, prefault = 0;
-        shmv_client *c;
-        shmv_view *v = NULL;
-        int r;
+        struct create_args a = {.mode = 0600};
+        PyObject *name, *str;
+        int huge_pages = 0, prefault = 0, r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO&|O&$pp:create_open", kwlist, &name,
-                                         shmv__py_u64_converter, &size, shmv__py_u32_converter,
-                                         &mode, &huge_pages, &prefault))
+                                         shmv__py_u64_converter, &a.size, shmv__py_u32_converter,
+                                         &a.mode, &huge_pages, &prefault))
                 return NULL;
-        b = name_bytes(name);
-        if (!b)
+        a.flags = (huge_pages ? SHMV_SEGMENT_HUGE_PAGES : 0) | (prefault ? SHMV_PREFAULT : 0);
+        str = view_name(name);
+        if (!str)
                 return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        unsigned flags =
-                (huge_pages ? SHMV_SEGMENT_HUGE_PAGES : 0) | (prefault ? SHMV_PREFAULT : 0);
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_segment_create_open(c, PyBytes_AS_STRING(b), size, mode, flags, &v);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        return view_result(r, v, name, b);
+        r = client_call(self, str, do_create_open, &a);
+        return view_result(r, a.view, name, str);
 }
 
 PyDoc_STRVAR(
@@ -378,34 +400,35 @@ PyDoc_STRVAR(
         "segment), ValueError (range outside the segment), OSError(EMFILE) past the daemon's view\n"
         "limit.");
 
+struct open_args {
+        uint64_t offset, length;
+        int flags;
+        shmv_view *view;
+};
+
+static int do_open(shmv_client *c, const char *name, void *args)
+{
+        struct open_args *a = args;
+        return shmv_view_open(c, name, a->offset, a->length, a->flags, &a->view);
+}
+
 static PyObject *client_open(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", "offset", "length", "write", "prefault", NULL};
-        PyObject *name, *b;
-        uint64_t offset = 0, length = SHMV_TO_END;
-        int write = 0, prefault = 0, flags;
-        shmv_client *c;
-        shmv_view *v = NULL;
-        int r;
+        struct open_args a = {.offset = 0, .length = SHMV_TO_END};
+        PyObject *name, *str;
+        int write = 0, prefault = 0, r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O&O&p$p:open", kwlist, &name,
-                                         shmv__py_u64_converter, &offset, shmv__py_length_converter,
-                                         &length, &write, &prefault))
+                                         shmv__py_u64_converter, &a.offset,
+                                         shmv__py_length_converter, &a.length, &write, &prefault))
                 return NULL;
-        flags = (write ? SHMV_READ | SHMV_WRITE : SHMV_READ) | (prefault ? SHMV_PREFAULT : 0);
-        b = name_bytes(name);
-        if (!b)
+        a.flags = (write ? SHMV_READ | SHMV_WRITE : SHMV_READ) | (prefault ? SHMV_PREFAULT : 0);
+        str = view_name(name);
+        if (!str)
                 return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_view_open(c, PyBytes_AS_STRING(b), offset, length, flags, &v);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        return view_result(r, v, name, b);
+        r = client_call(self, str, do_open, &a);
+        return view_result(r, a.view, name, str);
 }
 
 PyDoc_STRVAR(views_doc,
@@ -417,42 +440,31 @@ PyDoc_STRVAR(views_doc,
              "name), its id on that client's connection, offset, length and whether it is\n"
              "writable. Raises FileNotFoundError, ValueError for a bad name.");
 
+static int do_views(shmv_client *c, const char *name, void *args)
+{
+        struct records *rec = args;
+        return shmv_segment_views(c, name, (shmv_view_info **)&rec->all, &rec->n);
+}
+
+static PyObject *view_info_item(const void *info)
+{
+        return shmv__py_view_info_new(info);
+}
+
 static PyObject *client_views(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", NULL};
-        PyObject *name, *b, *list;
-        shmv_view_info *all = NULL;
-        size_t n = 0;
-        shmv_client *c;
+        struct records rec = {NULL, 0};
+        PyObject *name, *list;
         int r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:views", kwlist, &name))
                 return NULL;
-        b = name_bytes(name);
-        if (!b)
-                return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_segment_views(c, PyBytes_AS_STRING(b), &all, &n);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        Py_DECREF(b);
+        r = client_call(self, name, do_views, &rec);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, name);
-
-        list = PyList_New((Py_ssize_t)n);
-        for (size_t i = 0; list && i < n; i++) {
-                PyObject *item = shmv__py_view_info_new(&all[i]);
-                if (!item)
-                        Py_CLEAR(list);
-                else
-                        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-        }
-        shmv_segment_views_free(all);
+                return call_error(r, name);
+        list = shmv__py_list_new(rec.all, rec.n, sizeof(shmv_view_info), view_info_item);
+        shmv_segment_views_free(rec.all);
         return list;
 }
 
@@ -464,33 +476,28 @@ PyDoc_STRVAR(clients_doc,
              "who (a ClientRef), since when, its views and the bytes they map, whether it is\n"
              "a Watch, and whether it is this Client ('self').");
 
+static int do_clients(shmv_client *c, const char *unused, void *args)
+{
+        struct records *rec = args;
+        return shmv_client_list(c, (shmv_client_info **)&rec->all, &rec->n);
+}
+
+static PyObject *client_info_item(const void *info)
+{
+        return shmv__py_client_info_new(info);
+}
+
 static PyObject *client_clients(ClientObject *self, PyObject *unused)
 {
-        shmv_client_info *all = NULL;
-        size_t n = 0;
-        shmv_client *c;
+        struct records rec = {NULL, 0};
         PyObject *list;
         int r;
 
-        c = client_enter(self);
-        if (!c)
-                return NULL;
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_client_list(c, &all, &n);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
+        r = client_call(self, NULL, do_clients, &rec);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, NULL);
-
-        list = PyList_New((Py_ssize_t)n);
-        for (size_t i = 0; list && i < n; i++) {
-                PyObject *item = shmv__py_client_info_new(&all[i]);
-                if (!item)
-                        Py_CLEAR(list);
-                else
-                        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-        }
-        shmv_client_list_free(all);
+                return call_error(r, NULL);
+        list = shmv__py_list_new(rec.all, rec.n, sizeof(shmv_client_info), client_info_item);
+        shmv_client_list_free(rec.all);
         return list;
 }
 
@@ -501,21 +508,19 @@ PyDoc_STRVAR(status_doc,
              "Returns the DaemonInfo of the daemon: its version, socket and uptime, how many\n"
              "clients, watchers, segments and views it has and the bytes in use, and its Limits.");
 
+static int do_status(shmv_client *c, const char *unused, void *args)
+{
+        return shmv_daemon_status(c, args);
+}
+
 static PyObject *client_status(ClientObject *self, PyObject *unused)
 {
         shmv_daemon_info info;
-        shmv_client *c;
         int r;
 
-        c = client_enter(self);
-        if (!c)
-                return NULL;
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_daemon_status(c, &info);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
+        r = client_call(self, NULL, do_status, &info);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, NULL);
+                return call_error(r, NULL);
         return shmv__py_daemon_info_new(&info);
 }
 
@@ -529,26 +534,21 @@ PyDoc_STRVAR(
         "opened and released, clients connecting and leaving). The Watch outlives this Client.\n"
         "Raises OSError(EUSERS) past the daemon's watcher limits (64, 8 per uid but root's).");
 
+/* The Watch has its own connection (to the socket path, given as the name), but a closed
+ * Client refuses as for any call. */
+static int do_watch(shmv_client *unused, const char *socket, void *args)
+{
+        return shmv_watch_open(socket, args);
+}
+
 static PyObject *client_watch(ClientObject *self, PyObject *unused)
 {
-        PyObject *path = NULL;
         shmv_watch *w = NULL;
         int r;
 
-        /* The Watch has its own connection, but a closed Client refuses like for any call. */
-        if (!client_enter(self))
-                return NULL;
-        if (!PyUnicode_FSConverter(self->socket, &path)) {
-                client_leave(self);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_watch_open(PyBytes_AS_STRING(path), &w);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        Py_DECREF(path);
+        r = client_call(self, self->socket, do_watch, &w);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, self->socket);
+                return call_error(r, self->socket);
         return shmv__py_watch_new(w, self->socket);
 }
 
@@ -577,11 +577,14 @@ PyDoc_STRVAR(set_timeout_doc,
              "(None: without limit). A client starts with $SHMVIEW_TIMEOUT_MS milliseconds when\n"
              "set, else 30 seconds.");
 
+static int do_set_timeout(shmv_client *c, const char *unused, void *args)
+{
+        return shmv_set_timeout(c, *(const int *)args);
+}
+
 static PyObject *client_set_timeout(ClientObject *self, PyObject *arg)
 {
-        int ms = -1;
-        shmv_client *c;
-        int r;
+        int ms = -1, r;
 
         if (arg != Py_None) {
                 double t = PyFloat_AsDouble(arg);
@@ -594,15 +597,10 @@ static PyObject *client_set_timeout(ClientObject *self, PyObject *arg)
                 /* Whole milliseconds, rounded up: a timeout never ends early or at 0. */
                 ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
         }
-        c = client_enter(self);
-        if (!c)
-                return NULL;
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_set_timeout(c, ms);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
+        r = client_call(self, NULL, do_set_timeout, &ms);
+        /* shmv_set_timeout() asks nothing of the daemon: the sentence, not its message. */
         if (r < 0)
-                return shmv__py_set_error(r, NULL);
+                return r == CALL_RAISED ? NULL : shmv__py_set_error(r, NULL);
         Py_RETURN_NONE;
 }
 
