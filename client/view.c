@@ -18,12 +18,12 @@
 struct shmv_view {
         shmv__mapping *mapping;
         uint8_t *buf; /* address of item 0 */
-        size_t len; /* shape[0]: items along the first dimension, len() in Python */
+        size_t len; /* shape[0]: items along the first dimension, len() in Python; 1 in 0-D */
         ptrdiff_t stride; /* strides[0]: bytes from one to the next; negative for reversed slices */
         size_t itemsize;
         char format[3]; /* as the cast named it: "B" or "@B" */
         bool readonly;
-        unsigned ndim; /* 1 to SHMV_MAX_NDIM */
+        unsigned ndim; /* 0 to SHMV_MAX_NDIM */
         size_t inner; /* items under one index of the first dimension: shape[1] * ... (1 in 1-D) */
         /* ndim > 1: shape[1..ndim-1], then strides[1..ndim-1]. */
         ptrdiff_t dims[];
@@ -53,7 +53,7 @@ static ptrdiff_t dim_stride(const shmv_view *v, unsigned d)
 
 static size_t view_size(unsigned ndim)
 {
-        return sizeof(shmv_view) + 2 * (ndim - 1) * sizeof(ptrdiff_t);
+        return sizeof(shmv_view) + 2 * (ndim > 1 ? ndim - 1 : 0) * sizeof(ptrdiff_t);
 }
 
 /* Where an empty view points: never read or written, but data() must not return NULL. */
@@ -213,7 +213,7 @@ const char *shmv_view_name(const shmv_view *v)
 
 size_t shmv_view_len(const shmv_view *v)
 {
-        return v ? v->len : 0;
+        return v && v->ndim > 0 ? v->len : 0;
 }
 
 size_t shmv_view_nbytes(const shmv_view *v)
@@ -457,7 +457,8 @@ int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop, ptrdiff
         shmv_view *n;
         ptrdiff_t len, stride;
 
-        if (!v || !ret)
+        /* A zero-dimensional view has nothing to slice (memoryview: "invalid indexing"). */
+        if (!v || !ret || v->ndim == 0)
                 return -EINVAL;
 
         /* PySlice_Unpack(). SHMV_NONE is PTRDIFF_MIN, so step is never -PTRDIFF_MAX - 1. */
@@ -677,22 +678,22 @@ static bool is_byte_format(char c)
         return c == 'b' || c == 'B' || c == 'c';
 }
 
-/* memory_cast(), cast_to_1D() and cast_to_ND(): their checks in their order. shape NULL is a
- * cast without a shape (to one dimension). */
+/* memory_cast(), cast_to_1D() and cast_to_ND(): their checks in their order. Without
+ * with_shape a cast to one dimension; with it, to ndim (0 for a single item, shape unread). */
 static int cast(const shmv_view *v, const char *format, const size_t *shape, size_t ndim,
-                shmv_view **ret)
+                bool with_shape, shmv_view **ret)
 {
         shmv_view *n;
         size_t itemsize, nbytes, product = 1;
         const char *f;
 
-        if (!v || !format || !ret || (shape && ndim == 0))
+        if (!v || !format || !ret || (with_shape && !shape && ndim > 0))
                 return -EINVAL;
         if (!is_contiguous(v))
                 return -EINVAL;
-        if ((shape || v->ndim != 1) && nitems(v) == 0)
+        if ((with_shape || v->ndim != 1) && nitems(v) == 0)
                 return -EINVAL; /* zeros in the shape */
-        if (!shape)
+        if (!with_shape)
                 ndim = 1;
         if (ndim > SHMV_MAX_NDIM || (v->ndim != 1 && ndim != 1))
                 return -EINVAL;
@@ -705,11 +706,11 @@ static int cast(const shmv_view *v, const char *format, const size_t *shape, siz
         nbytes = nitems(v) * v->itemsize;
         if (nbytes % itemsize != 0)
                 return -EINVAL;
-        for (size_t d = 0; shape && d < ndim; d++)
+        for (size_t d = 0; with_shape && d < ndim; d++)
                 if (shape[d] == 0 || __builtin_mul_overflow(product, shape[d], &product) ||
                     product > PTRDIFF_MAX)
                         return -EINVAL;
-        if (shape && product * itemsize != nbytes)
+        if (with_shape && product * itemsize != nbytes)
                 return -EINVAL;
 
         n = view_derive(v, (unsigned)ndim);
@@ -717,7 +718,7 @@ static int cast(const shmv_view *v, const char *format, const size_t *shape, siz
                 return -ENOMEM;
         n->itemsize = itemsize;
         strcpy(n->format, format);
-        n->len = shape ? shape[0] : nbytes / itemsize;
+        n->len = !with_shape ? nbytes / itemsize : ndim > 0 ? shape[0] : 1;
         n->inner = 1;
         /* C order: the last index moves by one item. */
         for (size_t d = ndim; d-- > 1;) {
@@ -732,15 +733,13 @@ static int cast(const shmv_view *v, const char *format, const size_t *shape, siz
 
 int shmv_view_cast(const shmv_view *v, const char *format, shmv_view **ret)
 {
-        return cast(v, format, NULL, 0, ret);
+        return cast(v, format, NULL, 0, false, ret);
 }
 
 int shmv_view_cast_shape(const shmv_view *v, const char *format, const size_t *shape, size_t ndim,
                          shmv_view **ret)
 {
-        if (!shape)
-                return -EINVAL;
-        return cast(v, format, shape, ndim, ret);
+        return cast(v, format, shape, ndim, true, ret);
 }
 
 int shmv_view_toreadonly(const shmv_view *v, shmv_view **ret)

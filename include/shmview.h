@@ -162,7 +162,8 @@ SHMV_EXPORT void shmv_view_release(shmv_view *view);
 /* The name of the segment the view is over, as it was opened; owned by the view (valid until
  * it is released). */
 SHMV_EXPORT const char *shmv_view_name(const shmv_view *v);
-SHMV_EXPORT size_t shmv_view_len(const shmv_view *v); /* items along the first dimension */
+/* Items along the first dimension; 0 for a zero-dimensional view (which holds one item). */
+SHMV_EXPORT size_t shmv_view_len(const shmv_view *v);
 SHMV_EXPORT size_t shmv_view_nbytes(const shmv_view *v); /* product(shape) * itemsize */
 SHMV_EXPORT size_t shmv_view_itemsize(const shmv_view *v);
 SHMV_EXPORT const char *shmv_view_format(const shmv_view *v);
@@ -173,7 +174,8 @@ SHMV_EXPORT bool shmv_view_contiguous(const shmv_view *v);
 SHMV_EXPORT bool shmv_view_f_contiguous(const shmv_view *v);
 
 /* Dimensions, as memoryview's ndim, shape and strides: a view has one until a cast with a
- * shape gives it up to SHMV_MAX_NDIM. shape and strides of a dimension past ndim are 0. */
+ * shape gives it 0 (a single item) to SHMV_MAX_NDIM. shape and strides of a dimension past
+ * ndim are 0. */
 #define SHMV_MAX_NDIM 64
 SHMV_EXPORT size_t shmv_view_ndim(const shmv_view *v);
 SHMV_EXPORT size_t shmv_view_shape(const shmv_view *v, size_t dim); /* items along dim */
@@ -193,7 +195,8 @@ SHMV_EXPORT int shmv_view_get_at(const shmv_view *v, const ptrdiff_t *index, siz
 SHMV_EXPORT int shmv_view_set_at(shmv_view *v, const ptrdiff_t *index, size_t n, const void *item);
 
 /* Python's v[start:stop:step]; SHMV_NONE for an omitted part; the first dimension of a view of
- * more. Makes a new handle over the same mapping without talking to the daemon; release it
+ * more, -EINVAL for a zero-dimensional one. Makes a new handle over the same mapping without
+ * talking to the daemon; release it
  * with shmv_view_release(). */
 SHMV_EXPORT int shmv_view_slice(const shmv_view *v, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t step,
                                 shmv_view **ret);
@@ -212,9 +215,10 @@ SHMV_EXPORT size_t shmv_view_hex_size(const shmv_view *v, char sep, int bytes_pe
  * C-contiguous view (of more than one dimension: with no zero in its shape), one side a byte
  * format (b B c), nbytes a multiple of the new itemsize; otherwise -EINVAL. */
 SHMV_EXPORT int shmv_view_cast(const shmv_view *v, const char *format, shmv_view **ret);
-/* memoryview.cast(format, shape): the same, to ndim (1 to SHMV_MAX_NDIM) dimensions in C order,
+/* memoryview.cast(format, shape): the same, to ndim (0 to SHMV_MAX_NDIM) dimensions in C order,
  * with memoryview's further rules: one side of the cast has one dimension, no zero in the
- * view's shape nor in shape, product(shape) * itemsize == nbytes; otherwise -EINVAL. */
+ * view's shape nor in shape, product(shape) * itemsize == nbytes (so a zero-dimensional view,
+ * shape unread, is one item); otherwise -EINVAL. */
 SHMV_EXPORT int shmv_view_cast_shape(const shmv_view *v, const char *format, const size_t *shape,
                                      size_t ndim, shmv_view **ret);
 /* A read-only handle over the same memory. */

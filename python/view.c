@@ -436,6 +436,12 @@ static Py_ssize_t key_indices(ViewObject *self, PyObject *key, Py_ssize_t *idx)
         return n;
 }
 
+static PyObject *zero_dim_error(void)
+{
+        PyErr_SetString(PyExc_TypeError, "invalid indexing of 0-dim memory");
+        return NULL;
+}
+
 static PyObject *sub_views_error(void)
 {
         PyErr_SetString(PyExc_NotImplementedError,
@@ -476,7 +482,17 @@ static PyObject *view_item(ViewObject *self, Py_ssize_t index)
 {
         shmv_view *v = live(self);
 
-        return v ? item_at(v, &index, 1) : NULL;
+        if (!v)
+                return NULL;
+        if (NDIM(self) == 0)
+                return zero_dim_error();
+        return item_at(v, &index, 1);
+}
+
+/* A zero-dimensional view's key: () for its item, ... for the view itself. */
+static bool is_zero_dim_key(PyObject *key)
+{
+        return key == Py_Ellipsis || (PyTuple_Check(key) && PyTuple_GET_SIZE(key) == 0);
 }
 
 /* Resolves a slice to arguments shmv_view_slice() reads as Python would: PySlice_Unpack()
@@ -539,6 +555,11 @@ static PyObject *view_subscript(ViewObject *self, PyObject *key)
 
         if (!v)
                 return NULL;
+        if (NDIM(self) == 0) {
+                if (key == Py_Ellipsis)
+                        return Py_NewRef(self);
+                return is_zero_dim_key(key) ? item_at(v, NULL, 0) : zero_dim_error();
+        }
         if (PyIndex_Check(key) || is_multiindex(key))
                 return view_get(self, key);
         if (PySlice_Check(key))
@@ -623,7 +644,7 @@ static int assign_item(ViewObject *self, char fmt, PyObject *key, PyObject *valu
                 PyErr_SetString(PyExc_NotImplementedError, "sub-views are not implemented");
                 return -1;
         }
-        n = key_indices(self, key, idx);
+        n = key == Py_Ellipsis ? 0 : key_indices(self, key, idx);
         if (n < 0)
                 return -1;
         if (n == 1 && out_of_bounds(idx[0], SHAPE(self)[0]))
@@ -653,6 +674,12 @@ static int view_ass_subscript(ViewObject *self, PyObject *key, PyObject *value)
                 PyErr_SetString(PyExc_TypeError, "cannot delete shmview.View items");
                 return -1;
         }
+        if (NDIM(self) == 0) {
+                if (is_zero_dim_key(key))
+                        return assign_item(self, format_char(v), key, value);
+                zero_dim_error();
+                return -1;
+        }
         if (PyIndex_Check(key) || is_multiindex(key))
                 return assign_item(self, format_char(v), key, value);
         if (PySlice_Check(key) && NDIM(self) == 1)
@@ -670,7 +697,8 @@ static Py_ssize_t view_length(ViewObject *self)
 {
         if (!live(self))
                 return -1;
-        return SHAPE(self)[0];
+        /* 3.11's memoryview: a zero-dimensional view has one item. */
+        return NDIM(self) == 0 ? 1 : SHAPE(self)[0];
 }
 
 /* iter(view): memory_iter()'s refusals at once, then the items by index. */
@@ -678,6 +706,8 @@ static PyObject *view_iter(ViewObject *self)
 {
         if (!live(self))
                 return NULL;
+        if (NDIM(self) == 0)
+                return zero_dim_error();
         if (NDIM(self) != 1)
                 return sub_views_error();
         return PySeqIter_New((PyObject *)self);
@@ -910,7 +940,8 @@ PyDoc_STRVAR(tolist_doc,
              "--\n"
              "\n"
              "The items as a list of Python values (int, float, bool or bytes, by format); with\n"
-             "more than one dimension, nested lists, one level per dimension.");
+             "more than one dimension, nested lists, one level per dimension; with none, the\n"
+             "item itself.");
 
 /* The nested lists of tolist() for dimensions shape[0..ndim), from the items at *items on
  * (in C order), which it moves past. */
@@ -918,6 +949,8 @@ static PyObject *nested_list(const Py_ssize_t *shape, Py_ssize_t ndim, const shm
 {
         PyObject *list;
 
+        if (ndim == 0)
+                return item_object(*items);
         if (ndim == 1) {
                 list = shmv__py_list_new(*items, (size_t)shape[0], sizeof(**items), item_object);
                 *items += shape[0];
@@ -961,7 +994,7 @@ PyDoc_STRVAR(
         "--\n"
         "\n"
         "A new View of the same memory with another item format, and with shape (a list or\n"
-        "tuple of up to 64 integers > 0) that many dimensions in C order, as\n"
+        "tuple of up to 64 integers > 0) that many dimensions in C order (none: one item), as\n"
         "memoryview.cast(format, shape): a native single-character struct format\n"
         "(b B h H i I l L q Q n N f d ? c P, optionally prefixed with '@', which format then\n"
         "keeps), one of the two formats a byte format (b B c), the view C-contiguous, one side\n"
@@ -1091,11 +1124,6 @@ static PyObject *view_cast(ViewObject *self, PyObject *args, PyObject *kwds)
                 return cast_format_error(v, format);
         if (r < 0 || !shape)
                 return view_derived(self, r, flat);
-        if (PySequence_Fast_GET_SIZE(shape) == 0) {
-                shmv_view_release(flat); /* v holds the mapping too: never the last */
-                return cast_error(PyExc_NotImplementedError,
-                                  "shmview.View: casts to zero dimensions are not supported");
-        }
         if (cast_shape(shape, shmv_view_itemsize(flat), shmv_view_nbytes(flat), dims) < 0) {
                 shmv_view_release(flat);
                 return NULL;

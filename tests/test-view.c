@@ -1140,6 +1140,35 @@ static void test_ndim(void)
         CHECK_RC(shmv_view_cast(e, "B", &s), -EINVAL);
         shmv_view_release(e);
 
+        /* Zero dimensions: one item, reached with no index; nothing to slice. */
+        CHECK_RC(shmv_view_cast_shape(v, "B", NULL, 0, &s), -EINVAL); /* 24 bytes, not 1 */
+        shmv_view *one = slice(v, 5, 7, SHMV_NONE);
+        shmv_view *z = cast_shape(one, "h", NULL, 0);
+        CHECK_EQ(shmv_view_ndim(z), 0);
+        CHECK_EQ(shmv_view_len(z), 0);
+        CHECK_EQ(shmv_view_nbytes(z), 2);
+        CHECK_EQ(shmv_view_shape(z, 0), 0);
+        CHECK(shmv_view_contiguous(z));
+        CHECK(shmv_view_f_contiguous(z));
+        CHECK_OK(shmv_view_get_at(z, NULL, 0, &h));
+        memcpy(&want, bytes + 5, 2);
+        CHECK_EQ(h, want);
+        CHECK_RC(shmv_view_get(z, 0, &h), -EINVAL);
+        CHECK_RC(shmv_view_slice(z, SHMV_NONE, SHMV_NONE, SHMV_NONE, &s), -EINVAL);
+        CHECK_OK(shmv_view_tolist(z, items, 1));
+        CHECK_EQ(items[0].i, want);
+        h = 7;
+        CHECK_OK(shmv_view_set_at(z, NULL, 0, &h));
+        CHECK_MEM((const uint8_t *)shmv_view_data(v) + 5, &h, 2);
+        shmv_view *back = cast(z, "B");
+        CHECK_EQ(shmv_view_ndim(back), 1);
+        CHECK_EQ(shmv_view_len(back), 2);
+        CHECK_RC(shmv_view_cast_shape(z, "B", two, 2, &s), -EINVAL); /* 0-D -> 2-D */
+        shmv_view_release(back);
+        shmv_view_release(z);
+        shmv_view_release(one);
+        CHECK_OK(shmv_view_write(v, bytes, sizeof(bytes)));
+
         /* SHMV_MAX_NDIM dimensions: the limit itself works. */
         shmv_view *deep = cast_shape(v, "B", many, SHMV_MAX_NDIM);
         CHECK_EQ(shmv_view_ndim(deep), SHMV_MAX_NDIM);

@@ -1300,6 +1300,40 @@ class NdimTest(DaemonTestCase):
                 self.assertEqual(cv[i, j], cm[i, j])
         self.assertEqual(repr(cv)[:-1].split(": ")[1], "shape (4, 6) of 'h', read-only")
 
+    def test_zero_dimensions_like_memoryview(self):
+        v, m = self.pair(struct.pack("=d", 2.5), write=True)
+        z, zm = v.cast("d", ()), m.cast("d", [])
+        for attr in ("format", "itemsize", "ndim", "shape", "strides", "nbytes", "c_contiguous",
+                     "f_contiguous", "contiguous"):
+            self.assertEqual(getattr(z, attr), getattr(zm, attr), attr)
+        self.assertEqual((z.tolist(), z[()], z.tobytes(), z.hex()),
+                         (zm.tolist(), zm[()], zm.tobytes(), zm.hex()))
+        self.assertIs(z[...], z)
+        self.assertEqual(z, zm)
+        z[()] = -1.5
+        zm[()] = -1.5
+        self.assertEqual(v.tobytes(), m.tobytes())
+        z[...] = 4.0
+        zm[...] = 4.0
+        self.assertEqual(v.tobytes(), m.tobytes())
+        mv = memoryview(z)
+        self.assertEqual((mv.ndim, mv.shape, mv.tolist()), (0, (), 4.0))
+        mv.release()
+        self.assertEqual(z.cast("B").tolist(), zm.cast("B").tolist())
+        self.assertEqual(z.cast("B", (8,)).tolist(), zm.cast("B", (8,)).tolist())
+        self.assertEqual(len(z), len(zm))
+        for fn in (iter, lambda x: x[0], lambda x: x[0:1], lambda x: x[0, ],
+                   lambda x: x.__setitem__(0, 1.0), lambda x: x.cast("B", (2, 4)),
+                   lambda x: v.cast("B", ()), lambda x: x.__setitem__((), "x")):
+            with self.subTest(fn=fn):
+                errors = []
+                for x in (z, zm):
+                    with self.assertRaises(Exception) as cm:
+                        fn(x)
+                    errors.append(type(cm.exception))
+                self.assertEqual(errors[0], errors[1])
+        z.release()
+
     def test_refusals_like_memoryview(self):
         v, m = self.pair(bytes(range(24)), write=True)
         two_v, two_m = v.cast("B", (4, 6)), m.cast("B", (4, 6))
