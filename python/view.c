@@ -823,7 +823,7 @@ static PyObject *view_exit(ViewObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(tobytes_doc,
-             "tobytes($self, /, order='C')\n"
+             "tobytes($self, /, order=None)\n"
              "--\n"
              "\n"
              "The bytes of the view's items, in logical order (a copy): C order (last index\n"

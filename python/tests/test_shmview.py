@@ -465,7 +465,9 @@ class SessionTest(DaemonTestCase):
         classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
         for cls, names in (("Client", ("open", "create", "views", "clients", "status", "watch",
                                        "close")),
-                           ("Watch", ("next", "fileno", "close"))):
+                           ("Watch", ("next", "fileno", "close")),
+                           ("View", ("cast", "tobytes", "hex", "tolist", "toreadonly",
+                                     "release"))):
             methods = {n.name: n.args for n in classes[cls].body
                        if isinstance(n, ast.FunctionDef)}
             for method in names:
