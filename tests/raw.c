@@ -211,29 +211,46 @@ static ProtobufCBinaryData name_field(const char *name, size_t len)
         return (ProtobufCBinaryData){.len = len, .data = (uint8_t *)(uintptr_t)name};
 }
 
+void th_raw_fill_create(Shmview__Request *req, Shmview__CreateRequest *b, const char *name,
+                        size_t name_len, uint64_t size, uint32_t mode)
+{
+        shmview__create_request__init(b);
+        b->name = name_field(name, name_len);
+        b->size = size;
+        b->mode = mode;
+        shmview__request__init(req);
+        req->body_case = SHMVIEW__REQUEST__BODY_CREATE;
+        req->create = b;
+}
+
+void th_raw_fill_open(Shmview__Request *req, Shmview__OpenRequest *b, const char *name,
+                      size_t name_len)
+{
+        shmview__open_request__init(b);
+        b->name = name_field(name, name_len);
+        b->length = UINT64_MAX;
+        shmview__request__init(req);
+        req->body_case = SHMVIEW__REQUEST__BODY_OPEN;
+        req->open = b;
+}
+
 int th_raw_create(th_raw *r, const char *name, size_t name_len, uint64_t size, uint32_t mode)
 {
-        Shmview__CreateRequest b = SHMVIEW__CREATE_REQUEST__INIT;
-        b.name = name_field(name, name_len);
-        b.size = size;
-        b.mode = mode;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_CREATE;
-        req.create = &b;
+        Shmview__CreateRequest b;
+        Shmview__Request req;
+        th_raw_fill_create(&req, &b, name, name_len, size, mode);
         return th_raw_call(r, &req, NULL, NULL);
 }
 
 int th_raw_open(th_raw *r, const char *name, size_t name_len, uint64_t offset, uint64_t length,
                 bool writable, uint64_t *ret_view_id, int *ret_fd)
 {
-        Shmview__OpenRequest b = SHMVIEW__OPEN_REQUEST__INIT;
-        b.name = name_field(name, name_len);
+        Shmview__OpenRequest b;
+        Shmview__Request req;
+        th_raw_fill_open(&req, &b, name, name_len);
         b.offset = offset;
         b.length = length;
         b.writable = writable;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
-        req.open = &b;
         Shmview__Response *resp = NULL;
         int fd = -1;
         int rc = th_raw_call(r, &req, &resp, &fd);

@@ -52,7 +52,13 @@ int th_raw_call(th_raw *r, Shmview__Request *req, Shmview__Response **ret, int *
  * false when it is still open after timeout_ms. */
 bool th_raw_wait_closed(th_raw *r, int timeout_ms);
 
-/* Requests by kind. name is sent as given, NUL bytes and all (name_len of them). */
+/* Requests by kind. name is sent as given, NUL bytes and all (name_len of them); it must
+ * outlive req. The fill functions make req (its body in *b) without sending it: a create with
+ * size and mode, an open of all of the segment, read-only; change b's fields to ask for more. */
+void th_raw_fill_create(Shmview__Request *req, Shmview__CreateRequest *b, const char *name,
+                        size_t name_len, uint64_t size, uint32_t mode);
+void th_raw_fill_open(Shmview__Request *req, Shmview__OpenRequest *b, const char *name,
+                      size_t name_len);
 int th_raw_create(th_raw *r, const char *name, size_t name_len, uint64_t size, uint32_t mode);
 int th_raw_open(th_raw *r, const char *name, size_t name_len, uint64_t offset, uint64_t length,
                 bool writable, uint64_t *ret_view_id, int *ret_fd);

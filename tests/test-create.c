@@ -84,25 +84,12 @@ static int unread(const th_raw *r)
         return n + (int)shmv__wire_in_pending(&r->in);
 }
 
-static void fill_create(Shmview__Request *req, Shmview__CreateRequest *b, const char *name,
-                        uint64_t size)
-{
-        shmview__create_request__init(b);
-        b->name.data = (uint8_t *)(uintptr_t)name;
-        b->name.len = strlen(name);
-        b->size = size;
-        b->mode = 0644;
-        shmview__request__init(req);
-        req->body_case = SHMVIEW__REQUEST__BODY_CREATE;
-        req->create = b;
-}
-
 /* Sends a create without waiting for its reply; returns its id. */
 static uint64_t send_create(th_raw *r, const char *name, uint64_t size)
 {
         Shmview__CreateRequest b;
         Shmview__Request req;
-        fill_create(&req, &b, name, size);
+        th_raw_fill_create(&req, &b, name, strlen(name), size, 0644);
         return th_raw_send(r, &req);
 }
 
@@ -229,7 +216,7 @@ static void test_pipelined_after_create(void)
         th_raw_connect_hello(&a);
         Shmview__CreateRequest cb;
         Shmview__Request create;
-        fill_create(&create, &cb, name, BIG);
+        th_raw_fill_create(&create, &cb, name, strlen(name), BIG, 0644);
         Shmview__NameRequest sb = SHMVIEW__NAME_REQUEST__INIT;
         sb.name.data = (uint8_t *)name;
         sb.name.len = strlen(name);
@@ -367,7 +354,7 @@ static void test_client_gone_with_replies_queued(void)
                 th_raw_append_frame(buf, &len, cap, &stat, 1000 + i);
         Shmview__CreateRequest cb;
         Shmview__Request create;
-        fill_create(&create, &cb, name, BIG);
+        th_raw_fill_create(&create, &cb, name, strlen(name), BIG, 0644);
         th_raw_append_frame(buf, &len, cap, &create, 5000);
         th_raw_send_bytes(&a, buf, len);
         free(buf);
@@ -496,7 +483,7 @@ static void test_sigterm_meanwhile(void)
         const char *name = "sigterm";
         Shmview__CreateRequest cb;
         Shmview__Request create;
-        fill_create(&create, &cb, name, BIG);
+        th_raw_fill_create(&create, &cb, name, strlen(name), BIG, 0644);
         Shmview__NameRequest sb = SHMVIEW__NAME_REQUEST__INIT;
         sb.name.data = (uint8_t *)(uintptr_t)name;
         sb.name.len = strlen(name);

@@ -82,13 +82,9 @@ static void die_mid_request(void *arg)
         th_raw r;
         th_raw_connect_hello(&r);
         /* Opens whose replies (each with a descriptor) it never reads... */
-        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
-        o.name.data = (uint8_t *)(uintptr_t)name;
-        o.name.len = strlen(name);
-        o.length = UINT64_MAX;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
-        req.open = &o;
+        Shmview__OpenRequest o;
+        Shmview__Request req;
+        th_raw_fill_open(&req, &o, name, strlen(name));
         for (int i = 0; i < 300; i++) {
                 o.writable = i % 2;
                 th_raw_send(&r, &req);
@@ -263,13 +259,9 @@ static void test_memory_pressure(void)
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("pressure"));
         uint64_t avail = mem_available();
-        Shmview__CreateRequest cr = SHMVIEW__CREATE_REQUEST__INIT;
-        cr.name.data = (uint8_t *)name;
-        cr.name.len = strlen(name);
-        cr.size = avail + 512 * MiB;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_CREATE;
-        req.create = &cr;
+        Shmview__CreateRequest cr;
+        Shmview__Request req;
+        th_raw_fill_create(&req, &cr, name, strlen(name), avail + 512 * MiB, 0);
         uint64_t id = th_raw_send(&r, &req);
         Shmview__Response *resp = th_raw_recv(&r, NULL);
         CHECK(resp);

@@ -920,13 +920,9 @@ static uint64_t segment_id_of(shmv_client *c, const char *name)
         (void)c;
         th_raw r;
         th_raw_connect_hello(&r);
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
-        o.name.data = (uint8_t *)(uintptr_t)name;
-        o.name.len = strlen(name);
-        o.length = UINT64_MAX;
-        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
-        req.open = &o;
+        Shmview__Request req;
+        Shmview__OpenRequest o;
+        th_raw_fill_open(&req, &o, name, strlen(name));
         Shmview__Response *resp;
         CHECK_OK(th_raw_call(&r, &req, &resp, NULL)); /* closes the reply's descriptor */
         CHECK_EQ(resp->body_case, SHMVIEW__RESPONSE__BODY_OPEN);

@@ -840,13 +840,9 @@ static void exhausted_child(void *arg)
 {
         struct exhausted *x = arg;
         /* The first read-only open of fresh needs a descriptor the daemon cannot have. */
-        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
-        o.name.data = (uint8_t *)(uintptr_t)x->fresh;
-        o.name.len = strlen(x->fresh);
-        o.length = UINT64_MAX;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
-        req.open = &o;
+        Shmview__OpenRequest o;
+        Shmview__Request req;
+        th_raw_fill_open(&req, &o, x->fresh, strlen(x->fresh));
         uint64_t id = th_raw_send(x->r, &req);
         int fd;
         Shmview__Response *resp = th_raw_recv(x->r, &fd);
@@ -921,13 +917,8 @@ static void test_limits_advertised(void)
 {
         th_raw r;
         th_raw_connect(&r);
-        Shmview__Hello h = SHMVIEW__HELLO__INIT;
-        h.protocol_version = SHMV__PROTOCOL_VERSION;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_HELLO;
-        req.hello = &h;
         Shmview__Response *resp;
-        CHECK_OK(th_raw_call(&r, &req, &resp, NULL));
+        th_raw_hello(&r, &resp);
         const Shmview__Limits *l = resp->hello->limits;
         CHECK(l != NULL);
         CHECK_EQ(l->max_frame, 65536);
@@ -1329,13 +1320,9 @@ static void views_uid_child(void *arg)
          * a round trip after it), its open goes through. */
         th_raw r;
         raw_connect_own(&r);
-        Shmview__OpenRequest o = SHMVIEW__OPEN_REQUEST__INIT;
-        o.name.data = (uint8_t *)(uintptr_t)name;
-        o.name.len = strlen(name);
-        o.length = UINT64_MAX;
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_OPEN;
-        req.open = &o;
+        Shmview__OpenRequest o;
+        Shmview__Request req;
+        th_raw_fill_open(&req, &o, name, strlen(name));
         Shmview__Response *resp;
         CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EMFILE);
         shmv_view_release(va[0]);
