@@ -31,6 +31,8 @@ enum {
         CLI_OPT_LENGTH = 1u << 5,
         CLI_OPT_FORMAT = 1u << 6,
         CLI_OPT_TABLE = 1u << 7, /* --output, --noheadings, --raw, --notruncate */
+        CLI_OPT_SEALED = 1u << 8,
+        CLI_OPT_TIMEOUT = 1u << 9,
 };
 
 typedef struct cli_ctx {
@@ -47,6 +49,8 @@ typedef struct cli_ctx {
         bool noheadings;
         bool raw; /* --raw: cells one space apart, unaligned, spaces escaped */
         bool notruncate;
+        bool sealed;
+        const char *timeout;
         int argc; /* the positional arguments */
         char **argv;
 } cli_ctx;
@@ -91,6 +95,7 @@ int cli_cmd_stat(cli_ctx *ctx);
 int cli_cmd_create(cli_ctx *ctx);
 int cli_cmd_rm(cli_ctx *ctx);
 int cli_cmd_seal(cli_ctx *ctx);
+int cli_cmd_wait(cli_ctx *ctx);
 /* cmd-data.c */
 int cli_cmd_dump(cli_ctx *ctx);
 int cli_cmd_write(cli_ctx *ctx);
@@ -103,6 +108,10 @@ int cli_cmd_restart(cli_ctx *ctx);
 /* format.c */
 /* Octal permission bits up to 07777: -EINVAL otherwise. */
 int cli_parse_mode(const char *s, uint32_t *ret);
+/* A duration in milliseconds: a decimal number (fractions allowed) with a unit ms, s, m or h,
+ * seconds without one: "250ms", "1.5s", "2m", "10". -EINVAL otherwise, -ERANGE past INT_MAX
+ * milliseconds. */
+int cli_parse_duration(const char *s, int *ret_ms);
 /* "64M", "1.5G", "100B"; exact digits when exact is set. dst has room for 32 bytes. */
 const char *cli_format_size(char dst[static 32], uint64_t bytes, bool exact);
 /* "rw-r-----" (with s, S, t, T for the special bits); dst has room for 10 bytes. */

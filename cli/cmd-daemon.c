@@ -35,6 +35,7 @@ int cli_cmd_clients(cli_ctx *ctx)
                         json_object_object_add(o, "watching",
                                                json_object_new_boolean(ci->watching));
                         json_object_object_add(o, "self", json_object_new_boolean(ci->self));
+                        json_object_object_add(o, "waits", cli_json_u64(ci->waits));
                         json_object_array_add(arr, o);
                 }
                 cli_json_print(arr, false);
@@ -45,6 +46,8 @@ int cli_cmd_clients(cli_ctx *ctx)
                 for (size_t i = 0; i < n; i++) {
                         const shmv_client_info *ci = &list[i];
                         char id[24], pid[16], user[64], views[16], mapped[32], age[32];
+                        char waiting[32];
+                        snprintf(waiting, sizeof(waiting), "waiting (%" PRIu32 ")", ci->waits);
                         snprintf(id, sizeof(id), "%" PRIu64, ci->client.client_id);
                         cli_format_pid(pid, ci->client.pid);
                         snprintf(views, sizeof(views), "%" PRIu32, ci->views);
@@ -58,6 +61,7 @@ int cli_cmd_clients(cli_ctx *ctx)
                                              cli_format_age(age, ci->connected_usec),
                                              ci->self       ? "this command"
                                              : ci->watching ? "watching"
+                                             : ci->waits    ? waiting
                                                             : ""};
                         cli_table_add(t, row);
                         free(comm);
@@ -124,6 +128,7 @@ int cli_cmd_status(cli_ctx *ctx)
                 json_object_object_add(o, "views", cli_json_u64(st.views));
                 json_object_object_add(o, "bytes_used", cli_json_u64(st.bytes_used));
                 json_object_object_add(o, "watch_queue_bytes", cli_json_u64(st.watch_queue_bytes));
+                json_object_object_add(o, "waits", cli_json_u64(st.waits));
                 json_object_object_add(o, "limits", limits_json(l));
                 cli_json_print(o, false);
                 return cli_finish_output(ctx);
@@ -138,6 +143,7 @@ int cli_cmd_status(cli_ctx *ctx)
         printf("segments:  %" PRIu32 " (and %" PRIu32 " unlinked, still held by views)\n",
                st.segments, st.segments_unlinked);
         printf("views:     %" PRIu64 "\n", st.views);
+        printf("waits:     %" PRIu32 "\n", st.waits);
         printf("memory:    %s in use (whole pages) of %s (max_bytes)\n",
                cli_format_size(used, st.bytes_used, ctx->bytes),
                cli_format_size(max, l->max_bytes, ctx->bytes));

@@ -273,3 +273,33 @@ int cli_cmd_seal(cli_ctx *ctx)
         }
         return CLI_OK;
 }
+
+int cli_cmd_wait(cli_ctx *ctx)
+{
+        const char *name = ctx->argv[0];
+        int r = cli_check_name(ctx, name);
+        if (r != CLI_OK)
+                return r;
+        int timeout_ms = -1;
+        if (ctx->timeout && cli_parse_duration(ctx->timeout, &timeout_ms) < 0)
+                return cli_usage(ctx, "--timeout",
+                                 "wants a duration (250ms, 1.5s, 2m, 1h), not '%s'", ctx->timeout);
+        shmv_client *c;
+        if (cli_connect(ctx, &c) != CLI_OK)
+                return CLI_FAIL;
+        r = shmv_segment_wait(c, name, ctx->sealed ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS,
+                              timeout_ms);
+        const char *why = r < 0 ? cli_why(r, NULL) : NULL;
+        shmv_disconnect(c);
+        if (r < 0) {
+                char *shown = cli_escape(name);
+                if (r == -ETIMEDOUT)
+                        cli_fail(ctx, shown, "%s after %s",
+                                 ctx->sealed ? "not sealed" : "no such segment", ctx->timeout);
+                else
+                        cli_fail(ctx, shown, "%s", why);
+                free(shown);
+                return CLI_FAIL;
+        }
+        return CLI_OK;
+}

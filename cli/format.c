@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,4 +463,29 @@ void cli_progress_end(cli_progress *p)
 {
         if (p->on)
                 fputs("\r\033[K", stderr);
+}
+
+int cli_parse_duration(const char *s, int *ret_ms)
+{
+        static const struct {
+                const char *unit;
+                double ms;
+        } units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000}};
+        if (!s || !*s || !((*s >= '0' && *s <= '9') || *s == '.'))
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s)
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+                if (strcmp(end, units[i].unit) != 0)
+                        continue;
+                double ms = v * units[i].ms;
+                if (ms > INT_MAX)
+                        return -ERANGE;
+                *ret_ms = (int)(ms + 0.5);
+                return 0;
+        }
+        return -EINVAL;
 }

@@ -41,6 +41,12 @@ static const cli_command commands[] = {
         {"rm", "NAME...", "unlink segments (their memory lives on until the last view goes)", "", 0,
          1, -1, cli_cmd_rm},
         {"seal", "NAME", "make a segment immutable, for good", "", 0, 1, 1, cli_cmd_seal},
+        {"wait", "NAME [--sealed] [-t DURATION]",
+         "wait until a segment exists (or is sealed); exit 1 at the deadline",
+         "      --sealed          wait until it is also sealed\n"
+         "  -t, --timeout DURATION  give up after DURATION: 250ms, 1.5s, 2m, 1h; a bare\n"
+         "                        number is seconds (default: no deadline)\n",
+         CLI_OPT_SEALED | CLI_OPT_TIMEOUT, 1, 1, cli_cmd_wait},
         {"dump", "NAME [-s OFFSET] [-l LENGTH] [-f hex|raw]",
          "print a segment's bytes through a read-only view",
          "  -s, --offset N        start N bytes into the segment (default 0)\n"
@@ -195,6 +201,7 @@ int cli_finish_output(const cli_ctx *ctx)
 enum {
         OPT_NOHEADINGS = 0x100,
         OPT_NOTRUNCATE,
+        OPT_SEALED,
 };
 
 /* The command's options; 0 to run it, CLI_USAGE, or -1 after printing its help. */
@@ -216,6 +223,8 @@ static int parse_command(const cli_command *cmd, cli_ctx *ctx, int argc, char **
                 {CLI_OPT_TABLE, {"noheadings", no_argument, NULL, OPT_NOHEADINGS}},
                 {CLI_OPT_TABLE, {"raw", no_argument, NULL, 'r'}},
                 {CLI_OPT_TABLE, {"notruncate", no_argument, NULL, OPT_NOTRUNCATE}},
+                {CLI_OPT_SEALED, {"sealed", no_argument, NULL, OPT_SEALED}},
+                {CLI_OPT_TIMEOUT, {"timeout", required_argument, NULL, 't'}},
         };
         struct option options[sizeof(all) / sizeof(all[0]) + 3];
         char shorts[2 * (sizeof(all) / sizeof(all[0])) + 8] = ":hS:";
@@ -280,6 +289,12 @@ static int parse_command(const cli_command *cmd, cli_ctx *ctx, int argc, char **
                         break;
                 case OPT_NOTRUNCATE:
                         ctx->notruncate = true;
+                        break;
+                case OPT_SEALED:
+                        ctx->sealed = true;
+                        break;
+                case 't':
+                        ctx->timeout = optarg;
                         break;
                 case ':':
                         return cli_usage(ctx, argv[optind - 1], "wants an argument");

@@ -16,7 +16,7 @@ _shmview()
         local cur prev
         cur=${COMP_WORDS[COMP_CWORD]}
         prev=${COMP_WORDS[COMP_CWORD - 1]}
-        local commands="ls stat create rm seal dump write clients status watch restart help"
+        local commands="ls stat create rm seal wait dump write clients status watch restart help"
 
         # The command is the first word that is neither an option nor an option's argument.
         local i cmd="" socket="" nargs=0
@@ -26,7 +26,7 @@ _shmview()
                         socket=${COMP_WORDS[i + 1]}
                         ((i++))
                         ;;
-                --mode | --offset | --length | --format | --output | -m | -s | -l | -f | -o)
+                --mode | --offset | --length | --format | --output | --timeout | -m | -s | -l | -f | -o | -t)
                         ((i++))
                         ;;
                 -*) ;;
@@ -49,7 +49,7 @@ _shmview()
                 COMPREPLY=($(compgen -W "hex raw" -- "$cur"))
                 return
                 ;;
-        --mode | --offset | --length | --output | -m | -s | -l | -o)
+        --mode | --offset | --length | --output | --timeout | -m | -s | -l | -o | -t)
                 COMPREPLY=()
                 return
                 ;;
@@ -70,6 +70,7 @@ _shmview()
         create) opts+=" --mode" ;;
         rm) names=1 ;;
         seal) ((nargs == 0)) && names=1 ;;
+        wait) opts+=" --sealed --timeout"; ((nargs == 0)) && names=1 ;;
         dump) opts+=" --offset --length --format"; ((nargs == 0)) && names=1 ;;
         write) opts+=" --offset"; ((nargs == 0)) && names=1 ;;
         clients) opts+=" --json --bytes --output --noheadings --raw --notruncate" ;;

@@ -33,6 +33,11 @@ struct shmv_client {
         uint64_t conn_gen;
         bool closed; /* shmv_disconnect(): never connect again */
         shmv__mapping *mappings;
+        /* Connections for waits (shmv__client_wait_conn), idle ones, under wait_lock: a wait
+         * holds its own for as long as it waits, never c's lock. */
+        pthread_mutex_t wait_lock;
+        shmv_client *wait_idle;
+        shmv_client *wait_next; /* on the owner's wait_idle list */
 };
 
 int shmv_default_socket_path(char *dst, size_t dst_len)
@@ -84,6 +89,12 @@ void shmv__client_unref(shmv_client *c)
                 return;
         client_close_locked(c);
         shmv__wire_in_free(&c->in);
+        while (c->wait_idle) {
+                shmv_client *w = c->wait_idle;
+                c->wait_idle = w->wait_next;
+                shmv_disconnect(w);
+        }
+        pthread_mutex_destroy(&c->wait_lock);
         pthread_mutex_destroy(&c->lock);
         free(c);
 }
@@ -171,10 +182,12 @@ static int reply_take(shmv_client *c, const uint8_t *payload, size_t len, bool k
         return 0;
 }
 
-static int64_t mono_ms(void)
+int64_t shmv__mono_ms(void)
 {
         return (int64_t)(shmv__mono_usec() / 1000);
 }
+
+#define mono_ms shmv__mono_ms
 
 /* Reads the reply to request id, of the kind spec, into ret; the caller holds the lock. The
  * descriptor that came with it is kept in ret->fd when spec says one does, else closed. A
@@ -489,6 +502,8 @@ static int default_timeout(int *ret_ms)
         return 0;
 }
 
+static int connect_with_timeout(const char *socket_path, int timeout_ms, shmv_client **ret);
+
 int shmv_connect(const char *socket_path, shmv_client **ret)
 {
         shmv__error_clear();
@@ -498,6 +513,12 @@ int shmv_connect(const char *socket_path, shmv_client **ret)
         int r = default_timeout(&timeout_ms);
         if (r < 0)
                 return r;
+        return connect_with_timeout(socket_path, timeout_ms, ret);
+}
+
+static int connect_with_timeout(const char *socket_path, int timeout_ms, shmv_client **ret)
+{
+        int r;
         shmv_client *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -509,6 +530,7 @@ int shmv_connect(const char *socket_path, shmv_client **ret)
         }
         atomic_init(&c->refs, 1);
         pthread_mutex_init(&c->lock, NULL);
+        pthread_mutex_init(&c->wait_lock, NULL);
         c->max_frame = SHMV__MAX_FRAME;
         c->timeout_ms = timeout_ms;
         c->fd = -1;
@@ -545,7 +567,61 @@ void shmv_disconnect(shmv_client *c)
         client_close_locked(c);
         c->closed = true;
         pthread_mutex_unlock(&c->lock);
+        pthread_mutex_lock(&c->wait_lock);
+        shmv_client *idle = c->wait_idle;
+        c->wait_idle = NULL;
+        pthread_mutex_unlock(&c->wait_lock);
+        while (idle) {
+                shmv_client *w = idle;
+                idle = w->wait_next;
+                shmv_disconnect(w);
+        }
         shmv__client_unref(c);
+}
+
+int shmv__client_timeout(shmv_client *c)
+{
+        pthread_mutex_lock(&c->lock);
+        int t = c->timeout_ms;
+        pthread_mutex_unlock(&c->lock);
+        return t;
+}
+
+int shmv__client_wait_conn(shmv_client *c, shmv_client **ret)
+{
+        pthread_mutex_lock(&c->wait_lock);
+        shmv_client *w = c->wait_idle;
+        if (w)
+                c->wait_idle = w->wait_next;
+        pthread_mutex_unlock(&c->wait_lock);
+        if (w) {
+                *ret = w;
+                return 0;
+        }
+        pthread_mutex_lock(&c->lock);
+        bool usable = !c->closed && current_pid() == c->pid;
+        pthread_mutex_unlock(&c->lock);
+        if (!usable)
+                return -ENOTCONN;
+        return connect_with_timeout(c->path, shmv__client_timeout(c), ret);
+}
+
+void shmv__client_wait_conn_put(shmv_client *c, shmv_client *w)
+{
+        pthread_mutex_lock(&c->lock);
+        bool keep = !c->closed;
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_lock(&w->lock);
+        keep = keep && w->fd >= 0;
+        pthread_mutex_unlock(&w->lock);
+        if (keep) {
+                pthread_mutex_lock(&c->wait_lock);
+                w->wait_next = c->wait_idle;
+                c->wait_idle = w;
+                pthread_mutex_unlock(&c->wait_lock);
+        } else {
+                shmv_disconnect(w);
+        }
 }
 
 int shmv__name_field(ProtobufCBinaryData *field, const char *name)

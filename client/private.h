@@ -75,6 +75,15 @@ typedef struct shmv__pager {
  * none) in *ret. */
 int shmv__client_pages(shmv_client *c, shmv__pager *p, void **ret, size_t *ret_count);
 
+/* A connection of c's own for one wait (client/wait.c): an idle one kept from an earlier
+ * wait, else a new one to the same socket. Give it back with shmv__client_wait_conn_put(),
+ * which keeps it for the next wait while it is connected and c is not disconnected. */
+int shmv__client_wait_conn(shmv_client *c, shmv_client **ret);
+void shmv__client_wait_conn_put(shmv_client *c, shmv_client *w);
+/* c's call timeout (shmv_set_timeout()), -1 for none. */
+int shmv__client_timeout(shmv_client *c);
+int64_t shmv__mono_ms(void);
+
 /* Points a request's bytes field at name after checking that it is a valid segment name, so
  * that a bad name never costs a round trip. -EINVAL otherwise. */
 int shmv__name_field(ProtobufCBinaryData *field, const char *name);

@@ -12,6 +12,7 @@
 #include "inspect.h"
 #include "log.h"
 #include "request.h"
+#include "wait.h"
 #include "watch.h"
 
 /* Segments in one ListReply: 256 of the largest SegmentInfo stay well under max_frame. */
@@ -164,6 +165,7 @@ static void create_answer(shmv__conn *c, uint64_t id, const char *name, uint64_t
                 if (!gone)
                         reply_ok(c, id);
                 shmv__watch_segment(c, SHMVIEW__EVENT__KIND__CREATED, name);
+                shmv__wait_segment_changed(shmv__conn_server(c), name);
                 return;
         case -EEXIST:
                 if (!gone)
@@ -330,6 +332,7 @@ void shmv__handle_seal(shmv__conn *c, const Shmview__Request *req)
                 log_debug("client %" PRIu64 " sealed segment %s", shmv__conn_serial(c), name);
                 reply_ok(c, id);
                 shmv__watch_segment(c, SHMVIEW__EVENT__KIND__SEALED, name);
+                shmv__wait_segment_changed(shmv__conn_server(c), name);
         }
 }
 

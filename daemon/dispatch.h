@@ -17,7 +17,7 @@ __attribute__((format(printf, 4, 5))) void shmv__reply_error(shmv__conn *c, uint
                                                              const char *fmt, ...);
 /* The handler of each request in request.h: shmv__handle_<member>() answers req, whose body
  * is the row's, after the gates passed. They live in dispatch.c unless said otherwise
- * (inspect.c: views, clients, daemon_status; watch.c: watch). */
+ * (inspect.c: views, clients, daemon_status; watch.c: watch; wait.c: wait). */
 #define SHMV__HANDLER_DECLARE(body_, member_, reply_, flags_) \
         void shmv__handle_##member_(shmv__conn *c, const Shmview__Request *req);
 SHMV__REQUESTS(SHMV__HANDLER_DECLARE)

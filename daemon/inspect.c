@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "dispatch.h"
 #include "log.h"
+#include "wait.h"
 #include "watch.h"
 
 /* Entries in one ViewsReply or ClientsReply: 256 of the largest stay far under max_frame. */
@@ -132,6 +133,7 @@ void shmv__handle_clients(shmv__conn *c, const Shmview__Request *request)
                 infos[i].views = shmv__view_table_count(shmv__conn_views(x));
                 infos[i].bytes_mapped = shmv__conn_views(x)->bytes;
                 infos[i].watching = shmv__conn_watcher(x) != NULL;
+                infos[i].waits = shmv__wait_count(x);
                 ptrs[i] = &infos[i];
         }
         Shmview__ClientsReply reply = SHMVIEW__CLIENTS_REPLY__INIT;
@@ -171,6 +173,7 @@ void shmv__handle_daemon_status(shmv__conn *c, const Shmview__Request *req)
         st.bytes_used = shmv__registry_bytes_used(s->registry);
         st.limits = &limits;
         st.watch_queue_bytes = SHMV__WATCH_QUEUE_BYTES;
+        st.waits = shmv__wait_total(s);
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
         resp.body_case = SHMVIEW__RESPONSE__BODY_DAEMON_STATUS;

@@ -21,6 +21,7 @@
 #include "systemd.h"
 #include "inspect.h"
 #include "log.h"
+#include "wait.h"
 #include "watch.h"
 
 /* Above this much queued output a connection is not read; reading resumes below OUT_LOW. */
@@ -385,6 +386,7 @@ static void conn_close(shmv__conn *c)
         unsigned nviews = shmv__view_table_count(&c->views);
         if (!c->refuse_why)
                 shmv__watch_client_gone(c, nviews);
+        shmv__wait_client_gone(c);
         /* Release the views and queued descriptors now, so that the segment counts, and the
          * uid's views, are exact from here on; the memory of the connection itself goes in
          * the close callback. */

@@ -85,6 +85,7 @@ struct shmv__server {
         uint64_t started_mono_usec; /* CLOCK_MONOTONIC */
         shmv__watcher *watchers; /* connections watching, daemon/watch.c */
         unsigned nwatchers;
+        struct shmv__waits *waits; /* pending waits (daemon/wait.c), NULL when none */
 };
 
 /* Binds the socket (or takes config->listen_fd) and starts accepting. On failure it logs

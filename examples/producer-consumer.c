@@ -1,5 +1,6 @@
-/* A producer creates a segment and writes a frame into it; a consumer in another process opens
- * a read-only view of part of it, slices it and reads the producer's bytes with no copy.
+/* A producer creates a segment, writes a frame into it and seals it; a consumer in another
+ * process, started first, waits until the segment is sealed, then opens a read-only view of
+ * part of it, slices it and reads the producer's bytes with no copy.
  *
  *   shmviewd --socket /tmp/shmview.sock &
  *   SHMVIEW_SOCKET=/tmp/shmview.sock ./producer-consumer
@@ -28,6 +29,8 @@ static int consumer(const char *name)
         char buf[27] = "";
 
         CHECK(shmv_connect(NULL, &c));
+        /* Not before the producer is done: sealed, the bytes can no longer change. */
+        CHECK(shmv_segment_wait(c, name, SHMV_WAIT_SEALED, 10000));
         CHECK(shmv_view_open(c, name, 4096, 1 << 20, SHMV_READ, &v));
         CHECK(shmv_view_slice(v, 0, 26, 1, &letters));
         CHECK(shmv_view_slice(letters, SHMV_NONE, SHMV_NONE, -1, &backwards));
@@ -52,12 +55,6 @@ int main(void)
         char name[64];
 
         snprintf(name, sizeof(name), "example-frames-%d", (int)getpid());
-        CHECK(shmv_connect(NULL, &c));
-        CHECK(shmv_segment_create(c, name, 64 << 20, 0644));
-        CHECK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
-        memcpy((char *)shmv_view_data_mut(w) + 4096, "abcdefghijklmnopqrstuvwxyz", 26);
-        printf("producer: wrote a frame into %s (%zu bytes)\n", name, shmv_view_nbytes(w));
-
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
@@ -65,10 +62,18 @@ int main(void)
                 fflush(stdout);
                 _exit(r);
         }
+
+        CHECK(shmv_connect(NULL, &c));
+        CHECK(shmv_segment_create(c, name, 64 << 20, 0644));
+        CHECK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
+        memcpy((char *)shmv_view_data_mut(w) + 4096, "abcdefghijklmnopqrstuvwxyz", 26);
+        printf("producer: wrote a frame into %s (%zu bytes)\n", name, shmv_view_nbytes(w));
+        fflush(stdout);
+        shmv_view_release(w); /* a segment is sealed once no writable view is open */
+        CHECK(shmv_segment_seal(c, name));
+
         int status;
         waitpid(pid, &status, 0);
-
-        shmv_view_release(w);
         CHECK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;

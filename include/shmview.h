@@ -127,6 +127,21 @@ SHMV_EXPORT int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment
 SHMV_EXPORT int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count);
 SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
 
+/* Waiting for a segment (docs/views.md, "Waiting"). */
+#define SHMV_WAIT_EXISTS 1 /* a segment of the name exists */
+#define SHMV_WAIT_SEALED 2 /* it exists and is sealed (with SHMV_WAIT_EXISTS or alone) */
+/* Returns 0 as soon as what holds for name (at once when it already does), -ETIMEDOUT when
+ * it does not within timeout_ms milliseconds (0: check once; below 0: no deadline, as poll()
+ * reads it), or the usual errors. It waits for the name, not a segment: when the segment is
+ * unlinked before it is sealed, the wait goes on for the next segment of that name. The daemon
+ * answers when the condition holds; the wait runs on a connection of its own (one per waiting
+ * thread, kept for the next wait), so other threads' calls on c go on meanwhile, and c's
+ * timeout (shmv_set_timeout()) bounds only how long the daemon may be silent past the
+ * deadline: a daemon that stops answering ends the wait with -ETIMEDOUT at most 5 s plus
+ * that timeout later. Each wait costs the daemon a little memory, bounded per connection and
+ * per uid: -EUSERS past those bounds (docs/security.md). */
+SHMV_EXPORT int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms);
+
 /* Views. */
 #define SHMV_READ 1
 #define SHMV_WRITE 2
@@ -297,6 +312,7 @@ typedef struct shmv_client_info {
         uint64_t bytes_mapped; /* the sum of their lengths */
         bool watching; /* a shmv_watch connection */
         bool self; /* the connection c that asked */
+        uint32_t waits; /* shmv_segment_wait() calls pending on it */
 } shmv_client_info;
 
 /* The connected clients by client_id. *ret is an array of *ret_count entries (NULL when
@@ -359,6 +375,7 @@ typedef struct shmv_daemon_info {
         uint64_t bytes_used; /* in all segments, unlinked ones included */
         uint32_t watch_queue_bytes; /* unread events a watcher may have before it is dropped */
         shmv_limits limits;
+        uint32_t waits; /* shmv_segment_wait() calls pending, all clients together */
 } shmv_daemon_info;
 
 SHMV_EXPORT int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret);

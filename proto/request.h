@@ -46,7 +46,8 @@ enum {
         X(CLIENTS, clients, CLIENTS, SHMV__REQ_RETRY)                   \
         X(DAEMON_STATUS, daemon_status, DAEMON_STATUS, SHMV__REQ_RETRY) \
         X(WATCH, watch, WATCH, 0)                                       \
-        X(REATTACH, reattach, REATTACH, 0)
+        X(REATTACH, reattach, REATTACH, 0)                              \
+        X(WAIT, wait, _NOT_SET, SHMV__REQ_RETRY)
 
 /* One more than the largest Request body case (checked in request.c). */
 #define SHMV__REQUEST_CASES 32u

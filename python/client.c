@@ -257,6 +257,58 @@ static PyObject *client_seal(ClientObject *self, PyObject *args, PyObject *kwds)
         return name_call(self, args, kwds, "O:seal", shmv_segment_seal);
 }
 
+PyDoc_STRVAR(
+        wait_doc,
+        "wait($self, /, name, sealed=False, timeout=None)\n"
+        "--\n"
+        "\n"
+        "Returns once a segment of that name exists (sealed: exists and is sealed), at once\n"
+        "when it already does. timeout is in seconds (None: no deadline; 0: check once);\n"
+        "raises TimeoutError at the deadline. It waits for the name: a segment removed before\n"
+        "it was sealed does not end the wait. Other threads' calls on the client go on\n"
+        "meanwhile, and the client's own timeout (set_timeout) does not cut it short.");
+
+static PyObject *client_wait(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = {"name", "sealed", "timeout", NULL};
+        PyObject *name, *b, *timeout = Py_None;
+        int sealed = 0;
+        int ms = -1;
+        shmv_client *c;
+        int r;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pO:wait", kwlist, &name, &sealed, &timeout))
+                return NULL;
+        if (timeout != Py_None) {
+                double t = PyFloat_AsDouble(timeout);
+                if (t == -1 && PyErr_Occurred())
+                        return NULL;
+                if (!(t >= 0)) {
+                        PyErr_SetString(PyExc_ValueError, "timeout must be None or a number >= 0");
+                        return NULL;
+                }
+                /* Whole milliseconds, rounded up: the deadline never comes early. */
+                ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
+        }
+        b = name_bytes(name);
+        if (!b)
+                return NULL;
+        c = client_enter(self);
+        if (!c) {
+                Py_DECREF(b);
+                return NULL;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = shmv_segment_wait(c, PyBytes_AS_STRING(b), sealed ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS,
+                              ms);
+        Py_END_ALLOW_THREADS
+        client_leave(self);
+        Py_DECREF(b);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, name);
+        Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(stat_doc, "stat($self, /, name)\n"
                        "--\n"
                        "\n"
@@ -633,6 +685,7 @@ static PyMethodDef client_methods[] = {
         {"unlink", SHMV__PY_FN(client_unlink), METH_VARARGS | METH_KEYWORDS, unlink_doc},
         {"seal", SHMV__PY_FN(client_seal), METH_VARARGS | METH_KEYWORDS, seal_doc},
         {"stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc},
+        {"wait", SHMV__PY_FN(client_wait), METH_VARARGS | METH_KEYWORDS, wait_doc},
         {"list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc},
         {"open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc},
         {"create_open", SHMV__PY_FN(client_create_open), METH_VARARGS | METH_KEYWORDS,

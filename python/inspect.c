@@ -94,6 +94,7 @@ static PyStructSequence_Field client_info_fields[] = {
         {"watching", "True for a watching connection (a Watch)"},
         {"self", "True for the connection of the Client that asked"},
         {"connected", "when it connected, seconds since the epoch (float)"},
+        {"waits", "Client.wait() calls pending on it"},
         {NULL, NULL},
 };
 
@@ -102,7 +103,7 @@ static PyStructSequence_Desc client_info_desc = {
         "ClientInfo(client, connected_usec, views, bytes_mapped, watching, self)\n"
         "\n"
         "One client connected to shmviewd (shmv_client_info), as returned by Client.clients().\n"
-        "A tuple of six fields; 'connected' (float seconds) is an attribute only.",
+        "A tuple of six fields; 'connected' (float seconds) and 'waits' are attributes only.",
         client_info_fields,
         6,
 };
@@ -113,7 +114,7 @@ PyObject *shmv__py_client_info_new(const shmv_client_info *info)
                 client_ref_new(&info->client),        u64(info->connected_usec),
                 PyLong_FromUnsignedLong(info->views), u64(info->bytes_mapped),
                 PyBool_FromLong(info->watching),      PyBool_FromLong(info->self),
-                seconds(info->connected_usec),
+                seconds(info->connected_usec),        PyLong_FromUnsignedLong(info->waits),
         };
 
         return SHMV__PY_RECORD_NEW(&client_info_type, items);
@@ -174,6 +175,7 @@ static PyStructSequence_Field daemon_info_fields[] = {
         {"limits", "the daemon's Limits"},
         {"started", "when it started, seconds since the epoch (float)"},
         {"uptime", "seconds since it started (float)"},
+        {"waits", "Client.wait() calls pending, all clients together"},
         {NULL, NULL},
 };
 
@@ -184,7 +186,8 @@ static PyStructSequence_Desc daemon_info_desc = {
         "           watch_queue_bytes, limits)\n"
         "\n"
         "The state of shmviewd (shmv_daemon_info), as returned by Client.status(). A tuple of\n"
-        "thirteen fields; 'started' and 'uptime' (float seconds) are attributes only.",
+        "thirteen fields; 'started' and 'uptime' (float seconds) and 'waits' are attributes\n"
+        "only.",
         daemon_info_fields,
         13,
 };
@@ -207,6 +210,7 @@ PyObject *shmv__py_daemon_info_new(const shmv_daemon_info *info)
                 limits_new(&info->limits),
                 seconds(info->started_usec),
                 seconds(info->uptime_usec),
+                PyLong_FromUnsignedLong(info->waits),
         };
 
         return SHMV__PY_RECORD_NEW(&daemon_info_type, items);

@@ -213,8 +213,8 @@ class TestHelp(CliTest):
     def test_help(self):
         out = ok("--help")
         self.assertTrue(out.startswith("Usage: shmview "))
-        for cmd in ("ls", "stat", "create", "rm", "seal", "dump", "write", "clients", "status",
-                    "watch"):
+        for cmd in ("ls", "stat", "create", "rm", "seal", "wait", "dump", "write", "clients",
+                    "status", "watch"):
             self.assertRegex(out, r"\n  %s +\w" % cmd)
             sub = ok(cmd, "--help")
             self.assertTrue(sub.startswith("Usage: shmview %s" % cmd), sub)
@@ -733,7 +733,7 @@ class TestDaemon(CliTest):
             for c in data:
                 self.assertEqual(set(c), {"client_id", "pid", "uid", "user", "gid", "group",
                                           "command", "views", "bytes_mapped", "connected_usec",
-                                          "watching", "self"})
+                                          "watching", "self", "waits"})
             ids = [c["client_id"] for c in data]
             self.assertEqual(ids, sorted(ids))
             holder = [c for c in data if c["pid"] == h.pid]
@@ -761,7 +761,7 @@ class TestDaemon(CliTest):
         self.assertEqual(set(before), {"version", "protocol_version", "socket", "started_usec",
                                        "started", "uptime_usec", "clients", "watchers",
                                        "segments", "segments_unlinked", "views", "bytes_used",
-                                       "watch_queue_bytes", "limits"})
+                                       "watch_queue_bytes", "waits", "limits"})
         self.assertEqual(set(before["limits"]), {
             "max_bytes", "max_segments", "max_clients", "max_views_per_client",
             "max_clients_per_uid", "max_bytes_per_uid", "max_segments_per_uid",
@@ -814,6 +814,38 @@ class TestDaemon(CliTest):
             time.sleep(0.01)
         self.assertEqual(after["segments_unlinked"], before["segments_unlinked"])
         self.assertEqual(after["bytes_used"], before["bytes_used"] + 1 * MiB)
+
+    def test_wait(self):
+        n = self.name("waited")
+        # Nothing there: exit 1 at the deadline, within a few milliseconds of it.
+        t0 = time.monotonic()
+        self.assertFails(["wait", n, "--timeout", "300ms"], 1,
+                         "shmview: wait: %s: no such segment after 300ms" % n)
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 0.3)
+        self.assertLess(took, 1.0)
+        self.assertFails(["wait", n, "--timeout", "soon"], 2,
+                         "shmview: wait: --timeout: wants a duration .*")
+        self.assertFails(["wait", "a/b"], 2, "shmview: wait: .*")
+        # Another uid creates it, then seals it: each wait ends as it happens.
+        exists = subprocess.Popen([CLI, "wait", n, "--timeout", "20"])
+        sealed = subprocess.Popen([CLI, "wait", n, "--sealed"])
+        for _ in range(500):
+            if json.loads(ok("status", "--json"))["waits"] == 2:
+                break
+            time.sleep(0.01)
+        clients = json.loads(ok("clients", "--json"))
+        self.assertEqual(sum(c["waits"] for c in clients), 2)
+        self.assertIn("waiting (1)", ok("clients"))
+        self.assertRegex(ok("status"), r"\nwaits: +2\n")
+        ok("create", n, "4K", "--mode", "0644", user=NOBODY)
+        self.assertEqual(exists.wait(timeout=10), 0)
+        time.sleep(0.1)
+        self.assertIsNone(sealed.poll())
+        ok("seal", n, user=NOBODY)
+        self.assertEqual(sealed.wait(timeout=10), 0)
+        ok("wait", n, "--sealed", "--timeout", "0")
+        ok("rm", n)
 
     def test_watch(self):
         n = self.name("watched")
@@ -1197,8 +1229,8 @@ class TestInstalledFiles(CliTest):
         page = os.path.join(SOURCE, "cli", "shmview.1")
         with open(page) as f:
             text = f.read()
-        for cmd in ("ls", "stat", "create", "rm", "seal", "dump", "write", "clients", "status",
-                    "watch"):
+        for cmd in ("ls", "stat", "create", "rm", "seal", "wait", "dump", "write", "clients",
+                    "status", "watch"):
             self.assertRegex(text, r"\n\.SS %s\b" % cmd)
         if shutil.which("groff"):
             p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", page],

@@ -96,6 +96,9 @@ class ClientInfo(structseq[object], tuple[ClientRef, int, int, int, bool, bool])
     @property
     def connected(self) -> float:
         """Connection time in seconds since the epoch (attribute only, not in the tuple)."""
+    @property
+    def waits(self) -> int:
+        """Client.wait() calls pending on the connection (attribute only)."""
 
 @final
 class Limits(
@@ -170,6 +173,9 @@ class DaemonInfo(
     @property
     def uptime(self) -> float:
         """Seconds since the daemon started (attribute only, not in the tuple)."""
+    @property
+    def waits(self) -> int:
+        """Client.wait() calls pending, all clients together (attribute only)."""
 
 class EventKind(enum.IntEnum):
     """The kind of an Event (libshmview's SHMV_EVENT_*)."""
@@ -353,6 +359,9 @@ class Client:
     def unlink(self, name: _Name) -> None: ...
     def seal(self, name: _Name) -> None: ...
     def stat(self, name: _Name) -> SegmentInfo: ...
+    def wait(self, name: _Name, sealed: bool = False, timeout: float | None = None) -> None:
+        """Returns once the segment exists (sealed: and is sealed); TimeoutError at the
+        deadline (seconds; None: none)."""
     def list(self) -> builtins.list[SegmentInfo]: ...
     def open(
         self,

@@ -2183,6 +2183,66 @@ print(kept.name)
 K = shmview.EventKind
 
 
+class WaitTest(DaemonTestCase):
+    """Client.wait(): at once, across processes and uids, deadlines, threads."""
+
+    def test_wait_at_once_and_deadline(self):
+        c = self.connect()
+        name = self.name("waited")
+        for timeout in (0, 0.05, 0.3):
+            t0 = time.monotonic()
+            with self.assertRaises(TimeoutError) as cm:
+                c.wait(name, timeout=timeout)
+            took = time.monotonic() - t0
+            self.assertEqual(cm.exception.errno, errno.ETIMEDOUT)
+            self.assertGreaterEqual(took, timeout)
+            self.assertLess(took, timeout + 0.05)
+        c.create(name, 4096)
+        self.addCleanup(self.unlink_quietly, name)
+        c.wait(name)
+        c.wait(name, timeout=0)
+        with self.assertRaises(TimeoutError):
+            c.wait(name, sealed=True, timeout=0)
+        c.seal(name)
+        c.wait(name, sealed=True)
+        with self.assertRaises(ValueError):
+            c.wait(name, timeout=-1)
+        with self.assertRaises(ValueError):
+            c.wait("a/b")
+        sig = inspect.signature(shmview.Client.wait)
+        self.assertEqual(list(sig.parameters), ["self", "name", "sealed", "timeout"])
+
+    def test_wait_for_another_uid_while_other_threads_call(self):
+        c = self.connect()
+        name = self.name("other")
+        self.addCleanup(self.unlink_quietly, name)
+        done = []
+        t = threading.Thread(target=lambda: done.append(c.wait(name, sealed=True, timeout=30)))
+        t.start()
+        # The wait holds up no other call on the client.
+        for _ in range(500):
+            t0 = time.monotonic()
+            st = c.status()
+            self.assertLess(time.monotonic() - t0, 0.5)
+            if st.waits == 1:
+                break
+            time.sleep(0.01)
+        self.assertEqual(st.waits, 1)
+        self.assertEqual(sum(ci.waits for ci in c.clients()), 1)
+
+        def create_and_seal(name):
+            with shmview.connect() as c2:
+                c2.create(name, 4096, mode=0o644)
+                c2.seal(name)
+            return True
+
+        self.assertTrue(self.run_as(65534, create_and_seal, name))
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(done, [None])
+        self.assertEqual(c.stat(name).uid, 65534)
+
+
 class WatchTest(DaemonTestCase):
     """Client.watch(): events of other processes, timeouts, select, overflow, the end."""
 

@@ -469,7 +469,7 @@ static size_t canned(const Shmview__Request *req, bool event, unsigned seq, uint
                 resp.body_case = SHMVIEW__RESPONSE__BODY_WATCH;
                 resp.watch = &watch;
                 break;
-        default: /* create, unlink, seal: no body */
+        default: /* create, unlink, seal, wait: no body */
                 break;
         }
         /* Every request a client sends has its canned reply, of the kind its row names. */
@@ -1022,8 +1022,11 @@ static void run_op(cursor *ops)
                 shmv_view_release(k);
                 break;
         }
-        default:
+        case 15: /* a wait: at once, or for a few milliseconds, for either condition */
                 (void)shmv_strerror(-(int)arg);
+                check_rc("shmv_segment_wait",
+                         shmv_segment_wait(c, name, arg & 8 ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS,
+                                           arg & 8 ? 0 : 5));
                 break;
         }
         check_message();

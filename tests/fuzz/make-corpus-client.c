@@ -27,6 +27,7 @@ enum {
         OP_WATCH, /* argument: how many events to wait for, less one */
         OP_TOUCH,
         OP_SLICE,
+        OP_WAIT, /* argument bit 3: for the seal, at once; else exists, 5 ms */
 };
 #define ARG(client, name) ((unsigned)(client) | (unsigned)(name) << 1)
 /* Indices into fuzz-client's tables. */
@@ -371,5 +372,21 @@ int main(int argc, char **argv)
         canned(&s);
         canned(&s);
         seed_write(&s, "list-bomb");
+
+        /* Waits: answered at once on a connection of their own (its hello first), then one the
+         * daemon says timed out, then one whose reply is cut. */
+        op(&s, OP_CONNECT, ARG(0, 0));
+        op(&s, OP_WAIT, ARG(0, NAME_A));
+        op(&s, OP_WAIT, ARG(0, NAME_A) | 8);
+        op(&s, OP_WAIT, ARG(0, NAME_A));
+        canned(&s); /* the client's hello */
+        canned(&s); /* the wait connection's hello */
+        canned(&s); /* the first wait */
+        Shmview__Response timed_out = SHMVIEW__RESPONSE__INIT;
+        timed_out.status = ETIMEDOUT;
+        response(&s, CANNED, &timed_out);
+        static const uint8_t cut_wait[] = {0x10, 0x00, 0x00, 0x00, 0x08};
+        record(&s, RAW, cut_wait, sizeof(cut_wait));
+        seed_write(&s, "wait");
         return 0;
 }

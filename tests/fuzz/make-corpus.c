@@ -113,6 +113,18 @@ static void named(seed *s, Shmview__Request__BodyCase which, const char *name)
         frame(s, &req);
 }
 
+static void wait_req(seed *s, const char *name, uint32_t what, int32_t timeout_ms)
+{
+        Shmview__WaitRequest b = SHMVIEW__WAIT_REQUEST__INIT;
+        b.name = bytes(name);
+        b.what = what;
+        b.timeout_ms = timeout_ms;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_WAIT;
+        req.wait = &b;
+        frame(s, &req);
+}
+
 static void open_view(seed *s, const char *name, uint64_t offset, uint64_t length, bool writable)
 {
         Shmview__OpenRequest b = SHMVIEW__OPEN_REQUEST__INIT;
@@ -242,6 +254,20 @@ int main(int argc, char **argv)
         body_raw(&s, 99, NULL, 0);
         body_raw(&s, 23, NULL, 0);
         seed_write(&s, "extra");
+
+        /* Waits: at once, one that times out, one answered by a create and a seal, one left
+         * pending when the connection ends, a bad `what`. */
+        seed_start(&s, HELLO);
+        wait_req(&s, "w", 1, 0);
+        wait_req(&s, "w", 2, 5);
+        wait_req(&s, "w", 1, -1);
+        wait_req(&s, "w", 2, 100000);
+        wait_req(&s, "v", 2, -1);
+        wait_req(&s, "w", 7, 1);
+        create(&s, "w", 1, 0);
+        named(&s, SHMVIEW__REQUEST__BODY_SEAL, "w");
+        named(&s, SHMVIEW__REQUEST__BODY_UNLINK, "w");
+        seed_write(&s, "wait");
 
         /* Framing: a prefix over the maximum, a truncated frame, garbage. */
         seed_start(&s, HELLO);
