@@ -13,8 +13,11 @@
 int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms)
 {
         shmv__error_clear();
-        if (!c || what <= 0 || (what & ~(SHMV_WAIT_EXISTS | SHMV_WAIT_SEALED)))
+        if (!c)
                 return -EINVAL;
+        if (what <= 0 || (what & ~(SHMV_WAIT_EXISTS | SHMV_WAIT_SEALED)))
+                return shmv__error_setf(
+                        -EINVAL, "what %d: SHMV_WAIT_EXISTS, SHMV_WAIT_SEALED or both", what);
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         Shmview__WaitRequest body = SHMVIEW__WAIT_REQUEST__INIT;
         int r = shmv__name_field(&body.name, name);
