@@ -268,13 +268,23 @@ PyDoc_STRVAR(
         "it was sealed does not end the wait. Other threads' calls on the client go on\n"
         "meanwhile, and the client's own timeout (set_timeout) does not cut it short.");
 
+struct wait_args {
+        int what;
+        int timeout_ms;
+};
+
+static int do_wait(shmv_client *c, const char *name, void *args)
+{
+        const struct wait_args *a = args;
+        return shmv_segment_wait(c, name, a->what, a->timeout_ms);
+}
+
 static PyObject *client_wait(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", "sealed", "timeout", NULL};
-        PyObject *name, *b, *timeout = Py_None;
+        PyObject *name, *timeout = Py_None;
         int sealed = 0;
-        int ms = -1;
-        shmv_client *c;
+        struct wait_args a = {.timeout_ms = -1};
         int r;
 
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pO:wait", kwlist, &name, &sealed, &timeout))
@@ -288,24 +298,12 @@ static PyObject *client_wait(ClientObject *self, PyObject *args, PyObject *kwds)
                         return NULL;
                 }
                 /* Whole milliseconds, rounded up: the deadline never comes early. */
-                ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
+                a.timeout_ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
         }
-        b = name_bytes(name);
-        if (!b)
-                return NULL;
-        c = client_enter(self);
-        if (!c) {
-                Py_DECREF(b);
-                return NULL;
-        }
-        Py_BEGIN_ALLOW_THREADS
-        r = shmv_segment_wait(c, PyBytes_AS_STRING(b), sealed ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS,
-                              ms);
-        Py_END_ALLOW_THREADS
-        client_leave(self);
-        Py_DECREF(b);
+        a.what = sealed ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS;
+        r = client_call(self, name, do_wait, &a);
         if (r < 0)
-                return shmv__py_set_daemon_error(r, name);
+                return call_error(r, name);
         Py_RETURN_NONE;
 }
 
