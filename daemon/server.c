@@ -9,8 +9,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +32,9 @@
 #define OUT_LOW (64u * 1024u)
 /* Reads per readiness callback, so one busy client cannot starve the others. */
 #define READS_PER_EVENT 4
+/* Connections accepted per readiness of the listening socket: a flood of connections waits
+ * its turn behind the clients already served, one loop iteration at a time. */
+#define ACCEPTS_PER_EVENT 16
 /* Replies one sendmsg() sends at most. */
 #define OUT_BATCH 64
 /* How long accepting pauses when descriptors run out and the reserve one is gone. */
@@ -38,6 +44,12 @@
 #define REFUSED_MAX 64u
 /* At most one warning about refused connections in this long. */
 #define REFUSE_WARN_MS 10000
+/* Descriptors sent in replies that may still be unread, per connection and per uid: past
+ * them a reply carrying one waits, and the connection is not read (docs/security.md,
+ * "Connections"). The kernel charges every descriptor in flight to the daemon's user, up to
+ * its RLIMIT_NOFILE, past which every send carrying one fails for every client. */
+#define FDS_UNREAD_PER_CONN 64u
+#define FDS_UNREAD_PER_UID 256u
 
 typedef struct shmv__out shmv__out;
 
@@ -53,7 +65,11 @@ typedef enum conn_state {
          * misbehaving client told why, or a watcher that overflowed. */
         CONN_FLUSHING,
         CONN_FAILED, /* closed once the current dispatch is done, its output dropped */
-        CONN_CLOSED, /* off the server's list; the struct waits for its last reference */
+        /* Closed to the rest of the daemon (its views released, its output dropped, off the
+         * served list), but its socket is kept until the peer has taken the descriptors sent
+         * to it: on the lingering list, still counted as a client of its uid. */
+        CONN_LINGER,
+        CONN_CLOSED, /* socket closed; the struct waits for its last reference */
 } conn_state;
 
 struct shmv__conn {
@@ -74,8 +90,12 @@ struct shmv__conn {
         shmv__view_table views; /* counted in uid_usage->views */
         shmv__uid_usage *uid_usage; /* its uid's, while served; NULL when refused */
         int events; /* what poll watches */
+        /* Descriptors sent since the socket's output was last seen all read (SIOCOUTQ 0): an
+         * upper bound on those still in flight to the peer. */
+        unsigned fds_unread;
         bool greeted; /* hello answered */
-        uint64_t stalled_since; /* uv_now() when paused, or when a send last made progress */
+        /* uv_now() when it paused or began flushing, or when a send last made progress */
+        uint64_t stalled_since;
         /* Over a client limit: the first request gets EUSERS with this message and the
          * connection is closed. Not counted in nconns. */
         const char *refuse_why;
@@ -99,6 +119,7 @@ static void on_conn_poll(uv_poll_t *handle, int status, int events);
 static void on_listen_poll(uv_poll_t *handle, int status, int events);
 static void on_accept_timer(uv_timer_t *timer);
 static void on_stall_timer(uv_timer_t *timer);
+static void timer_arm(shmv__server *s);
 
 static void out_free(shmv__out *o)
 {
@@ -110,17 +131,16 @@ int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment 
 {
         ssize_t len = shmv__wire_frame_size(&resp->base, SHMV__MAX_FRAME);
         if (len < 0) {
-                log_error("client %" PRIu64 ": cannot pack a reply: %s", c->serial,
-                          strerror((int)-len));
                 shmv__conn_fail(c);
-                return (int)len;
+                return log_error_errno((int)len, "client %" PRIu64 ": cannot pack a reply: %m",
+                                       c->serial);
         }
         /* One allocation for the queue entry and its frame. */
         shmv__out *o = malloc(sizeof(*o) + (size_t)len);
         if (!o) {
-                log_error("client %" PRIu64 ": out of memory queueing a reply", c->serial);
                 shmv__conn_fail(c);
-                return -ENOMEM;
+                return log_error_errno(ENOMEM, "client %" PRIu64 ": queueing a reply: %m",
+                                       c->serial);
         }
         *o = (shmv__out){.buf = (uint8_t *)(o + 1), .len = (size_t)len, .fd = -1};
         shmv__wire_frame_write(&resp->base, (size_t)len, o->buf);
@@ -138,6 +158,39 @@ int shmv__conn_send(shmv__conn *c, const Shmview__Response *resp, shmv__segment 
         return 0;
 }
 
+/* Counts n more (or fewer) descriptors that may be unread by c's peer. */
+static void fds_add(shmv__conn *c, int n)
+{
+        c->fds_unread += n;
+        c->server->fds_unread += n;
+        if (c->uid_usage)
+                c->uid_usage->fds += n;
+        if (n > 0)
+                timer_arm(c->server);
+}
+
+/* Nothing sent is left unread in the socket (SIOCOUTQ counts what the peer has not taken):
+ * the peer has every descriptor sent to it, or is gone. */
+static void fds_check(shmv__conn *c)
+{
+        int outq;
+        if (c->fds_unread > 0 && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq == 0)
+                fds_add(c, -(int)c->fds_unread);
+}
+
+/* The next reply carries a descriptor and c's peer, its uid or everyone has as many unread
+ * as they may: it waits. */
+static bool fds_held(const shmv__conn *c)
+{
+        const shmv__out *o = c->out_head;
+        if (!o || o->sent > 0 || o->fd < 0)
+                return false;
+        const shmv__server *s = c->server;
+        return c->fds_unread >= FDS_UNREAD_PER_CONN || s->fds_unread >= s->fds_unread_max ||
+               (c->uid_usage && c->uid_usage->fds >= FDS_UNREAD_PER_UID &&
+                shmv__uid_limited(c->peer.uid));
+}
+
 /* Sends what the socket takes, the replies queued one after another in one sendmsg() each
  * (up to OUT_BATCH of them): a descriptor rides with the first byte of its reply, so a batch
  * starts at a reply that carries one, if any, and ends before the next. */
@@ -148,6 +201,11 @@ static void conn_flush(shmv__conn *c)
                 size_t niov = 0;
                 shmv__out *o = c->out_head;
                 int fd = o->sent == 0 ? o->fd : -1;
+                if (fd >= 0) {
+                        fds_check(c);
+                        if (fds_held(c))
+                                return; /* until the stall timer sees them read */
+                }
                 for (shmv__out *b = o; b && niov < OUT_BATCH; b = b->next) {
                         if (b != o && b->fd >= 0)
                                 break;
@@ -166,9 +224,10 @@ static void conn_flush(shmv__conn *c)
                         shmv__conn_fail(c);
                         return;
                 }
+                if (fd >= 0)
+                        fds_add(c, 1); /* it went with the first byte */
                 c->out_bytes -= (size_t)n;
-                if (c->state == CONN_PAUSED)
-                        c->stalled_since = uv_now(c->server->loop);
+                c->stalled_since = uv_now(c->server->loop);
                 /* Retire what went out whole; a partial one is resumed next time. */
                 for (size_t left = (size_t)n; left > 0;) {
                         o = c->out_head;
@@ -185,25 +244,42 @@ static void conn_flush(shmv__conn *c)
         }
 }
 
-/* Moves c to state, keeping the server's count of paused connections. Pausing stops reading
- * a client whose replies back up; the stall timer disconnects it if they do not drain within
- * stall_timeout_ms. */
+/* Paused, or flushing before the close: the peer must read for the connection to move on,
+ * and the stall timer closes it when it does not. */
+static bool state_may_stall(conn_state state)
+{
+        return state == CONN_PAUSED || state == CONN_FLUSHING;
+}
+
+/* Moves c to state, keeping the server's count of connections that may stall. Pausing stops
+ * reading a client whose replies back up; flushing reads nothing more. In either, the stall
+ * timer disconnects it if its output does not move for stall_timeout_ms. */
 static void conn_set_state(shmv__conn *c, conn_state state)
 {
         shmv__server *s = c->server;
         if (c->state == state)
                 return;
-        if (c->state == CONN_PAUSED)
-                s->npaused--;
+        if (state_may_stall(c->state))
+                s->nstalling--;
         c->state = state;
-        if (state != CONN_PAUSED)
+        if (!state_may_stall(state))
                 return;
-        s->npaused++;
+        s->nstalling++;
         c->stalled_since = uv_now(s->loop);
+        timer_arm(s);
+}
+
+/* Starts the stall timer when a connection may stall or descriptors may be unread. */
+static void timer_arm(shmv__server *s)
+{
         uint64_t timeout = s->config.limits.stall_timeout_ms;
-        if (timeout == 0 || uv_is_active((uv_handle_t *)&s->stall_timer))
+        if (s->stopping || uv_is_active((uv_handle_t *)&s->stall_timer) ||
+            ((timeout == 0 || s->nstalling == 0) && s->fds_unread == 0))
                 return;
-        uint64_t every = timeout / 4 < 50 ? 50 : timeout / 4 > 1000 ? 1000 : timeout / 4;
+        uint64_t every = timeout == 0         ? 1000
+                         : timeout / 4 < 50   ? 50
+                         : timeout / 4 > 1000 ? 1000
+                                              : timeout / 4;
         uv_timer_start(&s->stall_timer, on_stall_timer, every, every);
 }
 
@@ -230,14 +306,15 @@ static bool conn_wants_read(const shmv__conn *c)
         return c->state == CONN_READING && !c->server->draining;
 }
 
-/* Answers the complete frames buffered, as long as the output queue has room and no request
- * runs on the threadpool (shmv__conn_pool_begin). */
+/* Answers the complete frames buffered, as long as the output queue has room, its peer may
+ * have more descriptors in flight, and no request runs on the threadpool
+ * (shmv__conn_pool_begin). */
 static void conn_process(shmv__conn *c)
 {
         while (c->state == CONN_READING) {
-                if (c->out_bytes > OUT_HIGH) {
+                if (c->out_bytes > OUT_HIGH || fds_held(c)) {
                         conn_flush(c);
-                        if (c->out_bytes > OUT_HIGH) {
+                        if (c->out_bytes > OUT_HIGH || fds_held(c)) {
                                 if (c->state == CONN_READING)
                                         conn_set_state(c, CONN_PAUSED);
                                 return;
@@ -320,6 +397,36 @@ static void conn_read(shmv__conn *c)
         }
 }
 
+static void list_append(shmv__conn_list *l, shmv__conn *c)
+{
+        c->next = NULL;
+        c->prev = l->tail;
+        if (l->tail)
+                l->tail->next = c;
+        else
+                l->head = c;
+        l->tail = c;
+}
+
+static void list_remove(shmv__conn_list *l, shmv__conn *c)
+{
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                l->head = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                l->tail = c->prev;
+        c->prev = c->next = NULL;
+}
+
+/* The list c is on. */
+static shmv__conn_list *conn_list(shmv__conn *c)
+{
+        return c->refuse_why ? &c->server->refused : &c->server->conns;
+}
+
 static void conn_unref(shmv__conn *c)
 {
         assert(c->refs > 0);
@@ -329,15 +436,11 @@ static void conn_unref(shmv__conn *c)
         free(c);
 }
 
-/* The socket goes now; what a create in progress still reads of the connection (its peer, for
- * logs and events) goes with the last reference. */
+/* What a create in progress still reads of the connection (its peer, for logs and events)
+ * goes with the last reference. */
 static void on_conn_closed(uv_handle_t *handle)
 {
-        shmv__conn *c = handle->data;
-        close(c->fd);
-        c->fd = -1;
-        shmv__wire_in_free(&c->in);
-        conn_unref(c);
+        conn_unref(handle->data);
 }
 
 static unsigned uid_clients(shmv__server *s, uid_t uid)
@@ -371,14 +474,47 @@ static void uid_usage_sub(shmv__server *s, uid_t uid)
         }
 }
 
+/* The socket goes: closed, and the client's place in its uid's count given back. */
+static void conn_close_socket(shmv__conn *c)
+{
+        shmv__server *s = c->server;
+        if (c->fds_unread > 0)
+                fds_add(c, -(int)c->fds_unread);
+        if (c->uid_usage) {
+                c->views.uid_views = NULL;
+                c->uid_usage = NULL;
+                uid_usage_sub(s, c->peer.uid);
+        }
+        conn_set_state(c, CONN_CLOSED);
+        /* The descriptor and the input buffer go now, not in the close callback: a flood of
+         * connections must not hold descriptors for a loop iteration longer. The closed poll
+         * handle no longer watches the descriptor. */
+        uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+        close(c->fd);
+        c->fd = -1;
+        shmv__wire_in_free(&c->in);
+}
+
+/* A lingering connection whose peer has taken every descriptor, or went. */
+static void conn_linger_end(shmv__conn *c)
+{
+        shmv__server *s = c->server;
+        list_remove(&s->lingering, c);
+        s->nlingering--;
+        log_debug("client %" PRIu64 ": its peer took the descriptors in flight, closing",
+                  c->serial);
+        conn_close_socket(c);
+}
+
 static void conn_close(shmv__conn *c)
 {
-        if (c->state == CONN_CLOSED)
+        if (c->state >= CONN_LINGER)
                 return;
         /* A request on the threadpool holds a reference; it finishes all the same. */
         bool pool = c->state == CONN_POOL;
-        conn_set_state(c, CONN_CLOSED);
+        conn_set_state(c, CONN_LINGER);
         shmv__server *s = c->server;
+        list_remove(conn_list(c), c);
         if (c->refuse_why)
                 s->nrefused--;
         else
@@ -391,11 +527,6 @@ static void conn_close(shmv__conn *c)
          * uid's views, are exact from here on; the memory of the connection itself goes in
          * the close callback. */
         shmv__view_table_done(&c->views);
-        if (c->uid_usage) {
-                c->views.uid_views = NULL;
-                c->uid_usage = NULL;
-                uid_usage_sub(s, c->peer.uid);
-        }
         while (c->out_head) {
                 shmv__out *o = c->out_head;
                 c->out_head = o->next;
@@ -403,16 +534,24 @@ static void conn_close(shmv__conn *c)
         }
         c->out_tail = NULL;
         c->out_bytes = 0;
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                s->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
         log_debug("client %" PRIu64 " disconnected, %u views released%s", c->serial, nviews,
                   pool ? "; its create in progress is finished all the same" : "");
-        uv_close((uv_handle_t *)&c->poll, on_conn_closed);
-        if (s->draining && !s->conns)
+        /* Closing the socket would leave what the peer has not read in its socket, charged to
+         * the daemon's user for as long as the peer keeps it: kept until it is read instead,
+         * and still counted against the uid. */
+        fds_check(c);
+        if (c->fds_unread > 0 && !s->stopping) {
+                uv_poll_stop(&c->poll);
+                c->events = 0;
+                shmv__wire_in_free(&c->in);
+                list_append(&s->lingering, c);
+                s->nlingering++;
+                log_debug("client %" PRIu64 ": %u descriptors may be unread, kept until they are",
+                          c->serial, c->fds_unread);
+        } else {
+                conn_close_socket(c);
+        }
+        if (s->draining && !s->conns.head && !s->refused.head)
                 shmv__server_stop(s);
 }
 
@@ -421,7 +560,7 @@ static void conn_update_poll(shmv__conn *c)
         int events = 0;
         if (conn_wants_read(c))
                 events |= UV_READABLE;
-        if (c->out_head)
+        if (c->out_head && !fds_held(c))
                 events |= UV_WRITABLE;
         if (events == c->events)
                 return;
@@ -437,11 +576,11 @@ static void conn_update_poll(shmv__conn *c)
 /* After reading or writing: send, resume a paused client, close what is done. */
 static void conn_service(shmv__conn *c)
 {
-        if (c->state == CONN_CLOSED)
+        if (c->state >= CONN_LINGER)
                 return;
         if (c->state != CONN_FAILED)
                 conn_flush(c);
-        if (c->state == CONN_PAUSED && c->out_bytes <= OUT_LOW) {
+        if (c->state == CONN_PAUSED && c->out_bytes <= OUT_LOW && !fds_held(c)) {
                 conn_set_state(c, CONN_READING);
                 /* Frames may be buffered already, with nothing more to read to wake us. */
                 conn_process(c);
@@ -467,7 +606,7 @@ static void conn_service(shmv__conn *c)
 static void on_conn_poll(uv_poll_t *handle, int status, int events)
 {
         shmv__conn *c = handle->data;
-        if (c->state == CONN_CLOSED)
+        if (c->state >= CONN_LINGER)
                 return;
         if (status < 0) {
                 log_debug("client %" PRIu64 ": poll: %s", c->serial, uv_strerror(status));
@@ -505,7 +644,7 @@ static int peer_groups(int fd, shmv__peer *peer)
 /* Why a new connection of uid is over a limit, or NULL. */
 static const char *over_limit(shmv__server *s, uid_t uid)
 {
-        if (s->nconns >= s->config.limits.max_clients)
+        if (s->nconns + s->nlingering >= s->config.limits.max_clients)
                 return "too many clients connected (max_clients)";
         if (shmv__uid_limited(uid) && uid_clients(s, uid) >= s->config.limits.max_clients_per_uid)
                 return "too many clients of this uid connected (max_clients_per_uid)";
@@ -527,17 +666,6 @@ static void refuse_log(shmv__server *s, const struct ucred *cred, const char *wh
         s->refused_unlogged = 0;
 }
 
-/* Makes room in the pool of refused connections by closing the oldest. */
-static void refused_evict(shmv__server *s)
-{
-        shmv__conn *oldest = NULL;
-        for (shmv__conn *c = s->conns; c; c = c->next)
-                if (c->refuse_why)
-                        oldest = c; /* the list is newest first */
-        if (oldest)
-                conn_close(oldest);
-}
-
 static void conn_new(shmv__server *s, int fd)
 {
         struct ucred cred;
@@ -550,8 +678,9 @@ static void conn_new(shmv__server *s, int fd)
         const char *refuse_why = over_limit(s, cred.uid);
         if (refuse_why) {
                 refuse_log(s, &cred, refuse_why);
+                /* Room in the pool of refused connections: the oldest goes. */
                 if (s->nrefused >= REFUSED_MAX)
-                        refused_evict(s);
+                        conn_close(s->refused.head);
         }
 
         int r;
@@ -591,12 +720,9 @@ static void conn_new(shmv__server *s, int fd)
         shmv__inspect_comm(cred.pid, c->comm);
 
         c->serial = ++s->next_serial;
-        c->next = s->conns;
-        if (s->conns)
-                s->conns->prev = c;
-        s->conns = c;
+        c->refuse_why = refuse_why;
+        list_append(conn_list(c), c);
         if (refuse_why) {
-                c->refuse_why = refuse_why;
                 s->nrefused++;
         } else {
                 s->nconns++;
@@ -640,8 +766,9 @@ static void accept_emfile(shmv__server *s, int err)
         }
         close(s->reserve_fd);
         s->reserve_fd = -1;
+        /* Bounded like accepting, so that a flood cannot keep the loop here. */
         unsigned dropped = 0;
-        for (;;) {
+        for (int i = 0; i < ACCEPTS_PER_EVENT * 16; i++) {
                 int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                         if (errno == EINTR || errno == ECONNABORTED)
@@ -660,23 +787,53 @@ static void accept_emfile(shmv__server *s, int err)
 }
 
 /* Disconnects the clients whose replies have not drained for stall_timeout_ms. */
+static void stall_check(shmv__conn_list *l, uint64_t now)
+{
+        for (shmv__conn *c = l->head, *next; c; c = next) {
+                next = c->next;
+                uint32_t timeout = c->server->config.limits.stall_timeout_ms;
+                if (!state_may_stall(c->state) || !c->out_head || now - c->stalled_since < timeout)
+                        continue;
+                log_warning("client %" PRIu64 " (pid %d uid %u) has not read its replies for "
+                            "%" PRIu32 " ms %s, disconnecting",
+                            c->serial, (int)c->peer.pid, (unsigned)c->peer.uid, timeout,
+                            c->state == CONN_PAUSED ? "while sending more requests"
+                                                    : "before its connection was to close");
+                conn_close(c);
+        }
+}
+
+/* Disconnects the clients whose replies have not moved for stall_timeout_ms: paused ones, and
+ * those that were to be closed once their output was sent (a watcher that overflowed, a
+ * refused client), which would otherwise hold their place for ever. */
 static void on_stall_timer(uv_timer_t *timer)
 {
         shmv__server *s = timer->data;
         uint64_t now = uv_now(s->loop);
-        for (shmv__conn *c = s->conns, *next; c; c = next) {
-                next = c->next;
-                if (c->state != CONN_PAUSED ||
-                    now - c->stalled_since < s->config.limits.stall_timeout_ms)
-                        continue;
-                log_warning("client %" PRIu64 " (pid %d uid %u) has not read its replies for "
-                            "%" PRIu32 " ms while sending more requests, disconnecting",
-                            c->serial, (int)c->peer.pid, (unsigned)c->peer.uid,
-                            s->config.limits.stall_timeout_ms);
-                conn_close(c);
+        if (s->config.limits.stall_timeout_ms > 0) {
+                stall_check(&s->conns, now);
+                stall_check(&s->refused, now);
         }
-        if (s->npaused == 0)
+        shmv__server_check_fds(s);
+        if ((s->config.limits.stall_timeout_ms == 0 || s->nstalling == 0) && s->fds_unread == 0)
                 uv_timer_stop(timer);
+}
+
+void shmv__server_check_fds(shmv__server *s)
+{
+        for (shmv__conn *c = s->lingering.head, *next; c; c = next) {
+                next = c->next;
+                fds_check(c);
+                if (c->fds_unread == 0)
+                        conn_linger_end(c);
+        }
+        for (shmv__conn *c = s->conns.head, *next; c; c = next) {
+                next = c->next;
+                fds_check(c);
+                /* A reply held for its descriptor may go now; nothing else would wake it. */
+                if (c->out_head && c->out_head->fd >= 0 && c->out_head->sent == 0)
+                        conn_service(c);
+        }
 }
 
 static void on_accept_timer(uv_timer_t *timer)
@@ -701,7 +858,8 @@ static void on_listen_poll(uv_poll_t *handle, int status, int events)
                 listener_pause(s);
                 return;
         }
-        for (;;) {
+        /* The poll is level triggered: what is left waiting makes it ready again next time. */
+        for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
                 int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd >= 0) {
                         conn_new(s, fd);
@@ -800,18 +958,15 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
         if (lstat(path, &st) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                log_error("%s: %m", path);
-                return -errno;
+                return log_error_errno(errno, "%s: %m", path);
         }
         if (!S_ISSOCK(st.st_mode)) {
                 log_error("%s exists and is not a socket; refusing to replace it", path);
                 return -EEXIST;
         }
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (probe < 0) {
-                log_error("socket: %m");
-                return -errno;
-        }
+        if (probe < 0)
+                return log_error_errno(errno, "socket: %m");
         int r = connect(probe, (const struct sockaddr *)addr, sizeof(*addr));
         int err = r < 0 ? errno : 0;
         close(probe);
@@ -820,8 +975,7 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
                 return -EADDRINUSE;
         }
         if (err != ECONNREFUSED) {
-                log_error("cannot tell whether a daemon listens on %s: %s", path, strerror(err));
-                return -err;
+                return log_error_errno(err, "cannot tell whether a daemon listens on %s: %m", path);
         }
         if (st.st_uid != geteuid()) {
                 log_error("stale socket %s belongs to uid %u; refusing to replace it", path,
@@ -829,10 +983,8 @@ static int check_existing(const char *path, const struct sockaddr_un *addr)
                 return -EPERM;
         }
         log_info("removing stale socket %s", path);
-        if (unlink(path) < 0 && errno != ENOENT) {
-                log_error("unlink %s: %m", path);
-                return -errno;
-        }
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_error_errno(errno, "unlink %s: %m", path);
         return 0;
 }
 
@@ -976,6 +1128,13 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         s->listen_fd = -1;
         s->reserve_fd = -1;
         s->uid_usage = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
+        /* The kernel refuses a descriptor in flight past RLIMIT_NOFILE of them for the
+         * sender's user (root excepted): half, the other half left to the rest of the user. */
+        struct rlimit nofile;
+        s->fds_unread_max = 4096;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+                s->fds_unread_max =
+                        nofile.rlim_cur / 2 > UINT_MAX ? UINT_MAX : (unsigned)(nofile.rlim_cur / 2);
         s->started_usec = shmv__now_usec();
         s->started_mono_usec = shmv__mono_usec();
 
@@ -1011,9 +1170,8 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
                 goto fail_uv;
         return 0;
 
-fail_uv:
-        log_error("event loop: %s", uv_strerror(r));
-        return r;
+fail_uv: /* libuv's codes are negative errnos on Linux */
+        return log_error_errno(r, "event loop: %m");
 }
 
 /* The listening socket's descriptor goes with its handle: a closed poll handle watches it no
@@ -1054,8 +1212,12 @@ void shmv__server_stop(shmv__server *s)
                 close(s->reserve_fd);
                 s->reserve_fd = -1;
         }
-        while (s->conns)
-                conn_close(s->conns);
+        while (s->conns.head)
+                conn_close(s->conns.head);
+        while (s->refused.head)
+                conn_close(s->refused.head);
+        while (s->lingering.head)
+                conn_linger_end(s->lingering.head);
         if (s->uid_usage) {
                 g_hash_table_destroy(s->uid_usage);
                 s->uid_usage = NULL;
@@ -1083,22 +1245,24 @@ void shmv__server_shutdown(shmv__server *s)
         uv_close((uv_handle_t *)&s->listener, NULL);
         close_listen_fd(s);
         uv_timer_stop(&s->accept_timer);
-        if (s->conns)
+        if (s->conns.head || s->refused.head)
                 uv_timer_start(&s->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
         /* Answer what each client already sent; conn_service() closes it once all is sent.
          * The next pointer is read first: the connection may go. */
-        for (shmv__conn *c = s->conns, *next; c; c = next) {
-                next = c->next;
-                conn_process(c);
-                conn_service(c);
-        }
-        if (!s->conns)
+        shmv__conn_list *lists[] = {&s->conns, &s->refused};
+        for (size_t i = 0; i < 2; i++)
+                for (shmv__conn *c = lists[i]->head, *next; c; c = next) {
+                        next = c->next;
+                        conn_process(c);
+                        conn_service(c);
+                }
+        if (!s->conns.head && !s->refused.head)
                 shmv__server_stop(s);
 }
 
 void shmv__conn_wake(shmv__conn *c)
 {
-        if (c->state == CONN_CLOSED)
+        if (c->state >= CONN_LINGER)
                 return;
         int events = c->events | UV_WRITABLE;
         if (events != c->events && uv_poll_start(&c->poll, events, on_conn_poll) == 0)
@@ -1118,7 +1282,7 @@ void shmv__conn_pool_done(shmv__conn *c)
         c->server->nblocked--;
         if (c->state == CONN_POOL)
                 conn_set_state(c, CONN_READING);
-        if (c->state != CONN_CLOSED) {
+        if (c->state < CONN_LINGER) {
                 /* What was read behind the request is buffered already, and may be all there
                  * is: no readiness would come for it. */
                 conn_process(c);
@@ -1129,10 +1293,7 @@ void shmv__conn_pool_done(shmv__conn *c)
 
 shmv__conn *shmv__server_next_conn(const shmv__server *s, const shmv__conn *c)
 {
-        shmv__conn *x = c ? c->next : s->conns;
-        while (x && x->refuse_why)
-                x = x->next;
-        return x;
+        return c ? c->next : s->conns.head;
 }
 
 shmv__server *shmv__conn_server(const shmv__conn *c)

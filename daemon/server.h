@@ -47,11 +47,18 @@ typedef struct shmv__watcher shmv__watcher;
  * docs/performance.md, "Where the time goes, and what was changed"). */
 #define SHMV__CREATE_ASYNC_MIN (UINT64_C(1) << 20)
 
-/* What the served connections of one uid hold together. */
+/* What the served connections of one uid hold together (lingering ones included). */
 typedef struct shmv__uid_usage {
         unsigned clients;
         unsigned views;
+        unsigned fds; /* sent in replies that may still be unread (shmv__conn_fds_unread) */
 } shmv__uid_usage;
+
+/* A list of connections, oldest first. */
+typedef struct shmv__conn_list {
+        shmv__conn *head;
+        shmv__conn *tail;
+} shmv__conn_list;
 
 struct shmv__server {
         uv_loop_t *loop;
@@ -63,7 +70,8 @@ struct shmv__server {
          * closes those that are initialized and not closing yet (uv_walk). */
         uv_poll_t listener;
         uv_timer_t accept_timer; /* restarts accepting after running out of descriptors */
-        uv_timer_t stall_timer; /* runs while some connection is paused */
+        /* Runs while some connection may stall (nstalling) or descriptors may be unread */
+        uv_timer_t stall_timer;
         uv_timer_t drain_timer; /* closes what is left when draining takes too long */
         uv_signal_t sigterm;
         uv_signal_t sigint;
@@ -72,10 +80,24 @@ struct shmv__server {
         bool stopping;
         dev_t sock_dev;
         ino_t sock_ino;
-        shmv__conn *conns;
-        unsigned nconns; /* served, refused ones not included */
-        unsigned nrefused; /* waiting for their first request, to be told why */
-        unsigned npaused;
+        shmv__conn_list conns; /* served */
+        /* Over a client limit, waiting for their first request to be told why: the oldest is
+         * closed untold to make room. */
+        shmv__conn_list refused;
+        /* Closed, but kept until their peer has taken the descriptors sent to it: the daemon's
+         * user is charged for descriptors in flight until then (docs/security.md,
+         * "Connections"). They count against their uid's clients, and the total. */
+        shmv__conn_list lingering;
+        unsigned nconns; /* served, refused and lingering ones not included */
+        unsigned nrefused;
+        unsigned nlingering;
+        /* Descriptors sent in replies that may still be unread, and the bound on them: half of
+         * the daemon's RLIMIT_NOFILE, the kernel's limit on them (ETOOMANYREFS). */
+        unsigned fds_unread;
+        unsigned fds_unread_max;
+        /* Paused, or to be closed once their output is sent: the stall timer closes those
+         * whose output does not move for stall_timeout_ms. */
+        unsigned nstalling;
         unsigned nblocked; /* requests in progress on the threadpool, closed connections' too */
         GHashTable *uid_usage; /* uid -> shmv__uid_usage of its served connections, no zeros */
         uint64_t refuse_warned_at; /* uv_now() of the last warning about a refusal */
@@ -104,6 +126,11 @@ void shmv__server_stop(shmv__server *s);
 int shmv__socket_listen(const shmv__config *cfg, int *ret_fd, struct stat *ret_st);
 /* Unlinks the socket file at path if it is still the one with that device and inode. */
 void shmv__socket_remove(const char *path, dev_t dev, ino_t ino);
+
+/* What the stall timer does for descriptors in flight: takes back those the peers have read,
+ * sends the replies held for them, and closes the lingering connections whose peer took
+ * everything or went. */
+void shmv__server_check_fds(shmv__server *s);
 
 /* A graceful stop (SIGTERM): tells the service manager STOPPING=1, stops accepting and
  * reading, answers the complete requests already received, sends every queued reply, then

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,14 @@
 static char tmpdir[] = "/tmp/shmview-test-XXXXXX";
 static char sock_path[108];
 static pid_t daemon_pid = -1;
+static uid_t daemon_uid; /* 0: root */
+static unsigned long daemon_nofile; /* 0: inherited */
+
+void th_daemon_user(uid_t uid, unsigned long nofile)
+{
+        daemon_uid = uid;
+        daemon_nofile = nofile;
+}
 
 const char *th_socket_path(void)
 {
@@ -186,6 +195,10 @@ static void daemon_start(const char *const *extra)
         }
         /* Other uids must reach the socket for the permission tests. */
         chmod(tmpdir, 0755);
+        if (daemon_uid != 0 && chown(tmpdir, daemon_uid, daemon_uid) < 0) {
+                perror("chown");
+                exit(1);
+        }
         snprintf(sock_path, sizeof(sock_path), "%s/shmview.sock", tmpdir);
         setenv("SHMVIEW_SOCKET", sock_path, 1);
 
@@ -197,6 +210,13 @@ static void daemon_start(const char *const *extra)
 
         daemon_pid = fork();
         if (daemon_pid == 0) {
+                struct rlimit rl = {daemon_nofile, daemon_nofile};
+                if (daemon_nofile > 0 && setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        perror("setrlimit");
+                        _exit(127);
+                }
+                if (daemon_uid != 0)
+                        th_become(daemon_uid, daemon_uid);
                 execv(argv[0], (char **)(uintptr_t)argv);
                 perror("execv shmviewd");
                 _exit(127);

@@ -32,6 +32,11 @@ int th_main(int argc, char **argv, const th_test *tests, size_t n, const char *c
 /* The same for tests that start their own daemons, or need none. */
 int th_main_no_daemon(int argc, char **argv, const th_test *tests, size_t n);
 
+/* Before th_main(): the daemon runs as uid (its gid too, no supplementary groups) instead of
+ * root, as the shipped unit runs it, owning the socket's directory; with nofile > 0 its
+ * descriptor limit, soft and hard, is nofile (it may raise the soft one to the hard one only). */
+void th_daemon_user(uid_t uid, unsigned long nofile);
+
 const char *th_socket_path(void);
 pid_t th_daemon_pid(void);
 /* Open descriptors of process pid now (0: this process, not counting the one this reads

@@ -266,6 +266,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (drain(fd))
                 uv_run(&loop, UV_RUN_NOWAIT);
         close(fd);
+        /* A connection closed with descriptors its peer had not read yet lingers until the
+         * stall timer sees them taken: look now rather than wait for it. */
+        shmv__server_check_fds(&server);
+        if (server.nlingering > 0) {
+                fprintf(stderr, "fuzz-daemon: connection still lingering after its peer went\n");
+                abort();
+        }
         uv_run(&loop, UV_RUN_NOWAIT); /* close callbacks */
         /* A create outlives its connection when the daemon closed that under it, and a close
          * job the segment it freed: both must end before the registry they update is freed
