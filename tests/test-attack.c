@@ -47,12 +47,6 @@ static uint64_t now_us(void)
         return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void pause_ms(int ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
 /* The number after prefix on its line of /proc/DAEMON/file. */
 static unsigned long long daemon_proc(const char *file, const char *prefix)
 {
@@ -68,7 +62,7 @@ static unsigned long long daemon_proc(const char *file, const char *prefix)
                         break;
                 }
         fclose(f);
-        CHECK(v > 0);
+        CHECK_GT(v, 0);
         return v;
 }
 
@@ -82,7 +76,7 @@ static pid_t spawn_as(uid_t uid, void (*fn)(void *), void *arg)
 {
         fflush(stdout);
         pid_t pid = fork();
-        CHECK(pid >= 0);
+        CHECK_GE(pid, 0);
         if (pid == 0) {
                 th_become(uid, uid);
                 fn(arg);
@@ -155,7 +149,7 @@ static void status_timer(void *arg)
                 }
         }
         shmv_disconnect(c);
-        CHECK(write(out, &res, sizeof(res)) == (ssize_t)sizeof(res));
+        CHECK_EQ(write(out, &res, sizeof(res)), (ssize_t)sizeof(res));
 }
 
 static void test_connect_flood(void)
@@ -164,28 +158,28 @@ static void test_connect_flood(void)
         unsigned long long rss_before = daemon_rss_kb();
         int base_fds = th_daemon_fd_count();
         int p[2];
-        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
         pid_t victim = spawn_as(VICTIM, status_timer, &p[1]);
-        pause_ms(50);
+        th_sleep_ms(50);
         pid_t attacker = spawn_as(ATTACKER, flooder, NULL);
         close(p[1]);
         int max_fds = 0;
         unsigned long long max_rss = 0;
-        for (uint64_t end = now_us() + FLOOD_MS * 1000ull; now_us() < end; pause_ms(20)) {
+        for (uint64_t end = now_us() + FLOOD_MS * 1000ull; now_us() < end; th_sleep_ms(20)) {
                 int n = th_daemon_fd_count();
                 max_fds = n > max_fds ? n : max_fds;
                 unsigned long long rss = daemon_rss_kb();
                 max_rss = rss > max_rss ? rss : max_rss;
         }
-        CHECK(reap(attacker) == 0);
-        CHECK(reap(victim) == 0);
+        CHECK_EQ(reap(attacker), 0);
+        CHECK_EQ(reap(victim), 0);
         rtt_result res;
-        CHECK(read(p[0], &res, sizeof(res)) == (ssize_t)sizeof(res));
+        CHECK_EQ(read(p[0], &res, sizeof(res)), (ssize_t)sizeof(res));
         close(p[0]);
         /* Memory comes back once the flood is over. */
         unsigned long long rss_after = 0;
         for (int i = 0; i < 30; i++) {
-                pause_ms(100);
+                th_sleep_ms(100);
                 rss_after = daemon_rss_kb();
                 if (rss_after < rss_before + 2048)
                         break;
@@ -196,9 +190,9 @@ static void test_connect_flood(void)
              res.trips, res.worst_us / 1000.0, base_fds, max_fds, limit, rss_before / 1024.0,
              max_rss / 1024.0, rss_after / 1024.0);
         CHECK_OK(res.create);
-        CHECK(res.worst_us < FLOOD_WORST_RTT_MS * 1000ull);
-        CHECK((unsigned long long)max_fds + 64 < limit);
-        CHECK(rss_after < rss_before + 4096);
+        CHECK_LT(res.worst_us, FLOOD_WORST_RTT_MS * 1000ull);
+        CHECK_LT((unsigned long long)max_fds + 64, limit);
+        CHECK_LT(rss_after, rss_before + 4096);
 }
 
 /* ---- 4. replies carrying descriptors, never read ---- */
@@ -228,7 +222,7 @@ static void sync_start(attack_sync *sync)
 
 static void sync_ready_then_wait(attack_sync *sync)
 {
-        CHECK(write(sync->ready, "x", 1) == 1);
+        CHECK_EQ(write(sync->ready, "x", 1), 1);
         char c;
         while (read(sync->done, &c, 1) < 0 && errno == EINTR)
                 ;
@@ -245,7 +239,7 @@ static pid_t attack_start(void (*fn)(void *), int *ret_done)
         close(ready[1]);
         close(done[0]);
         char c;
-        CHECK(read(ready[0], &c, 1) == 1);
+        CHECK_EQ(read(ready[0], &c, 1), 1);
         close(ready[0]);
         *ret_done = done[1];
         return pid;
@@ -287,15 +281,15 @@ static void fd_parker(void *arg)
         th_raw_connect_hello(&setup);
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("parked"));
-        CHECK(th_raw_create(&setup, name, strlen(name), 4096, 0600) == 0);
+        CHECK_EQ(th_raw_create(&setup, name, strlen(name), 4096, 0600), 0);
         Shmview__Request req;
         Shmview__OpenRequest o;
         open_request(&req, &o, name);
         uint8_t *one;
         size_t one_len;
-        CHECK(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &one, &one_len) == 0);
+        CHECK_EQ(shmv__wire_pack(&req.base, SHMV__MAX_FRAME, &one, &one_len), 0);
         static uint8_t opens[OPENS_PER_CONN * 64];
-        CHECK(one_len <= 64);
+        CHECK_LE(one_len, 64);
         for (int k = 0; k < OPENS_PER_CONN; k++)
                 memcpy(opens + k * one_len, one, one_len);
         free(one);
@@ -306,12 +300,12 @@ static void fd_parker(void *arg)
                 if (i % 2)
                         shutdown(conns[i].fd, SHUT_WR);
         }
-        pause_ms(STALL_MS + 500); /* the daemon answers what it will, and closes what it will */
+        th_sleep_ms(STALL_MS + 500); /* the daemon answers what it will, and closes what it will */
         sync_ready_then_wait(sync);
         /* How many descriptors the daemon left in flight to this uid, all told. */
         unsigned fds = 0;
         for (int i = 0; i < ATTACK_CONNS; i++) {
-                CHECK(fcntl(conns[i].fd, F_SETFL, O_NONBLOCK) == 0);
+                CHECK_EQ(fcntl(conns[i].fd, F_SETFL, O_NONBLOCK), 0);
                 char buf[65536];
                 union {
                         struct cmsghdr h;
@@ -339,8 +333,8 @@ static void fd_parker(void *arg)
         note("unread replies: %u descriptors were in flight to the attacker's %d connections "
              "(the daemon allows %d per uid)\n",
              fds, ATTACK_CONNS, FDS_UNREAD_PER_UID);
-        CHECK(fds <= FDS_UNREAD_PER_UID);
-        CHECK(th_raw_named(&setup, SHMVIEW__REQUEST__BODY_UNLINK, name, strlen(name)) == 0);
+        CHECK_LE(fds, FDS_UNREAD_PER_UID);
+        CHECK_EQ(th_raw_named(&setup, SHMVIEW__REQUEST__BODY_UNLINK, name, strlen(name)), 0);
         th_raw_close(&setup);
 }
 
@@ -367,8 +361,8 @@ static void test_unread_fd_replies(void)
         /* With the attacker's replies still unread, another uid's opens work. */
         int victim = reap(spawn_as(VICTIM, victim_opens, NULL));
         close(done);
-        CHECK(reap(attacker) == 0);
-        CHECK(victim == 0);
+        CHECK_EQ(reap(attacker), 0);
+        CHECK_EQ(victim, 0);
 }
 
 /* ---- 6. watchers that never read ---- */
@@ -393,7 +387,7 @@ static void stuck_watchers(void *arg)
                 Shmview__Request req;
                 Shmview__WatchRequest wr;
                 watch_request(&req, &wr);
-                CHECK(th_raw_call(&w[i], &req, NULL, NULL) == 0);
+                CHECK_EQ(th_raw_call(&w[i], &req, NULL, NULL), 0);
         }
         sync_ready_then_wait(sync);
         for (int i = 0; i < WATCHERS_PER_UID; i++)
@@ -408,7 +402,7 @@ static void ninth_watch(void *arg)
         int r;
         while ((r = shmv_watch_open(NULL, &w)) == -EUSERS &&
                now_us() - start < (STALL_MS + 3000) * 1000ull)
-                pause_ms(50);
+                th_sleep_ms(50);
         note("watchers: the ninth watch of the uid: %s after %.0f ms\n", shmv_strerror(r),
              (now_us() - start) / 1000.0);
         CHECK_OK(r);
@@ -434,9 +428,9 @@ static void test_watchers_never_read(void)
         shmv_disconnect(cl);
         /* Within the stall timeout (and a margin) the eight are gone, though the attacker
          * still holds its end of each, and the uid may watch again. */
-        CHECK(reap(spawn_as(ATTACKER, ninth_watch, NULL)) == 0);
+        CHECK_EQ(reap(spawn_as(ATTACKER, ninth_watch, NULL)), 0);
         close(done);
-        CHECK(reap(attacker) == 0);
+        CHECK_EQ(reap(attacker), 0);
 }
 
 int main(int argc, char **argv)
