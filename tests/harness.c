@@ -93,6 +93,15 @@ void th_fail_cmp(const char *file, int line, const char *a, const char *op, cons
         th_fail(file, line, "check failed: %s %s %s (%s %s %s)", a, op, b, sa, op, sb);
 }
 
+void th_note(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        fflush(stdout);
+}
+
 int64_t th_now_ms(void)
 {
         struct timespec ts;

@@ -69,6 +69,8 @@ void th_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)
 
 /* Milliseconds on the monotonic clock, and a sleep of that many. */
 int64_t th_now_ms(void);
+/* A figure for the log, on stdout, flushed at once (a test leaves with _exit). */
+void th_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void th_sleep_ms(int ms);
 
 #define CHECK(cond)                                                             \

@@ -30,16 +30,6 @@
 #define STALL_MS 1000
 #define DAEMON_NOFILE 1024
 
-/* A figure for the log (the test runs in a child that leaves with _exit: flush now). */
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        fflush(stdout);
-}
-
 static uint64_t now_us(void)
 {
         struct timespec ts;
@@ -114,7 +104,7 @@ static void flooder(void *arg)
                         n++;
                 close(fd);
         }
-        note("flood: %lu connections made and closed in %d ms\n", n, FLOOD_MS);
+        th_note("flood: %lu connections made and closed in %d ms\n", n, FLOOD_MS);
 }
 
 typedef struct rtt_result {
@@ -184,11 +174,11 @@ static void test_connect_flood(void)
                 if (rss_after < rss_before + 2048)
                         break;
         }
-        note("flood: another client's status: %lu round trips, worst %.1f ms; daemon "
-             "descriptors %d before, at most %d (limit %llu); RSS %.1f MiB before, at most "
-             "%.1f MiB, %.1f MiB after\n",
-             res.trips, res.worst_us / 1000.0, base_fds, max_fds, limit, rss_before / 1024.0,
-             max_rss / 1024.0, rss_after / 1024.0);
+        th_note("flood: another client's status: %lu round trips, worst %.1f ms; daemon "
+                "descriptors %d before, at most %d (limit %llu); RSS %.1f MiB before, at most "
+                "%.1f MiB, %.1f MiB after\n",
+                res.trips, res.worst_us / 1000.0, base_fds, max_fds, limit, rss_before / 1024.0,
+                max_rss / 1024.0, rss_after / 1024.0);
         CHECK_OK(res.create);
         CHECK_LT(res.worst_us, FLOOD_WORST_RTT_MS * 1000ull);
         CHECK_LT((unsigned long long)max_fds + 64, limit);
@@ -330,28 +320,35 @@ static void fd_parker(void *arg)
                 }
                 th_raw_close(&conns[i]);
         }
-        note("unread replies: %u descriptors were in flight to the attacker's %d connections "
-             "(the daemon allows %d per uid)\n",
-             fds, ATTACK_CONNS, FDS_UNREAD_PER_UID);
+        th_note("unread replies: %u descriptors were in flight to the attacker's %d connections "
+                "(the daemon allows %d per uid)\n",
+                fds, ATTACK_CONNS, FDS_UNREAD_PER_UID);
         CHECK_LE(fds, FDS_UNREAD_PER_UID);
         CHECK_EQ(th_raw_named(&setup, SHMVIEW__REQUEST__BODY_UNLINK, name, strlen(name)), 0);
         th_raw_close(&setup);
 }
 
-static void victim_opens(void *arg)
+/* Creates a segment, opens and releases a view of it n times (each open an event for the
+ * watchers), and removes it. */
+static void opens_of_own_segment(int n)
 {
-        (void)arg;
         shmv_client *c = th_connect();
         char name[64];
-        snprintf(name, sizeof(name), "%s", th_name("victim"));
+        snprintf(name, sizeof(name), "%s", th_name("opens"));
         CHECK_OK(shmv_segment_create(c, name, 4096, 0600));
-        for (int i = 0; i < 50; i++) {
+        for (int i = 0; i < n; i++) {
                 shmv_view *v = NULL;
                 CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v));
                 shmv_view_release(v);
         }
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
+}
+
+static void victim_opens(void *arg)
+{
+        (void)arg;
+        opens_of_own_segment(50);
 }
 
 static void test_unread_fd_replies(void)
@@ -403,8 +400,8 @@ static void ninth_watch(void *arg)
         while ((r = shmv_watch_open(NULL, &w)) == -EUSERS &&
                now_us() - start < (STALL_MS + 3000) * 1000ull)
                 th_sleep_ms(50);
-        note("watchers: the ninth watch of the uid: %s after %.0f ms\n", shmv_strerror(r),
-             (now_us() - start) / 1000.0);
+        th_note("watchers: the ninth watch of the uid: %s after %.0f ms\n", shmv_strerror(r),
+                (now_us() - start) / 1000.0);
         CHECK_OK(r);
         shmv_watch_close(w);
 }
@@ -415,17 +412,7 @@ static void test_watchers_never_read(void)
         pid_t attacker = attack_start(stuck_watchers, &done);
         /* Events until every watcher's queue is past its bound: the kernel's socket buffer
          * takes some 200 KiB first, then 64 KiB more are queued in the daemon. */
-        shmv_client *cl = th_connect();
-        char name[64];
-        snprintf(name, sizeof(name), "%s", th_name("ev"));
-        CHECK_OK(shmv_segment_create(cl, name, 4096, 0600));
-        for (int i = 0; i < 3000; i++) {
-                shmv_view *v = NULL;
-                CHECK_OK(shmv_view_open(cl, name, 0, SHMV_TO_END, SHMV_READ, &v));
-                shmv_view_release(v);
-        }
-        CHECK_OK(shmv_segment_unlink(cl, name));
-        shmv_disconnect(cl);
+        opens_of_own_segment(3000);
         /* Within the stall timeout (and a margin) the eight are gone, though the attacker
          * still holds its end of each, and the uid may watch again. */
         CHECK_EQ(reap(spawn_as(ATTACKER, ninth_watch, NULL)), 0);

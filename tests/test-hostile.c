@@ -27,16 +27,6 @@
 /* The test daemon's --stall-timeout, in milliseconds. */
 #define STALL_MS 1000
 
-/* A figure for the log (the test runs in a child that leaves with _exit: flush now). */
-__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        fflush(stdout);
-}
-
 /* Another client gets the whole service: create, open both ways, write, read, unlink. */
 static void still_serves(void)
 {
@@ -521,9 +511,9 @@ static void test_flood_never_reads(void)
         size_t sent = flood(&r, chunk, chunk_len, 200, &closed);
         CHECK(!closed);
         uint64_t rss_full = daemon_rss();
-        note("flood: %zu bytes (%zu requests) accepted before the socket stayed full; daemon "
-             "RSS %.1f MiB before, %.1f MiB with the flood held\n",
-             sent, sent / one_len, rss_before / 1048576.0, rss_full / 1048576.0);
+        th_note("flood: %zu bytes (%zu requests) accepted before the socket stayed full; daemon "
+                "RSS %.1f MiB before, %.1f MiB with the flood held\n",
+                sent, sent / one_len, rss_before / 1048576.0, rss_full / 1048576.0);
         /* Bounded: replies queued up to OUT_HIGH (256 KiB) plus the kernel's buffers. */
         CHECK_LT(sent, 16 * 1048576);
         CHECK_LT(rss_full, rss_before + 16 * 1048576);
@@ -532,8 +522,8 @@ static void test_flood_never_reads(void)
         while (!closed && th_now_ms() - start < 10 * STALL_MS)
                 flood(&r, chunk, chunk_len, 100, &closed);
         CHECK(closed || th_raw_wait_closed(&r, 0));
-        note("flood: disconnected %llu ms after the flood started (stall timeout %d ms)\n",
-             (unsigned long long)(th_now_ms() - start), STALL_MS);
+        th_note("flood: disconnected %llu ms after the flood started (stall timeout %d ms)\n",
+                (unsigned long long)(th_now_ms() - start), STALL_MS);
         th_raw_close(&r);
         still_serves();
         CHECK_LT(daemon_rss(), rss_before + 16 * 1048576);
@@ -632,9 +622,9 @@ static void test_thousand_connections(void)
         for (int i = 0; i < N; i++)
                 th_raw_close(&conns[i]);
         still_serves();
-        note("thousand: daemon %d descriptors with all connected; RSS %.1f MiB before, %.1f "
-             "MiB with all connected, %.1f MiB after\n",
-             fds_all, rss_before / 1048576.0, rss_all / 1048576.0, daemon_rss() / 1048576.0);
+        th_note("thousand: daemon %d descriptors with all connected; RSS %.1f MiB before, %.1f "
+                "MiB with all connected, %.1f MiB after\n",
+                fds_all, rss_before / 1048576.0, rss_all / 1048576.0, daemon_rss() / 1048576.0);
         CHECK_GE(fds_all, N);
 }
 
@@ -693,8 +683,8 @@ static void test_decode_bombs(void)
                 th_raw_close(&many[i]);
         }
         still_serves();
-        note("bombs: daemon RSS %.1f MiB before, %.1f MiB after\n", rss_before / 1048576.0,
-             daemon_rss() / 1048576.0);
+        th_note("bombs: daemon RSS %.1f MiB before, %.1f MiB after\n", rss_before / 1048576.0,
+                daemon_rss() / 1048576.0);
         CHECK_LT(daemon_rss(), rss_before + 32 * 1048576);
 }
 
@@ -1113,7 +1103,7 @@ static void test_daemon_never_answers(void)
         int64_t t0 = th_now_ms();
         CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
         int64_t took = th_now_ms() - t0;
-        note("hello unanswered: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
+        th_note("hello unanswered: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
         CHECK_GE(took, 190);
         CHECK_LT(took, 3000);
         CHECK_NULL(c);
@@ -1129,7 +1119,7 @@ static void test_daemon_never_answers(void)
         t0 = th_now_ms();
         CHECK_RC(shmv_connect(path, &c), -ETIMEDOUT);
         took = th_now_ms() - t0;
-        note("backlog full: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
+        th_note("backlog full: -ETIMEDOUT after %lld ms (timeout 200 ms)\n", (long long)took);
         CHECK_GE(took, 190);
         CHECK_LT(took, 3000);
         CHECK_NULL(c);
@@ -1334,8 +1324,8 @@ static uint64_t mem_peak(fake_daemon *f, const char *what, mem_mark m)
         uint64_t peak = self_status("VmHWM");
         size_t heap = heap_in_use();
         uint64_t rise = peak > m.rss ? peak - m.rss : 0;
-        note("%s: peak RSS +%.2f MiB, heap %+ld bytes after\n", what, rise / 1048576.0,
-             (long)heap - (long)m.heap);
+        th_note("%s: peak RSS +%.2f MiB, heap %+ld bytes after\n", what, rise / 1048576.0,
+                (long)heap - (long)m.heap);
         CHECK_LE(heap, m.heap + 65536);
         return rise;
 }
