@@ -50,6 +50,11 @@
  * its RLIMIT_NOFILE, past which every send carrying one fails for every client. */
 #define FDS_UNREAD_PER_CONN 64u
 #define FDS_UNREAD_PER_UID 256u
+/* Nothing tells the daemon that a peer has read (its socket stays writable), so replies held
+ * for their descriptors are retried after 1 ms, then twice as long each time up to 1 s: a peer
+ * that reads gets them within a few milliseconds, one that does not costs a check a second. */
+#define FDS_RETRY_MIN_MS 1
+#define FDS_RETRY_MAX_MS 1000
 
 typedef struct shmv__out shmv__out;
 
@@ -120,6 +125,7 @@ static void on_listen_poll(uv_poll_t *handle, int status, int events);
 static void on_accept_timer(uv_timer_t *timer);
 static void on_stall_timer(uv_timer_t *timer);
 static void timer_arm(shmv__server *s);
+static void on_fds_timer(uv_timer_t *timer);
 
 static void out_free(shmv__out *o)
 {
@@ -203,8 +209,16 @@ static void conn_flush(shmv__conn *c)
                 int fd = o->sent == 0 ? o->fd : -1;
                 if (fd >= 0) {
                         fds_check(c);
-                        if (fds_held(c))
-                                return; /* until the stall timer sees them read */
+                        if (fds_held(c)) {
+                                /* Until the retry timer sees them read. */
+                                if (!uv_is_active((uv_handle_t *)&c->server->fds_timer) &&
+                                    !c->server->stopping) {
+                                        c->server->fds_retry_ms = FDS_RETRY_MIN_MS;
+                                        uv_timer_start(&c->server->fds_timer, on_fds_timer,
+                                                       FDS_RETRY_MIN_MS, 0);
+                                }
+                                return;
+                        }
                 }
                 for (shmv__out *b = o; b && niov < OUT_BATCH; b = b->next) {
                         if (b != o && b->fd >= 0)
@@ -827,13 +841,28 @@ void shmv__server_check_fds(shmv__server *s)
                 if (c->fds_unread == 0)
                         conn_linger_end(c);
         }
+        for (shmv__conn *c = s->conns.head; c; c = c->next)
+                fds_check(c);
+}
+
+/* Sends the replies held for their descriptors that may go now: nothing else would wake
+ * their connections. Retried later, and less often, while some are still held. */
+static void on_fds_timer(uv_timer_t *timer)
+{
+        shmv__server *s = timer->data;
+        s->fds_retry_ms =
+                s->fds_retry_ms * 2 > FDS_RETRY_MAX_MS ? FDS_RETRY_MAX_MS : s->fds_retry_ms * 2;
+        uv_timer_start(timer, on_fds_timer, s->fds_retry_ms, 0);
+        bool held = false;
         for (shmv__conn *c = s->conns.head, *next; c; c = next) {
                 next = c->next;
-                fds_check(c);
-                /* A reply held for its descriptor may go now; nothing else would wake it. */
-                if (c->out_head && c->out_head->fd >= 0 && c->out_head->sent == 0)
-                        conn_service(c);
+                if (!c->out_head || c->out_head->fd < 0 || c->out_head->sent > 0)
+                        continue;
+                conn_service(c);
+                held |= c->state < CONN_LINGER && fds_held(c);
         }
+        if (!held)
+                uv_timer_stop(timer);
 }
 
 static void on_accept_timer(uv_timer_t *timer)
@@ -1141,6 +1170,7 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
         /* The server's handles point at it: shmv__server_stop() closes them by that. */
         s->sigterm.data = s->sigint.data = s;
         s->accept_timer.data = s->stall_timer.data = s->drain_timer.data = s;
+        s->fds_timer.data = s;
         s->listener.data = s;
         int r = uv_signal_init(loop, &s->sigterm);
         if (r == 0)
@@ -1155,6 +1185,8 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
                 r = uv_timer_init(loop, &s->stall_timer);
         if (r == 0)
                 r = uv_timer_init(loop, &s->drain_timer);
+        if (r == 0)
+                r = uv_timer_init(loop, &s->fds_timer);
         if (r < 0)
                 goto fail_uv;
 

@@ -73,6 +73,8 @@ struct shmv__server {
         /* Runs while some connection may stall (nstalling) or descriptors may be unread */
         uv_timer_t stall_timer;
         uv_timer_t drain_timer; /* closes what is left when draining takes too long */
+        uv_timer_t fds_timer; /* retries replies held for their descriptors */
+        unsigned fds_retry_ms; /* its next delay */
         uv_signal_t sigterm;
         uv_signal_t sigint;
         bool socket_bound; /* the socket file is ours to unlink */
@@ -128,8 +130,7 @@ int shmv__socket_listen(const shmv__config *cfg, int *ret_fd, struct stat *ret_s
 void shmv__socket_remove(const char *path, dev_t dev, ino_t ino);
 
 /* What the stall timer does for descriptors in flight: takes back those the peers have read,
- * sends the replies held for them, and closes the lingering connections whose peer took
- * everything or went. */
+ * and closes the lingering connections whose peer took everything or went. */
 void shmv__server_check_fds(shmv__server *s);
 
 /* A graceful stop (SIGTERM): tells the service manager STOPPING=1, stops accepting and
