@@ -90,9 +90,10 @@ static int reap(pid_t pid)
  * get through. Before the bounded accept loop: worst 807 ms, 34 round trips in the 4 s (1.7 to
  * 2.8 s each in the issue's measurement); after: worst 60 to 290 ms and 25,000 to 53,000 round
  * trips on a 2-CPU machine with a load average of 14. The worst case there is the scheduler's,
- * so the bound on it is loose and the count tells the trees apart. */
+ * so the bound on it is loose and the count tells the trees apart (1,236 under
+ * AddressSanitizer and that load). */
 #define FLOOD_WORST_RTT_MS 1000
-#define FLOOD_MIN_TRIPS 1000
+#define FLOOD_MIN_TRIPS 200
 
 static void flooder(void *arg)
 {
@@ -187,7 +188,11 @@ static void test_connect_flood(void)
         CHECK_LT(res.worst_us, FLOOD_WORST_RTT_MS * 1000ull);
         CHECK_GE(res.trips, FLOOD_MIN_TRIPS);
         CHECK_LT((unsigned long long)max_fds + 64, limit);
+        /* AddressSanitizer keeps freed memory in quarantine (up to 256 MiB): there the RSS
+         * tells nothing about the daemon's own allocations. */
+#ifndef __SANITIZE_ADDRESS__
         CHECK_LT(rss_after, rss_before + 4096);
+#endif
 }
 
 /* ---- 4. replies carrying descriptors, never read ---- */
