@@ -27,12 +27,13 @@ int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms
         req.body_case = SHMVIEW__REQUEST__BODY_WAIT;
         req.wait = &body;
 
+        /* The deadline counts from the call, a first wait's connect included. */
+        int64_t deadline = timeout_ms < 0 ? -1 : shmv__mono_ms() + timeout_ms;
         shmv_client *w;
         r = shmv__client_wait_conn(c, &w);
         if (r < 0)
                 return r;
         int call_timeout = shmv__client_timeout(c);
-        int64_t deadline = timeout_ms < 0 ? -1 : shmv__mono_ms() + timeout_ms;
         for (;;) {
                 int slice = WAIT_SLICE_MS;
                 if (deadline >= 0) {
