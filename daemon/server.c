@@ -169,6 +169,8 @@ static void fds_add(shmv__conn *c, int n)
 {
         c->fds_unread += n;
         c->server->fds_unread += n;
+        if (n > 0)
+                c->server->fds_sent += (unsigned)n;
         if (c->uid_usage)
                 c->uid_usage->fds += n;
         if (n > 0)
@@ -854,6 +856,7 @@ static void on_fds_timer(uv_timer_t *timer)
                 s->fds_retry_ms * 2 > FDS_RETRY_MAX_MS ? FDS_RETRY_MAX_MS : s->fds_retry_ms * 2;
         uv_timer_start(timer, on_fds_timer, s->fds_retry_ms, 0);
         bool held = false;
+        uint64_t sent = s->fds_sent;
         for (shmv__conn *c = s->conns.head, *next; c; c = next) {
                 next = c->next;
                 if (!c->out_head || c->out_head->fd < 0 || c->out_head->sent > 0)
@@ -863,6 +866,8 @@ static void on_fds_timer(uv_timer_t *timer)
         }
         if (!held)
                 uv_timer_stop(timer);
+        else if (s->fds_sent != sent) /* a peer is reading: back to the shortest delay */
+                uv_timer_start(timer, on_fds_timer, s->fds_retry_ms = FDS_RETRY_MIN_MS, 0);
 }
 
 static void on_accept_timer(uv_timer_t *timer)

@@ -75,6 +75,7 @@ struct shmv__server {
         uv_timer_t drain_timer; /* closes what is left when draining takes too long */
         uv_timer_t fds_timer; /* retries replies held for their descriptors */
         unsigned fds_retry_ms; /* its next delay */
+        uint64_t fds_sent; /* descriptors sent in all, to see progress */
         uv_signal_t sigterm;
         uv_signal_t sigint;
         bool socket_bound; /* the socket file is ours to unlink */
