@@ -167,16 +167,22 @@ Shmview__Response *th_raw_recv(th_raw *r, int *ret_fd)
         return resp;
 }
 
-int th_raw_call(th_raw *r, Shmview__Request *req, Shmview__Response **ret, int *ret_fd)
+Shmview__Response *th_raw_recv_reply(th_raw *r, uint64_t id, int *ret_fd)
 {
-        uint64_t id = th_raw_send(r, req);
-        int fd = -1;
-        Shmview__Response *resp = th_raw_recv(r, &fd);
+        Shmview__Response *resp = th_raw_recv(r, ret_fd);
         if (!resp)
                 th_fail(__FILE__, __LINE__, "the daemon closed the connection");
         if (resp->id != id)
                 th_fail(__FILE__, __LINE__, "reply id %llu for request %llu",
                         (unsigned long long)resp->id, (unsigned long long)id);
+        return resp;
+}
+
+int th_raw_call(th_raw *r, Shmview__Request *req, Shmview__Response **ret, int *ret_fd)
+{
+        uint64_t id = th_raw_send(r, req);
+        int fd = -1;
+        Shmview__Response *resp = th_raw_recv_reply(r, id, &fd);
         int status = resp->status;
         if (status != 0 || !ret_fd) {
                 if (fd >= 0)

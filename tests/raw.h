@@ -45,6 +45,9 @@ uint64_t th_raw_send(th_raw *r, Shmview__Request *req);
 /* The next reply, or NULL when the daemon closed the connection. *ret_fd (when given) gets
  * the descriptor that came with it, or -1. Free with shmview__response__free_unpacked(). */
 Shmview__Response *th_raw_recv(th_raw *r, int *ret_fd);
+/* th_raw_recv() of the reply to request id: fails the test when the connection ends or the
+ * next reply answers another request. */
+Shmview__Response *th_raw_recv_reply(th_raw *r, uint64_t id, int *ret_fd);
 /* Sends req and returns the reply's status as a negative errno (0 on success); the reply
  * goes to *ret when given, its descriptor to *ret_fd when given. */
 int th_raw_call(th_raw *r, Shmview__Request *req, Shmview__Response **ret, int *ret_fd);

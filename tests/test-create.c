@@ -97,12 +97,7 @@ static uint64_t send_create(th_raw *r, const char *name, uint64_t size)
  * message in msg (when given). */
 static int recv_status(th_raw *r, uint64_t id, char *msg, size_t msg_len)
 {
-        Shmview__Response *resp = th_raw_recv(r, NULL);
-        if (!resp)
-                th_fail(__FILE__, __LINE__, "the daemon closed the connection");
-        if (resp->id != id)
-                th_fail(__FILE__, __LINE__, "reply %llu where %llu was due",
-                        (unsigned long long)resp->id, (unsigned long long)id);
+        Shmview__Response *resp = th_raw_recv_reply(r, id, NULL);
         int status = resp->status;
         if (msg)
                 snprintf(msg, msg_len, "%.*s", (int)resp->message.len,
