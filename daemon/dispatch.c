@@ -306,6 +306,60 @@ void shmv__handle_unlink(shmv__conn *c, const Shmview__Request *req)
         shmv__watch_segment(c, SHMVIEW__EVENT__KIND__UNLINKED, name);
 }
 
+/* The reply to a seal and, on success, its event; r and why as from shmv__segment_seal(). A
+ * seal that ended after its client went (c closing) gets the event only. */
+static void seal_answer(shmv__conn *c, uint64_t id, const char *name, int r, const char *why)
+{
+        bool gone = shmv__conn_is_closing(c);
+        if (r == 0) {
+                log_debug("client %" PRIu64 " sealed segment %s", shmv__conn_serial(c), name);
+                if (!gone)
+                        reply_ok(c, id);
+                shmv__watch_segment(c, SHMVIEW__EVENT__KIND__SEALED, name);
+                shmv__wait_segment_changed(shmv__conn_server(c), name);
+                return;
+        }
+        if (r == -EBUSY)
+                log_debug("client %" PRIu64 ": segment %s not sealed: %s", shmv__conn_serial(c),
+                          name, why);
+        if (gone || reply_refused(c, id, r, name))
+                return;
+        switch (r) {
+        case -ENOLCK:
+                shmv__reply_error(
+                        c, id, EPERM,
+                        "a writer locked the seals of the segment (F_SEAL_SEAL); it cannot be "
+                        "sealed: %s",
+                        name);
+                break;
+        case -EBUSY:
+                shmv__reply_error(c, id, EBUSY, "%s: %s", why, name);
+                break;
+        default:
+                shmv__reply_error(c, id, ENOMEM, "the daemon is out of memory: %s", name);
+                break;
+        }
+}
+
+/* A seal whose kernel part runs on the threadpool: this connection waits for its reply, as
+ * for a large create. */
+typedef struct seal_wait {
+        shmv__conn *conn; /* waiting (shmv__conn_pool_begin) until the reply is queued */
+        uint64_t id;
+        char name[SHMV_NAME_MAX + 1];
+} seal_wait;
+
+static void seal_done(void *data, int r, const char *why)
+{
+        seal_wait *w = data;
+        seal_answer(w->conn, w->id, w->name, r, why);
+        shmv__conn_pool_done(w->conn);
+        free(w);
+}
+
+/* The cheap checks are answered at once; the kernel's part, which takes 150 ms when a page is
+ * pinned and a pass over every page otherwise, waits on the threadpool (docs/design.md,
+ * "Sealing a segment"). */
 void shmv__handle_seal(shmv__conn *c, const Shmview__Request *req)
 {
         uint64_t id = req->id;
@@ -313,27 +367,22 @@ void shmv__handle_seal(shmv__conn *c, const Shmview__Request *req)
         char name[SHMV_NAME_MAX + 1];
         if (!shmv__take_name(c, id, &nr->name, name))
                 return;
-        int r = shmv__segment_seal(shmv__conn_server(c)->registry, shmv__conn_peer(c), name);
-        if (reply_refused(c, id, r, name))
+        seal_wait *w = malloc(sizeof(*w));
+        if (!w) {
+                seal_answer(c, id, name, -ENOMEM, NULL);
                 return;
-        if (r == -ENOLCK) {
-                shmv__reply_error(
-                        c, id, EPERM,
-                        "a writer locked the seals of the segment (F_SEAL_SEAL); it cannot be "
-                        "sealed: %s",
-                        name);
-        } else if (r == -EBUSY) {
-                const shmv__segment *s = shmv__segment_find(shmv__conn_server(c)->registry, name);
-                if (s && s->views_rw > 0)
-                        shmv__reply_error(c, id, EBUSY, "writable views are open: %s", name);
-                else
-                        shmv__reply_error(c, id, EBUSY, "writable mappings still exist: %s", name);
-        } else {
-                log_debug("client %" PRIu64 " sealed segment %s", shmv__conn_serial(c), name);
-                reply_ok(c, id);
-                shmv__watch_segment(c, SHMVIEW__EVENT__KIND__SEALED, name);
-                shmv__wait_segment_changed(shmv__conn_server(c), name);
         }
+        *w = (seal_wait){.conn = c, .id = id};
+        memcpy(w->name, name, sizeof(name));
+        const char *why = NULL;
+        int r = shmv__segment_seal_start(shmv__conn_server(c)->registry, shmv__conn_peer(c), name,
+                                         seal_done, w, &why);
+        if (r == 1) {
+                shmv__conn_pool_begin(c);
+                return;
+        }
+        free(w);
+        seal_answer(c, id, name, r, why);
 }
 
 static void segment_info(shmv__segment *s, Shmview__SegmentInfo *info)
@@ -432,6 +481,10 @@ static void grant_view(shmv__conn *c, const Shmview__Request *req, shmv__segment
                 r = -EPERM; /* a writer added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE itself */
         if (r == -EPERM) {
                 shmv__reply_error(c, id, EPERM, "cannot open a sealed segment writable: %s", name);
+                return;
+        }
+        if (r == -EBUSY) {
+                shmv__reply_error(c, id, EBUSY, "the segment is being sealed: %s", name);
                 return;
         }
         if (r < 0) {

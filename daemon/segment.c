@@ -314,10 +314,16 @@ uint64_t shmv__registry_charge(const shmv__registry *r, uint64_t size)
         return (size + mask) & ~mask;
 }
 
-/* What the live segments of one owner hold. */
+typedef struct seal_job seal_job;
+
+/* What the live segments of one owner hold, and the seals of them waiting for their turn
+ * (shmv__segment_seal_start). */
 typedef struct uid_usage {
         uint64_t bytes;
         uint32_t segments;
+        bool sealing; /* a seal of one of its segments is on the threadpool */
+        seal_job *seal_head; /* seals of its segments waiting for that one, in order */
+        seal_job *seal_tail;
 } uid_usage;
 
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid)
@@ -782,7 +788,78 @@ int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *
         return 0;
 }
 
-int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *name)
+/* When F_SEAL_WRITE finds a page with references beyond the page cache's and the mappings'
+ * (pinned by direct I/O, or spliced into a pipe with vmsplice, which keeps it after the
+ * mapping is gone), the kernel (memfd_wait_for_pins, mm/memfd.c) sleeps 10, 20, 40 and 80 ms,
+ * scanning again after each, then fails with EBUSY: 150 ms (one jiffy less per sleep at
+ * worst). A writable mapping makes it fail at once. So an EBUSY that took this long was a
+ * pin. */
+#define SEAL_PIN_WAIT_MS 100
+
+/* The kernel's part of a seal: F_SEAL_WRITE | F_SEAL_SEAL, then every page reserved again if
+ * a writer punched any out while it could. Touches nothing but fd, so it runs on a worker
+ * thread, and logs nothing: *ret_err gets the errno worth a log line, or 0. Returns 0,
+ * -EBUSY (*ret_why says why), -ENOLCK (a writer added F_SEAL_SEAL alone) or -EPERM. */
+static int seal_pages(int fd, uint64_t size, uint64_t charge, const char **ret_why, int *ret_err)
+{
+        *ret_err = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+                int err = errno;
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                int64_t ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
+                             (t1.tv_nsec - t0.tv_nsec) / 1000000;
+                if (err == EBUSY) {
+                        *ret_why = ms >= SEAL_PIN_WAIT_MS
+                                           ? "pages of it are pinned by a process that holds or "
+                                             "held it, a reader as well as a writer (spliced "
+                                             "into a pipe, or under direct I/O)"
+                                           : "writable mappings still exist";
+                        return -EBUSY;
+                }
+                /* A holder of the read-write descriptor sealed it itself: with F_SEAL_WRITE
+                 * it is as good as sealed, with F_SEAL_SEAL alone it can never be. */
+                int seals = fcntl(fd, F_GET_SEALS);
+                if (err != EPERM || seals < 0) {
+                        *ret_err = err;
+                        return -EPERM;
+                }
+                if (!(seals & F_SEAL_WRITE))
+                        return -ENOLCK;
+        }
+        /* A writer may have punched holes (fallocate, MADV_REMOVE) while it could write; now
+         * that nobody can, give every page back its reservation, for good. Only then: going
+         * over every page of a reserved segment again costs about 0.8 s per GiB. The kernel
+         * counts a memfd's pages in st_blocks (512-byte units) whether in memory or in swap. */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= charge)
+                return 0;
+        int fr;
+        do
+                fr = fallocate(fd, 0, 0, (off_t)size);
+        while (fr < 0 && errno == EINTR);
+        if (fr < 0)
+                *ret_err = errno;
+        return 0;
+}
+
+/* What a seal leaves behind, on the loop thread. */
+static int seal_finish(shmv__segment *s, int r, int err)
+{
+        if (r == -EPERM && err)
+                log_warning("sealing segment %s: %s", s->name, strerror(err));
+        else if (r == 0 && err)
+                log_warning("reserving the pages of sealed segment %s again: %s", s->name,
+                            strerror(err));
+        if (r == 0)
+                s->sealed = true;
+        return r;
+}
+
+/* The checks made before any seal, on the loop thread: 1 when the kernel is to be asked. */
+static int seal_check(shmv__registry *r, const shmv__peer *peer, const char *name,
+                      shmv__segment **ret, const char **ret_why)
 {
         shmv__segment *s = g_tree_lookup(r->by_name, name);
         if (!s)
@@ -791,33 +868,106 @@ int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *na
                 return -EPERM;
         if (s->sealed)
                 return 0;
-        if (s->views_rw > 0)
+        if (s->views_rw > 0) {
+                *ret_why = "writable views are open";
                 return -EBUSY;
-        if (fcntl(s->fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-                int err = errno;
-                /* A writable mapping outlived its view. */
-                if (err == EBUSY)
-                        return -EBUSY;
-                /* A holder of the read-write descriptor sealed it itself: with F_SEAL_WRITE
-                 * it is as good as sealed, with F_SEAL_SEAL alone it can never be. */
-                int seals = fcntl(s->fd, F_GET_SEALS);
-                if (err != EPERM || seals < 0) {
-                        log_warning("sealing segment %s: %s", s->name, strerror(err));
-                        return -EPERM;
-                }
-                if (!(seals & F_SEAL_WRITE))
-                        return -ENOLCK;
         }
-        /* A writer may have punched holes (fallocate, MADV_REMOVE) while it could write; now
-         * that nobody can, give every page back its reservation, for good. */
-        int fr;
-        do
-                fr = fallocate(s->fd, 0, 0, (off_t)s->size);
-        while (fr < 0 && errno == EINTR);
-        if (fr < 0)
-                log_warning("reserving the pages of sealed segment %s again: %m", s->name);
-        s->sealed = true;
-        return 0;
+        *ret = s;
+        return 1;
+}
+
+int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *name,
+                       const char **ret_why)
+{
+        shmv__segment *s;
+        int ret = seal_check(r, peer, name, &s, ret_why);
+        if (ret <= 0)
+                return ret;
+        int err;
+        ret = seal_pages(s->fd, s->size, shmv__registry_charge(r, s->size), ret_why, &err);
+        return seal_finish(s, ret, err);
+}
+
+/* A seal on the threadpool. */
+struct seal_job {
+        uv_work_t work;
+        shmv__segment *segment; /* referenced until the job ends */
+        shmv__seal_cb cb;
+        void *data;
+        int ret;
+        int err;
+        const char *why;
+        seal_job *next; /* in its owner's queue, while it waits */
+};
+
+static void seal_work(uv_work_t *work)
+{
+        shmv__worker_lower_priority();
+        seal_job *job = work->data;
+        shmv__segment *s = job->segment;
+        job->ret = seal_pages(s->fd, s->size, shmv__registry_charge(s->registry, s->size),
+                              &job->why, &job->err);
+}
+
+static void seal_done(uv_work_t *work, int status);
+
+/* Starts the next seal of u's segments unless one is on the threadpool already. */
+static void seal_next(shmv__registry *r, uid_usage *u)
+{
+        seal_job *job = u->seal_head;
+        if (u->sealing || !job)
+                return;
+        u->seal_head = job->next;
+        if (!u->seal_head)
+                u->seal_tail = NULL;
+        u->sealing = true;
+        job->work.data = job;
+        int q = uv_queue_work(r->loop, &job->work, seal_work, seal_done);
+        assert(q == 0); /* fails only for a missing callback */
+        (void)q;
+}
+
+static void seal_done(uv_work_t *work, int status)
+{
+        seal_job *job = work->data;
+        shmv__segment *s = job->segment;
+        shmv__registry *r = s->registry;
+        /* UV_ECANCELED would mean the job never ran; nothing cancels it. */
+        int ret = status < 0 ? -EPERM : seal_finish(s, job->ret, job->err);
+        s->sealing--;
+        uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(s->uid));
+        assert(u && u->sealing); /* s, still referenced, is one of its segments */
+        u->sealing = false;
+        seal_next(r, u);
+        job->cb(job->data, ret, job->why);
+        shmv__segment_unref(s);
+        free(job);
+}
+
+int shmv__segment_seal_start(shmv__registry *r, const shmv__peer *peer, const char *name,
+                             shmv__seal_cb cb, void *data, const char **ret_why)
+{
+        if (!r->loop)
+                return shmv__segment_seal(r, peer, name, ret_why);
+        shmv__segment *s;
+        int ret = seal_check(r, peer, name, &s, ret_why);
+        if (ret <= 0)
+                return ret;
+        seal_job *job = calloc(1, sizeof(*job));
+        if (!job)
+                return -ENOMEM;
+        *job = (seal_job){.segment = s, .cb = cb, .data = data};
+        shmv__segment_ref(s);
+        s->sealing++;
+        uid_usage *u = g_hash_table_lookup(r->uid_bytes, GUINT_TO_POINTER(s->uid));
+        assert(u);
+        if (u->seal_tail)
+                u->seal_tail->next = job;
+        else
+                u->seal_head = job;
+        u->seal_tail = job;
+        seal_next(r, u);
+        return 1;
 }
 
 bool shmv__segment_write_sealed(shmv__segment *s)
@@ -847,6 +997,9 @@ int shmv__segment_check_access(const shmv__segment *s, const shmv__peer *peer, b
         /* Like a file on a read-only mount: no write access whatever the bits and the uid. */
         if (writable && s->sealed)
                 return -EPERM;
+        /* Nor while a seal may make it so: the kernel refuses writable mappings meanwhile. */
+        if (writable && s->sealing)
+                return -EBUSY;
         if (peer->uid == 0)
                 return 0;
         unsigned bits;

@@ -44,6 +44,7 @@ typedef struct shmv__segment {
          * invisible to every request but a create of the same name, which gets EEXIST. */
         bool creating;
         bool huge; /* reserve its pages as transparent huge pages */
+        unsigned sealing; /* seals of it started and not yet answered */
         uint64_t size;
         uint64_t created_usec;
         /* Random and nonzero; kept across daemon restarts (daemon/fdstore.c), so that a client
@@ -155,11 +156,26 @@ int shmv__segment_reserve(shmv__segment *s);
 int shmv__segment_create_end(shmv__segment *s, int err, const char **ret_why);
 /* -ENOENT, -EPERM unless the peer owns the segment or is uid 0. */
 int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *name);
-/* -ENOENT, -EPERM, -EBUSY (writable views or mappings exist), -ENOLCK (a writer locked the
- * memfd's seals with F_SEAL_SEAL). Sealing twice is fine. */
-int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *name);
-/* Whether the peer may open a view: -EPERM for a writable view of a sealed segment, -EACCES
- * when the permission bits do not allow it. */
+/* Seals a segment here and now: -ENOENT, -EPERM (not the owner or root), -EBUSY (writable
+ * views or mappings exist, or pages are pinned: *ret_why says which, a static string),
+ * -ENOLCK (a writer locked the memfd's seals with F_SEAL_SEAL). Sealing twice is fine. The
+ * kernel may take 150 ms, and a segment whose pages were punched out is reserved again: for
+ * callers that serve nobody else meanwhile. */
+int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *name,
+                       const char **ret_why);
+
+/* The end of a seal started by shmv__segment_seal_start(), on the loop thread: ret and why as
+ * from shmv__segment_seal(). */
+typedef void (*shmv__seal_cb)(void *data, int ret, const char *why);
+/* A seal that does its kernel part on the loop's threadpool (docs/design.md, "Sealing a
+ * segment"), one at a time for the segments of one owner, in order. Returns what
+ * shmv__segment_seal() would when answered at once (always without a loop), or 1 when cb is
+ * to be called, later, with the outcome. Writable opens of the segment get -EBUSY
+ * (shmv__segment_check_access) until then. */
+int shmv__segment_seal_start(shmv__registry *r, const shmv__peer *peer, const char *name,
+                             shmv__seal_cb cb, void *data, const char **ret_why);
+/* Whether the peer may open a view: -EPERM for a writable view of a sealed segment, -EBUSY
+ * for one of a segment being sealed, -EACCES when the permission bits do not allow it. */
 int shmv__segment_check_access(const shmv__segment *s, const shmv__peer *peer, bool writable);
 /* Whether a holder of the read-write descriptor added F_SEAL_WRITE or F_SEAL_FUTURE_WRITE
  * itself, so that no new writable mapping can be made. Marks the segment sealed when every

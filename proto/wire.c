@@ -355,13 +355,87 @@ void shmv__wire_arena_init(shmv__wire_arena *a, size_t limit)
         a->heap_blocks = 0;
 }
 
+/* Code points a name may not hold because a terminal shows them as nothing, as a blank, or
+ * not at all as themselves: C1 controls (Cc), every format character (Cf: the bidirectional
+ * overrides and isolates, zero-width spaces and joiners, the byte order mark, tags), every
+ * separator but the space (Zs, Zl, Zp), the other default-ignorable code points (variation
+ * selectors, Hangul fillers, U+034F, U+180B..F), the Braille blank and the noncharacters
+ * U+FDD0..FDEF (those ending in FFFE or FFFF are tested apart). Sorted, for a binary search;
+ * from Unicode 15.1. */
+static const struct {
+        uint32_t first, last;
+} invisible[] = {
+        {0x0080, 0x00a0},   {0x00ad, 0x00ad},   {0x034f, 0x034f},   {0x0600, 0x0605},
+        {0x061c, 0x061c},   {0x06dd, 0x06dd},   {0x070f, 0x070f},   {0x0890, 0x0891},
+        {0x08e2, 0x08e2},   {0x115f, 0x1160},   {0x1680, 0x1680},   {0x17b4, 0x17b5},
+        {0x180b, 0x180f},   {0x2000, 0x200f},   {0x2028, 0x202f},   {0x205f, 0x206f},
+        {0x2800, 0x2800},   {0x3000, 0x3000},   {0x3164, 0x3164},   {0xfdd0, 0xfdef},
+        {0xfe00, 0xfe0f},   {0xfeff, 0xfeff},   {0xffa0, 0xffa0},   {0xfff0, 0xfffb},
+        {0x110bd, 0x110bd}, {0x110cd, 0x110cd}, {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},
+        {0x1d173, 0x1d17a}, {0xe0000, 0xe0fff},
+};
+
+static bool code_point_invisible(uint32_t cp)
+{
+        if ((cp & 0xfffe) == 0xfffe)
+                return true;
+        size_t lo = 0, hi = sizeof(invisible) / sizeof(invisible[0]);
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (cp < invisible[mid].first)
+                        hi = mid;
+                else if (cp > invisible[mid].last)
+                        lo = mid + 1;
+                else
+                        return true;
+        }
+        return false;
+}
+
+/* The code point of the well-formed UTF-8 sequence at p (shortest form, no surrogates, at most
+ * U+10FFFF) and its length in *ret_len; -1 when p does not start one. */
+static int32_t utf8_decode(const uint8_t *p, size_t avail, size_t *ret_len)
+{
+        size_t n;
+        uint32_t cp, min;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2, cp = p[0] & 0x1f, min = 0x80;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3, cp = p[0] & 0x0f, min = 0x800;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4, cp = p[0] & 0x07, min = 0x10000;
+        else
+                return -1;
+        if (n > avail)
+                return -1;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return -1;
+                cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return -1;
+        *ret_len = n;
+        return (int32_t)cp;
+}
+
 int shmv__name_check(const uint8_t *data, size_t len, char *dst)
 {
         if (len == 0 || len > SHMV_NAME_MAX)
                 return -EINVAL;
-        for (size_t i = 0; i < len; i++)
+        for (size_t i = 0; i < len; i++) {
                 if (data[i] < 0x20 || data[i] == 0x7f || data[i] == '/')
                         return -EINVAL;
+                /* Bytes that are not UTF-8 stay allowed: tools show them escaped, never as
+                 * something else. Characters that show as nothing are refused. */
+                size_t n;
+                int32_t cp = data[i] >= 0x80 ? utf8_decode(data + i, len - i, &n) : -1;
+                if (cp >= 0) {
+                        if (code_point_invisible((uint32_t)cp))
+                                return -EINVAL;
+                        i += n - 1;
+                }
+        }
         if ((len == 1 && data[0] == '.') || (len == 2 && data[0] == '.' && data[1] == '.'))
                 return -EINVAL;
         memcpy(dst, data, len);

@@ -117,7 +117,9 @@ static inline bool shmv__wire_arena_on_heap(const shmv__wire_arena *a)
 }
 
 /* A NUL-terminated copy of a protobuf bytes field that is a valid segment name (1..255 bytes,
- * no '/', no NUL, no control characters, not "." or ".."), into dst of SHMV_NAME_MAX + 1.
+ * no '/', no NUL, no control characters, no characters that show as nothing or as a blank
+ * (format characters such as U+200B and U+202E, separators but the space, other invisible
+ * ones: docs/protocol.md, "Names"), not "." or ".."), into dst of SHMV_NAME_MAX + 1.
  * Returns 0 or -EINVAL. */
 int shmv__name_check(const uint8_t *data, size_t len, char *dst);
 

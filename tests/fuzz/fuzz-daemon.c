@@ -77,13 +77,13 @@ static shmv__registry *fresh_registry(void)
         if (shmv__registry_new(&registry_config, &r) < 0)
                 die("shmv__registry_new");
         shmv__peer root = {.pid = getpid()};
+        const char *why;
         for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
-                const char *why;
                 if (shmv__segment_create(r, &root, segs[i].name, 4096, segs[i].mode, false, &why) <
                     0)
                         die(why);
         }
-        if (shmv__segment_seal(r, &root, "sealed") < 0)
+        if (shmv__segment_seal(r, &root, "sealed", &why) < 0)
                 die("seal");
         /* As shmv__server_init() does for the first one. */
         shmv__registry_set_loop(r, &loop, CREATE_ASYNC_MIN);

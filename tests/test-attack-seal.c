@@ -1,0 +1,452 @@
+/* Attacks of issue 13 on sealing, the memory budget and names, each made by an unprivileged
+ * uid (65534, with 65533 as a reader of its segments) against a real daemon, while another
+ * client (root) measures its round trips: a seal must never stop the loop, a reader's pinned
+ * page must not pass for a writer, descriptors kept after unlink stay in the budget, and names
+ * cannot hide characters that show as nothing (docs/security.md). Each test prints the worst
+ * round trip it saw, for the record. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "raw.h"
+
+#define NOBODY 65534
+#define OTHER 65533
+#define MiB (1024ull * 1024)
+#define GiB (1024 * MiB)
+/* A round trip of another client longer than this while an attack runs is a stall: the
+ * unfixed daemon stopped for the whole of a seal, 0.3 s (idle) to 7 s (busy machine) for one of
+ * 2 GiB, and 150 ms for each pinned seal, several in a row; a round trip of the busy 2-core
+ * machine, the daemon serving, stays under about 120 ms. */
+#define STALL_MS 250
+/* What another uid's create and seal may wait for: one pinned seal (150 ms) and their own. */
+#define WAIT_MS 500
+/* The test daemon's per-uid limits (main): a 2 GiB segment fits. */
+#define UID_BYTES (2200 * MiB)
+#define UID_SEGMENTS 16
+
+static int64_t now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void write_byte(int fd)
+{
+        CHECK(write(fd, "x", 1) == 1);
+}
+
+static void read_byte(int fd)
+{
+        char b;
+        CHECK(read(fd, &b, 1) == 1);
+}
+
+/* Runs attack(arg) in a child as uid 65534; once it writes a byte to its ready pipe, measures
+ * round trips of another client (stat of a missing name, as root) until the child exits.
+ * Returns the worst one in microseconds; the child must succeed. */
+static int64_t worst_round_trip_during(void (*attack)(void *, int ready), void *arg,
+                                       unsigned *ret_count)
+{
+        int p[2];
+        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                close(p[0]);
+                th_become(NOBODY, NOBODY);
+                attack(arg, p[1]);
+                _exit(0);
+        }
+        close(p[1]);
+        shmv_client *c = th_connect();
+        read_byte(p[0]);
+        close(p[0]);
+        int64_t worst = 0;
+        unsigned n = 0;
+        int st;
+        shmv_segment_info info;
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+                int64_t t = now_us();
+                CHECK_RC(shmv_segment_stat(c, "no such segment", &info), -ENOENT);
+                t = now_us() - t;
+                if (t > worst)
+                        worst = t;
+                n++;
+                th_sleep_ms(1);
+        }
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        shmv_disconnect(c);
+        if (ret_count)
+                *ret_count = n;
+        return worst;
+}
+
+static void report(const char *what, int64_t worst_us, unsigned n)
+{
+        fprintf(stderr, "  %s: worst round trip of another client %.1f ms (%u round trips)\n", what,
+                (double)worst_us / 1000, n);
+}
+
+/* A writable descriptor of the segment, with its view released at once: what a raw client
+ * keeps. */
+static int raw_fd(th_raw *r, const char *name, bool writable)
+{
+        uint64_t view;
+        int fd;
+        CHECK_OK(th_raw_open(r, name, strlen(name), 0, UINT64_MAX, writable, &view, &fd));
+        th_raw_release(r, view);
+        return fd;
+}
+
+/* Item 2: sealing one's own large segment, after punching one page out of it, so that the
+ * daemon has every page to reserve again, as well as the kernel's pass over them. */
+struct large_seal {
+        char name[64];
+        uint64_t size;
+        int64_t seal_us; /* how long the seal took, for the owner (shared memory) */
+};
+
+static void large_seal_attack(void *arg, int ready)
+{
+        struct large_seal *ls = arg;
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, ls->name, ls->size, 0600));
+        th_raw r;
+        th_raw_connect_hello(&r);
+        int fd = raw_fd(&r, ls->name, true);
+        CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0);
+        close(fd);
+        write_byte(ready);
+        int64_t t = now_us();
+        CHECK_OK(shmv_segment_seal(c, ls->name));
+        ls->seal_us = now_us() - t;
+        /* Whole again. */
+        fd = raw_fd(&r, ls->name, false);
+        struct stat st;
+        CHECK(fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= ls->size);
+        close(fd);
+        th_raw_close(&r);
+        CHECK_OK(shmv_segment_unlink(c, ls->name));
+        shmv_disconnect(c);
+}
+
+static void test_large_seal_no_stall(void)
+{
+        struct large_seal *ls =
+                mmap(NULL, sizeof(*ls), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CHECK(ls != MAP_FAILED);
+        ls->size = 2 * GiB;
+        snprintf(ls->name, sizeof(ls->name), "%s", th_name("large-seal"));
+        unsigned n;
+        int64_t worst = worst_round_trip_during(large_seal_attack, ls, &n);
+        fprintf(stderr, "  the seal took %.1f ms\n", (double)ls->seal_us / 1000);
+        report("seal of 2 GiB with a page punched", worst, n);
+        /* Stopped for the seal, the loop would answer nobody for about as long as it takes;
+         * on a busy machine that is seconds. */
+        int64_t bound = ls->seal_us / 2 > STALL_MS * 1000 ? ls->seal_us / 2 : STALL_MS * 1000;
+        CHECK_LT(worst, bound);
+        munmap(ls, sizeof(*ls));
+}
+
+/* Pins a page of fd's segment by splicing it into a pipe that nobody reads, then unmaps it and
+ * closes fd: the pipe, returned, keeps the page referenced for as long as it is open. */
+static int pin_page(int fd, bool writable)
+{
+        void *p =
+                mmap(NULL, 4096, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+        CHECK(p != MAP_FAILED);
+        int pp[2];
+        CHECK(pipe2(pp, O_CLOEXEC) == 0);
+        struct iovec iov = {p, 4096};
+        CHECK(vmsplice(pp[1], &iov, 1, 0) == 4096);
+        CHECK(munmap(p, 4096) == 0);
+        close(fd);
+        close(pp[1]);
+        return pp[0];
+}
+
+/* Item 3: seals of a segment with a pinned page, each of which the kernel makes wait 150 ms,
+ * pipelined on several connections at once. */
+#define PIN_CONNS 4
+#define PIN_SEALS 10
+
+static void pinned_seals_attack(void *arg, int ready)
+{
+        char *name = arg;
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, name, 64 << 10, 0600));
+        th_raw r[PIN_CONNS];
+        for (int i = 0; i < PIN_CONNS; i++)
+                th_raw_connect_hello(&r[i]);
+        int pipe_fd = pin_page(raw_fd(&r[0], name, true), true);
+        Shmview__NameRequest b = SHMVIEW__NAME_REQUEST__INIT;
+        b.name.data = (uint8_t *)name;
+        b.name.len = strlen(name);
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_SEAL;
+        req.seal = &b;
+        write_byte(ready);
+        for (int i = 0; i < PIN_CONNS; i++)
+                for (int k = 0; k < PIN_SEALS; k++)
+                        th_raw_send(&r[i], &req);
+        for (int i = 0; i < PIN_CONNS; i++)
+                for (int k = 0; k < PIN_SEALS; k++) {
+                        Shmview__Response *resp = th_raw_recv(&r[i], NULL);
+                        CHECK(resp && resp->status == EBUSY);
+                        CHECK(memmem(resp->message.data, resp->message.len, "pinned", 6));
+                        shmview__response__free_unpacked(resp, NULL);
+                }
+        close(pipe_fd);
+        CHECK_OK(shmv_segment_seal(c, name));
+        for (int i = 0; i < PIN_CONNS; i++)
+                th_raw_close(&r[i]);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
+static void test_pinned_seals_no_stall(void)
+{
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("pinned"));
+        unsigned n;
+        int64_t t = now_us();
+        int64_t worst = worst_round_trip_during(pinned_seals_attack, name, &n);
+        fprintf(stderr, "  %d seals of a pinned segment took %.1f s\n", PIN_CONNS * PIN_SEALS,
+                (double)(now_us() - t) / 1e6);
+        report("pinned seals", worst, n);
+        CHECK_LT(worst, STALL_MS * 1000);
+}
+
+/* While one uid's pinned seals wait, another uid's seals and large creates are not queued
+ * behind them: the seals of one owner take one thread at a time. */
+static void pinned_flood_attack(void *arg, int ready)
+{
+        char *name = arg;
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, name, 64 << 10, 0600));
+        th_raw r[PIN_CONNS];
+        for (int i = 0; i < PIN_CONNS; i++)
+                th_raw_connect_hello(&r[i]);
+        int pipe_fd = pin_page(raw_fd(&r[0], name, true), true);
+        Shmview__NameRequest b = SHMVIEW__NAME_REQUEST__INIT;
+        b.name.data = (uint8_t *)name;
+        b.name.len = strlen(name);
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_SEAL;
+        req.seal = &b;
+        for (int i = 0; i < PIN_CONNS; i++)
+                for (int k = 0; k < PIN_SEALS; k++)
+                        th_raw_send(&r[i], &req);
+        write_byte(ready);
+        for (int i = 0; i < PIN_CONNS; i++)
+                for (int k = 0; k < PIN_SEALS; k++) {
+                        Shmview__Response *resp = th_raw_recv(&r[i], NULL);
+                        CHECK(resp && resp->status == EBUSY);
+                        shmview__response__free_unpacked(resp, NULL);
+                }
+        close(pipe_fd);
+        for (int i = 0; i < PIN_CONNS; i++)
+                th_raw_close(&r[i]);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
+static void others_child(void *arg)
+{
+        (void)arg;
+        th_become(OTHER, OTHER);
+        shmv_client *c = th_connect();
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("others"));
+        for (int i = 0; i < 3; i++) {
+                int64_t t = now_us();
+                CHECK_OK(shmv_segment_create(c, name, 8 * MiB, 0600));
+                CHECK_OK(shmv_segment_seal(c, name));
+                CHECK_OK(shmv_segment_unlink(c, name));
+                t = now_us() - t;
+                fprintf(stderr, "  another uid's 8 MiB create + seal + unlink: %.1f ms\n",
+                        (double)t / 1000);
+                /* One pinned seal ahead at most, and a thread for the create. */
+                CHECK_LT(t, WAIT_MS * 1000);
+        }
+        shmv_disconnect(c);
+}
+
+static void test_pinned_seals_others_served(void)
+{
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("flood"));
+        int p[2];
+        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                close(p[0]);
+                th_become(NOBODY, NOBODY);
+                pinned_flood_attack(name, p[1]);
+                _exit(0);
+        }
+        close(p[1]);
+        read_byte(p[0]);
+        close(p[0]);
+        CHECK(th_in_child(others_child, NULL) == 0);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* Item 3: a reader (65533) pins a page of its read-only mapping of 65534's segment and
+ * releases its view. The owner's seal fails while the pipe lives, saying why; then works. */
+struct reader_pin {
+        char name[64];
+        int to_parent;
+        int from_parent;
+};
+
+static void reader_pin_child(void *arg)
+{
+        struct reader_pin *rp = arg;
+        th_become(OTHER, OTHER);
+        th_raw r;
+        th_raw_connect_hello(&r);
+        int pipe_fd = pin_page(raw_fd(&r, rp->name, false), false);
+        th_raw_close(&r);
+        write_byte(rp->to_parent);
+        read_byte(rp->from_parent);
+        close(pipe_fd);
+}
+
+static void owner_create(void *arg)
+{
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_create(c, arg, 64 << 10, 0644));
+        shmv_disconnect(c);
+}
+
+static void owner_seal_refused(void *arg)
+{
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect();
+        CHECK_RC(shmv_segment_seal(c, arg), -EBUSY);
+        const char *msg = shmv_last_error_message();
+        fprintf(stderr, "  the owner's seal: %s\n", msg);
+        CHECK(strstr(msg, "pinned") && strstr(msg, "reader"));
+        CHECK(!strstr(msg, "writable mappings"));
+        shmv_disconnect(c);
+}
+
+static void owner_seal_unlink(void *arg)
+{
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect();
+        CHECK_OK(shmv_segment_seal(c, arg));
+        CHECK_OK(shmv_segment_unlink(c, arg));
+        shmv_disconnect(c);
+}
+
+static void test_reader_pin_named(void)
+{
+        struct reader_pin rp;
+        snprintf(rp.name, sizeof(rp.name), "%s", th_name("reader-pin"));
+        CHECK(th_in_child(owner_create, rp.name) == 0);
+        int up[2], down[2];
+        CHECK(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0);
+        rp.to_parent = up[1];
+        rp.from_parent = down[0];
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                reader_pin_child(&rp);
+                _exit(0);
+        }
+        close(up[1]);
+        close(down[0]);
+        read_byte(up[0]);
+        CHECK(th_in_child(owner_seal_refused, rp.name) == 0);
+        write_byte(down[1]);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(up[0]);
+        close(down[1]);
+        CHECK(th_in_child(owner_seal_unlink, rp.name) == 0);
+}
+
+/* Item 7: characters that show as nothing, or as a blank, or reorder what follows, are refused
+ * by the library before any round trip, and by the daemon from a client that sends them. */
+static void invisible_names_child(void *arg)
+{
+        (void)arg;
+        th_become(NOBODY, NOBODY);
+        static const char *const bad[] = {
+                "frames\u200b", /* zero-width space */
+                "\u202eframes", /* right-to-left override */
+                "fra\u00admes", /* soft hyphen */
+                "frames\u00a0", /* no-break space */
+                "\ufeffframes", /* byte order mark */
+                "frames\u2028", /* line separator */
+                "frames\xc2\x85", /* NEL, a C1 control */
+                "frames\U000e0041", /* tag letter A */
+                "frames\ufe0f", /* variation selector */
+                "\u3164", /* Hangul filler */
+                "frames\u2066x\u2069", /* isolates */
+                "frames\u3000", /* ideographic space */
+                "frames\xef\xbf\xbe", /* U+FFFE, a noncharacter */
+        };
+        static const char *const good[] = {
+                "caf\u00e9 au lait", "\u65e5\u672c", "smile \U0001f642", "bad\xff", "x\xc0\xaf",
+        };
+        shmv_client *c = th_connect();
+        th_raw r;
+        th_raw_connect_hello(&r);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                CHECK_RC(shmv_segment_name_check(bad[i]), -EINVAL);
+                CHECK_RC(shmv_segment_create(c, bad[i], 4096, 0644), -EINVAL);
+                CHECK_RC(th_raw_create(&r, bad[i], strlen(bad[i]), 4096, 0644), -EINVAL);
+                CHECK_RC(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, bad[i], strlen(bad[i])),
+                         -EINVAL);
+        }
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                char name[128];
+                snprintf(name, sizeof(name), "%s%s", th_name("ok-"), good[i]);
+                CHECK_OK(shmv_segment_name_check(name));
+                CHECK_OK(th_raw_create(&r, name, strlen(name), 4096, 0644));
+                CHECK_OK(shmv_segment_unlink(c, name));
+        }
+        th_raw_close(&r);
+        shmv_disconnect(c);
+}
+
+static void test_invisible_names(void)
+{
+        CHECK(th_in_child(invisible_names_child, NULL) == 0);
+}
+
+int main(int argc, char **argv)
+{
+        static const th_test tests[] = {
+                TH_TEST(test_large_seal_no_stall),
+                TH_TEST(test_pinned_seals_no_stall),
+                TH_TEST(test_pinned_seals_others_served),
+                TH_TEST(test_reader_pin_named),
+                TH_TEST(test_invisible_names),
+        };
+        static const char *const args[] = {"--max-bytes-per-uid",
+                                           "2200M",
+                                           "--max-segments-per-uid",
+                                           "16",
+                                           "--log-level",
+                                           "warning",
+                                           NULL};
+        return th_main(argc, argv, tests, sizeof(tests) / sizeof(tests[0]), args);
+}
