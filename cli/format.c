@@ -194,6 +194,17 @@ size_t cli_utf8_seq(const unsigned char *s, uint32_t *ret_cp)
         return shmv__utf8_seq(s, strnlen((const char *)s, 4), ret_cp);
 }
 
+/* Whether the character of the n bytes at p shows as nothing, as a blank or reorders what
+ * follows (U+200B, U+202E, ...): what the name rule refuses, asked of the library on the
+ * character alone. */
+static bool invisible(const unsigned char *p, size_t n)
+{
+        char one[5];
+        memcpy(one, p, n);
+        one[n] = '\0';
+        return shmv_segment_name_check(one) < 0;
+}
+
 char *cli_escape(const char *s)
 {
         size_t len = strlen(s);
@@ -203,8 +214,10 @@ char *cli_escape(const char *s)
         while (*p) {
                 uint32_t cp;
                 size_t n = cli_utf8_seq(p, &cp);
-                if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
-                        /* Control characters (C0, DEL, C1) and invalid bytes. */
+                if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
+                    (cp >= 0xa0 && invisible(p, n))) {
+                        /* Control characters (C0, DEL, C1), invisible ones and invalid
+                         * bytes. */
                         size_t k = n ? n : 1;
                         for (size_t i = 0; i < k; i++)
                                 o += sprintf(o, "\\x%02x", p[i]);

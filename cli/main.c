@@ -183,8 +183,8 @@ int cli_check_name(const cli_ctx *ctx, const char *name)
                 return CLI_OK;
         char *shown = cli_escape(name);
         int r = cli_usage(ctx, *shown ? shown : "''",
-                          "not a segment name (1 to %d bytes, no '/', no control characters, not "
-                          "'.' or '..')",
+                          "not a segment name (1 to %d bytes, no '/', no control or invisible "
+                          "characters, not '.' or '..')",
                           SHMV_NAME_MAX);
         free(shown);
         return r;

@@ -273,7 +273,8 @@ SHMV_EXPORT int shmv_view_tolist(const shmv_view *v, shmv_item *ret, size_t ret_
  * daemon"). Any client that may connect may ask, as for shmv_segment_stat(). */
 
 /* 0 when name is a valid segment name (1 to SHMV_NAME_MAX bytes, no '/', no control
- * character, not "." or ".."), else -EINVAL. Asks nothing of the daemon. */
+ * character, no character that shows as nothing or as a blank such as U+200B or U+202E
+ * (docs/protocol.md, "Names"), not "." or ".."), else -EINVAL. Asks nothing of the daemon. */
 SHMV_EXPORT int shmv_segment_name_check(const char *name);
 
 /* Longest command name the daemon reports (Linux's TASK_COMM_LEN less the NUL). */

@@ -360,7 +360,7 @@ class TestSegments(CliTest):
         # A bad name is refused before anything is unlinked.
         self.assertFails(["rm", c, "x/y"], 2,
                          r"shmview: rm: x/y: not a segment name \(1 to 255 bytes, no '/', no "
-                         r"control characters, not '\.' or '\.\.'\)")
+                         r"control or invisible characters, not '\.' or '\.\.'\)")
         self.assertIn(c, ok("ls", "--names").split("\n"))
 
         h = Holder((c, 0, 10, "rw"))
@@ -383,13 +383,20 @@ class TestSegments(CliTest):
     def test_bad_input(self):
         n = self.name("bad")
         ok("create", n, "4K")
-        bad_name = r"not a segment name \(1 to 255 bytes, no '/', no control characters, not '\.' or '\.\.'\)"
+        bad_name = (r"not a segment name \(1 to 255 bytes, no '/', no control or invisible "
+                    r"characters, not '\.' or '\.\.'\)")
         self.assertFails(["create", "a/b", "4K"], 2, "shmview: create: a/b: " + bad_name)
         self.assertFails(["create", "..", "4K"], 2, r"shmview: create: \.\.: " + bad_name)
         self.assertFails(["create", "", "4K"], 2, "shmview: create: '': " + bad_name)
         self.assertFails(["create", "tab\there", "4K"], 2,
                          r"shmview: create: tab\\x09here: " + bad_name)
         self.assertFails(["create", "x" * 256, "4K"], 2, "shmview: create: x{256}: " + bad_name)
+        # Characters that show as nothing (issue 13): refused, and shown escaped.
+        self.assertFails(["create", "frames\u200b", "4K"], 2,
+                         r"shmview: create: frames\\xe2\\x80\\x8b: " + bad_name)
+        self.assertFails(["stat", "\u202eframes"], 2,
+                         r"shmview: stat: \\xe2\\x80\\xaeframes: " + bad_name)
+        self.assertFails(["create", "a\u00a0b", "4K"], 2, r"shmview: create: a\\xc2\\xa0b: " + bad_name)
         self.assertFails(["stat", "a/b"], 2, "shmview: stat: a/b: " + bad_name)
         self.assertFails(["dump", "a/b"], 2, "shmview: dump: a/b: " + bad_name)
         sizes = r"\(bytes, or with K, M, G, T, P, E: 4096, 64K, 1G, 1GiB, 0x1000\)"
