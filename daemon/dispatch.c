@@ -512,14 +512,14 @@ static void grant_view(shmv__conn *c, const Shmview__Request *req, shmv__segment
                                   (unsigned)shmv__conn_peer(c)->uid, cfg->limits.max_views_per_uid);
                 return;
         }
-        int fd = maps ? s->fd : -1;
-        if (maps && !writable) {
-                fd = shmv__segment_fd_ro(s);
+        int fd = -1;
+        if (maps) {
+                fd = writable ? shmv__segment_fd_rw(s) : shmv__segment_fd_ro(s);
                 /* To a client EMFILE means its own view limit; the daemon's is ENFILE. */
                 if (fd < 0) {
                         shmv__reply_error(c, id, fd == -EMFILE ? ENFILE : -fd,
-                                          "the daemon cannot open segment %s read-only: %s", name,
-                                          strerror(-fd));
+                                          "the daemon cannot open segment %s %s: %s", name,
+                                          writable ? "read-write" : "read-only", strerror(-fd));
                         return;
                 }
         }

@@ -419,14 +419,15 @@ static bool option_given(const bool given[N_OPTIONS], const char *name)
 }
 
 /* Each segment holds one descriptor, plus one more once a read-only view of it has been
- * opened, each client one: let the daemon have as many as it is allowed, for the worst case of
- * two per segment. The soft limit goes up to the hard one; with CAP_SYS_RESOURCE the hard one
- * goes up too, as far as fs.nr_open allows. Short of the worst case, the daemon says so as a
- * warning when the limits were asked for on the command line, and at debug level when they are
- * the defaults, which are ceilings rather than what anyone expects to use. */
+ * opened and one more once a writable one has, each client one: let the daemon have as many as
+ * it is allowed, for the worst case of three per segment. The soft limit goes up to the hard one;
+ * with CAP_SYS_RESOURCE the hard one goes up too, as far as fs.nr_open allows. Short of the worst
+ * case, the daemon says so as a warning when the limits were asked for on the command line, and at
+ * debug level when they are the defaults, which are ceilings rather than what anyone expects to
+ * use. */
 static void raise_nofile(const shmv__config *cfg, const bool given[N_OPTIONS])
 {
-        uint64_t want = 2 * (uint64_t)cfg->limits.max_segments + cfg->limits.max_clients + 64 + 64;
+        uint64_t want = 3 * (uint64_t)cfg->limits.max_segments + cfg->limits.max_clients + 64 + 64;
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return;
@@ -457,7 +458,7 @@ static void raise_nofile(const shmv__config *cfg, const bool given[N_OPTIONS])
         shmv__log_at(level,
                      "descriptor limit %llu is below the %" PRIu64 " that max_segments %" PRIu32
                      " and max_clients %" PRIu32
-                     " may need (two per segment, one per client): raise LimitNOFILE=",
+                     " may need (three per segment, one per client): raise LimitNOFILE=",
                      (unsigned long long)rl.rlim_cur, want, cfg->limits.max_segments,
                      cfg->limits.max_clients);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -59,7 +60,25 @@ struct shmv__registry {
         uint64_t page_size;
         cgroup_limit cgroup;
         shmv__fdstore *fdstore; /* keeps segments across restarts, or NULL */
+        /* Tells when clients let go of the descriptors of segments the daemon freed
+         * (segment_held_outside); -1 when the kernel gives no inotify instance. */
+        int inotify_fd;
+        /* inotify watch -> held_out: segments freed by the daemon whose descriptors clients
+         * still hold, so still charged; and the one being looked at by segment_held_outside. */
+        GHashTable *held;
+        bool watch_warned;
 };
+
+/* A segment the daemon freed while clients held its descriptors: its charge stays until the
+ * kernel says the memfd is gone (IN_IGNORED), and the descriptors seen closed meanwhile. */
+typedef struct held_out {
+        uid_t uid;
+        uint64_t charge; /* 0 while segment_held_outside decides */
+        bool closed_rw; /* IN_CLOSE_WRITE: the last reference to the read-write description */
+        bool closed_ro; /* IN_CLOSE_NOWRITE: the same for the read-only one */
+} held_out;
+
+static void held_update(shmv__registry *r);
 
 static int name_cmp(gconstpointer a, gconstpointer b)
 {
@@ -242,6 +261,11 @@ int shmv__registry_new(const shmv__registry_config *config, shmv__registry **ret
         r->by_name = g_tree_new(name_cmp);
         r->creating = g_hash_table_new(g_str_hash, g_str_equal);
         r->uid_bytes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
+        r->held = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free);
+        r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (r->inotify_fd < 0)
+                log_warning("inotify_init1: %m; segments whose descriptors clients keep after "
+                            "they are freed leave the budget at once");
         r->config = *config;
         long ps = sysconf(_SC_PAGESIZE);
         r->page_size = ps > 0 ? (uint64_t)ps : 4096;
@@ -271,17 +295,24 @@ void shmv__registry_free(shmv__registry *r)
         if (g_hash_table_size(r->creating) > 0)
                 log_warning("%u segments still being created at exit",
                             g_hash_table_size(r->creating));
-        else if (r->nsegments > 0)
-                log_warning("%" PRIu32 " segments still referenced at exit", r->nsegments);
+        else if (r->nsegments > g_hash_table_size(r->held))
+                log_warning("%" PRIu32 " segments still referenced at exit",
+                            r->nsegments - g_hash_table_size(r->held));
         /* A close job's end updates the registry on the loop thread; the loop runs until none
          * is left, unless the caller did not run it. Leaked then, not freed under it. */
         if (r->nclosing > 0) {
                 log_warning("%u segments still being freed at exit", r->nclosing);
                 return;
         }
+        if (g_hash_table_size(r->held) > 0)
+                log_debug("%u freed segments still held by clients at exit",
+                          g_hash_table_size(r->held));
         g_tree_destroy(r->by_name);
         g_hash_table_destroy(r->creating);
         g_hash_table_destroy(r->uid_bytes);
+        g_hash_table_destroy(r->held);
+        if (r->inotify_fd >= 0)
+                close(r->inotify_fd);
         free(r->cgroup.dir);
         free(r->cgroup.path);
         free(r);
@@ -298,8 +329,9 @@ unsigned shmv__registry_closing(const shmv__registry *r)
         return r->nclosing;
 }
 
-uint64_t shmv__registry_bytes_used(const shmv__registry *r)
+uint64_t shmv__registry_bytes_used(shmv__registry *r)
 {
+        held_update(r);
         return r->bytes_used;
 }
 
@@ -394,24 +426,15 @@ typedef struct close_job {
         uv_work_t work;
         shmv__registry *registry;
         int fd;
-        int fd_ro; /* or -1 */
-        uint64_t charge; /* in r->freeing until the close has run */
+        uint64_t freeing; /* in r->freeing until the close has run */
 } close_job;
-
-/* A segment's descriptors; fd_ro may be -1 (never opened read-only). */
-static void close_fds(int fd, int fd_ro)
-{
-        close(fd);
-        if (fd_ro >= 0)
-                close(fd_ro);
-}
 
 /* The kernel frees the pages here, in the last close(), in time that grows with the size. */
 static void close_work(uv_work_t *work)
 {
         shmv__worker_lower_priority();
         close_job *job = work->data;
-        close_fds(job->fd, job->fd_ro);
+        close(job->fd);
 }
 
 static void close_done(uv_work_t *work, int status)
@@ -419,34 +442,167 @@ static void close_done(uv_work_t *work, int status)
         close_job *job = work->data;
         /* Nothing cancels it; were it cancelled, it would not have run. */
         if (status == UV_ECANCELED)
-                close_fds(job->fd, job->fd_ro);
-        job->registry->freeing -= job->charge;
+                close(job->fd);
+        job->registry->freeing -= job->freeing;
         job->registry->nclosing--;
         free(job);
 }
 
-/* Closes a freed segment's descriptors: a large one's on the threadpool, so that the loop
- * serves other clients while the kernel frees its pages; a small one's here, since below
- * free_async_min the hop to a thread and back costs more than the close
- * (docs/performance.md). The descriptors stay open, so their numbers are not reused, until the job
- * has run. */
-static void segment_close_fds(shmv__registry *r, int fd, int fd_ro, uint64_t charge)
+/* Closes a freed segment's memfd: a large one's on the threadpool, so that the loop serves
+ * other clients while the kernel frees its pages; a small one's here, since below
+ * free_async_min the hop to a thread and back costs more than the close (docs/performance.md).
+ * The descriptor stays open, so its number is not reused, until the job has run. Its charge
+ * counts in r->freeing meanwhile when freeing (no longer charged, not yet back). */
+static void segment_close_fd(shmv__registry *r, int fd, uint64_t charge, bool freeing)
 {
         if (r->loop && charge >= r->free_async_min) {
                 close_job *job = malloc(sizeof(*job));
                 if (job) {
                         *job = (close_job){
-                                .registry = r, .fd = fd, .fd_ro = fd_ro, .charge = charge};
+                                .registry = r, .fd = fd, .freeing = freeing ? charge : 0};
                         job->work.data = job;
                         if (uv_queue_work(r->loop, &job->work, close_work, close_done) == 0) {
-                                r->freeing += charge;
+                                r->freeing += job->freeing;
                                 r->nclosing++;
                                 return;
                         }
                         free(job);
                 }
         }
-        close_fds(fd, fd_ro);
+        close(fd);
+}
+
+/* A segment's charge and count leave the budget. */
+static void uncharge(shmv__registry *r, uid_t uid, uint64_t charge)
+{
+        r->bytes_used -= charge;
+        uid_bytes_sub(r, uid, charge);
+        r->nsegments--;
+}
+
+/* After events were lost: the watches the kernel still has are in the inotify descriptor's
+ * fdinfo ("inotify wd:HEX ..."); every held segment whose watch is gone is gone too. */
+static void held_recover(shmv__registry *r)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", r->inotify_fd);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return;
+        GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
+        char line[512];
+        while (fgets(line, sizeof(line), f)) {
+                unsigned wd;
+                if (sscanf(line, "inotify wd:%x", &wd) == 1)
+                        g_hash_table_add(live, GUINT_TO_POINTER(wd));
+        }
+        fclose(f);
+        GHashTableIter it;
+        gpointer key, value;
+        g_hash_table_iter_init(&it, r->held);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+                held_out *h = value;
+                if (h->charge == 0 || g_hash_table_contains(live, key))
+                        continue;
+                uncharge(r, h->uid, h->charge);
+                g_hash_table_iter_remove(&it);
+        }
+        g_hash_table_destroy(live);
+}
+
+/* Reads what inotify has to say about held segments: closes of their descriptions while
+ * segment_held_outside looks, and IN_IGNORED, which the kernel sends as the memfd goes (its
+ * last reference dropped, by whoever dropped it), when its charge leaves the budget. Called
+ * before anything reads the budget, so that it is up to date when it matters. */
+static void held_update(shmv__registry *r)
+{
+        if (r->inotify_fd < 0)
+                return;
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool lost = false;
+        for (;;) {
+                ssize_t n = read(r->inotify_fd, buf, sizeof(buf));
+                if (n <= 0)
+                        break;
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *e = (const struct inotify_event *)p;
+                        p += sizeof(*e) + e->len;
+                        if (e->mask & IN_Q_OVERFLOW) {
+                                lost = true;
+                                continue;
+                        }
+                        held_out *h = g_hash_table_lookup(r->held, GINT_TO_POINTER(e->wd));
+                        if (!h)
+                                continue;
+                        if (e->mask & IN_CLOSE_WRITE)
+                                h->closed_rw = true;
+                        if (e->mask & IN_CLOSE_NOWRITE)
+                                h->closed_ro = true;
+                        if ((e->mask & IN_IGNORED) && h->charge > 0) {
+                                log_debug("a freed segment of uid %u let go by its last holder, "
+                                          "%" PRIu64 " bytes returned",
+                                          (unsigned)h->uid, h->charge);
+                                uncharge(r, h->uid, h->charge);
+                                g_hash_table_remove(r->held, GINT_TO_POINTER(e->wd));
+                        }
+                }
+        }
+        if (lost)
+                held_recover(r);
+}
+
+/* Whether clients still hold descriptors of s, which the daemon is freeing: the read-write
+ * and read-only descriptions it handed out (s->fd_rw, s->fd_ro), which it closes here. Closing
+ * the last reference to a description, anywhere, makes the kernel send IN_CLOSE_WRITE or
+ * IN_CLOSE_NOWRITE at once; no such event means a client still has it (a descriptor, a
+ * mapping, or a reply in flight). s->fd, never handed out, keeps the pages meanwhile, so
+ * these closes cost nothing. A segment adopted after a restart may have descriptions of the
+ * last daemon out there, which cannot be told apart: it counts as held until its memfd goes.
+ * When held, the watch stays, narrowed to the end of the memfd, in r->held with the charge. */
+static bool segment_held_outside(shmv__registry *r, shmv__segment *s, uint64_t charge)
+{
+        bool had_rw = s->fd_rw >= 0, had_ro = s->fd_ro >= 0;
+        int wd = -1;
+        if ((had_rw || had_ro || s->adopted) && r->inotify_fd >= 0) {
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+                wd = inotify_add_watch(r->inotify_fd, proc, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+                if (wd < 0 && !r->watch_warned) {
+                        r->watch_warned = true;
+                        log_warning("watching freed segment %s: %m (fs.inotify.max_user_watches"
+                                    "?); its bytes leave the budget though clients may hold it",
+                                    s->name);
+                }
+        }
+        held_out *h = NULL;
+        if (wd >= 0) {
+                held_update(r); /* nothing of an earlier watch with this number is left */
+                h = calloc(1, sizeof(*h));
+                if (h)
+                        g_hash_table_replace(r->held, GINT_TO_POINTER(wd), h);
+        }
+        if (had_rw)
+                close(s->fd_rw);
+        if (had_ro)
+                close(s->fd_ro);
+        s->fd_rw = s->fd_ro = -1;
+        if (!h) {
+                if (wd >= 0)
+                        inotify_rm_watch(r->inotify_fd, wd);
+                return false;
+        }
+        held_update(r);
+        if (!s->adopted && (!had_rw || h->closed_rw) && (!had_ro || h->closed_ro)) {
+                g_hash_table_remove(r->held, GINT_TO_POINTER(wd));
+                inotify_rm_watch(r->inotify_fd, wd);
+                return false;
+        }
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+        (void)inotify_add_watch(r->inotify_fd, proc, IN_DELETE_SELF);
+        h->uid = s->uid;
+        h->charge = charge;
+        return true;
 }
 
 void shmv__segment_unref(shmv__segment *s)
@@ -459,35 +615,56 @@ void shmv__segment_unref(shmv__segment *s)
         assert(!s->linked && !s->views);
         shmv__registry *r = s->registry;
         uint64_t charge = shmv__registry_charge(r, s->size);
+        if (s->views_by_seq)
+                g_tree_destroy(s->views_by_seq);
+        /* Bytes handed out stay charged until the kernel frees them: a client that keeps a
+         * descriptor after its view is released and the segment unlinked keeps the pages
+         * (docs/security.md, "Memory held after unlink"). */
+        if (segment_held_outside(r, s, charge)) {
+                log_debug("segment %s freed, still held by clients: its %" PRIu64
+                          " bytes stay charged to uid %u",
+                          s->name, charge, (unsigned)s->uid);
+                segment_close_fd(r, s->fd, charge, false);
+                free(s);
+                /* The holders may have gone between the look and the close. */
+                held_update(r);
+                return;
+        }
         log_debug("segment %s freed, %" PRIu64 " bytes returned", s->name, charge);
         /* Un-charged now, as the last reference goes, not when its pages are back: a client
          * that unlinks a segment and creates another in its place is answered as when the
          * close was here (memory_check counts the bytes still being freed as available). */
-        r->bytes_used -= charge;
-        uid_bytes_sub(r, s->uid, charge);
-        r->nsegments--;
-        if (s->views_by_seq)
-                g_tree_destroy(s->views_by_seq);
-        segment_close_fds(r, s->fd, s->fd_ro, charge);
+        uncharge(r, s->uid, charge);
+        segment_close_fd(r, s->fd, charge, true);
         free(s);
+}
+
+/* Opens s's memfd again through /proc/self/fd with flags, once, into *slot. The inode is 0600
+ * and the daemon's (see shmv__segment_create), so this reopen works for the daemon only. */
+static int segment_reopen(shmv__segment *s, int *slot, int flags, const char *how)
+{
+        if (*slot >= 0)
+                return *slot;
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
+        int fd = open(proc, flags | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                log_warning("opening segment %s %s: %s", s->name, how, strerror(-r));
+                return r;
+        }
+        *slot = fd;
+        return fd;
 }
 
 int shmv__segment_fd_ro(shmv__segment *s)
 {
-        if (s->fd_ro >= 0)
-                return s->fd_ro;
-        /* The inode is 0600 and the daemon's (see shmv__segment_create), so this reopen works
-         * for the daemon only. */
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
-        int fd = open(proc, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-                int r = -errno;
-                log_warning("opening segment %s read-only: %s", s->name, strerror(-r));
-                return r;
-        }
-        s->fd_ro = fd;
-        return fd;
+        return segment_reopen(s, &s->fd_ro, O_RDONLY, "read-only");
+}
+
+int shmv__segment_fd_rw(shmv__segment *s)
+{
+        return segment_reopen(s, &s->fd_rw, O_RDWR, "read-write");
 }
 
 shmv__segment *shmv__segment_find(shmv__registry *r, const char *name)
@@ -620,6 +797,7 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
 {
         if (g_tree_lookup(r->by_name, name) || g_hash_table_contains(r->creating, name))
                 return -EEXIST;
+        held_update(r); /* what clients let go of since is back in the budget */
         if (r->nsegments >= r->config.max_segments) {
                 *ret_why = "max_segments reached";
                 return -ENOSPC;
@@ -681,6 +859,7 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
         s->refs = 1; /* the registry's, once linked; the creator's until then */
         s->fd = fd;
         s->fd_ro = -1; /* at the first read-only open */
+        s->fd_rw = -1; /* at the first writable open */
         s->uid = peer->uid;
         s->gid = peer->gid;
         s->mode = mode ? mode : 0600;
@@ -830,8 +1009,9 @@ static int seal_pages(int fd, uint64_t size, uint64_t charge, const char **ret_w
         }
         /* A writer may have punched holes (fallocate, MADV_REMOVE) while it could write; now
          * that nobody can, give every page back its reservation, for good. Only then: going
-         * over every page of a reserved segment again costs about 0.8 s per GiB. The kernel
-         * counts a memfd's pages in st_blocks (512-byte units) whether in memory or in swap. */
+         * over every page of a reserved segment again takes time that grows with its size
+         * (docs/design.md, "Sealing a segment"). The kernel counts a memfd's pages in
+         * st_blocks (512-byte units) whether in memory or in swap. */
         struct stat st;
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= charge)
                 return 0;
@@ -1129,8 +1309,9 @@ size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, s
         return n;
 }
 
-void shmv__registry_counts(const shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live)
+void shmv__registry_counts(shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live)
 {
+        held_update(r);
         *ret_linked = (uint32_t)g_tree_nnodes(r->by_name);
         *ret_live = r->nsegments - g_hash_table_size(r->creating);
 }
@@ -1183,6 +1364,8 @@ int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *met
         s->refs = 1; /* the registry's */
         s->fd = fd;
         s->fd_ro = -1; /* at the first read-only open */
+        s->fd_rw = -1; /* at the first writable open */
+        s->adopted = true;
         s->uid = meta->uid;
         s->gid = meta->gid;
         s->mode = meta->mode;

@@ -33,6 +33,11 @@ typedef struct shmv__segment {
          * segment nobody reads through a read-only view costs the daemon one descriptor, not
          * two; kept from then on, so that later opens cost no system call. */
         int fd_ro;
+        /* The same, read-write, for writable views: the daemon hands out only these reopened
+         * descriptions, never fd itself, so that it learns when clients let go of them after
+         * the segment is freed (docs/design.md, "Memory held after unlink"). -1 until the
+         * first writable open (shmv__segment_fd_rw). */
+        int fd_rw;
         uint32_t uid;
         uint32_t gid;
         uint32_t mode;
@@ -44,6 +49,8 @@ typedef struct shmv__segment {
          * invisible to every request but a create of the same name, which gets EEXIST. */
         bool creating;
         bool huge; /* reserve its pages as transparent huge pages */
+        /* Served again after a restart: the last daemon's descriptions of it may be out. */
+        bool adopted;
         unsigned sealing; /* seals of it started and not yet answered */
         uint64_t size;
         uint64_t created_usec;
@@ -92,9 +99,9 @@ void shmv__registry_free(shmv__registry *r);
 /* What a segment of size bytes counts against max_bytes, max_bytes_per_uid and the memory
  * left: size rounded up to whole pages, as the kernel holds it. */
 uint64_t shmv__registry_charge(const shmv__registry *r, uint64_t size);
-/* Bytes charged for all live segments, unlinked ones still held by views and creates in
- * progress included. */
-uint64_t shmv__registry_bytes_used(const shmv__registry *r);
+/* Bytes charged for all live segments, unlinked ones still held by views or by clients'
+ * descriptors, and creates in progress, included. */
+uint64_t shmv__registry_bytes_used(shmv__registry *r);
 /* The same, for the segments uid owns. */
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
 
@@ -120,6 +127,9 @@ void shmv__segment_unref(shmv__segment *s);
  * holds a reference on s while it uses it). Returns it, or -errno (-EMFILE, -ENFILE, -ENOMEM)
  * when it cannot be opened; s is unchanged then, and a later call tries again. */
 int shmv__segment_fd_ro(shmv__segment *s);
+/* The descriptor a writable view is handed: s->fd_rw, opened read-write through /proc/self/fd
+ * at the first call and kept until the segment is freed; as shmv__segment_fd_ro(). */
+int shmv__segment_fd_rw(shmv__segment *s);
 
 /* A linked segment by name, borrowed; NULL when there is none. */
 shmv__segment *shmv__segment_find(shmv__registry *r, const char *name);
@@ -235,8 +245,8 @@ bool shmv__view_release(shmv__view_table *t, uint64_t id);
  * greater than after, in opening order; *ret_more tells whether more follow. */
 size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, size_t max,
                            bool *ret_more);
-/* Linked segments, and live ones (unlinked ones still held by views included; creates in
- * progress not). */
-void shmv__registry_counts(const shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live);
+/* Linked segments, and live ones (unlinked ones still held by views or by clients'
+ * descriptors included; creates in progress not). */
+void shmv__registry_counts(shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live);
 
 #endif

@@ -29,7 +29,7 @@ verify() {
 }
 
 # limits UNIT_FILE: FileDescriptorStoreMax= holds every segment and the metadata memfd;
-# LimitNOFILE= holds two descriptors per segment, one per client, and some to spare.
+# LimitNOFILE= holds three descriptors per segment, one per client, and some to spare.
 limits() {
         exec=$(sed -n 's/^ExecStart=//p' "$1")
         segs=$(echo "$exec" | sed -n 's/.*--max-segments \([0-9]*\).*/\1/p')
@@ -40,8 +40,8 @@ limits() {
                 fail "$1: ExecStart= --max-segments/--max-clients, FileDescriptorStoreMax= or LimitNOFILE= missing"
         [ "$store" -eq $((segs + 1)) ] ||
                 fail "$1: FileDescriptorStoreMax=$store, wanted --max-segments + 1 = $((segs + 1))"
-        [ "$nofile" -ge $((2 * segs + clients + 128)) ] ||
-                fail "$1: LimitNOFILE=$nofile is below 2 * $segs + $clients + 128"
+        [ "$nofile" -ge $((3 * segs + clients + 128)) ] ||
+                fail "$1: LimitNOFILE=$nofile is below 3 * $segs + $clients + 128"
 }
 
 mkdir -p "$tmp/system" "$tmp/user" "$tmp/runtime"

@@ -432,6 +432,147 @@ static void test_invisible_names(void)
         CHECK(th_in_child(invisible_names_child, NULL) == 0);
 }
 
+/* Item 5: memory held after unlink. A client that keeps a segment's descriptor (or only its
+ * mapping) after releasing its view and unlinking the segment keeps the pages; they stay
+ * charged to the owner and in bytes_used until the last holder lets go, whatever kind of
+ * descriptor it kept (read-write, read-only, of a sealed segment). */
+#define HELD 8
+
+static uint64_t bytes_used(shmv_client *c)
+{
+        shmv_daemon_info info;
+        CHECK_OK(shmv_daemon_status(c, &info));
+        return info.bytes_used;
+}
+
+static void held_child(void *arg)
+{
+        (void)arg;
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect();
+        th_raw r;
+        th_raw_connect_hello(&r);
+        int kept[HELD];
+        void *mapped = MAP_FAILED;
+        uint64_t before = bytes_used(c);
+        for (int i = 0; i < HELD; i++) {
+                char name[64];
+                snprintf(name, sizeof(name), "%s", th_name("held"));
+                CHECK_OK(shmv_segment_create(c, name, MiB, 0600));
+                if (i >= 6)
+                        CHECK_OK(shmv_segment_seal(c, name));
+                kept[i] = raw_fd(&r, name, i < 4);
+                if (i == 0) {
+                        /* Only a mapping. */
+                        mapped = mmap(NULL, MiB, PROT_READ | PROT_WRITE, MAP_SHARED, kept[i], 0);
+                        CHECK(mapped != MAP_FAILED);
+                        close(kept[i]);
+                        kept[i] = -1;
+                }
+                CHECK_OK(shmv_segment_unlink(c, name));
+        }
+        /* Nothing the daemon knows of holds them; the kernel still does. */
+        uint64_t used = bytes_used(c);
+        fprintf(stderr, "  bytes_used %llu with %d unlinked segments of 1 MiB held\n",
+                (unsigned long long)used, HELD);
+        CHECK_EQ(used, before + HELD * MiB);
+        /* So they count against the quota: bytes... */
+        char big[64];
+        snprintf(big, sizeof(big), "%s", th_name("held-big"));
+        CHECK_RC(shmv_segment_create(c, big, UID_BYTES - HELD * MiB + MiB, 0600), -EDQUOT);
+        CHECK(strstr(shmv_last_error_message(), "max_bytes_per_uid"));
+        /* ...and segments. */
+        char names[UID_SEGMENTS][64];
+        int made = 0;
+        for (; made < UID_SEGMENTS; made++) {
+                snprintf(names[made], sizeof(names[made]), "%s", th_name("held-count"));
+                int rc = shmv_segment_create(c, names[made], 4096, 0600);
+                if (rc == -EDQUOT)
+                        break;
+                CHECK_OK(rc);
+        }
+        CHECK_EQ(made, UID_SEGMENTS - HELD);
+        for (int i = 0; i < made; i++)
+                CHECK_OK(shmv_segment_unlink(c, names[i]));
+        /* Let go: the charge comes back. */
+        CHECK(munmap(mapped, MiB) == 0);
+        for (int i = 0; i < HELD; i++)
+                if (kept[i] >= 0)
+                        close(kept[i]);
+        CHECK_EQ(bytes_used(c), before);
+        CHECK_OK(shmv_segment_create(c, big, UID_BYTES - MiB, 0600));
+        CHECK_OK(shmv_segment_unlink(c, big));
+        th_raw_close(&r);
+        shmv_disconnect(c);
+}
+
+static void test_held_after_unlink(void)
+{
+        CHECK(th_in_child(held_child, NULL) == 0);
+}
+
+/* A reader of another uid that keeps its descriptor keeps the owner's bytes charged, as a
+ * view would; a reply carrying a descriptor that the client never reads does too. */
+struct reader_hold {
+        char name[64];
+        int to_parent;
+        int from_parent;
+};
+
+static void reader_hold_child(void *arg)
+{
+        struct reader_hold *rh = arg;
+        th_become(OTHER, OTHER);
+        th_raw r;
+        th_raw_connect_hello(&r);
+        int fd = raw_fd(&r, rh->name, false);
+        th_raw_close(&r);
+        write_byte(rh->to_parent);
+        read_byte(rh->from_parent);
+        close(fd);
+}
+
+static void owner_unlink_charged(void *arg)
+{
+        th_become(NOBODY, NOBODY);
+        shmv_client *c = th_connect();
+        uint64_t before = bytes_used(c);
+        CHECK_OK(shmv_segment_unlink(c, arg));
+        CHECK_EQ(bytes_used(c), before);
+        shmv_disconnect(c);
+}
+
+static void test_reader_hold_charged(void)
+{
+        struct reader_hold rh;
+        snprintf(rh.name, sizeof(rh.name), "%s", th_name("reader-hold"));
+        CHECK(th_in_child(owner_create, rh.name) == 0);
+        shmv_client *c = th_connect();
+        uint64_t before = bytes_used(c);
+        int up[2], down[2];
+        CHECK(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0);
+        rh.to_parent = up[1];
+        rh.from_parent = down[0];
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                reader_hold_child(&rh);
+                _exit(0);
+        }
+        close(up[1]);
+        close(down[0]);
+        read_byte(up[0]);
+        CHECK(th_in_child(owner_unlink_charged, rh.name) == 0);
+        write_byte(down[1]);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(up[0]);
+        close(down[1]);
+        CHECK_EQ(bytes_used(c), before - (64 << 10));
+        shmv_disconnect(c);
+}
+
 int main(int argc, char **argv)
 {
         static const th_test tests[] = {
@@ -440,6 +581,8 @@ int main(int argc, char **argv)
                 TH_TEST(test_pinned_seals_others_served),
                 TH_TEST(test_reader_pin_named),
                 TH_TEST(test_invisible_names),
+                TH_TEST(test_held_after_unlink),
+                TH_TEST(test_reader_hold_charged),
         };
         static const char *const args[] = {"--max-bytes-per-uid",
                                            "2200M",

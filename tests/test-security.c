@@ -766,7 +766,7 @@ static void raise_hard(void *arg)
 }
 
 /* The daemon raises its descriptor limit: the soft one to the hard one, and with
- * CAP_SYS_RESOURCE the hard one too, to what its limits may need (up to 2 per segment, 1 per
+ * CAP_SYS_RESOURCE the hard one too, to what its limits may need (up to 3 per segment, 1 per
  * client, some more). */
 static void test_nofile_raised(void)
 {
@@ -785,7 +785,7 @@ static void test_nofile_raised(void)
         nofile_of(pid, &soft, &hard);
         if (may_raise_hard) {
                 CHECK_EQ(soft, hard);
-                CHECK_GE(hard, 2 * 4096 + 1000);
+                CHECK_GE(hard, 3 * 4096 + 1000);
         } else {
                 CHECK_EQ(soft, 4096);
                 CHECK_EQ(hard, 4096);
@@ -832,8 +832,8 @@ static int lowest_free_fd(pid_t pid)
 struct exhausted {
         th_raw *r; /* connected before the daemon ran out of descriptors */
         th_raw *other;
-        const char *fresh; /* no read-only view opened yet */
-        const char *seen; /* has had one */
+        const char *fresh; /* no view opened yet */
+        const char *seen; /* has had a read-only and a writable one */
 };
 
 static void exhausted_child(void *arg)
@@ -859,10 +859,13 @@ static void exhausted_child(void *arg)
         CHECK_STR(msg, want);
         shmview__response__free_unpacked(resp, NULL);
 
-        /* Nothing else needs one: writable opens, read-only opens of a segment that has its
-         * read-only descriptor already, other requests, other clients. */
+        /* Nor can the first writable open. */
+        CHECK_RC(th_raw_open(x->r, x->fresh, strlen(x->fresh), 0, UINT64_MAX, true, NULL, NULL),
+                 -ENFILE);
+        /* Nothing else needs one: opens of a segment that has its descriptor of that kind
+         * already, other requests, other clients. */
         uint64_t vid;
-        CHECK_OK(th_raw_open(x->r, x->fresh, strlen(x->fresh), 0, UINT64_MAX, true, &vid, &fd));
+        CHECK_OK(th_raw_open(x->r, x->seen, strlen(x->seen), 0, UINT64_MAX, true, &vid, &fd));
         CHECK_EQ((fcntl(fd, F_GETFL) & O_ACCMODE), O_RDWR);
         close(fd);
         th_raw_release(x->r, vid);
@@ -875,9 +878,10 @@ static void exhausted_child(void *arg)
                  -ENFILE);
 }
 
-/* A segment's read-only descriptor is opened at its first read-only open: when the daemon is
- * out of descriptors then, that open gets ENFILE and a message saying so, and nothing else
- * fails. Once the daemon has descriptors again, the same open works. */
+/* A segment's read-only descriptor is opened at its first read-only open, its read-write one at
+ * its first writable open: when the daemon is out of descriptors then, that open gets ENFILE
+ * and a message saying so, and nothing else fails. Once the daemon has descriptors again, the
+ * same open works. */
 static void test_readonly_fd_exhausted(void)
 {
         shmv_client *c = th_connect();
@@ -888,6 +892,7 @@ static void test_readonly_fd_exhausted(void)
         th_raw_connect_hello(&r);
         th_raw_connect_hello(&other);
         CHECK_OK(th_raw_open(&r, seen, strlen(seen), 0, UINT64_MAX, false, NULL, NULL));
+        CHECK_OK(th_raw_open(&r, seen, strlen(seen), 0, UINT64_MAX, true, NULL, NULL));
         CHECK_OK(th_raw_named(&r, SHMVIEW__REQUEST__BODY_STAT, seen, strlen(seen)));
 
         /* The soft limit at the daemon's lowest free descriptor: it cannot open another. */

@@ -183,8 +183,9 @@ static int fds_after_round_trip(shmv_client *c)
         return th_daemon_fd_count();
 }
 
-/* A segment holds one descriptor in the daemon (its memfd) until a read-only view of it is
- * opened, and one more from then on (its read-only descriptor), until it is freed. */
+/* A segment holds one descriptor in the daemon (its memfd) until a view of it is opened; the
+ * first read-only view opens its read-only descriptor, the first writable one its read-write
+ * descriptor (the memfd itself is never handed out), each kept until the segment is freed. */
 static void test_descriptors_per_segment(void)
 {
         shmv_client *c = th_connect();
@@ -198,46 +199,47 @@ static void test_descriptors_per_segment(void)
                 CHECK_OK(shmv_segment_create(c, names[i], 4096, 0644));
         CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS);
 
-        /* Writable views are handed the memfd itself. */
+        /* The first writable view opens the read-write descriptor; later ones, and releases,
+         * neither open nor close one. */
         shmv_view *w1, *w2;
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w1));
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         CHECK_OK(shmv_view_open(c, names[0], 0, 100, SHMV_READ | SHMV_WRITE, &w2));
-        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         memcpy(shmv_view_data_mut(w1), "written", 7);
         shmv_view_release(w2);
-        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 1);
 
-        /* The first read-only view of a segment opens its read-only descriptor; later ones,
-         * and releases, neither open nor close one. */
+        /* The same for read-only views and the read-only descriptor. */
         shmv_view *r1, *r2, *r3;
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ, &r1));
-        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 2);
         CHECK_MEM(shmv_view_data(r1), "written", 7);
         CHECK_OK(shmv_view_open(c, names[0], 4, 3, SHMV_READ, &r2));
-        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 2);
         CHECK_MEM(shmv_view_data(r2), "ten", 3);
         shmv_view_release(r2);
         shmv_view_release(r1);
-        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 2);
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ, &r1));
-        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 2);
         CHECK_OK(shmv_view_open(c, names[0], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w2));
-        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 2);
         shmv_view_release(w2);
 
         /* Each segment has its own. */
         CHECK_OK(shmv_view_open(c, names[1], 0, SHMV_TO_END, SHMV_READ, &r3));
-        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 2);
-        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 2);
+        CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 3);
+        CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 3);
 
         /* Unlinked, a segment keeps its descriptors while views hold it; the rest go at once. */
         for (int i = 0; i < N_FD_SEGMENTS; i++)
                 CHECK_OK(shmv_segment_unlink(c, names[i]));
-        CHECK_EQ(th_daemon_fd_count(), base + 4); /* names[0] and names[1], two each */
+        CHECK_EQ(th_daemon_fd_count(), base + 5); /* names[0] three, names[1] two */
         shmv_view_release(w1);
-        CHECK_EQ(fds_after_round_trip(c), base + 4);
+        CHECK_EQ(fds_after_round_trip(c), base + 5);
         shmv_view_release(r3);
-        CHECK_EQ(fds_after_round_trip(c), base + 2);
+        CHECK_EQ(fds_after_round_trip(c), base + 3);
         shmv_view_release(r1);
         CHECK_EQ(fds_after_round_trip(c), base);
         shmv_disconnect(c);
