@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 /* What a connection's input buffer holds until a frame needs more. */
 #define IN_INITIAL 4096u
 
@@ -392,33 +394,6 @@ static bool code_point_invisible(uint32_t cp)
         return false;
 }
 
-/* The code point of the well-formed UTF-8 sequence at p (shortest form, no surrogates, at most
- * U+10FFFF) and its length in *ret_len; -1 when p does not start one. */
-static int32_t utf8_decode(const uint8_t *p, size_t avail, size_t *ret_len)
-{
-        size_t n;
-        uint32_t cp, min;
-        if (p[0] >= 0xc2 && p[0] <= 0xdf)
-                n = 2, cp = p[0] & 0x1f, min = 0x80;
-        else if (p[0] >= 0xe0 && p[0] <= 0xef)
-                n = 3, cp = p[0] & 0x0f, min = 0x800;
-        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-                n = 4, cp = p[0] & 0x07, min = 0x10000;
-        else
-                return -1;
-        if (n > avail)
-                return -1;
-        for (size_t i = 1; i < n; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return -1;
-                cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return -1;
-        *ret_len = n;
-        return (int32_t)cp;
-}
-
 int shmv__name_check(const uint8_t *data, size_t len, char *dst)
 {
         if (len == 0 || len > SHMV_NAME_MAX)
@@ -428,10 +403,10 @@ int shmv__name_check(const uint8_t *data, size_t len, char *dst)
                         return -EINVAL;
                 /* Bytes that are not UTF-8 stay allowed: tools show them escaped, never as
                  * something else. Characters that show as nothing are refused. */
-                size_t n;
-                int32_t cp = data[i] >= 0x80 ? utf8_decode(data + i, len - i, &n) : -1;
-                if (cp >= 0) {
-                        if (code_point_invisible((uint32_t)cp))
+                uint32_t cp;
+                size_t n = data[i] >= 0x80 ? shmv__utf8_seq(data + i, len - i, &cp) : 0;
+                if (n > 0) {
+                        if (code_point_invisible(cp))
                                 return -EINVAL;
                         i += n - 1;
                 }
