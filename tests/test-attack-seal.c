@@ -304,25 +304,42 @@ static void test_pinned_seals_others_served(void)
         CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-/* Item 3: a reader (65533) pins a page of its read-only mapping of 65534's segment and
- * releases its view. The owner's seal fails while the pipe lives, saying why; then works. */
-struct reader_pin {
-        char name[64];
-        int to_parent;
-        int from_parent;
-};
-
-static void reader_pin_child(void *arg)
+/* Runs hold(name) in a child as uid 65533, a reader of 65534's segment name, which keeps the
+ * descriptor hold returns open while owner(name) runs as 65534, then closes it and exits. */
+static void while_reader_holds(char *name, int (*hold)(th_raw *, const char *),
+                               void (*owner)(void *))
 {
-        struct reader_pin *rp = arg;
-        th_become(OTHER, OTHER);
-        th_raw r;
-        th_raw_connect_hello(&r);
-        int pipe_fd = pin_page(raw_fd(&r, rp->name, false), false);
-        th_raw_close(&r);
-        write_byte(rp->to_parent);
-        read_byte(rp->from_parent);
-        close(pipe_fd);
+        int up[2], down[2];
+        CHECK(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                th_become(OTHER, OTHER);
+                th_raw r;
+                th_raw_connect_hello(&r);
+                int fd = hold(&r, name);
+                th_raw_close(&r);
+                write_byte(up[1]);
+                read_byte(down[0]);
+                close(fd);
+                _exit(0);
+        }
+        close(up[1]);
+        close(down[0]);
+        read_byte(up[0]);
+        CHECK(th_in_child(owner, name) == 0);
+        write_byte(down[1]);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(up[0]);
+        close(down[1]);
+}
+
+/* Item 3: a reader pins a page of its read-only mapping and releases its view. */
+static int reader_pins(th_raw *r, const char *name)
+{
+        return pin_page(raw_fd(r, name, false), false);
 }
 
 static void owner_create(void *arg)
@@ -354,32 +371,14 @@ static void owner_seal_unlink(void *arg)
         shmv_disconnect(c);
 }
 
+/* The owner's seal fails while the pipe lives, saying why; then works. */
 static void test_reader_pin_named(void)
 {
-        struct reader_pin rp;
-        snprintf(rp.name, sizeof(rp.name), "%s", th_name("reader-pin"));
-        CHECK(th_in_child(owner_create, rp.name) == 0);
-        int up[2], down[2];
-        CHECK(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0);
-        rp.to_parent = up[1];
-        rp.from_parent = down[0];
-        fflush(NULL);
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                reader_pin_child(&rp);
-                _exit(0);
-        }
-        close(up[1]);
-        close(down[0]);
-        read_byte(up[0]);
-        CHECK(th_in_child(owner_seal_refused, rp.name) == 0);
-        write_byte(down[1]);
-        int st;
-        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        close(up[0]);
-        close(down[1]);
-        CHECK(th_in_child(owner_seal_unlink, rp.name) == 0);
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("reader-pin"));
+        CHECK(th_in_child(owner_create, name) == 0);
+        while_reader_holds(name, reader_pins, owner_seal_refused);
+        CHECK(th_in_child(owner_seal_unlink, name) == 0);
 }
 
 /* Item 7: characters that show as nothing, or as a blank, or reorder what follows, are refused
@@ -512,24 +511,10 @@ static void test_held_after_unlink(void)
 }
 
 /* A reader of another uid that keeps its descriptor keeps the owner's bytes charged, as a
- * view would; a reply carrying a descriptor that the client never reads does too. */
-struct reader_hold {
-        char name[64];
-        int to_parent;
-        int from_parent;
-};
-
-static void reader_hold_child(void *arg)
+ * view would. */
+static int reader_keeps(th_raw *r, const char *name)
 {
-        struct reader_hold *rh = arg;
-        th_become(OTHER, OTHER);
-        th_raw r;
-        th_raw_connect_hello(&r);
-        int fd = raw_fd(&r, rh->name, false);
-        th_raw_close(&r);
-        write_byte(rh->to_parent);
-        read_byte(rh->from_parent);
-        close(fd);
+        return raw_fd(r, name, false);
 }
 
 static void owner_unlink_charged(void *arg)
@@ -544,31 +529,12 @@ static void owner_unlink_charged(void *arg)
 
 static void test_reader_hold_charged(void)
 {
-        struct reader_hold rh;
-        snprintf(rh.name, sizeof(rh.name), "%s", th_name("reader-hold"));
-        CHECK(th_in_child(owner_create, rh.name) == 0);
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("reader-hold"));
+        CHECK(th_in_child(owner_create, name) == 0);
         shmv_client *c = th_connect();
         uint64_t before = bytes_used(c);
-        int up[2], down[2];
-        CHECK(pipe2(up, O_CLOEXEC) == 0 && pipe2(down, O_CLOEXEC) == 0);
-        rh.to_parent = up[1];
-        rh.from_parent = down[0];
-        fflush(NULL);
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                reader_hold_child(&rh);
-                _exit(0);
-        }
-        close(up[1]);
-        close(down[0]);
-        read_byte(up[0]);
-        CHECK(th_in_child(owner_unlink_charged, rh.name) == 0);
-        write_byte(down[1]);
-        int st;
-        CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        close(up[0]);
-        close(down[1]);
+        while_reader_holds(name, reader_keeps, owner_unlink_charged);
         CHECK_EQ(bytes_used(c), before - (64 << 10));
         shmv_disconnect(c);
 }
