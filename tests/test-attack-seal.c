@@ -194,10 +194,10 @@ static void pinned_seals_attack(void *arg, int ready)
         Shmview__Request req = SHMVIEW__REQUEST__INIT;
         req.body_case = SHMVIEW__REQUEST__BODY_SEAL;
         req.seal = &b;
-        write_byte(ready);
         for (int i = 0; i < PIN_CONNS; i++)
                 for (int k = 0; k < PIN_SEALS; k++)
                         th_raw_send(&r[i], &req);
+        write_byte(ready);
         for (int i = 0; i < PIN_CONNS; i++)
                 for (int k = 0; k < PIN_SEALS; k++) {
                         Shmview__Response *resp = th_raw_recv(&r[i], NULL);
@@ -228,38 +228,6 @@ static void test_pinned_seals_no_stall(void)
 
 /* While one uid's pinned seals wait, another uid's seals and large creates are not queued
  * behind them: the seals of one owner take one thread at a time. */
-static void pinned_flood_attack(void *arg, int ready)
-{
-        char *name = arg;
-        shmv_client *c = th_connect();
-        CHECK_OK(shmv_segment_create(c, name, 64 << 10, 0600));
-        th_raw r[PIN_CONNS];
-        for (int i = 0; i < PIN_CONNS; i++)
-                th_raw_connect_hello(&r[i]);
-        int pipe_fd = pin_page(raw_fd(&r[0], name, true), true);
-        Shmview__NameRequest b = SHMVIEW__NAME_REQUEST__INIT;
-        b.name.data = (uint8_t *)name;
-        b.name.len = strlen(name);
-        Shmview__Request req = SHMVIEW__REQUEST__INIT;
-        req.body_case = SHMVIEW__REQUEST__BODY_SEAL;
-        req.seal = &b;
-        for (int i = 0; i < PIN_CONNS; i++)
-                for (int k = 0; k < PIN_SEALS; k++)
-                        th_raw_send(&r[i], &req);
-        write_byte(ready);
-        for (int i = 0; i < PIN_CONNS; i++)
-                for (int k = 0; k < PIN_SEALS; k++) {
-                        Shmview__Response *resp = th_raw_recv(&r[i], NULL);
-                        CHECK(resp && resp->status == EBUSY);
-                        shmview__response__free_unpacked(resp, NULL);
-                }
-        close(pipe_fd);
-        for (int i = 0; i < PIN_CONNS; i++)
-                th_raw_close(&r[i]);
-        CHECK_OK(shmv_segment_unlink(c, name));
-        shmv_disconnect(c);
-}
-
 static void others_child(void *arg)
 {
         (void)arg;
@@ -293,7 +261,7 @@ static void test_pinned_seals_others_served(void)
         if (pid == 0) {
                 close(p[0]);
                 th_become(NOBODY, NOBODY);
-                pinned_flood_attack(name, p[1]);
+                pinned_seals_attack(name, p[1]);
                 _exit(0);
         }
         close(p[1]);
