@@ -982,13 +982,10 @@ int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *
 static int seal_pages(int fd, uint64_t size, uint64_t charge, const char **ret_why, int *ret_err)
 {
         *ret_err = 0;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t t0 = shmv__mono_usec();
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
                 int err = errno;
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                int64_t ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
-                             (t1.tv_nsec - t0.tv_nsec) / 1000000;
+                uint64_t ms = (shmv__mono_usec() - t0) / 1000;
                 if (err == EBUSY) {
                         *ret_why = ms >= SEAL_PIN_WAIT_MS
                                            ? "pages of it are pinned by a process that holds or "
