@@ -76,16 +76,12 @@ static void mapping_unref(shmv__mapping *m)
 {
         if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
                 return;
-        /* A read-only mapping is told released before it is unmapped, so that the daemon
-         * does that work while this process unmaps, rather than before its next request. No one
-         * can tell: only writable mappings matter to anyone else (sealing). A writable one goes
-         * first, so that once the daemon has the release the mapping is gone. */
-        if (!m->writable)
-                shmv__client_remove_mapping(m->client, m);
+        /* Unmapped before the daemon is told: once it has the release, the mapping is gone, so
+         * a writable one no longer blocks a seal and the pages of an unlinked segment can be
+         * freed (and uncharged) as soon as the daemon lets its own descriptors go. */
         if (m->size > 0)
                 (void)munmap(m->base, m->size);
-        if (m->writable)
-                shmv__client_remove_mapping(m->client, m);
+        shmv__client_remove_mapping(m->client, m);
         shmv__client_unref(m->client);
         free(m);
 }
