@@ -127,7 +127,7 @@ SHMV_EXPORT int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment
 SHMV_EXPORT int shmv_segment_list(shmv_client *c, shmv_segment_info **ret, size_t *ret_count);
 SHMV_EXPORT void shmv_segment_list_free(shmv_segment_info *list);
 
-/* Waiting for a segment (docs/views.md, "Waiting"). */
+/* Waiting for a segment (docs/protocol.md, "Waiting"). */
 #define SHMV_WAIT_EXISTS 1 /* a segment of the name exists */
 #define SHMV_WAIT_SEALED 2 /* it exists and is sealed (with SHMV_WAIT_EXISTS or alone) */
 /* Returns 0 as soon as what holds for name (at once when it already does), -ETIMEDOUT when
