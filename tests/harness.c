@@ -136,10 +136,7 @@ int th_daemon_fd_count(void)
         return th_fd_count(daemon_pid);
 }
 
-/* Whether the daemon listens on its socket yet, as /proc/net/unix shows it (__SO_ACCEPTCON in
- * the flags): without connecting, so that no probe connection is still being closed by the
- * daemon when the test counts its descriptors. */
-static bool daemon_listens(void)
+bool th_socket_listens(const char *path)
 {
         FILE *f = fopen("/proc/net/unix", "re");
         if (!f)
@@ -148,9 +145,9 @@ static bool daemon_listens(void)
         bool found = false;
         while (!found && fgets(line, sizeof(line), f)) {
                 unsigned long flags;
-                char path[256];
-                found = sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags, path) == 2 &&
-                        (flags & 0x10000) && strcmp(path, sock_path) == 0;
+                char line_path[256];
+                found = sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags, line_path) == 2 &&
+                        (flags & 0x10000) && strcmp(line_path, path) == 0;
         }
         fclose(f);
         return found;
@@ -231,7 +228,7 @@ static void daemon_start(const char *const *extra)
                 _exit(127);
         }
         for (int i = 0; i < 500; i++) {
-                if (daemon_listens()) {
+                if (th_socket_listens(sock_path)) {
                         /* Until what it opened to start (and closed) is closed. */
                         th_fd_count_settled(daemon_pid);
                         return;

@@ -48,6 +48,10 @@ int th_daemon_fd_count(void);
 int th_fd_count_settled(pid_t pid);
 /* Waits until pid has want descriptors open; false (and says so) after timeout_ms. */
 bool th_fd_count_reaches(pid_t pid, int want, int timeout_ms);
+/* Whether a socket listens at path yet, as /proc/net/unix shows it (__SO_ACCEPTCON in the
+ * flags): without connecting, so that no probe connection is still being closed by the
+ * daemon when a test counts its descriptors. */
+bool th_socket_listens(const char *path);
 
 /* Connects to the test daemon; fails the test on error. */
 shmv_client *th_connect(void);

@@ -137,12 +137,7 @@ static pid_t own_daemon(void)
                 _exit(127);
         }
         for (int i = 0; i < 500; i++) {
-                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                struct sockaddr_un sa = {.sun_family = AF_UNIX};
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", own_sock);
-                int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-                close(fd);
-                if (r == 0)
+                if (th_socket_listens(own_sock))
                         return pid;
                 th_sleep_ms(10);
         }

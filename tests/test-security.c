@@ -582,12 +582,7 @@ static pid_t daemon_run(struct daemon_run *d, const char *sock, int *ret_status)
                         *ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
                         return -1;
                 }
-                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                struct sockaddr_un sa = {.sun_family = AF_UNIX};
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-                int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-                close(fd);
-                if (r == 0)
+                if (th_socket_listens(sock))
                         return pid;
                 th_sleep_ms(10);
         }
