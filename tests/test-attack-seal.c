@@ -49,11 +49,9 @@ static void read_byte(int fd)
         CHECK(read(fd, &b, 1) == 1);
 }
 
-/* Runs attack(arg) in a child as uid 65534; once it writes a byte to its ready pipe, measures
- * round trips of another client (stat of a missing name, as root) until the child exits.
- * Returns the worst one in microseconds; the child must succeed. */
-static int64_t worst_round_trip_during(void (*attack)(void *, int ready), void *arg,
-                                       unsigned *ret_count)
+/* Starts attack(arg) in a child as uid 65534, which writes a byte to ready once it is under
+ * way; *ret_ready is the pipe's end to read it from. */
+static pid_t attacker_start(void (*attack)(void *, int ready), void *arg, int *ret_ready)
 {
         int p[2];
         CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -67,9 +65,21 @@ static int64_t worst_round_trip_during(void (*attack)(void *, int ready), void *
                 _exit(0);
         }
         close(p[1]);
+        *ret_ready = p[0];
+        return pid;
+}
+
+/* Runs attack(arg) as attacker_start() does; once it is under way, measures round trips of
+ * another client (stat of a missing name, as root) until the child exits. Returns the worst
+ * one in microseconds; the child must succeed. */
+static int64_t worst_round_trip_during(void (*attack)(void *, int ready), void *arg,
+                                       unsigned *ret_count)
+{
+        int ready;
+        pid_t pid = attacker_start(attack, arg, &ready);
         shmv_client *c = th_connect();
-        read_byte(p[0]);
-        close(p[0]);
+        read_byte(ready);
+        close(ready);
         int64_t worst = 0;
         unsigned n = 0;
         int st;
@@ -253,20 +263,10 @@ static void test_pinned_seals_others_served(void)
 {
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("flood"));
-        int p[2];
-        CHECK(pipe2(p, O_CLOEXEC) == 0);
-        fflush(NULL);
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                close(p[0]);
-                th_become(NOBODY, NOBODY);
-                pinned_seals_attack(name, p[1]);
-                _exit(0);
-        }
-        close(p[1]);
-        read_byte(p[0]);
-        close(p[0]);
+        int ready;
+        pid_t pid = attacker_start(pinned_seals_attack, name, &ready);
+        read_byte(ready);
+        close(ready);
         CHECK(th_in_child(others_child, NULL) == 0);
         int st;
         CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
