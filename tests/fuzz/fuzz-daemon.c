@@ -229,8 +229,17 @@ static void send_all(int fd, const uint8_t *data, size_t size, size_t chunk)
                 }
                 data += w;
                 size -= (size_t)w;
-                if (w == 0 || chunk < 64)
+                if (w == 0) {
+                        /* The daemon is not reading: it waits for something (its timer for
+                         * replies held until their descriptors are taken backs off to a
+                         * second), so wait with it rather than spin MAX_TURNS away first. */
+                        drain(fd);
+                        shmv__server_check_fds(&server);
+                        uv_run(&loop, UV_RUN_ONCE);
+                        drain(fd);
+                } else if (chunk < 64) {
                         turn(fd);
+                }
                 if (++turns > MAX_TURNS) {
                         fprintf(stderr, "fuzz-daemon: the daemon stopped reading\n");
                         abort();
