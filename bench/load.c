@@ -331,13 +331,15 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < NSEGS; i++) {
                 snprintf(seg_names[i], sizeof(seg_names[i]), "load-%u", i);
                 shmv_view *w;
+                void *data;
                 if (shmv_segment_create(owner, seg_names[i], SEG_SIZE, 0666) < 0 ||
                     shmv_view_open(owner, seg_names[i], 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE,
-                                   &w) < 0) {
+                                   &w) < 0 ||
+                    shmv_view_data_mut(w, &data) < 0) {
                         fprintf(stderr, "shmview-load: cannot set up segment %u\n", i);
                         return 1;
                 }
-                uint8_t *p = shmv_view_data_mut(w);
+                uint8_t *p = data;
                 for (size_t k = 0; k < SEG_SIZE; k++)
                         p[k] = pattern(i, k);
                 shmv_view_release(w);

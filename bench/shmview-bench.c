@@ -335,7 +335,9 @@ static void make_segment(const char *name, uint64_t size, unsigned flags)
         check(shmv_segment_create_with_flags(producer, name, size, 0644, flags), name);
         shmv_view *w;
         check(shmv_view_open(producer, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w), name);
-        memset(shmv_view_data_mut(w), 0x5a, size);
+        void *data;
+        check(shmv_view_data_mut(w, &data), name);
+        memset(data, 0x5a, size);
         shmv_view_release(w);
 }
 

@@ -300,7 +300,15 @@ int cli_cmd_write(cli_ctx *ctx)
                 status = view_error(ctx, name, r);
                 goto out_close;
         }
-        uint8_t *data = shmv_view_data_mut(v);
+        void *mut;
+        r = shmv_view_data_mut(v, &mut);
+        if (r < 0) {
+                /* Opened with SHMV_WRITE, so not expected; said as any refusal is. */
+                status = view_error(ctx, name, r);
+                shmv_view_release(v);
+                goto out_close;
+        }
+        uint8_t *data = mut;
         uintptr_t dropped = (uintptr_t)data & ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
         uint64_t done = 0;
         cli_progress progress;

@@ -12,8 +12,9 @@
 /* The calling thread's daemon message (error.c), read with shmv_last_error_message(). Every
  * public call that talks to the daemon clears it first thing, before checking its arguments;
  * an error reply (status > 0) sets it to the reply's message, made safe to print and cut to
- * SHMV__MESSAGE_MAX bytes with the NUL (an empty message leaves it unset). Nothing else
- * touches it, so the cleanup after a failure (releases, disconnects) keeps it. */
+ * SHMV__MESSAGE_MAX bytes with the NUL (an empty message leaves it unset). Besides those, only
+ * a write refused on a read-only view sets it (view.c), so the cleanup after a failure
+ * (releases, disconnects) keeps it. */
 #define SHMV__MESSAGE_MAX 512
 void shmv__error_clear(void);
 void shmv__error_set(const uint8_t *msg, size_t len);

@@ -6,6 +6,7 @@
  * over the same mapping; only the mapping is reference counted, so none of these operations
  * makes a system call or talks to the daemon. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -342,17 +343,26 @@ const void *shmv_view_data(const shmv_view *v)
         return v->buf;
 }
 
-void *shmv_view_data_mut(shmv_view *v)
+/* -EROFS for a write through read-only v, with a message that says which view and why. */
+static int refuse_write(const shmv_view *v)
 {
-        if (!v) {
-                errno = EINVAL;
-                return NULL;
-        }
-        if (v->readonly) {
-                errno = EROFS;
-                return NULL;
-        }
-        return v->buf;
+        const shmv__mapping *m = v->mapping;
+
+        return shmv__error_setf(-EROFS,
+                                "cannot write through a read-only view of '%s' [%" PRIu64
+                                ", %" PRIu64 "): %s",
+                                m->name, m->offset, m->offset + m->length,
+                                m->writable ? "made by toreadonly()" : "opened without SHMV_WRITE");
+}
+
+int shmv_view_data_mut(shmv_view *v, void **ret)
+{
+        if (!v || !ret)
+                return -EINVAL;
+        if (v->readonly)
+                return refuse_write(v);
+        *ret = v->buf;
+        return 0;
 }
 
 /* Resolves one index per dimension, possibly negative, to the address of its item: -ERANGE
@@ -406,7 +416,7 @@ int shmv_view_set_at(shmv_view *v, const ptrdiff_t *index, size_t n, const void 
                 return -EINVAL;
         /* As memory_ass_sub(): read-only is reported before the index is looked at. */
         if (v->readonly)
-                return -EROFS;
+                return refuse_write(v);
         r = item_ptr(v, index, n, &p);
         if (r < 0)
                 return r;
@@ -512,7 +522,7 @@ int shmv_view_write(shmv_view *v, const void *src, size_t len)
         if (!v || (!src && len > 0))
                 return -EINVAL;
         if (v->readonly)
-                return -EROFS;
+                return refuse_write(v);
         if (len != nitems(v) * v->itemsize)
                 return -EINVAL;
         if (len == 0)

@@ -66,7 +66,9 @@ int main(void)
         CHECK(shmv_connect(NULL, &c));
         CHECK(shmv_segment_create(c, name, 64 << 20, 0644));
         CHECK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
-        memcpy((char *)shmv_view_data_mut(w) + 4096, "abcdefghijklmnopqrstuvwxyz", 26);
+        void *data;
+        CHECK(shmv_view_data_mut(w, &data)); /* -EROFS for a view opened without SHMV_WRITE */
+        memcpy((char *)data + 4096, "abcdefghijklmnopqrstuvwxyz", 26);
         printf("producer: wrote a frame into %s (%zu bytes)\n", name, shmv_view_nbytes(w));
         fflush(stdout);
         shmv_view_release(w); /* a segment is sealed once no writable view is open */

@@ -96,9 +96,12 @@ SHMV_EXPORT const char *shmv_err_name(int err);
  * socket path, or because it could not connect (-ENOENT: no socket at the path, -ENOTSOCK:
  * not a socket, -EACCES, -ECONNREFUSED: nobody listening) sets the library's message. Other
  * failures (a NULL argument, a lost connection, a malformed reply, a failed mmap) leave it
- * NULL, as does a daemon error without a message. No other function changes it: it still
- * describes the last of those calls after shmv_view_release(), shmv_disconnect() and the
- * like, and after a view function failed on its own.
+ * NULL, as does a daemon error without a message. The view functions that refuse a write
+ * to a read-only view with -EROFS (shmv_view_data_mut(), shmv_view_set(), shmv_view_set_at(),
+ * shmv_view_write()) set it to a message naming the view's segment and range, without
+ * clearing it first. No other function changes it: it still describes the last of those
+ * calls after shmv_view_release(), shmv_disconnect() and the like, and after a view function
+ * failed otherwise.
  *
  * The message comes from whatever listens on the socket, so it is made safe to print: valid
  * UTF-8 without control characters (each control character, and each byte that is not part
@@ -196,8 +199,10 @@ SHMV_EXPORT size_t shmv_view_ndim(const shmv_view *v);
 SHMV_EXPORT size_t shmv_view_shape(const shmv_view *v, size_t dim); /* items along dim */
 SHMV_EXPORT ptrdiff_t shmv_view_strides(const shmv_view *v, size_t dim); /* bytes between them */
 SHMV_EXPORT const void *shmv_view_data(const shmv_view *v); /* address of item 0 */
-/* Address of item 0 for writing; NULL with errno EROFS when the view is read-only. */
-SHMV_EXPORT void *shmv_view_data_mut(shmv_view *v);
+/* Address of item 0 for writing, into *ret: 0, or -EROFS when the view is read-only (opened
+ * without SHMV_WRITE, or a shmv_view_toreadonly() copy), with shmv_last_error_message()
+ * naming the view's segment and range; -EINVAL when v or ret is NULL. */
+SHMV_EXPORT int shmv_view_data_mut(shmv_view *v, void **ret);
 
 /* Item access; negative indices count from the end; out of range is -ERANGE.
  * ret_item and item are itemsize bytes, in native byte order. On a view of more than one

@@ -254,6 +254,16 @@ shmv_client *th_connect(void)
         return c;
 }
 
+void *th_data_mut(shmv_view *v)
+{
+        void *p;
+        int r = shmv_view_data_mut(v, &p);
+        if (r < 0)
+                th_fail(__FILE__, __LINE__, "shmv_view_data_mut: %s (%s)", shmv_strerror(r),
+                        shmv_last_error_message() ? shmv_last_error_message() : "no message");
+        return p;
+}
+
 const char *th_name(const char *prefix)
 {
         static unsigned counter;

@@ -55,6 +55,8 @@ bool th_socket_listens(const char *path);
 
 /* Connects to the test daemon; fails the test on error. */
 shmv_client *th_connect(void);
+/* The address of writable view v's item 0 (shmv_view_data_mut()); fails the test otherwise. */
+void *th_data_mut(shmv_view *v);
 /* A segment name unique within this test run, with prefix. Static buffer per call site: copy. */
 const char *th_name(const char *prefix);
 /* Drops to uid/gid (supplementary groups cleared) in the calling (forked) process. */

@@ -9,5 +9,10 @@ int main(void)
         item.i = -1;
         shmv_limits limits;
         limits.max_frame = 0;
+        /* The output parameter is a void **, which C and C++ take alike. */
+        shmv_view *view = NULL;
+        void *data = NULL;
+        if (shmv_view_data_mut(view, &data) == 0 && data)
+                return 2;
         return item.i == -1 && limits.max_frame == 0 && SHMV_READ != SHMV_WRITE ? 0 : 1;
 }

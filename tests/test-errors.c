@@ -140,7 +140,7 @@ static void test_create_open(void)
         shmv_view *s;
         CHECK_OK(shmv_view_slice(w, 2, 6, 1, &s));
         CHECK_STR(shmv_view_name(s), name);
-        memcpy((char *)shmv_view_data_mut(w) + 9990, "0123456789", 10);
+        memcpy((char *)th_data_mut(w) + 9990, "0123456789", 10);
         shmv_view *r;
         CHECK_OK(shmv_view_open(c, name, 9990, 10, SHMV_READ, &r));
         CHECK(memcmp(shmv_view_data(r), "0123456789", 10) == 0);

@@ -176,7 +176,7 @@ static void test_daemon_killed(void)
         shmv_view *w, *r;
         CHECK_OK(shmv_view_open(c, "data", 0, SHMV_TO_END, RW, &w));
         CHECK_OK(shmv_view_open(c, "data", 4096, SHMV_TO_END, SHMV_READ, &r));
-        memset(shmv_view_data_mut(w), 'd', 3 * 4096);
+        memset(th_data_mut(w), 'd', 3 * 4096);
 
         /* One call in flight while the daemon dies: stop it first, so the call waits. */
         CHECK_EQ(kill(pid, SIGSTOP), 0);
@@ -195,7 +195,7 @@ static void test_daemon_killed(void)
 
         /* The views are the process's own mappings of the memfd: still there. */
         CHECK_EQ(((const char *)shmv_view_data(r))[0], 'd');
-        memcpy((char *)shmv_view_data_mut(w) + 4096, "after", 5);
+        memcpy((char *)th_data_mut(w) + 4096, "after", 5);
         CHECK_MEM(shmv_view_data(r), "after", 5);
         shmv_view *s;
         CHECK_OK(shmv_view_slice(r, 4, SHMV_NONE, -1, &s)); /* "retfa" */

@@ -37,7 +37,7 @@ static void still_serves(void)
         shmv_view *w = NULL, *r = NULL;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, RW, &w));
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &r));
-        memcpy(shmv_view_data_mut(w), "alive", 5);
+        memcpy(th_data_mut(w), "alive", 5);
         CHECK_MEM(shmv_view_data(r), "alive", 5);
         shmv_view_release(r);
         shmv_view_release(w);
@@ -910,7 +910,7 @@ static void test_hostile_daemon_open(void)
 
         /* What shmviewd sends: mapped, every byte there. */
         CHECK_OK(open_against(c, 4096, 4096, UINT64_MAX, 8192, 0, 8192, &v));
-        uint8_t *p = shmv_view_data_mut(v);
+        uint8_t *p = th_data_mut(v);
         p[0] = 1;
         p[4095] = 2;
         shmv_view_release(v);

@@ -25,7 +25,7 @@ static void fill(shmv_client *c, const char *name, char byte)
 {
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
-        memset(shmv_view_data_mut(v), byte, SIZE);
+        memset(th_data_mut(v), byte, SIZE);
         shmv_view_release(v);
 }
 

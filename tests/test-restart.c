@@ -336,7 +336,7 @@ static void write_pattern(shmv_client *c, const char *name, unsigned seed)
 {
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
-        uint8_t *p = shmv_view_data_mut(v);
+        uint8_t *p = th_data_mut(v);
         for (size_t i = 0; i < shmv_view_nbytes(v); i++)
                 p[i] = pattern_byte(i, seed);
         shmv_view_release(v);
@@ -455,7 +455,7 @@ static void writer_main(int cmd, int rsp)
         CHECK_OK(shmv_segment_create(c, "w", W_SIZE, 0644));
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, "w", 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
-        volatile uint64_t *words = shmv_view_data_mut(v);
+        volatile uint64_t *words = th_data_mut(v);
         size_t n = W_SIZE / sizeof(uint64_t);
         CHECK_EQ(fcntl(cmd, F_SETFL, O_NONBLOCK), 0);
         child_reply(rsp, "R", 1);

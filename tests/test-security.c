@@ -61,7 +61,7 @@ static shmv_view *view_open(shmv_client *c, const char *name, int flags)
 
 static void fill(shmv_view *w, char byte)
 {
-        memset(shmv_view_data_mut(w), byte, shmv_view_nbytes(w));
+        memset(th_data_mut(w), byte, shmv_view_nbytes(w));
 }
 
 /* Every byte of the view is byte: reading it all also proves no page is gone (no SIGBUS). */

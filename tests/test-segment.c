@@ -152,7 +152,7 @@ static void test_unlink_keeps_views(void)
         CHECK_OK(shmv_segment_create(c, name, 4096, 0));
         shmv_view *old;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &old));
-        memcpy(shmv_view_data_mut(old), "old data", 8);
+        memcpy(th_data_mut(old), "old data", 8);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_segment_info info;
         CHECK_RC(shmv_segment_stat(c, name, &info), -ENOENT);
@@ -164,7 +164,7 @@ static void test_unlink_keeps_views(void)
         static const char zeros[8];
         CHECK_MEM(shmv_view_data(v), zeros, 8);
         CHECK_MEM(shmv_view_data(old), "old data", 8);
-        memcpy(shmv_view_data_mut(old), "changed!", 8);
+        memcpy(th_data_mut(old), "changed!", 8);
         CHECK_MEM(shmv_view_data(v), zeros, 8);
         shmv_view_release(v);
         shmv_view_release(old);
@@ -206,7 +206,7 @@ static void test_descriptors_per_segment(void)
         CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
         CHECK_OK(shmv_view_open(c, names[0], 0, 100, SHMV_READ | SHMV_WRITE, &w2));
         CHECK_EQ(th_daemon_fd_count(), base + N_FD_SEGMENTS + 1);
-        memcpy(shmv_view_data_mut(w1), "written", 7);
+        memcpy(th_data_mut(w1), "written", 7);
         shmv_view_release(w2);
         CHECK_EQ(fds_after_round_trip(c), base + N_FD_SEGMENTS + 1);
 
@@ -253,7 +253,7 @@ static void test_seal(void)
         CHECK_OK(shmv_segment_create(c, name, 3 * 4096, 0644));
         shmv_view *w, *r;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
-        memcpy(shmv_view_data_mut(w), "sealed text", 11);
+        memcpy(th_data_mut(w), "sealed text", 11);
         CHECK_RC(shmv_segment_seal(c, name), -EBUSY);
         CHECK_STR(shmv_strerror(-EBUSY), "the segment has writable views open");
         shmv_segment_info info;
@@ -337,7 +337,7 @@ static void test_huge_pages(void)
 
         shmv_view *w, *r;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
-        uint8_t *p = shmv_view_data_mut(w);
+        uint8_t *p = th_data_mut(w);
         for (uint64_t i = 0; i < size; i += 4096)
                 CHECK_EQ(p[i], 0);
         memcpy(p, "first", 5);
@@ -583,11 +583,14 @@ static void test_error_message_rules(void)
         CHECK_RC(shmv_segment_create_with_flags(NULL, name, 1, 0, 0), -EINVAL);
         CHECK_NO_MESSAGE();
 
-        /* Functions that do not talk to the daemon leave it: a local failure, releases and
-         * disconnects after a refusal do not lose the refusal's message. */
+        /* A write refused on a read-only view says which view, without a request. */
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v));
-        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
         CHECK_RC(shmv_view_set(v, 0, "x"), -EROFS);
+        CHECK_MESSAGE_HAS("cannot write through a read-only view of", name);
+
+        /* Other functions that do not talk to the daemon leave it: a local failure, releases
+         * and disconnects after a refusal do not lose the refusal's message. */
+        CHECK_RC(shmv_segment_stat(c, missing, &info), -ENOENT);
         CHECK_RC(shmv_view_get(v, 4096, (char[1]){0}), -ERANGE);
         CHECK_OK(shmv_view_slice(v, 0, 10, SHMV_NONE, &w));
         CHECK_OK(shmv_segment_name_check(name));
@@ -845,7 +848,7 @@ static void test_views_outlive_client(void)
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
         shmv_disconnect(c);
-        memcpy(shmv_view_data_mut(v), "still here", 10);
+        memcpy(th_data_mut(v), "still here", 10);
         CHECK_MEM(shmv_view_data(v), "still here", 10);
         shmv_view_release(v);
         c = th_connect();
@@ -881,7 +884,7 @@ static void test_fork_keeps_parent_connection(void)
         CHECK_OK(shmv_segment_create(c, name, 4096, 0));
         shmv_view *v;
         CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v));
-        memcpy(shmv_view_data_mut(v), "parent", 6);
+        memcpy(th_data_mut(v), "parent", 6);
         struct inherited in = {c, v, name};
         CHECK_EQ(th_in_child(use_inherited, &in), 0);
         shmv_segment_info info;
