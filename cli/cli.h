@@ -132,11 +132,11 @@ const char *cli_group_name(char dst[static 64], uint32_t gid);
 /* Whether there is a name for the uid / gid (for JSON's null). */
 bool cli_user_known(uint32_t uid);
 bool cli_group_known(uint32_t gid);
-/* Pids as the daemon reports them are in its pid namespace. cli_pids_learn() finds, in a
- * client list, the daemon's view of this process's own connection and so whether they are in
- * ours; cli_pids_probe() asks for the list to find out. Until then they are taken as ours. */
-void cli_pids_learn(const shmv_client_info *list, size_t n);
-int cli_pids_probe(shmv_client *c);
+/* Pids as the daemon reports them are in its pid namespace. cli_pids_learn() takes whether it
+ * is ours, as the daemon said at the handshake (shmv_client_pids_shared(),
+ * shmv_watch_pids_shared(): 1 or 0; an error changes nothing). Until then they are taken as
+ * ours. */
+void cli_pids_learn(int shared);
 /* Whether pid names a process here: not 0 (the daemon could not see it) and in our pid
  * namespace. */
 bool cli_pid_known(uint32_t pid);

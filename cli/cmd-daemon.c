@@ -19,10 +19,10 @@ int cli_cmd_clients(cli_ctx *ctx)
         shmv_client_info *list;
         size_t n;
         int r = shmv_client_list(c, &list, &n);
+        cli_pids_learn(shmv_client_pids_shared(c));
         shmv_disconnect(c);
         if (r < 0)
                 return cli_fail(ctx, "clients", "%s", cli_why(r, NULL));
-        cli_pids_learn(list, n);
         if (ctx->json) {
                 json_object *arr = json_object_new_array();
                 for (size_t i = 0; i < n; i++) {
@@ -245,21 +245,15 @@ static void print_event(const cli_ctx *ctx, const shmv_event *ev)
 
 int cli_cmd_watch(cli_ctx *ctx)
 {
-        /* Whose pids the events carry: a connection of its own asks first. */
-        shmv_client *c;
-        if (cli_connect(ctx, &c) != CLI_OK)
-                return CLI_FAIL;
-        int r = cli_pids_probe(c);
-        shmv_disconnect(c);
-        if (r < 0)
-                return cli_fail(ctx, "clients", "%s", cli_why(r, NULL));
         shmv_watch *w;
-        r = shmv_watch_open(ctx->socket, &w);
+        int r = shmv_watch_open(ctx->socket, &w);
         if (r < 0)
                 return cli_connect_failed(ctx, r,
                                           r == -EUSERS ? "the daemon has too many watchers (or "
                                                          "clients) already"
                                                        : NULL);
+        /* Whose pids the events carry: the daemon said in the watch connection's hello. */
+        cli_pids_learn(shmv_watch_pids_shared(w));
         /* Interrupted, the wait returns -EINTR: the watch ends cleanly with status 0. */
         struct sigaction sa = {.sa_handler = on_signal};
         sigemptyset(&sa.sa_mask);

@@ -116,8 +116,7 @@ int cli_cmd_stat(cli_ctx *ctx)
         /* The views come in a second request: a segment unlinked in between is gone. */
         if (r == 0)
                 r = shmv_segment_views(c, name, &views, &n);
-        if (r == 0 && n > 0)
-                r = cli_pids_probe(c);
+        cli_pids_learn(shmv_client_pids_shared(c));
         shmv_disconnect(c);
         if (r < 0) {
                 char *shown = cli_escape(name);

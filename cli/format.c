@@ -405,27 +405,14 @@ void cli_table_free(cli_table *t)
 /* Whether the daemon's pids are ours: the daemon reports each client's pid as SO_PEERCRED
  * gives it, in the daemon's pid namespace. A shmview in another one (a container beside a
  * daemon on the host, or the host beside a daemon in a container) would print numbers that
- * name other processes or none. The daemon's view of this very connection tells: it reports
- * our getpid() only when it sees us in the namespace we see ourselves in. */
+ * name other processes or none. The daemon's hello tells: the library compares the pid it
+ * sees us under with our getpid(). */
 static bool pids_foreign;
 
-void cli_pids_learn(const shmv_client_info *list, size_t n)
+void cli_pids_learn(int shared)
 {
-        for (size_t i = 0; i < n; i++)
-                if (list[i].self)
-                        pids_foreign = list[i].client.pid != (uint32_t)getpid();
-}
-
-int cli_pids_probe(shmv_client *c)
-{
-        shmv_client_info *list;
-        size_t n;
-        int r = shmv_client_list(c, &list, &n);
-        if (r < 0)
-                return r;
-        cli_pids_learn(list, n);
-        shmv_client_list_free(list);
-        return 0;
+        if (shared >= 0)
+                pids_foreign = shared == 0;
 }
 
 bool cli_pid_known(uint32_t pid)

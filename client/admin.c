@@ -270,6 +270,13 @@ int shmv_watch_fd(const shmv_watch *w)
         return shmv__client_fd(w->client);
 }
 
+int shmv_watch_pids_shared(const shmv_watch *w)
+{
+        if (!w)
+                return -EINVAL;
+        return shmv_client_pids_shared(w->client);
+}
+
 int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret)
 {
         shmv__error_clear();

@@ -24,6 +24,8 @@ struct shmv_client {
         pid_t pid; /* the process that connected: a forked child must not use the socket */
         uint64_t next_id;
         uint32_t max_frame;
+        /* The daemon's hello said it sees this process under our pid: its pids are ours. */
+        atomic_bool pids_shared;
         int timeout_ms; /* shmv_set_timeout(); -1: without limit */
         shmv__wire_in in;
         /* After the daemon restarts, the next call connects again to path (docs/systemd.md):
@@ -452,6 +454,10 @@ static int hello_locked(shmv_client *c)
         else if (r == 0 && hr->limits && hr->limits->max_frame > 0 &&
                  hr->limits->max_frame < c->max_frame)
                 c->max_frame = hr->limits->max_frame;
+        if (r == 0)
+                atomic_store_explicit(&c->pids_shared,
+                                      hr->client_pid != 0 && hr->client_pid == (uint32_t)c->pid,
+                                      memory_order_relaxed);
         shmv__reply_free(&reply);
         return r;
 }
@@ -557,6 +563,13 @@ int shmv_set_timeout(shmv_client *c, int timeout_ms)
         int r = c->fd >= 0 && current_pid() == c->pid ? socket_timeout(c->fd, timeout_ms) : 0;
         pthread_mutex_unlock(&c->lock);
         return r;
+}
+
+int shmv_client_pids_shared(const shmv_client *c)
+{
+        if (!c)
+                return -EINVAL;
+        return atomic_load_explicit(&c->pids_shared, memory_order_relaxed) ? 1 : 0;
 }
 
 void shmv_disconnect(shmv_client *c)

@@ -123,6 +123,7 @@ void shmv__handle_hello(shmv__conn *c, const Shmview__Request *req)
         hr.protocol_version = SHMV__PROTOCOL_VERSION;
         shmv__dispatch_version(&hr.server_version);
         hr.limits = &limits;
+        hr.client_pid = (uint32_t)shmv__conn_peer(c)->pid;
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
         resp.body_case = SHMVIEW__RESPONSE__BODY_HELLO;

@@ -326,6 +326,14 @@ typedef struct shmv_client_info {
 SHMV_EXPORT int shmv_client_list(shmv_client *c, shmv_client_info **ret, size_t *ret_count);
 SHMV_EXPORT void shmv_client_list_free(shmv_client_info *list);
 
+/* Whether the pids the daemon reports (shmv_client_ref.pid) name this process's neighbours:
+ * 1 when the daemon sees this process under its own getpid(), so that both are in one pid
+ * namespace; 0 when it sees it under another pid or none (a daemon on the host and a client
+ * in a container, or the other way round), where its pids name other processes or none.
+ * The daemon says so in the handshake of c's connection (of the last one, after a restart):
+ * asks nothing of it. -EINVAL for NULL. */
+SHMV_EXPORT int shmv_client_pids_shared(const shmv_client *c);
+
 /* The daemon's limits, as announced at the handshake; 0 where a daemon announces none. */
 typedef struct shmv_limits {
         uint32_t max_frame; /* bytes in one protocol frame */
@@ -426,6 +434,9 @@ SHMV_EXPORT int shmv_watch_open(const char *socket_path, shmv_watch **ret);
  * buffered do not make it readable, so call shmv_watch_next(w, 0, ...) until -EAGAIN before
  * polling again. Owned by the handle. */
 SHMV_EXPORT int shmv_watch_fd(const shmv_watch *w);
+/* shmv_client_pids_shared() for the watch's connection: whether the pids of its events are
+ * this process's neighbours. */
+SHMV_EXPORT int shmv_watch_pids_shared(const shmv_watch *w);
 /* The next event, waiting up to timeout_ms milliseconds (-1: without limit, 0: not at all).
  * -EAGAIN when none came in time, -EINTR when a signal interrupted the wait, -ECONNRESET
  * once the daemon has closed the watch (after an OVERFLOW event, or when it stopped). */

@@ -678,6 +678,16 @@ static PyObject *client_get_socket(ClientObject *self, void *closure)
         return Py_NewRef(self->socket ? self->socket : Py_None);
 }
 
+static PyObject *client_get_pids_shared(ClientObject *self, void *closure)
+{
+        shmv_client *c = client_enter(self);
+        if (!c)
+                return NULL;
+        int r = shmv_client_pids_shared(c);
+        client_leave(self);
+        return PyBool_FromLong(r == 1);
+}
+
 static PyMethodDef client_methods[] = {
         {"create", SHMV__PY_FN(client_create), METH_VARARGS | METH_KEYWORDS, create_doc},
         {"unlink", SHMV__PY_FN(client_unlink), METH_VARARGS | METH_KEYWORDS, unlink_doc},
@@ -702,6 +712,10 @@ static PyMethodDef client_methods[] = {
 static PyGetSetDef client_getset[] = {
         {"closed", (getter)client_get_closed, NULL, "True once close() was called", NULL},
         {"socket", (getter)client_get_socket, NULL, "the socket path connected to (str)", NULL},
+        {"pids_shared", (getter)client_get_pids_shared, NULL,
+         "True when the daemon sees this process under its own pid, so that the pids it "
+         "reports (ClientRef.pid) are this pid namespace's; said at the handshake",
+         NULL},
         {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -322,6 +322,13 @@ static PyObject *watch_get_socket(WatchObject *self, void *closure)
         return Py_NewRef(self->socket);
 }
 
+static PyObject *watch_get_pids_shared(WatchObject *self, void *closure)
+{
+        if (check_open(self) < 0)
+                return NULL;
+        return PyBool_FromLong(shmv_watch_pids_shared(self->watch) == 1);
+}
+
 static PyMethodDef watch_methods[] = {
         {"next", SHMV__PY_FN(watch_next), METH_VARARGS | METH_KEYWORDS, next_doc},
         {"fileno", SHMV__PY_FN(watch_fileno), METH_NOARGS, fileno_doc},
@@ -334,6 +341,8 @@ static PyMethodDef watch_methods[] = {
 static PyGetSetDef watch_getset[] = {
         {"closed", (getter)watch_get_closed, NULL, "True once close() was called", NULL},
         {"socket", (getter)watch_get_socket, NULL, "the daemon's socket path (str)", NULL},
+        {"pids_shared", (getter)watch_get_pids_shared, NULL,
+         "True when the pids of the events (ClientRef.pid) are this pid namespace's", NULL},
         {NULL, NULL, NULL, NULL, NULL},
 };
 

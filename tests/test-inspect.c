@@ -200,6 +200,12 @@ static void test_clients(void)
         CHECK_EQ(selves, 1);
         CHECK_EQ(watching, 1);
         CHECK_EQ(with_views, 1);
+        /* The daemon's hello said so already: it sees us under our pid (namespaces.* tests the
+         * other side). */
+        CHECK_EQ(shmv_client_pids_shared(c), 1);
+        CHECK_EQ(shmv_watch_pids_shared(w), 1);
+        CHECK_RC(shmv_client_pids_shared(NULL), -EINVAL);
+        CHECK_RC(shmv_watch_pids_shared(NULL), -EINVAL);
         uint64_t last = list[n - 1].client.client_id;
         shmv_client_list_free(list);
 

@@ -113,8 +113,14 @@ static void isolated_client(void *arg)
         CHECK_STR(host, "shmview-test");
         th_become(65534, 65534);
         shmv_client *c = th_connect();
-        /* The daemon sees this process under its pid outside, never as 1. */
+        /* The daemon sees this process under its pid outside, never as 1, and its hello said
+         * so. */
         CHECK(pid_seen_by_daemon(c) > 1);
+        CHECK_EQ(shmv_client_pids_shared(c), 0);
+        shmv_watch *w;
+        CHECK_OK(shmv_watch_open(NULL, &w));
+        CHECK_EQ(shmv_watch_pids_shared(w), 0);
+        shmv_watch_close(w);
         check_filled(c, sh->root_ro, 'r');
         shmv_view *v;
         CHECK_RC(shmv_view_open(c, sh->root_ro, 0, 1, SHMV_READ | SHMV_WRITE, &v), -EACCES);
@@ -135,6 +141,12 @@ static void isolated_client(void *arg)
         free(out);
 
         CHECK_OK(shmv_view_open(c, sh->mine, 0, SHMV_TO_END, SHMV_READ, &v));
+        /* Nor the pid of the view it holds itself, in stat. */
+        char args[128];
+        snprintf(args, sizeof(args), "stat %s --json", sh->mine);
+        out = run_cli(args);
+        CHECK_EQ(check_json_pids(out, true), 1);
+        free(out);
         CHECK(write(sh->to_parent[1], "c", 1) == 1);
         char ch;
         CHECK(read(sh->to_child[0], &ch, 1) == 1);
@@ -284,6 +296,7 @@ static void userns_client(void *arg)
                         CHECK(list[i].client.uid == 65534);
         shmv_client_list_free(list);
         /* Same PID namespace: shmview shows the pids. Owners are the daemon's uids. */
+        CHECK_EQ(shmv_client_pids_shared(c), 1);
         char *out = run_cli("clients --json");
         CHECK(check_json_pids(out, false) >= 2);
         free(out);

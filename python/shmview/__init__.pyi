@@ -259,6 +259,9 @@ class Watch:
     def closed(self) -> bool: ...
     @property
     def socket(self) -> str: ...
+    @property
+    def pids_shared(self) -> bool:
+        """True when the pids of the events (ClientRef.pid) are this pid namespace's."""
     def next(self, timeout: float | None = None) -> Event | None:
         """The next Event, or None when none came within timeout seconds."""
     def fileno(self) -> int:
@@ -352,6 +355,10 @@ class Client:
     def closed(self) -> bool: ...
     @property
     def socket(self) -> str: ...
+    @property
+    def pids_shared(self) -> bool:
+        """True when the daemon sees this process under its own pid: the pids it reports
+        (ClientRef.pid) are this pid namespace's. Said at the handshake, no round trip."""
     def create(
         self, name: _Name, size: int, mode: int = 0o600, *, huge_pages: bool = False
     ) -> None:

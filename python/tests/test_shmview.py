@@ -338,8 +338,16 @@ class SessionTest(DaemonTestCase):
             self.assertEqual(c.socket, self.daemon.socket)
             self.assertFalse(c.closed)
             self.assertIn(repr(self.daemon.socket), repr(c))
+            # The daemon runs in this pid namespace: its hello said it sees us as ourselves.
+            self.assertIs(c.pids_shared, True)
+            with c.watch() as w:
+                self.assertIs(w.pids_shared, True)
+            with self.assertRaisesRegex(ValueError, "closed"):
+                w.pids_shared
         self.assertTrue(c.closed)
         c.close()  # twice is fine
+        with self.assertRaisesRegex(ValueError, "closed"):
+            c.pids_shared
         with self.assertRaisesRegex(ValueError, "closed"):
             c.list()
         with self.assertRaisesRegex(ValueError, "closed"):

@@ -403,6 +403,7 @@ static size_t canned(const Shmview__Request *req, bool event, unsigned seq, uint
                 hello.protocol_version = SHMV__PROTOCOL_VERSION;
                 hello.server_version = bytes_of("fuzz");
                 hello.limits = &limits;
+                hello.client_pid = (uint32_t)getpid(); /* the same pid namespace */
                 resp.body_case = SHMVIEW__RESPONSE__BODY_HELLO;
                 resp.hello = &hello;
                 break;
@@ -895,6 +896,9 @@ static void run_op(cursor *ops)
                         fprintf(stderr, "fuzz-client: shmv_connect failed and set its handle\n");
                         abort();
                 }
+                /* Whatever client_pid the hello had, the answer is 1 or 0. */
+                if (r == 0 && (unsigned)shmv_client_pids_shared(*cp) > 1)
+                        abort();
                 break;
         case 1:
                 shmv_disconnect(c);
@@ -987,7 +991,7 @@ static void run_op(cursor *ops)
                 check_rc("shmv_watch_open", r);
                 if (r < 0)
                         break;
-                if (shmv_watch_fd(w) < 0)
+                if (shmv_watch_fd(w) < 0 || (unsigned)shmv_watch_pids_shared(w) > 1)
                         abort();
                 /* The fake daemon ends every watch, so waiting without a limit ends. */
                 for (unsigned i = 0; i <= arg; i++) {

@@ -333,7 +333,7 @@ int main(int argc, char **argv)
         seed_write(&s, "malformed");
 
         /* A hello of another protocol version, then one that lowers max_frame below any
-         * request. */
+         * request (and sees the client under a pid of another namespace). */
         op(&s, OP_CONNECT, ARG(0, 0));
         op(&s, OP_CONNECT, ARG(0, 0));
         op(&s, OP_STAT, ARG(0, NAME_A));
@@ -344,6 +344,7 @@ int main(int argc, char **argv)
         r.hello = &h;
         response(&s, CANNED, &r);
         h.protocol_version = SHMV__PROTOCOL_VERSION;
+        h.client_pid = 12345;
         lim.max_frame = 4;
         h.limits = &lim;
         response(&s, CANNED, &r);
