@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "shmview.h"
 
 #ifndef SHMVIEWD_PATH
@@ -39,19 +40,6 @@ static char dir[] = "/tmp/shmview-load-XXXXXX";
 static char sock[108];
 static pid_t daemon_pid;
 static char seg_names[NSEGS][32];
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
 
 static int daemon_fds(void)
 {
@@ -95,7 +83,7 @@ static int settle_fds(int want)
                 last = n;
                 if (want < 0 && same >= 10)
                         return n;
-                sleep_ms(10);
+                shmv__sleep_ms(10);
         }
         return last;
 }
@@ -123,7 +111,7 @@ static void daemon_start(const char *path, unsigned clients)
                         shmv_disconnect(c);
                         return;
                 }
-                sleep_ms(10);
+                shmv__sleep_ms(10);
         }
         fprintf(stderr, "shmview-load: %s did not start\n", path);
         exit(1);
@@ -189,10 +177,10 @@ static void *work(void *arg)
                 size_t off = (size_t)(seed >> 40) % (SEG_SIZE - 4096);
                 bool writable = i % 4 == 0;
                 shmv_view *v = NULL, *s = NULL;
-                uint64_t t0 = now_ns();
+                uint64_t t0 = shmv__mono_nsec();
                 r = shmv_view_open(c, seg_names[seg], off, 4096,
                                    SHMV_READ | (writable ? SHMV_WRITE : 0), &v);
-                record(w, now_ns() - t0);
+                record(w, shmv__mono_nsec() - t0);
                 if (r < 0) {
                         fail(w, r);
                         continue;
@@ -250,7 +238,7 @@ static round_result run_round(unsigned clients, unsigned cycles)
                 }
         }
         pthread_barrier_wait(&ready); /* all connected */
-        uint64_t t0 = now_ns();
+        uint64_t t0 = shmv__mono_nsec();
         pthread_barrier_wait(&go);
         round_result rr = {0};
         for (unsigned i = 0; i < clients; i++) {
@@ -262,7 +250,7 @@ static round_result run_round(unsigned clients, unsigned cycles)
                 for (int b = 0; b < NBUCKETS; b++)
                         rr.hist[b] += ws[i].hist[b];
         }
-        rr.seconds = (double)(now_ns() - t0) / 1e9;
+        rr.seconds = (double)(shmv__mono_nsec() - t0) / 1e9;
         pthread_attr_destroy(&attr);
         pthread_barrier_destroy(&ready);
         pthread_barrier_destroy(&go);

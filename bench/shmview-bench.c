@@ -35,6 +35,7 @@
 #include <shmview.h>
 
 #include "baseline.h"
+#include "clock.h"
 #include "shmview.pb-c.h"
 
 #define KiB (UINT64_C(1) << 10)
@@ -132,9 +133,7 @@ static void add_row(const char *figure, const char *shmview, const char *baselin
 
 static double now_ns(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+        return (double)shmv__mono_nsec();
 }
 
 static char *fmt_time(char *buf, size_t len, double ns)

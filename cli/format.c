@@ -429,25 +429,18 @@ const char *cli_format_pid(char dst[static 16], uint32_t pid)
         return dst;
 }
 
-static uint64_t monotonic_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void cli_progress_start(cli_progress *p, const cli_ctx *ctx, uint64_t total)
 {
         *p = (cli_progress){.ctx = ctx, .total = total};
         p->on = total >= CLI_PROGRESS_MIN && isatty(STDERR_FILENO);
-        p->start_ms = p->last_ms = monotonic_ms();
+        p->start_ms = p->last_ms = shmv__mono_usec() / 1000;
 }
 
 void cli_progress_update(cli_progress *p, uint64_t done)
 {
         if (!p->on)
                 return;
-        uint64_t now = monotonic_ms();
+        uint64_t now = shmv__mono_usec() / 1000;
         if (now - p->last_ms < 200 && done < p->total)
                 return;
         p->last_ms = now;

@@ -1,16 +1,22 @@
 /* The clocks, in microseconds (the unit of the protocol's times), for the daemon, the library
- * and the CLI alike. Internal: never installed. */
+ * and the CLI alike, and in nanoseconds for the bench; a sleep for the tests and tools.
+ * Internal: never installed. */
 #ifndef SHMVIEW_CLOCK_H
 #define SHMVIEW_CLOCK_H
 
 #include <stdint.h>
 #include <time.h>
 
-static inline uint64_t shmv__clock_usec(clockid_t id)
+static inline uint64_t shmv__clock_nsec(clockid_t id)
 {
         struct timespec ts;
         clock_gettime(id, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t shmv__clock_usec(clockid_t id)
+{
+        return shmv__clock_nsec(id) / 1000u;
 }
 
 /* CLOCK_REALTIME: when something happened, as the protocol reports it. */
@@ -23,6 +29,18 @@ static inline uint64_t shmv__now_usec(void)
 static inline uint64_t shmv__mono_usec(void)
 {
         return shmv__clock_usec(CLOCK_MONOTONIC);
+}
+
+static inline uint64_t shmv__mono_nsec(void)
+{
+        return shmv__clock_nsec(CLOCK_MONOTONIC);
+}
+
+/* Sleeps ms milliseconds, or less when a signal comes. */
+static inline void shmv__sleep_ms(int ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
 }
 
 #endif

@@ -1,4 +1,5 @@
 #include "harness.h"
+#include "clock.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -104,15 +105,12 @@ void th_note(const char *fmt, ...)
 
 int64_t th_now_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t)(shmv__mono_usec() / 1000);
 }
 
 void th_sleep_ms(int ms)
 {
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        shmv__sleep_ms(ms);
 }
 
 int th_fd_count(pid_t pid)
@@ -252,6 +250,51 @@ shmv_client *th_connect(void)
         if (r < 0)
                 th_fail(__FILE__, __LINE__, "shmv_connect: %s", shmv_strerror(r));
         return c;
+}
+
+int th_notify_bind(const char *path)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                th_fail(__FILE__, __LINE__, "notify socket %s: %s", path, strerror(errno));
+        return fd;
+}
+
+ssize_t th_notify_recv(int sock, char *buf, size_t buf_len, int *fds, size_t max_fds,
+                       size_t *ret_nfds)
+{
+        /* As many descriptors as systemd takes in one message (SCM_MAX_FD). */
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int) * 253)];
+        } cm;
+        struct iovec iov = {buf, buf_len - 1};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = cm.b,
+                             .msg_controllen = sizeof(cm.b)};
+        ssize_t len = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (len < 0)
+                return -1;
+        buf[len] = '\0';
+        size_t nfds = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < n; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        if (nfds < max_fds)
+                                fds[nfds++] = fd;
+                        else
+                                close(fd);
+                }
+        }
+        *ret_nfds = nfds;
+        return len;
 }
 
 void *th_data_mut(shmv_view *v)

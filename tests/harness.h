@@ -53,6 +53,16 @@ bool th_fd_count_reaches(pid_t pid, int want, int timeout_ms);
  * daemon when a test counts its descriptors. */
 bool th_socket_listens(const char *path);
 
+/* A service manager's side of sd_notify(), for tests that play systemd: a datagram socket
+ * bound at path, for the daemon's $NOTIFY_SOCKET (fails the test otherwise)... */
+int th_notify_bind(const char *path);
+/* ...and one notification read from it without waiting: its text, NUL-terminated, in buf,
+ * the descriptors that came with it (SCM_RIGHTS, close-on-exec) in fds, at most max_fds (the
+ * others are closed), their number in *ret_nfds. Returns the text's length, or -1 when no
+ * notification is waiting. */
+ssize_t th_notify_recv(int sock, char *buf, size_t buf_len, int *fds, size_t max_fds,
+                       size_t *ret_nfds);
+
 /* Connects to the test daemon; fails the test on error. */
 shmv_client *th_connect(void);
 /* The address of writable view v's item 0 (shmv_view_data_mut()); fails the test otherwise. */

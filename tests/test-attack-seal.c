@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "harness.h"
 #include "raw.h"
 
@@ -30,13 +31,6 @@
 /* The test daemon's per-uid limits (main): a 2 GiB segment fits. */
 #define UID_BYTES (2200 * MiB)
 #define UID_SEGMENTS 16
-
-static int64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void write_byte(int fd)
 {
@@ -85,9 +79,9 @@ static int64_t worst_round_trip_during(void (*attack)(void *, int ready), void *
         int st;
         shmv_segment_info info;
         while (waitpid(pid, &st, WNOHANG) == 0) {
-                int64_t t = now_us();
+                int64_t t = (int64_t)shmv__mono_usec();
                 CHECK_RC(shmv_segment_stat(c, "no such segment", &info), -ENOENT);
-                t = now_us() - t;
+                t = (int64_t)shmv__mono_usec() - t;
                 if (t > worst)
                         worst = t;
                 n++;
@@ -136,9 +130,9 @@ static void large_seal_attack(void *arg, int ready)
         CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0);
         close(fd);
         write_byte(ready);
-        int64_t t = now_us();
+        int64_t t = (int64_t)shmv__mono_usec();
         CHECK_OK(shmv_segment_seal(c, ls->name));
-        ls->seal_us = now_us() - t;
+        ls->seal_us = (int64_t)shmv__mono_usec() - t;
         /* Whole again. */
         fd = raw_fd(&r, ls->name, false);
         struct stat st;
@@ -228,10 +222,10 @@ static void test_pinned_seals_no_stall(void)
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("pinned"));
         unsigned n;
-        int64_t t = now_us();
+        int64_t t = (int64_t)shmv__mono_usec();
         int64_t worst = worst_round_trip_during(pinned_seals_attack, name, &n);
         fprintf(stderr, "  %d seals of a pinned segment took %.1f s\n", PIN_CONNS * PIN_SEALS,
-                (double)(now_us() - t) / 1e6);
+                (double)((int64_t)shmv__mono_usec() - t) / 1e6);
         report("pinned seals", worst, n);
         CHECK_LT(worst, STALL_MS * 1000);
 }
@@ -246,11 +240,11 @@ static void others_child(void *arg)
         char name[64];
         snprintf(name, sizeof(name), "%s", th_name("others"));
         for (int i = 0; i < 3; i++) {
-                int64_t t = now_us();
+                int64_t t = (int64_t)shmv__mono_usec();
                 CHECK_OK(shmv_segment_create(c, name, 8 * MiB, 0600));
                 CHECK_OK(shmv_segment_seal(c, name));
                 CHECK_OK(shmv_segment_unlink(c, name));
-                t = now_us() - t;
+                t = (int64_t)shmv__mono_usec() - t;
                 fprintf(stderr, "  another uid's 8 MiB create + seal + unlink: %.1f ms\n",
                         (double)t / 1000);
                 /* One pinned seal ahead at most, and a thread for the create. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "harness.h"
 #include "raw.h"
 
@@ -29,13 +30,6 @@
  * SCM_RIGHTS messages. */
 #define STALL_MS 1000
 #define DAEMON_NOFILE 1024
-
-static uint64_t now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* The number after prefix on its line of /proc/DAEMON/file. */
 static unsigned long long daemon_proc(const char *file, const char *prefix)
@@ -101,7 +95,7 @@ static void flooder(void *arg)
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", th_socket_path());
         unsigned long n = 0;
-        for (uint64_t end = now_us() + FLOOD_MS * 1000ull; now_us() < end;) {
+        for (uint64_t end = shmv__mono_usec() + FLOOD_MS * 1000ull; shmv__mono_usec() < end;) {
                 int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (fd < 0)
                         continue;
@@ -124,17 +118,17 @@ static void status_timer(void *arg)
         int out = *(int *)arg;
         rtt_result res = {0};
         shmv_client *c = th_connect();
-        uint64_t start = now_us();
+        uint64_t start = shmv__mono_usec();
         bool created = false;
-        while (now_us() - start < FLOOD_MS * 1000ull) {
+        while (shmv__mono_usec() - start < FLOOD_MS * 1000ull) {
                 shmv_daemon_info info;
-                uint64_t t = now_us();
+                uint64_t t = shmv__mono_usec();
                 CHECK_OK(shmv_daemon_status(c, &info));
-                uint64_t rtt = now_us() - t;
+                uint64_t rtt = shmv__mono_usec() - t;
                 res.trips++;
                 if (rtt > res.worst_us)
                         res.worst_us = rtt;
-                if (!created && now_us() - start > FLOOD_MS * 500ull) {
+                if (!created && shmv__mono_usec() - start > FLOOD_MS * 500ull) {
                         created = true;
                         char name[64];
                         snprintf(name, sizeof(name), "%s", th_name("flood-victim"));
@@ -160,7 +154,8 @@ static void test_connect_flood(void)
         close(p[1]);
         int max_fds = 0;
         unsigned long long max_rss = 0;
-        for (uint64_t end = now_us() + FLOOD_MS * 1000ull; now_us() < end; th_sleep_ms(20)) {
+        for (uint64_t end = shmv__mono_usec() + FLOOD_MS * 1000ull; shmv__mono_usec() < end;
+             th_sleep_ms(20)) {
                 int n = th_daemon_fd_count();
                 max_fds = n > max_fds ? n : max_fds;
                 unsigned long long rss = daemon_rss_kb();
@@ -404,14 +399,14 @@ static void stuck_watchers(void *arg)
 static void ninth_watch(void *arg)
 {
         (void)arg;
-        uint64_t start = now_us();
+        uint64_t start = shmv__mono_usec();
         shmv_watch *w = NULL;
         int r;
         while ((r = shmv_watch_open(NULL, &w)) == -EUSERS &&
-               now_us() - start < (STALL_MS + 3000) * 1000ull)
+               shmv__mono_usec() - start < (STALL_MS + 3000) * 1000ull)
                 th_sleep_ms(50);
         th_note("watchers: the ninth watch of the uid: %s after %.0f ms\n", shmv_strerror(r),
-                (now_us() - start) / 1000.0);
+                (shmv__mono_usec() - start) / 1000.0);
         CHECK_OK(r);
         shmv_watch_close(w);
 }

@@ -535,36 +535,19 @@ static void test_second_sigterm_meanwhile(void)
 static size_t notify_drain(int sock, int *seg, size_t nseg)
 {
         size_t n = 0;
-        for (;;) {
-                char buf[4096];
-                union {
-                        struct cmsghdr h;
-                        char b[CMSG_SPACE(sizeof(int) * 8)];
-                } cm;
-                struct iovec iov = {buf, sizeof(buf) - 1};
-                struct msghdr msg = {.msg_iov = &iov,
-                                     .msg_iovlen = 1,
-                                     .msg_control = cm.b,
-                                     .msg_controllen = sizeof(cm.b)};
-                ssize_t len = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-                if (len < 0)
-                        return n;
-                buf[len] = '\0';
+        char buf[4096];
+        int fds[8];
+        size_t nfds;
+        while (th_notify_recv(sock, buf, sizeof(buf), fds, 8, &nfds) >= 0) {
                 bool is_seg = strstr(buf, "FDSTORE=1") && strstr(buf, "FDNAME=seg-");
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                                continue;
-                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        for (size_t i = 0; i < k; i++) {
-                                int fd;
-                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                                if (is_seg && n < nseg)
-                                        seg[n++] = fd;
-                                else
-                                        close(fd);
-                        }
+                for (size_t i = 0; i < nfds; i++) {
+                        if (is_seg && n < nseg)
+                                seg[n++] = fds[i];
+                        else
+                                close(fds[i]);
                 }
         }
+        return n;
 }
 
 /* Under a service manager the segment goes to the fd store when it is whole, before the
@@ -575,11 +558,7 @@ static void test_fdstore_gets_it_whole(void)
 {
         own_daemon d;
         own_prepare(&d);
-        int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        CHECK_GE(notify, 0);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.notify);
-        CHECK_EQ(bind(notify, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        int notify = th_notify_bind(d.notify);
         own_run(&d, true);
 
         int seg[4];

@@ -124,29 +124,10 @@ static void *manager_thread(void *arg)
                 if (poll(&p, 1, 50) <= 0)
                         continue;
                 char buf[4096];
-                union {
-                        struct cmsghdr h;
-                        char b[CMSG_SPACE(sizeof(int) * 253)];
-                } cm;
-                struct iovec iov = {buf, sizeof(buf) - 1};
-                struct msghdr msg = {.msg_iov = &iov,
-                                     .msg_iovlen = 1,
-                                     .msg_control = cm.b,
-                                     .msg_controllen = sizeof(cm.b)};
-                ssize_t len = recvmsg(M.notify_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-                if (len < 0)
-                        continue;
-                buf[len] = '\0';
                 int fds[253];
-                size_t nfds = 0;
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-                        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-                                continue;
-                        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        for (size_t i = 0; i < n && nfds < 253; i++)
-                                memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                }
-                handle_message(buf, fds, nfds);
+                size_t nfds;
+                if (th_notify_recv(M.notify_fd, buf, sizeof(buf), fds, 253, &nfds) >= 0)
+                        handle_message(buf, fds, nfds);
         }
 }
 
@@ -162,14 +143,11 @@ static void manager_init(bool hold_socket)
         snprintf(M.sock_path, sizeof(M.sock_path), "%s/shmview.sock", M.dir);
         setenv("SHMVIEW_SOCKET", M.sock_path, 1);
 
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.notify_path);
-        M.notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        CHECK_GE(M.notify_fd, 0);
-        CHECK_EQ(bind(M.notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        M.notify_fd = th_notify_bind(M.notify_path);
 
         M.listen_fd = -1;
         if (hold_socket) {
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
                 snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", M.sock_path);
                 M.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 CHECK_GE(M.listen_fd, 0);
