@@ -285,6 +285,22 @@ int shmv__client_call(shmv_client *c, Shmview__Request *req, shmv__reply *ret)
         return r;
 }
 
+int shmv__client_send(shmv_client *c, Shmview__Request *req)
+{
+        int r;
+        pthread_mutex_lock(&c->lock);
+        r = c->fd < 0 ? connect_locked(c) : 0;
+        if (r == 0)
+                r = send_locked(c, req);
+        pthread_mutex_unlock(&c->lock);
+        return r < 0 ? r : 0;
+}
+
+int shmv__reply_status(Shmview__Request__BodyCase body, const Shmview__Response *resp)
+{
+        return reply_check(shmv__request_find(body), resp);
+}
+
 /* A release never connects again: a new daemon does not know the view unless the mapping
  * was registered on the new connection, with a new id. */
 static void release_locked(shmv_client *c, uint64_t view_id, uint64_t conn_gen)

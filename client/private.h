@@ -76,6 +76,11 @@ typedef struct shmv__pager {
  * none) in *ret. */
 int shmv__client_pages(shmv_client *c, shmv__pager *p, void **ret, size_t *ret_count);
 
+/* How long one wait request asks the daemon to wait at most (client/wait.c, waitset.c): a
+ * longer wait is asked again slice after slice, so that a daemon that stops answering is found
+ * out within a slice plus the client's timeout. */
+#define SHMV__WAIT_SLICE_MS 5000
+
 /* A connection of c's own for one wait (client/wait.c): an idle one kept from an earlier
  * wait, else a new one to the same socket. Give it back with shmv__client_wait_conn_put(),
  * which keeps it for the next wait while it is connected and c is not disconnected. */
@@ -88,6 +93,14 @@ int64_t shmv__mono_ms(void);
 /* Points a request's bytes field at name after checking that it is a valid segment name, so
  * that a bad name never costs a round trip. -EINVAL otherwise. */
 int shmv__name_field(ProtobufCBinaryData *field, const char *name);
+
+/* Sends req on c (connecting first when c's connection is down) without reading its reply,
+ * for a caller that reads replies itself with shmv__client_next_frame() and matches them by
+ * req->id, set here. 0 or a negative errno (the connection is dropped then). */
+int shmv__client_send(shmv_client *c, Shmview__Request *req);
+/* What a reply to a request of kind body says: 0, the negative errno of its error status
+ * (which sets the thread's daemon message), or -EPROTO for a body the row does not name. */
+int shmv__reply_status(Shmview__Request__BodyCase body, const Shmview__Response *resp);
 
 /* The next frame the daemon pushes (to a watcher), waiting up to timeout_ms (-1: no limit):
  * 0 with it in *ret (free with shmv__reply_free()), -EAGAIN on timeout, -EINTR on a signal,

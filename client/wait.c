@@ -1,14 +1,12 @@
 /* libshmview: waiting for a segment. A wait is a request the daemon answers once its
  * condition holds, so it runs on a connection of its own (shmv__client_wait_conn), never
  * holding the client's: other threads' calls go on meanwhile. It is asked a slice at a time
- * (WAIT_SLICE_MS), each slice with a deadline the daemon keeps, so that a daemon that stops
+ * (SHMV__WAIT_SLICE_MS), each slice with a deadline the daemon keeps, so that a daemon that stops
  * answering is found out within a slice plus the client's timeout even when the caller waits
  * without a deadline. The conditions are states, not events, so asking again loses nothing. */
 #include <errno.h>
 
 #include "private.h"
-
-#define WAIT_SLICE_MS 5000
 
 int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms)
 {
@@ -35,10 +33,12 @@ int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms
                 return r;
         int call_timeout = shmv__client_timeout(c);
         for (;;) {
-                int slice = WAIT_SLICE_MS;
+                int slice = SHMV__WAIT_SLICE_MS;
                 if (deadline >= 0) {
                         int64_t left = deadline - shmv__mono_ms();
-                        slice = left <= 0 ? 0 : left < WAIT_SLICE_MS ? (int)left : WAIT_SLICE_MS;
+                        slice = left <= 0                    ? 0
+                                : left < SHMV__WAIT_SLICE_MS ? (int)left
+                                                             : SHMV__WAIT_SLICE_MS;
                 }
                 body.timeout_ms = slice;
                 /* The reply may take the whole slice, then as long as any reply may. */

@@ -443,6 +443,65 @@ SHMV_EXPORT int shmv_watch_pids_shared(const shmv_watch *w);
 SHMV_EXPORT int shmv_watch_next(shmv_watch *w, int timeout_ms, shmv_event *ret);
 SHMV_EXPORT void shmv_watch_close(shmv_watch *w); /* NULL is fine */
 
+/* Waiting from an event loop (docs/protocol.md, "Waiting from an event loop"): a wait set
+ * holds any number of one-shot waits, for a segment to exist or be sealed and for a view's
+ * generation to move past a value, behind one descriptor that a program built on epoll,
+ * poll(), libuv (uv_poll_t) or asyncio (loop.add_reader) polls for reading beside its other
+ * work, with no thread of its own per wait. When the descriptor is readable, call
+ * shmv_waitset_next() until it returns -EAGAIN: it is readable again only when something
+ * new happens, so a level-triggered loop does not spin, and edge-triggered use is fine too.
+ *
+ * Segment waits are the daemon's wait requests, pipelined on connections of the set's own
+ * (up to 64 pending on each, the daemon's bound per connection; a uid's waits on all its
+ * connections count against its bound of 1024, docs/security.md): each ends with its own
+ * deadline, and a daemon that stops answering ends them with -ETIMEDOUT at most 5 s plus the
+ * client's timeout after it stopped, one that goes away with -ECONNRESET. Generation waits
+ * cost the daemon nothing once the view is armed: one library thread per 127 of them waits
+ * for their doorbells in futex_waitv() (Linux 5.16) and wakes the descriptor; the set starts
+ * its threads as they are needed and stops them in shmv_waitset_free(). A set is safe to use
+ * from several threads, but not in a child after fork(). */
+typedef struct shmv_waitset shmv_waitset;
+
+/* One wait that ended, from shmv_waitset_next(). */
+typedef struct shmv_waitset_event {
+        uint64_t token; /* the one its shmv_waitset_add_*() was given */
+        /* 0: the condition holds; -ETIMEDOUT: its deadline passed first (or the daemon stopped
+         * answering); -ECONNRESET: the daemon went away; -EUSERS: over the daemon's bounds on
+         * waits; other negative errnos as shmv_segment_wait() returns them. */
+        int status;
+        uint64_t generation; /* a generation wait's generation when it ended; 0 for segments */
+} shmv_waitset_event;
+
+/* A new, empty wait set whose segment waits go to c's daemon. The set holds a reference on
+ * c (c may be disconnected before it; its waits then end with -ENOTCONN). Free it with
+ * shmv_waitset_free(). */
+SHMV_EXPORT int shmv_waitset_new(shmv_client *c, shmv_waitset **ret);
+/* The descriptor to poll for reading (POLLIN, EPOLLIN, UV_READABLE). Owned by the set. */
+SHMV_EXPORT int shmv_waitset_fd(const shmv_waitset *ws);
+/* Adds a wait for segment name (what as for shmv_segment_wait(), with the same meaning of
+ * timeout_ms), ending with an event of the given token. Tokens are the caller's: any value,
+ * unique within the set (-EEXIST otherwise). When what already holds, the event is ready at
+ * once. Sends one request; no round trip but a first connect. */
+SHMV_EXPORT int shmv_waitset_add_segment(shmv_waitset *ws, const char *name, int what,
+                                         int timeout_ms, uint64_t token);
+/* Adds a wait for v's generation (shmv_view_generation()) to differ from seen, ending with an
+ * event of the given token whose generation is the one seen then (at once when it already
+ * differs), or with -ETIMEDOUT after timeout_ms milliseconds (below 0: no deadline). The set
+ * keeps a handle of its own on v's mapping: v may be released meanwhile. The first wait on a
+ * view arms its doorbell with the daemon (one round trip); -EOPNOTSUPP for a segment
+ * without one. */
+SHMV_EXPORT int shmv_waitset_add_generation(shmv_waitset *ws, shmv_view *v, uint64_t seen,
+                                            int timeout_ms, uint64_t token);
+/* Removes the wait of token, pending or ended and not yet taken: its event never comes.
+ * -ENOENT when the set has none. */
+SHMV_EXPORT int shmv_waitset_remove(shmv_waitset *ws, uint64_t token);
+/* Takes one ended wait: 0 with it in *ret (it leaves the set), or -EAGAIN when none has
+ * ended. Never blocks on the daemon. */
+SHMV_EXPORT int shmv_waitset_next(shmv_waitset *ws, shmv_waitset_event *ret);
+/* Stops the set's threads, closes its descriptor and connections, and frees it with the
+ * waits it still holds. NULL is fine. */
+SHMV_EXPORT void shmv_waitset_free(shmv_waitset *ws);
+
 #ifdef __cplusplus
 }
 #endif
