@@ -495,7 +495,7 @@ static int gthread_get(shmv_waitset *ws, gthread **ret)
 int shmv_waitset_new(shmv_client *c, shmv_waitset **ret)
 {
         shmv__error_clear();
-        if (!c || !ret)
+        if (!ret)
                 return -EINVAL;
         shmv_waitset *ws = calloc(1, sizeof(*ws));
         if (!ws)
@@ -516,7 +516,8 @@ int shmv_waitset_new(shmv_client *c, shmv_waitset **ret)
                 r = -errno;
                 goto fail;
         }
-        shmv__client_ref(c);
+        if (c)
+                shmv__client_ref(c);
         ws->client = c;
         *ret = ws;
         return 0;
@@ -559,6 +560,9 @@ int shmv_waitset_add_segment(shmv_waitset *ws, const char *name, int what, int t
                         -EINVAL, "what %d: SHMV_WAIT_EXISTS, SHMV_WAIT_SEALED or both", what);
         if (shmv_segment_name_check(name) < 0)
                 return shmv__error_bad_name(name);
+        if (!ws->client)
+                return shmv__error_setf(-EINVAL, "a wait set made without a client holds "
+                                                 "generation waits only");
         entry *e = entry_new(token, timeout_ms);
         if (!e)
                 return -ENOMEM;
@@ -723,7 +727,8 @@ void shmv_waitset_free(shmv_waitset *ws)
         close(ws->epfd);
         close(ws->evfd);
         close(ws->tfd);
-        shmv__client_unref(ws->client);
+        if (ws->client)
+                shmv__client_unref(ws->client);
         pthread_mutex_destroy(&ws->lock);
         free(ws);
 }

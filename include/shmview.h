@@ -473,8 +473,8 @@ typedef struct shmv_waitset_event {
 } shmv_waitset_event;
 
 /* A new, empty wait set whose segment waits go to c's daemon. The set holds a reference on
- * c (c may be disconnected before it; its waits then end with -ENOTCONN). Free it with
- * shmv_waitset_free(). */
+ * c (c may be disconnected before it; adding a segment wait is then -ENOTCONN). c may be
+ * NULL for a set of generation waits only. Free it with shmv_waitset_free(). */
 SHMV_EXPORT int shmv_waitset_new(shmv_client *c, shmv_waitset **ret);
 /* The descriptor to poll for reading (POLLIN, EPOLLIN, UV_READABLE). Owned by the set. */
 SHMV_EXPORT int shmv_waitset_fd(const shmv_waitset *ws);

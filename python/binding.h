@@ -19,6 +19,7 @@ extern PyTypeObject shmv__py_client_type;
 extern PyTypeObject shmv__py_view_type;
 extern PyTypeObject shmv__py_segment_info_type;
 extern PyTypeObject shmv__py_watch_type;
+extern PyTypeObject shmv__py_waitset_type;
 
 /* Raises the exception a Python user expects for the negative errno err (see docs/python.md)
  * and returns NULL. The message is shmv_strerror()'s; what, when not NULL, is the segment name
@@ -64,6 +65,20 @@ int shmv__py_inspect_init(PyObject *module);
 
 /* A new Watch owning handle w (closed on failure too); socket is the daemon's path (str). */
 PyObject *shmv__py_watch_new(shmv_watch *w, PyObject *socket);
+
+/* The library's handle of a Client (borrowed: take a reference of the library's own to keep
+ * it) or of a View; NULL with TypeError for another object, ValueError once closed/released. */
+shmv_client *shmv__py_client_handle(PyObject *o);
+shmv_view *shmv__py_view_handle(PyObject *o);
+
+/* fn_name(self, *args, **kwds) of the pure-Python module shmview._aio, where the asyncio
+ * awaitables (Client.wait_async(), View.wait_async()) live. */
+PyObject *shmv__py_aio_call(const char *fn_name, PyObject *self, PyObject *args, PyObject *kwds);
+
+/* PyArg "O&" converter of a timeout in seconds to the library's milliseconds: None gives -1
+ * (no deadline), a number >= 0 whole milliseconds rounded up, so that the deadline never
+ * comes early; ValueError otherwise. */
+int shmv__py_timeout_converter(PyObject *o, void *ret);
 
 /* PyArg "O&" converters. Negative values raise ValueError, too large ones OverflowError. */
 int shmv__py_u64_converter(PyObject *o, void *ret);

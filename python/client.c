@@ -18,6 +18,7 @@ typedef struct {
         PyObject *socket; /* str: the path connected to */
         Py_ssize_t busy; /* calls in flight with the GIL released */
         bool closed; /* close() was called */
+        PyObject *weakreflist;
 } ClientObject;
 
 /* The handle for one call, counted as in flight; NULL with ValueError once closed. Pair with
@@ -149,6 +150,8 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kwds)
 static void client_dealloc(ClientObject *self)
 {
         /* Calls in flight hold a reference: busy is 0 here. */
+        if (self->weakreflist)
+                PyObject_ClearWeakRefs((PyObject *)self);
         client_disconnect(self);
         Py_XDECREF(self->socket);
         Py_TYPE(self)->tp_free((PyObject *)self);
@@ -282,29 +285,49 @@ static int do_wait(shmv_client *c, const char *name, void *args)
 static PyObject *client_wait(ClientObject *self, PyObject *args, PyObject *kwds)
 {
         static char *kwlist[] = {"name", "sealed", "timeout", NULL};
-        PyObject *name, *timeout = Py_None;
+        PyObject *name;
         int sealed = 0;
         struct wait_args a = {.timeout_ms = -1};
         int r;
 
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pO:wait", kwlist, &name, &sealed, &timeout))
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|pO&:wait", kwlist, &name, &sealed,
+                                         shmv__py_timeout_converter, &a.timeout_ms))
                 return NULL;
-        if (timeout != Py_None) {
-                double t = PyFloat_AsDouble(timeout);
-                if (t == -1 && PyErr_Occurred())
-                        return NULL;
-                if (!(t >= 0)) {
-                        PyErr_SetString(PyExc_ValueError, "timeout must be None or a number >= 0");
-                        return NULL;
-                }
-                /* Whole milliseconds, rounded up: the deadline never comes early. */
-                a.timeout_ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
-        }
         a.what = sealed ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS;
         r = client_call(self, name, do_wait, &a);
         if (r < 0)
                 return call_error(r, name);
         Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(
+        wait_async_doc,
+        "wait_async($self, /, name, sealed=False, timeout=None)\n"
+        "--\n"
+        "\n"
+        "wait() for asyncio: a coroutine that returns once the segment exists (sealed: and is\n"
+        "sealed), raising TimeoutError at the deadline. It holds no thread: the waits of a\n"
+        "client and event loop share one WaitSet, whose descriptor the loop polls with\n"
+        "add_reader(). Cancelling it removes the wait.");
+
+static PyObject *client_wait_async(PyObject *self, PyObject *args, PyObject *kwds)
+{
+        return shmv__py_aio_call("client_wait", self, args, kwds);
+}
+
+shmv_client *shmv__py_client_handle(PyObject *o)
+{
+        ClientObject *self = (ClientObject *)o;
+
+        if (!PyObject_TypeCheck(o, &shmv__py_client_type)) {
+                PyErr_SetString(PyExc_TypeError, "a shmview.Client is wanted");
+                return NULL;
+        }
+        if (self->closed || !self->client) {
+                PyErr_SetString(PyExc_ValueError, "operation on a closed shmview.Client");
+                return NULL;
+        }
+        return self->client;
 }
 
 PyDoc_STRVAR(stat_doc, "stat($self, /, name)\n"
@@ -694,6 +717,8 @@ static PyMethodDef client_methods[] = {
         {"seal", SHMV__PY_FN(client_seal), METH_VARARGS | METH_KEYWORDS, seal_doc},
         {"stat", SHMV__PY_FN(client_stat), METH_VARARGS | METH_KEYWORDS, stat_doc},
         {"wait", SHMV__PY_FN(client_wait), METH_VARARGS | METH_KEYWORDS, wait_doc},
+        {"wait_async", SHMV__PY_FN(client_wait_async), METH_VARARGS | METH_KEYWORDS,
+         wait_async_doc},
         {"list", SHMV__PY_FN(client_list), METH_NOARGS, list_doc},
         {"open", SHMV__PY_FN(client_open), METH_VARARGS | METH_KEYWORDS, open_doc},
         {"create_open", SHMV__PY_FN(client_create_open), METH_VARARGS | METH_KEYWORDS,
@@ -742,6 +767,7 @@ PyTypeObject shmv__py_client_type = {
         .tp_doc = client_doc,
         .tp_methods = client_methods,
         .tp_getset = client_getset,
+        .tp_weaklistoffset = offsetof(ClientObject, weakreflist),
         .tp_init = (initproc)client_init,
         .tp_new = PyType_GenericNew,
 };

@@ -4,6 +4,8 @@
 #include "binding.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <sys/un.h>
 
 PyObject *shmv__py_set_error_msg(int err, const char *msg, PyObject *what)
@@ -80,6 +82,49 @@ PyObject *shmv__py_list_new(const void *items, size_t n, size_t size,
                         PyList_SET_ITEM(list, (Py_ssize_t)i, o);
         }
         return list;
+}
+
+PyObject *shmv__py_aio_call(const char *fn_name, PyObject *self, PyObject *args, PyObject *kwds)
+{
+        PyObject *aio = PyImport_ImportModule("shmview._aio");
+        PyObject *fn, *all, *r = NULL;
+
+        if (!aio)
+                return NULL;
+        fn = PyObject_GetAttrString(aio, fn_name);
+        Py_DECREF(aio);
+        if (!fn)
+                return NULL;
+        all = PyTuple_New(PyTuple_GET_SIZE(args) + 1);
+        if (all) {
+                PyTuple_SET_ITEM(all, 0, Py_NewRef(self));
+                for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++)
+                        PyTuple_SET_ITEM(all, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+                r = PyObject_Call(fn, all, kwds);
+                Py_DECREF(all);
+        }
+        Py_DECREF(fn);
+        return r;
+}
+
+int shmv__py_timeout_converter(PyObject *o, void *ret)
+{
+        int *ms = ret;
+        double t;
+
+        if (o == Py_None) {
+                *ms = -1;
+                return 1;
+        }
+        t = PyFloat_AsDouble(o);
+        if (t == -1 && PyErr_Occurred())
+                return 0;
+        if (!(t >= 0)) {
+                PyErr_SetString(PyExc_ValueError, "timeout must be None or a number >= 0");
+                return 0;
+        }
+        *ms = t >= INT_MAX / 1000.0 ? INT_MAX : (int)ceil(t * 1000);
+        return 1;
 }
 
 static int to_unsigned(PyObject *o, uint64_t max, uint64_t *ret)
@@ -271,7 +316,7 @@ PyMODINIT_FUNC PyInit__shmview(void)
         PyObject *m;
 
         if (PyType_Ready(&shmv__py_client_type) < 0 || PyType_Ready(&shmv__py_view_type) < 0 ||
-            PyType_Ready(&shmv__py_watch_type) < 0)
+            PyType_Ready(&shmv__py_watch_type) < 0 || PyType_Ready(&shmv__py_waitset_type) < 0)
                 return NULL;
         if (!shmv__py_segment_info_type.tp_name &&
             PyStructSequence_InitType2(&shmv__py_segment_info_type, &segment_info_desc) < 0)
@@ -283,7 +328,8 @@ PyMODINIT_FUNC PyInit__shmview(void)
         if (PyModule_AddType(m, &shmv__py_client_type) < 0 ||
             PyModule_AddType(m, &shmv__py_view_type) < 0 ||
             PyModule_AddType(m, &shmv__py_segment_info_type) < 0 ||
-            PyModule_AddType(m, &shmv__py_watch_type) < 0 || shmv__py_inspect_init(m) < 0 ||
+            PyModule_AddType(m, &shmv__py_watch_type) < 0 ||
+            PyModule_AddType(m, &shmv__py_waitset_type) < 0 || shmv__py_inspect_init(m) < 0 ||
             PyModule_AddStringConstant(m, "__version__", SHMV_VERSION_STRING) < 0 ||
             PyModule_AddIntConstant(m, "NAME_MAX", SHMV_NAME_MAX) < 0) {
                 Py_DECREF(m);

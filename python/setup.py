@@ -30,7 +30,7 @@ setup(
     ext_modules=[
         Extension(
             "shmview._shmview",
-            sources=["module.c", "client.c", "view.c", "inspect.c", "watch.c"],
+            sources=["module.c", "client.c", "view.c", "inspect.c", "watch.c", "waitset.c"],
             define_macros=[("_GNU_SOURCE", None)],
             extra_compile_args=pkg_config("--cflags"),
             extra_link_args=pkg_config("--libs"),

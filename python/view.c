@@ -59,6 +59,19 @@ PyObject *shmv__py_view_new(shmv_view *v, PyObject *name)
         return (PyObject *)self;
 }
 
+shmv_view *shmv__py_view_handle(PyObject *o)
+{
+        if (!View_Check(o)) {
+                PyErr_SetString(PyExc_TypeError, "a shmview.View is wanted");
+                return NULL;
+        }
+        if (!((ViewObject *)o)->view) {
+                PyErr_SetString(PyExc_ValueError, released_msg);
+                return NULL;
+        }
+        return ((ViewObject *)o)->view;
+}
+
 /* A new View over a handle derived from self's. */
 static PyObject *view_derived(ViewObject *self, int r, shmv_view *v)
 {
@@ -1150,7 +1163,23 @@ static PyObject *view_toreadonly(ViewObject *self, PyObject *unused)
         return view_derived(self, r, n);
 }
 
+PyDoc_STRVAR(wait_async_doc,
+             "wait_async($self, /, seen, timeout=None)\n"
+             "--\n"
+             "\n"
+             "View.wait() for asyncio: a coroutine that returns the generation once it differs\n"
+             "from seen, raising TimeoutError at the deadline (timeout in seconds, None for\n"
+             "none). It holds no thread of its own: the waits of an event loop share one\n"
+             "WaitSet, whose descriptor the loop polls with add_reader(). Cancelling it removes\n"
+             "the wait.");
+
+static PyObject *view_wait_async(PyObject *self, PyObject *args, PyObject *kwds)
+{
+        return shmv__py_aio_call("view_wait", self, args, kwds);
+}
+
 static PyMethodDef view_methods[] = {
+        {"wait_async", SHMV__PY_FN(view_wait_async), METH_VARARGS | METH_KEYWORDS, wait_async_doc},
         {"release", SHMV__PY_FN(view_release), METH_NOARGS, release_doc},
         {"tobytes", SHMV__PY_FN(view_tobytes), METH_VARARGS | METH_KEYWORDS, tobytes_doc},
         {"hex", SHMV__PY_FN(view_hex), METH_VARARGS | METH_KEYWORDS, hex_doc},

@@ -55,8 +55,11 @@ static void test_waitset_args(void)
 {
         shmv_client *c = th_connect();
         shmv_waitset *ws;
-        CHECK_RC(shmv_waitset_new(NULL, &ws), -EINVAL);
         CHECK_RC(shmv_waitset_new(c, NULL), -EINVAL);
+        /* Without a client: generation waits only. */
+        CHECK_OK(shmv_waitset_new(NULL, &ws));
+        CHECK_RC(shmv_waitset_add_segment(ws, "x", SHMV_WAIT_EXISTS, -1, 1), -EINVAL);
+        shmv_waitset_free(ws);
         CHECK_OK(shmv_waitset_new(c, &ws));
         CHECK_GE(shmv_waitset_fd(ws), 0);
         CHECK_RC(shmv_waitset_fd(NULL), -EINVAL);

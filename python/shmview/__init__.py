@@ -10,7 +10,9 @@
 
 A View is a buffer: memoryview(view) and numpy.frombuffer(view) point straight at the shared
 memory, with no copy. c.views(name), c.clients() and c.status() inspect the daemon, and
-c.watch() follows its changes as Events. See docs/python.md.
+c.watch() follows its changes as Events. A WaitSet waits for many segments and
+generations behind one descriptor, and c.wait_async() and view.wait_async() await them
+from asyncio. See docs/python.md.
 """
 from shmview._shmview import (
     NAME_MAX,
@@ -24,6 +26,7 @@ from shmview._shmview import (
     SegmentInfo,
     View,
     ViewInfo,
+    WaitSet,
     Watch,
     __version__,
     connect,
@@ -42,6 +45,7 @@ __all__ = [
     "SegmentInfo",
     "View",
     "ViewInfo",
+    "WaitSet",
     "Watch",
     "connect",
     "default_socket_path",

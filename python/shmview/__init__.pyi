@@ -341,6 +341,36 @@ class View:
         """A list of items; nested lists with more than one dimension; the item with none."""
     def cast(self, format: str, shape: list[int] | tuple[int, ...] | None = None) -> View: ...
     def toreadonly(self) -> View: ...
+    async def wait_async(self, seen: int, timeout: float | None = None) -> int:
+        """The generation once it differs from seen, for asyncio; TimeoutError at the deadline.
+        No thread per await: the loop polls one WaitSet (docs/python.md)."""
+
+@final
+class WaitSet:
+    """Many one-shot waits behind one descriptor, for selectors and event loops."""
+
+    def __init__(self, client: Client | None = None) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def add_segment(
+        self, name: _Name, token: int, sealed: bool = False, timeout: float | None = None
+    ) -> None: ...
+    def add_generation(
+        self, view: View, seen: int, token: int, timeout: float | None = None
+    ) -> None: ...
+    def remove(self, token: int, /) -> bool: ...
+    def next(self) -> tuple[int, OSError | None, int] | None:
+        """(token, error, generation) of one ended wait, None when none has ended."""
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
 
 @final
 class Client:
@@ -369,6 +399,10 @@ class Client:
     def wait(self, name: _Name, sealed: bool = False, timeout: float | None = None) -> None:
         """Returns once the segment exists (sealed: and is sealed); TimeoutError at the
         deadline (seconds; None: none)."""
+    async def wait_async(
+        self, name: _Name, sealed: bool = False, timeout: float | None = None
+    ) -> None:
+        """wait() for asyncio, with no thread per await (docs/python.md)."""
     def list(self) -> builtins.list[SegmentInfo]: ...
     def open(
         self,

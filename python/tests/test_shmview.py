@@ -466,7 +466,8 @@ class SessionTest(DaemonTestCase):
         stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
         self.assertEqual(stubbed, {"SegmentInfo", "View", "Client", "connect",
                                    "default_socket_path", "ClientRef", "ViewInfo", "ClientInfo",
-                                   "Limits", "DaemonInfo", "EventKind", "Event", "Watch"})
+                                   "Limits", "DaemonInfo", "EventKind", "Event", "Watch",
+                                   "WaitSet"})
         self.assertEqual(stubbed - {"connect", "default_socket_path"},
                          {n for n in shmview.__all__ if n != "NAME_MAX"} -
                          {"connect", "default_socket_path"})
@@ -2249,6 +2250,123 @@ class WaitTest(DaemonTestCase):
         self.assertFalse(t.is_alive())
         self.assertEqual(done, [None])
         self.assertEqual(c.stat(name).uid, 65534)
+
+
+class WaitSetTest(DaemonTestCase):
+    """WaitSet with selectors, and Client.wait_async() on asyncio: many waits, one
+    descriptor, no thread per wait."""
+
+    def collect(self, ws, want, timeout):
+        """Up to want events of ws, polled with a selector for at most timeout seconds; and
+        how many times the selector woke."""
+        got, wakeups = [], 0
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(ws, selectors.EVENT_READ)
+            while len(got) < want:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    break
+                wakeups += 1
+                while (ev := ws.next()) is not None:
+                    got.append(ev)
+        return got, wakeups
+
+    def test_selectors_many_waits_another_uid(self):
+        c = self.connect()
+        names = [self.name("ws") for _ in range(80)]  # past one connection's 64
+        for n in names:
+            self.addCleanup(self.unlink_quietly, n)
+        with shmview.WaitSet(c) as ws:
+            for i, n in enumerate(names):
+                ws.add_segment(n, i, sealed=(i % 2 == 1))
+            ws.add_segment(self.name("never"), 1000, timeout=0.1)
+            with self.assertRaises(FileExistsError):
+                ws.add_segment(self.name("dup"), 1000)
+            self.assertEqual(c.status().waits, len(names) + 1)
+
+            # Idle: the descriptor wakes nobody but for the deadline.
+            got, wakeups = self.collect(ws, 2, 0.5)
+            self.assertEqual(wakeups, 1)
+            self.assertEqual(len(got), 1)
+            token, error, generation = got[0]
+            self.assertEqual(token, 1000)
+            self.assertIsInstance(error, TimeoutError)
+            self.assertEqual(generation, 0)
+
+            def create_and_seal(names):
+                with shmview.connect() as c2:
+                    for n in names:
+                        c2.create(n, 4096, mode=0o644)
+                    for n in names[1::2]:
+                        c2.seal(n)
+                return True
+
+            if os.geteuid() == 0:
+                self.assertTrue(self.run_as(NOBODY, create_and_seal, names))
+            else:
+                create_and_seal(names)
+            got, _ = self.collect(ws, len(names), 10)
+            self.assertEqual(sorted(t for t, _, _ in got), list(range(len(names))))
+            self.assertTrue(all(e is None for _, e, _ in got))
+            self.assertIsNone(ws.next())
+            self.assertFalse(ws.remove(0))
+        self.assertTrue(ws.closed)
+        with self.assertRaises(ValueError):
+            ws.fileno()
+
+    def test_remove(self):
+        c = self.connect()
+        a, b = self.name("rm"), self.name("rm")
+        self.addCleanup(self.unlink_quietly, a)
+        self.addCleanup(self.unlink_quietly, b)
+        with shmview.WaitSet(c) as ws:
+            ws.add_segment(a, 1)
+            ws.add_segment(b, 2)
+            self.assertTrue(ws.remove(1))
+            self.assertFalse(ws.remove(1))
+            c.create(a, 4096)
+            c.create(b, 4096)
+            got, _ = self.collect(ws, 2, 0.5)
+            self.assertEqual([t for t, _, _ in got], [2])
+
+    def test_wait_async(self):
+        c = self.connect()
+        c2 = self.connect()
+        names = [self.name("aio") for _ in range(50)]
+        for n in names:
+            self.addCleanup(self.unlink_quietly, n)
+        threads = threading.active_count()
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            waits = [asyncio.ensure_future(c.wait_async(n, sealed=True)) for n in names]
+            late = asyncio.ensure_future(c.wait_async(self.name("never"), timeout=0.2))
+            cancelled = asyncio.ensure_future(c.wait_async(self.name("never")))
+            await asyncio.sleep(0.1)
+            # Fifty waits pending, no thread for them.
+            self.assertEqual(threading.active_count(), threads)
+            self.assertEqual(c.status().waits, 52)
+            cancelled.cancel()
+            t0 = time.monotonic()
+            with self.assertRaises(TimeoutError):
+                await late
+            self.assertLess(time.monotonic() - t0, 0.5)
+            for n in names:
+                c2.create(n, 4096)
+                c2.seal(n)
+            self.assertEqual(await asyncio.wait_for(asyncio.gather(*waits), 10),
+                             [None] * len(names))
+            with self.assertRaises(asyncio.CancelledError):
+                await cancelled
+            # Nothing pending: the loop no longer polls the set.
+            from shmview import _aio
+            self.assertFalse(loop.remove_reader(_aio._by_loop[loop][c].ws.fileno()))
+            await c.wait_async(names[0], timeout=0)
+
+        asyncio.run(main())
+        with self.assertRaises(ValueError):
+            asyncio.run(c.wait_async("a/b"))
 
 
 class WatchTest(DaemonTestCase):
