@@ -77,12 +77,18 @@ static void mapping_unref(shmv__mapping *m)
 {
         if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
                 return;
-        /* Unmapped before the daemon is told: once it has the release, the mapping is gone, so
-         * a writable one no longer blocks a seal and the pages of an unlinked segment can be
-         * freed (and uncharged) as soon as the daemon lets its own descriptors go. */
+        /* A read-only mapping is told released before it is unmapped, so that the daemon
+         * does that work while this process unmaps, rather than before its next request. No one
+         * can tell: a segment the release frees stays charged until the unmap, and no longer
+         * (the daemon hears of it from inotify, docs/design.md "Memory held after unlink"), and
+         * a read-only mapping does not stop a seal. A writable one is unmapped first, so that
+         * once the daemon has the release it no longer blocks a seal. */
+        if (!m->writable)
+                shmv__client_remove_mapping(m->client, m);
         if (m->size > 0)
                 (void)munmap(m->base, m->size);
-        shmv__client_remove_mapping(m->client, m);
+        if (m->writable)
+                shmv__client_remove_mapping(m->client, m);
         shmv__client_unref(m->client);
         free(m);
 }

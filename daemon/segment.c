@@ -70,10 +70,20 @@ struct shmv__registry {
 };
 
 /* A segment the daemon freed while clients held its descriptors: its charge stays until the
- * kernel says the memfd is gone (IN_IGNORED), and the descriptors seen closed meanwhile. */
+ * last description it handed out is seen closed (or, when the daemon closed its memfd, until
+ * the kernel says the memfd is gone, IN_IGNORED), and the descriptions seen closed
+ * meanwhile. */
 typedef struct held_out {
         uid_t uid;
-        uint64_t charge; /* 0 while segment_held_outside decides */
+        uint64_t charge;
+        /* The segment's memfd, kept open while clients hold its descriptions, so that every
+         * close inotify reports is theirs; -1 once the daemon closed it (a segment adopted
+         * after a restart, or events lost), when IN_IGNORED ends the hold. */
+        int fd;
+        bool deciding; /* segment_held_outside is still looking */
+        bool lost; /* events were lost while it looked: its closes cannot be counted on */
+        bool had_rw; /* a read-write description was handed out */
+        bool had_ro; /* a read-only one was */
         bool closed_rw; /* IN_CLOSE_WRITE: the last reference to the read-write description */
         bool closed_ro; /* IN_CLOSE_NOWRITE: the same for the read-only one */
 } held_out;
@@ -310,6 +320,12 @@ void shmv__registry_free(shmv__registry *r)
         g_tree_destroy(r->by_name);
         g_hash_table_destroy(r->creating);
         g_hash_table_destroy(r->uid_bytes);
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, r->held);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                if (((held_out *)value)->fd >= 0)
+                        close(((held_out *)value)->fd);
         g_hash_table_destroy(r->held);
         if (r->inotify_fd >= 0)
                 close(r->inotify_fd);
@@ -480,10 +496,61 @@ static void uncharge(shmv__registry *r, uid_t uid, uint64_t charge)
         r->nsegments--;
 }
 
-/* After events were lost: the watches the kernel still has are in the inotify descriptor's
- * fdinfo ("inotify wd:HEX ..."); every held segment whose watch is gone is gone too. */
+/* The inotify path of a descriptor of the daemon's. */
+static void fd_path(char *buf, size_t size, int fd)
+{
+        snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+/* The last description handed out of h's segment has been seen closed: no client holds it. */
+static bool held_let_go(const held_out *h)
+{
+        return (!h->had_rw || h->closed_rw) && (!h->had_ro || h->closed_ro);
+}
+
+/* h's segment is no longer held by any client: its charge leaves the budget and, when the
+ * daemon still had its memfd open, the memfd goes the way of any freed segment's (the bytes in
+ * r->freeing until the close has run). */
+static void held_end(shmv__registry *r, int wd, held_out *h)
+{
+        log_debug("a freed segment of uid %u let go by its last holder, %" PRIu64 " bytes returned",
+                  (unsigned)h->uid, h->charge);
+        uncharge(r, h->uid, h->charge);
+        if (h->fd >= 0) {
+                inotify_rm_watch(r->inotify_fd, wd);
+                segment_close_fd(r, h->fd, h->charge, true);
+        }
+        g_hash_table_remove(r->held, GINT_TO_POINTER(wd));
+}
+
+/* Stops counting on close events for h, whose memfd the daemon still has open (after events
+ * were lost, which may have been closes): the memfd is closed and the watch narrowed to its
+ * end, IN_IGNORED, as for an adopted segment. */
+static void held_until_ignored(shmv__registry *r, held_out *h)
+{
+        char proc[64];
+        fd_path(proc, sizeof(proc), h->fd);
+        (void)inotify_add_watch(r->inotify_fd, proc, IN_DELETE_SELF);
+        segment_close_fd(r, h->fd, h->charge, false);
+        h->fd = -1;
+}
+
+/* After events were lost: a held segment whose memfd the daemon has open waits for IN_IGNORED
+ * from now on (held_until_ignored), and so will the one segment_held_outside looks at; then the
+ * watches the kernel still has are read from the inotify descriptor's fdinfo ("inotify wd:HEX
+ * ..."), and every held segment whose watch is gone is gone too. */
 static void held_recover(shmv__registry *r)
 {
+        GHashTableIter it;
+        gpointer key, value;
+        g_hash_table_iter_init(&it, r->held);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+                held_out *h = value;
+                if (h->deciding)
+                        h->lost = true;
+                else if (h->fd >= 0)
+                        held_until_ignored(r, h);
+        }
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", r->inotify_fd);
         FILE *f = fopen(path, "re");
@@ -497,12 +564,10 @@ static void held_recover(shmv__registry *r)
                         g_hash_table_add(live, GUINT_TO_POINTER(wd));
         }
         fclose(f);
-        GHashTableIter it;
-        gpointer key, value;
         g_hash_table_iter_init(&it, r->held);
         while (g_hash_table_iter_next(&it, &key, &value)) {
                 held_out *h = value;
-                if (h->charge == 0 || g_hash_table_contains(live, key))
+                if (h->deciding || g_hash_table_contains(live, key))
                         continue;
                 uncharge(r, h->uid, h->charge);
                 g_hash_table_iter_remove(&it);
@@ -510,10 +575,12 @@ static void held_recover(shmv__registry *r)
         g_hash_table_destroy(live);
 }
 
-/* Reads what inotify has to say about held segments: closes of their descriptions while
- * segment_held_outside looks, and IN_IGNORED, which the kernel sends as the memfd goes (its
- * last reference dropped, by whoever dropped it), when its charge leaves the budget. Called
- * before anything reads the budget, so that it is up to date when it matters. */
+/* Reads what inotify has to say about held segments: the closes of the descriptions handed
+ * out, and IN_IGNORED, which the kernel sends as a memfd goes (its last reference dropped, by
+ * whoever dropped it). A held segment whose memfd the daemon keeps open ends with the last of
+ * those closes, one whose memfd it closed with IN_IGNORED; its charge then leaves the budget.
+ * Called when the inotify descriptor is readable, and before anything reads the budget, so
+ * that it is up to date when it matters. */
 static void held_update(shmv__registry *r)
 {
         if (r->inotify_fd < 0)
@@ -538,17 +605,24 @@ static void held_update(shmv__registry *r)
                                 h->closed_rw = true;
                         if (e->mask & IN_CLOSE_NOWRITE)
                                 h->closed_ro = true;
-                        if ((e->mask & IN_IGNORED) && h->charge > 0) {
-                                log_debug("a freed segment of uid %u let go by its last holder, "
-                                          "%" PRIu64 " bytes returned",
-                                          (unsigned)h->uid, h->charge);
-                                uncharge(r, h->uid, h->charge);
-                                g_hash_table_remove(r->held, GINT_TO_POINTER(e->wd));
-                        }
+                        if (h->deciding)
+                                continue;
+                        if (h->fd >= 0 ? held_let_go(h) : (e->mask & IN_IGNORED) != 0)
+                                held_end(r, e->wd, h);
                 }
         }
         if (lost)
                 held_recover(r);
+}
+
+int shmv__registry_watch_fd(const shmv__registry *r)
+{
+        return r->inotify_fd;
+}
+
+void shmv__registry_watch_read(shmv__registry *r)
+{
+        held_update(r);
 }
 
 /* Whether clients still hold descriptors of s, which the daemon is freeing: the read-write
@@ -556,16 +630,21 @@ static void held_update(shmv__registry *r)
  * the last reference to a description, anywhere, makes the kernel send IN_CLOSE_WRITE or
  * IN_CLOSE_NOWRITE at once; no such event means a client still has it (a descriptor, a
  * mapping, or a reply in flight). s->fd, never handed out, keeps the pages meanwhile, so
- * these closes cost nothing. A segment adopted after a restart may have descriptions of the
- * last daemon out there, which cannot be told apart: it counts as held until its memfd goes.
- * When held, the watch stays, narrowed to the end of the memfd, in r->held with the charge. */
+ * these closes cost nothing. When held, s joins r->held with its charge and takes s->fd with
+ * it: kept open, so that the closes inotify reports from then on are the clients' (the
+ * charge leaves with the last one, held_update), whatever the order in which a client
+ * releases its view and unmaps it. A segment adopted after a restart may have descriptions of
+ * the last daemon out there, which cannot be told apart: it counts as held until its memfd
+ * goes, its s->fd closed here and the watch narrowed to IN_IGNORED (so is one whose closes
+ * were lost while it was looked at). Returns false when s is
+ * not held, s->fd still the caller's. */
 static bool segment_held_outside(shmv__registry *r, shmv__segment *s, uint64_t charge)
 {
         bool had_rw = s->fd_rw >= 0, had_ro = s->fd_ro >= 0;
         int wd = -1;
+        char proc[64];
+        fd_path(proc, sizeof(proc), s->fd);
         if ((had_rw || had_ro || s->adopted) && r->inotify_fd >= 0) {
-                char proc[64];
-                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
                 wd = inotify_add_watch(r->inotify_fd, proc, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
                 if (wd < 0 && !r->watch_warned) {
                         r->watch_warned = true;
@@ -578,8 +657,10 @@ static bool segment_held_outside(shmv__registry *r, shmv__segment *s, uint64_t c
         if (wd >= 0) {
                 held_update(r); /* nothing of an earlier watch with this number is left */
                 h = calloc(1, sizeof(*h));
-                if (h)
+                if (h) {
+                        *h = (held_out){.deciding = true, .fd = -1};
                         g_hash_table_replace(r->held, GINT_TO_POINTER(wd), h);
+                }
         }
         if (had_rw)
                 close(s->fd_rw);
@@ -592,16 +673,24 @@ static bool segment_held_outside(shmv__registry *r, shmv__segment *s, uint64_t c
                 return false;
         }
         held_update(r);
-        if (!s->adopted && (!had_rw || h->closed_rw) && (!had_ro || h->closed_ro)) {
+        h->had_rw = had_rw;
+        h->had_ro = had_ro;
+        if (!s->adopted && held_let_go(h)) {
                 g_hash_table_remove(r->held, GINT_TO_POINTER(wd));
                 inotify_rm_watch(r->inotify_fd, wd);
                 return false;
         }
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", s->fd);
-        (void)inotify_add_watch(r->inotify_fd, proc, IN_DELETE_SELF);
         h->uid = s->uid;
         h->charge = charge;
+        h->deciding = false;
+        if (!s->adopted && !h->lost) {
+                h->fd = s->fd;
+                return true;
+        }
+        (void)inotify_add_watch(r->inotify_fd, proc, IN_DELETE_SELF);
+        segment_close_fd(r, s->fd, charge, false);
+        /* The holders may have gone between the look and the close. */
+        held_update(r);
         return true;
 }
 
@@ -624,10 +713,7 @@ void shmv__segment_unref(shmv__segment *s)
                 log_debug("segment %s freed, still held by clients: its %" PRIu64
                           " bytes stay charged to uid %u",
                           s->name, charge, (unsigned)s->uid);
-                segment_close_fd(r, s->fd, charge, false);
                 free(s);
-                /* The holders may have gone between the look and the close. */
-                held_update(r);
                 return;
         }
         log_debug("segment %s freed, %" PRIu64 " bytes returned", s->name, charge);

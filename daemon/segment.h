@@ -104,6 +104,11 @@ uint64_t shmv__registry_charge(const shmv__registry *r, uint64_t size);
 uint64_t shmv__registry_bytes_used(shmv__registry *r);
 /* The same, for the segments uid owns. */
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
+/* The inotify descriptor that tells when clients let go of freed segments they still held
+ * (docs/design.md, "Memory held after unlink"), or -1; readable when something is to be read
+ * with shmv__registry_watch_read(), which frees what nobody holds any more. */
+int shmv__registry_watch_fd(const shmv__registry *r);
+void shmv__registry_watch_read(shmv__registry *r);
 
 struct uv_loop_s;
 /* From now on, the descriptors of a segment of at least async_min bytes are closed on loop's
