@@ -137,6 +137,7 @@ static bool clients_take(shmv__pager *p, const Shmview__Response *resp, void *ds
                 d->bytes_mapped = ci->bytes_mapped;
                 d->watching = ci->watching;
                 d->waits = ci->waits;
+                d->armed = ci->armed;
                 d->self = d->client.client_id == page->self_id;
                 if (d->client.client_id > last)
                         last = d->client.client_id;
@@ -209,6 +210,7 @@ int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret)
         info.bytes_used = st->bytes_used;
         info.watch_queue_bytes = st->watch_queue_bytes;
         info.waits = st->waits;
+        info.armed = st->armed;
         shmv__limits_from_wire(st->limits, &info.limits);
         shmv__reply_free(&reply);
         *ret = info;

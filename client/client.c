@@ -376,6 +376,7 @@ static int reattach_locked(shmv_client *c)
                         body.offset = m->offset;
                         body.length = m->length;
                         body.writable = m->writable;
+                        body.armed = atomic_load(&m->armed);
                         req.body_case = SHMVIEW__REQUEST__BODY_REATTACH;
                         req.reattach = &body;
                         m->view_id = 0;
@@ -747,6 +748,7 @@ static void info_from_wire(shmv_segment_info *dst, const Shmview__SegmentInfo *s
         dst->views_ro = src->views_ro;
         dst->views_rw = src->views_rw;
         dst->created_usec = src->created_usec;
+        dst->generation = src->generation;
 }
 
 int shmv_segment_stat(shmv_client *c, const char *name, shmv_segment_info *ret)
@@ -876,13 +878,16 @@ void shmv_segment_list_free(shmv_segment_info *list)
  * without filling a struct stat: two of the cheapest system calls, on every open's path
  * (fstat() cost more, docs/performance.md). lseek() moves the file
  * position, which every holder shares and none uses (docs/protocol.md). */
-static bool fd_holds(int fd, uint64_t end)
+static bool fd_holds(int fd, uint64_t end, uint64_t *ret_size)
 {
         int seals = fcntl(fd, F_GET_SEALS);
         if (seals < 0 || !(seals & F_SEAL_SHRINK))
                 return false;
         off_t size = lseek(fd, 0, SEEK_END);
-        return size >= 0 && (uint64_t)size >= end;
+        if (size < 0 || (uint64_t)size < end)
+                return false;
+        *ret_size = (uint64_t)size;
+        return true;
 }
 
 int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t length, int flags,
@@ -913,18 +918,21 @@ int shmv_view_open(shmv_client *c, const char *name, uint64_t offset, uint64_t l
         if (r < 0)
                 return r;
         const Shmview__OpenReply *o = reply.msg->open;
+        uint64_t memfd_size = 0;
         /* The range must be the one asked for (to the end: up to segment_size), and the
          * descriptor must hold it. */
         if (reply.fd < 0 || o->writable != body.writable || o->offset != offset ||
             o->length > o->segment_size || o->offset > o->segment_size - o->length ||
             (length == SHMV_TO_END ? o->offset + o->length != o->segment_size
                                    : o->length != length) ||
-            !fd_holds(reply.fd, o->offset + o->length)) {
+            !fd_holds(reply.fd, o->offset + o->length, &memfd_size)) {
                 r = -EPROTO;
                 goto fail;
         }
         shmv__view_origin origin = {
                 .name = name,
+                .segment_size = o->segment_size,
+                .memfd_size = memfd_size,
                 .segment_id = o->segment_id,
                 .view_id = o->view_id,
                 .conn_gen = reply.conn_gen,
@@ -940,6 +948,40 @@ fail:
         /* The one place a granted view that never became a mapping is released. */
         shmv__client_release_view(c, o->view_id, reply.conn_gen);
         shmv__reply_free(&reply);
+        return r;
+}
+
+int shmv__client_doorbell_arm(shmv_client *c, shmv__mapping *m)
+{
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        Shmview__DoorbellArmRequest body = SHMVIEW__DOORBELL_ARM_REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_DOORBELL_ARM;
+        req.doorbell_arm = &body;
+        body.segment_id = m->segment_id;
+        int r = -ENOENT;
+        /* The view's id is the connection's: a reconnect under the call (a daemon restart)
+         * registers the view again with another, and the daemon answers ENOENT to the old;
+         * asked once more with the new one. */
+        for (int attempt = 0; attempt < 2; attempt++) {
+                pthread_mutex_lock(&c->lock);
+                body.view_id = m->view_id;
+                bool current = m->conn_gen == c->conn_gen && c->fd >= 0;
+                pthread_mutex_unlock(&c->lock);
+                /* Refused when registered again after a restart: nothing to arm. */
+                if (body.view_id == 0 && current)
+                        return shmv__error_setf(-ENOENT,
+                                                "the daemon no longer counts this view of %s "
+                                                "(it restarted and refused it); open it again",
+                                                m->name);
+                shmv__reply reply;
+                r = shmv__client_call(c, &req, &reply);
+                if (r == 0) {
+                        shmv__reply_free(&reply);
+                        return 0;
+                }
+                if (r != -ENOENT && r != -ECONNRESET)
+                        break;
+        }
         return r;
 }
 

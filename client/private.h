@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "doorbell.h"
 #include "request.h"
 #include "shmview.h"
 #include "wire.h"
@@ -125,6 +126,16 @@ typedef struct shmv__mapping {
         uint64_t segment_id;
         uint64_t offset;
         uint64_t length;
+        /* The segment's doorbell page (proto/doorbell.h), mapped read-write with a writable
+         * view, read-only otherwise; NULL for a segment without one. In the view's own mmap
+         * when the view reaches the segment's last page, else in doorbell_map. */
+        struct shmv__doorbell *doorbell;
+        void *doorbell_map; /* a mapping of its own, one page, or NULL */
+        /* The daemon armed the doorbell for this view (client/doorbell.c): a reconnect arms
+         * it again (reattach). */
+        atomic_bool armed;
+        /* The daemon said the segment is sealed: its generation will not change again. */
+        atomic_bool sealed;
         struct shmv__mapping *prev; /* on the client's list, under its lock */
         struct shmv__mapping *next;
         char name[];
@@ -138,6 +149,8 @@ void shmv__client_remove_mapping(shmv_client *c, shmv__mapping *m);
 /* Which view of which segment the daemon granted, on which connection. */
 typedef struct shmv__view_origin {
         const char *name;
+        uint64_t segment_size;
+        uint64_t memfd_size; /* the descriptor's: a doorbell page after the bytes or not */
         uint64_t segment_id;
         uint64_t view_id;
         uint64_t conn_gen; /* counts the client's connections: a reconnect makes a new one */
@@ -150,5 +163,20 @@ typedef struct shmv__view_origin {
  * view at the daemon. */
 int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint64_t offset,
                    uint64_t length, bool writable, bool prefault, shmv_view **ret);
+
+/* The system's page size. */
+uint64_t shmv__page_size(void);
+/* The mapping a view handle shares with the handles derived from it. */
+shmv__mapping *shmv__view_mapping(const shmv_view *v);
+/* The doorbell of v's segment (docs/protocol.md, "The doorbell"), NULL for a segment without
+ * one (kept from a daemon before doorbells). */
+struct shmv__doorbell *shmv__view_doorbell(const shmv_view *v);
+/* Has the daemon arm v's doorbell, so that notifies wake its waiters: 0 once it has (a round
+ * trip on v's client, under its lock, only the first time per view: slices and casts share
+ * it), -EROFS when the segment is sealed (its generation will not change again), -ENOTSUP
+ * without a doorbell, or the call's error. */
+int shmv__view_doorbell_arm(shmv_view *v);
+/* The arm request for m on c, whatever m->armed says (client.c): 0, or the daemon's error. */
+int shmv__client_doorbell_arm(shmv_client *c, shmv__mapping *m);
 
 #endif

@@ -61,7 +61,7 @@ static size_t view_size(unsigned ndim)
 static uint8_t empty_byte;
 
 /* The system's page size, asked once: mmap() offsets are rounded to it. */
-static uint64_t page_size(void)
+uint64_t shmv__page_size(void)
 {
         static _Atomic uint64_t cached;
         uint64_t page = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -87,6 +87,9 @@ static void mapping_unref(shmv__mapping *m)
                 shmv__client_remove_mapping(m->client, m);
         if (m->size > 0)
                 (void)munmap(m->base, m->size);
+        /* The doorbell page too, mapped writable with a writable view. */
+        if (m->doorbell_map)
+                (void)munmap(m->doorbell_map, (size_t)shmv__page_size());
         if (m->writable)
                 shmv__client_remove_mapping(m->client, m);
         shmv__client_unref(m->client);
@@ -98,8 +101,8 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
 {
         shmv__mapping *m = NULL;
         shmv_view *v = NULL;
-        void *base = NULL;
-        uint64_t page, start = 0, end = 0;
+        void *base = NULL, *bell = NULL;
+        uint64_t page, start = 0, end = 0, map_end = 0, bell_off = 0;
         int r;
 
         if (!c || !ret || !origin) {
@@ -107,7 +110,7 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
                 goto fail;
         }
 
-        page = page_size();
+        page = shmv__page_size();
         if (length > UINT64_MAX - offset) {
                 r = -EOVERFLOW;
                 goto fail;
@@ -127,6 +130,16 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
                 }
         }
 
+        /* The doorbell page, when the descriptor has one after the segment's bytes. */
+        if (origin->segment_size > 0 && origin->segment_size <= INT64_MAX - 2 * page &&
+            origin->memfd_size >= shmv__doorbell_memfd_size(origin->segment_size, page))
+                bell_off = shmv__doorbell_offset(origin->segment_size, page);
+        /* A view that reaches the segment's last page maps the doorbell page with it, in the
+         * same mmap: no system call more for the usual view of a whole segment. */
+        map_end = end;
+        if (bell_off && length > 0 && end == bell_off)
+                map_end = end + page;
+
         m = calloc(1, sizeof(*m) + strlen(origin->name) + 1);
         v = calloc(1, sizeof(*v));
         if (!m || !v) {
@@ -135,19 +148,34 @@ int shmv__view_new(shmv_client *c, const shmv__view_origin *origin, int fd, uint
         }
 
         if (length > 0) {
-                base = mmap(NULL, (size_t)(end - start), PROT_READ | (writable ? PROT_WRITE : 0),
+                base = mmap(NULL, (size_t)(map_end - start),
+                            PROT_READ | (writable ? PROT_WRITE : 0),
                             MAP_SHARED | (prefault ? MAP_POPULATE : 0), fd, (off_t)start);
                 if (base == MAP_FAILED) {
                         r = -errno;
                         goto fail;
                 }
         }
+        if (bell_off && map_end == end) {
+                bell = mmap(NULL, (size_t)page, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+                            fd, (off_t)bell_off);
+                if (bell == MAP_FAILED) {
+                        r = -errno;
+                        if (base)
+                                (void)munmap(base, (size_t)(map_end - start));
+                        goto fail;
+                }
+                m->doorbell_map = bell;
+        }
         if (fd >= 0)
                 close(fd);
 
         atomic_init(&m->refs, 1);
         m->base = base;
-        m->size = (size_t)(end - start);
+        m->size = (size_t)(map_end - start);
+        m->doorbell = bell       ? (struct shmv__doorbell *)bell
+                      : bell_off ? (struct shmv__doorbell *)((uint8_t *)base + (end - start))
+                                 : NULL;
         m->client = c;
         m->view_id = origin->view_id;
         m->conn_gen = origin->conn_gen;
@@ -175,6 +203,16 @@ fail:
         free(v);
         free(m);
         return r;
+}
+
+shmv__mapping *shmv__view_mapping(const shmv_view *v)
+{
+        return v->mapping;
+}
+
+struct shmv__doorbell *shmv__view_doorbell(const shmv_view *v)
+{
+        return v->mapping->doorbell;
 }
 
 void shmv_view_release(shmv_view *view)

@@ -399,6 +399,7 @@ static void segment_info(shmv__segment *s, Shmview__SegmentInfo *info)
         info->views_ro = s->views_ro;
         info->views_rw = s->views_rw;
         info->created_usec = s->created_usec;
+        info->generation = shmv__doorbell_generation(s);
 }
 
 void shmv__handle_stat(shmv__conn *c, const Shmview__Request *req)
@@ -458,7 +459,8 @@ void shmv__handle_list(shmv__conn *c, const Shmview__Request *req)
  * resolved range the client already maps, so there UINT64_MAX is just too long and no
  * descriptor goes back. */
 static void grant_view(shmv__conn *c, const Shmview__Request *req, shmv__segment *s,
-                       const char *name, uint64_t offset, uint64_t length, bool writable)
+                       const char *name, uint64_t offset, uint64_t length, bool writable,
+                       bool armed)
 {
         uint64_t id = req->id;
         const shmv__request_spec *spec = shmv__request_find(req->body_case);
@@ -530,6 +532,10 @@ static void grant_view(shmv__conn *c, const Shmview__Request *req, shmv__segment
                 shmv__reply_error(c, id, -r, "cannot %s a view: %s", spec->name, strerror(-r));
                 return;
         }
+        /* A view armed before a restart is armed again, for the waits that go on (a segment
+         * sealed since, or without a doorbell, has nothing to arm). */
+        if (armed)
+                (void)shmv__doorbell_arm(shmv__conn_views(c), v);
         Shmview__OpenReply reply = SHMVIEW__OPEN_REPLY__INIT;
         reply.view_id = v->id;
         reply.offset = offset;
@@ -562,7 +568,7 @@ void shmv__handle_open(shmv__conn *c, const Shmview__Request *req)
         shmv__segment *s = shmv__take_segment(c, id, &o->name, name);
         if (!s)
                 return;
-        grant_view(c, req, s, name, o->offset, o->length, o->writable);
+        grant_view(c, req, s, name, o->offset, o->length, o->writable, false);
 }
 
 void shmv__handle_release(shmv__conn *c, const Shmview__Request *req)
@@ -593,7 +599,7 @@ void shmv__handle_reattach(shmv__conn *c, const Shmview__Request *req)
                 shmv__reply_error(c, id, ENOENT, "no such segment: %s", name);
                 return;
         }
-        grant_view(c, req, s, name, ra->offset, ra->length, ra->writable);
+        grant_view(c, req, s, name, ra->offset, ra->length, ra->writable, ra->armed);
 }
 
 /* The handler of each request, by body case (request.h). */

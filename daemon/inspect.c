@@ -134,6 +134,7 @@ void shmv__handle_clients(shmv__conn *c, const Shmview__Request *request)
                 infos[i].bytes_mapped = shmv__conn_views(x)->bytes;
                 infos[i].watching = shmv__conn_watcher(x) != NULL;
                 infos[i].waits = shmv__wait_count(x);
+                infos[i].armed = shmv__conn_views(x)->armed;
                 ptrs[i] = &infos[i];
         }
         Shmview__ClientsReply reply = SHMVIEW__CLIENTS_REPLY__INIT;
@@ -174,6 +175,7 @@ void shmv__handle_daemon_status(shmv__conn *c, const Shmview__Request *req)
         st.limits = &limits;
         st.watch_queue_bytes = SHMV__WATCH_QUEUE_BYTES;
         st.waits = shmv__wait_total(s);
+        st.armed = (uint32_t)shmv__registry_armed(s->registry);
         Shmview__Response resp = SHMVIEW__RESPONSE__INIT;
         resp.id = id;
         resp.body_case = SHMVIEW__RESPONSE__BODY_DAEMON_STATUS;

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "clock.h"
+#include "doorbell.h"
 #include "fdstore.h"
 #include "log.h"
 
@@ -67,6 +68,8 @@ struct shmv__registry {
          * still hold, so still charged; and the one being looked at by segment_held_outside. */
         GHashTable *held;
         bool watch_warned;
+        uint64_t armed_views; /* shmv__registry_armed */
+        bool stopping; /* shmv__registry_stopping */
 };
 
 /* A segment the daemon freed while clients held its descriptors: its charge stays until the
@@ -343,6 +346,31 @@ void shmv__registry_set_loop(shmv__registry *r, uv_loop_t *loop, uint64_t async_
 unsigned shmv__registry_closing(const shmv__registry *r)
 {
         return r->nclosing;
+}
+
+uint64_t shmv__registry_page_size(const shmv__registry *r)
+{
+        return r->page_size;
+}
+
+void shmv__registry_stopping(shmv__registry *r)
+{
+        r->stopping = true;
+}
+
+bool shmv__registry_is_stopping(const shmv__registry *r)
+{
+        return r->stopping;
+}
+
+uint64_t shmv__registry_armed(const shmv__registry *r)
+{
+        return r->armed_views;
+}
+
+void shmv__registry_armed_add(shmv__registry *r, int delta)
+{
+        r->armed_views += (uint64_t)(int64_t)delta;
 }
 
 uint64_t shmv__registry_bytes_used(shmv__registry *r)
@@ -778,7 +806,8 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
  * pages (shmv__registry_charge), more? */
 static const char *memory_check(shmv__registry *r, uint64_t size, uint64_t pages)
 {
-        if (size > INT64_MAX - r->page_size)
+        /* The memfd holds the doorbell page too, after the last page (an off_t). */
+        if (size > INT64_MAX - 2 * r->page_size)
                 return "larger than any memory";
         /* Creates in progress will take theirs; what they reserved so far is counted twice,
          * which errs on the safe side for as long as they run. */
@@ -933,7 +962,8 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
                 goto fail_free;
         }
         /* Only the daemon's uid may reopen it through /proc/PID/fd. */
-        if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)size) < 0) {
+        if (fchmod(fd, 0600) < 0 ||
+            ftruncate(fd, (off_t)shmv__doorbell_memfd_size(size, r->page_size)) < 0) {
                 r_err = errno;
                 log_warning("sizing segment %s: %s", name, strerror(r_err));
                 goto fail_close;
@@ -950,6 +980,7 @@ int shmv__segment_create_begin(shmv__registry *r, const shmv__peer *peer, const 
         s->gid = peer->gid;
         s->mode = mode ? mode : 0600;
         s->size = size;
+        s->doorbell_off = shmv__doorbell_offset(size, r->page_size);
         s->id = new_segment_id();
         s->store_slot = -1;
         s->registry = r;
@@ -969,9 +1000,15 @@ fail_free:
         return errno_to_why(r_err, ret_why);
 }
 
+/* The bytes of s's memfd: its own and its doorbell page. */
+static uint64_t memfd_size(const shmv__segment *s)
+{
+        return s->doorbell_off ? s->doorbell_off + s->registry->page_size : s->size;
+}
+
 int shmv__segment_reserve(shmv__segment *s)
 {
-        return reserve_pages(s->fd, s->size, s->huge);
+        return reserve_pages(s->fd, memfd_size(s), s->huge);
 }
 
 /* The create of s is over, done or undone: its name is no longer only reserved, and its
@@ -1061,13 +1098,20 @@ int shmv__segment_unlink(shmv__registry *r, const shmv__peer *peer, const char *
  * pin. */
 #define SEAL_PIN_WAIT_MS 100
 
-/* The kernel's part of a seal: F_SEAL_WRITE | F_SEAL_SEAL, then every page reserved again if
- * a writer punched any out while it could. Touches nothing but fd, so it runs on a worker
- * thread, and logs nothing: *ret_err gets the errno worth a log line, or 0. Returns 0,
- * -EBUSY (*ret_why says why), -ENOLCK (a writer added F_SEAL_SEAL alone) or -EPERM. */
-static int seal_pages(int fd, uint64_t size, uint64_t charge, const char **ret_why, int *ret_err)
+/* The kernel's part of a seal: the doorbell rung (its generation one more, its sealed word
+ * set: a seal is a change, daemon/doorbell.c), F_SEAL_WRITE | F_SEAL_SEAL, then every page
+ * reserved again if a writer punched any out while it could. size is the memfd's, in whole
+ * pages; doorbell_off where its doorbell page starts (0: none). Touches nothing but fd, so it
+ * runs on a worker thread, and logs nothing: *ret_err gets the errno worth a log line, or 0.
+ * Returns 0, -EBUSY (*ret_why says why), -ENOLCK (a writer added F_SEAL_SEAL alone) or
+ * -EPERM. */
+static int seal_pages(int fd, uint64_t size, uint64_t doorbell_off, uint64_t page,
+                      const char **ret_why, int *ret_err)
 {
         *ret_err = 0;
+        /* Before the seal, which freezes the doorbell page with the rest. */
+        if (doorbell_off)
+                shmv__doorbell_seal_ring(fd, doorbell_off, page);
         uint64_t t0 = shmv__mono_usec();
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
                 int err = errno;
@@ -1096,7 +1140,7 @@ static int seal_pages(int fd, uint64_t size, uint64_t charge, const char **ret_w
          * (docs/design.md, "Sealing a segment"). The kernel counts a memfd's pages in
          * st_blocks (512-byte units) whether in memory or in swap. */
         struct stat st;
-        if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= charge)
+        if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= size)
                 return 0;
         int fr;
         do
@@ -1110,13 +1154,15 @@ static int seal_pages(int fd, uint64_t size, uint64_t charge, const char **ret_w
 /* What a seal leaves behind, on the loop thread. */
 static int seal_finish(shmv__segment *s, int r, int err)
 {
+        if (r == 0)
+                s->sealed = true;
+        /* Waiters wake to the seal, or to its sealed word cleared again. */
+        shmv__doorbell_seal_end(s);
         if (r == -EPERM && err)
                 log_warning("sealing segment %s: %s", s->name, strerror(err));
         else if (r == 0 && err)
                 log_warning("reserving the pages of sealed segment %s again: %s", s->name,
                             strerror(err));
-        if (r == 0)
-                s->sealed = true;
         return r;
 }
 
@@ -1147,7 +1193,8 @@ int shmv__segment_seal(shmv__registry *r, const shmv__peer *peer, const char *na
         if (ret <= 0)
                 return ret;
         int err;
-        ret = seal_pages(s->fd, s->size, shmv__registry_charge(r, s->size), ret_why, &err);
+        ret = seal_pages(s->fd, shmv__registry_charge(r, memfd_size(s)), s->doorbell_off,
+                         r->page_size, ret_why, &err);
         return seal_finish(s, ret, err);
 }
 
@@ -1168,8 +1215,8 @@ static void seal_work(uv_work_t *work)
         shmv__worker_lower_priority();
         seal_job *job = work->data;
         shmv__segment *s = job->segment;
-        job->ret = seal_pages(s->fd, s->size, shmv__registry_charge(s->registry, s->size),
-                              &job->why, &job->err);
+        job->ret = seal_pages(s->fd, shmv__registry_charge(s->registry, memfd_size(s)),
+                              s->doorbell_off, s->registry->page_size, &job->why, &job->err);
 }
 
 static void seal_done(uv_work_t *work, int status);
@@ -1298,6 +1345,8 @@ int shmv__view_table_init(shmv__view_table *t)
 static void view_free(shmv__view *v)
 {
         shmv__segment *s = v->segment;
+        if (v->armed)
+                shmv__doorbell_disarm(v);
         if (v->seg_prev)
                 v->seg_prev->seg_next = v->seg_next;
         else
@@ -1324,7 +1373,13 @@ void shmv__view_table_done(shmv__view_table *t)
                 g_hash_table_iter_steal(&it);
                 if (t->uid_views)
                         --*t->uid_views;
-                view_free(value);
+                shmv__view *v = value;
+                /* A writer that went may have grown the generation and not woken anyone. */
+                if (v->writable)
+                        shmv__doorbell_writer_gone(v->segment);
+                if (v->armed)
+                        t->armed--;
+                view_free(v);
         }
         g_hash_table_destroy(t->by_id);
         t->by_id = NULL;
@@ -1368,6 +1423,11 @@ int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t
         return 0;
 }
 
+shmv__view *shmv__view_find(shmv__view_table *t, uint64_t id)
+{
+        return g_hash_table_lookup(t->by_id, &id);
+}
+
 bool shmv__view_release(shmv__view_table *t, uint64_t id)
 {
         shmv__view *v = g_hash_table_lookup(t->by_id, &id);
@@ -1375,6 +1435,8 @@ bool shmv__view_release(shmv__view_table *t, uint64_t id)
                 return false;
         g_hash_table_remove(t->by_id, &id);
         t->bytes -= v->length;
+        if (v->armed)
+                t->armed--;
         if (t->uid_views)
                 --*t->uid_views;
         view_free(v);
@@ -1422,7 +1484,13 @@ int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *met
                 *ret_why = "its size is not sealed";
                 return -EINVAL;
         }
-        if (meta->size == 0 || st.st_size < 0 || (uint64_t)st.st_size != meta->size) {
+        /* Its bytes and its doorbell page; or, kept by a daemon from before doorbells, its
+         * bytes alone (daemon/doorbell.c answers ENOTSUP for those). */
+        bool doorbell = meta->size > 0 && meta->size <= INT64_MAX - 2 * r->page_size &&
+                        st.st_size >= 0 &&
+                        (uint64_t)st.st_size == shmv__doorbell_memfd_size(meta->size, r->page_size);
+        if (meta->size == 0 || st.st_size < 0 ||
+            ((uint64_t)st.st_size != meta->size && !doorbell)) {
                 *ret_why = "its size is not the recorded one";
                 return -EINVAL;
         }
@@ -1453,12 +1521,14 @@ int shmv__segment_adopt(shmv__registry *r, int fd, const shmv__segment_meta *met
         s->gid = meta->gid;
         s->mode = meta->mode;
         s->size = meta->size;
+        s->doorbell_off = doorbell ? shmv__doorbell_offset(meta->size, r->page_size) : 0;
         s->created_usec = meta->created_usec;
         s->sealed = (seals & F_SEAL_WRITE) != 0;
         s->id = meta->id;
         s->store_slot = meta->store_slot;
         s->registry = r;
         s->linked = true;
+        shmv__doorbell_adopted(s);
         g_tree_insert(r->by_name, s->name, s);
         /* Over the limits if this daemon has lower ones than the last: served all the same,
          * since refusing would destroy data; creates fail until there is room again. */

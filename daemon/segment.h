@@ -53,6 +53,14 @@ typedef struct shmv__segment {
         bool adopted;
         unsigned sealing; /* seals of it started and not yet answered */
         uint64_t size;
+        /* Where its doorbell page starts in the memfd (daemon/doorbell.c), or 0 for a segment
+         * kept from a daemon before doorbells, whose memfd holds its bytes only. */
+        uint64_t doorbell_off;
+        /* Views armed for doorbell waits, all connections together: the doorbell's armed word
+         * is cleared when the last goes, unless armed_sticky (it was armed when this daemon
+         * adopted the segment: a waiter of the last daemon may still sleep on it). */
+        uint32_t armed_views;
+        bool armed_sticky;
         uint64_t created_usec;
         /* Random and nonzero; kept across daemon restarts (daemon/fdstore.c), so that a client
          * reattaching a view after one can say which segment it maps. */
@@ -71,6 +79,7 @@ struct shmv__view {
         uint64_t offset;
         uint64_t length;
         bool writable;
+        bool armed; /* for doorbell waits (daemon/doorbell.c) */
         shmv__view *seg_prev;
         shmv__view *seg_next;
         uint64_t seq; /* daemon-wide opening order, the key of segment->views_by_seq */
@@ -231,6 +240,7 @@ typedef struct shmv__view_table {
         GHashTable *by_id;
         uint64_t next_id;
         uint64_t bytes; /* sum of the views' lengths */
+        unsigned armed; /* views armed for doorbell waits */
         /* Views of every connection of the owner's uid together (max_views_per_uid), kept up
          * to date by the functions below when set; NULL: not counted. */
         unsigned *uid_views;
@@ -243,6 +253,8 @@ unsigned shmv__view_table_count(const shmv__view_table *t);
 /* A new view with the next id, holding a reference on the segment. -ENOMEM. */
 int shmv__view_open(shmv__view_table *t, shmv__segment *s, void *owner, uint64_t offset,
                     uint64_t length, bool writable, shmv__view **ret);
+/* The view of that id, or NULL. */
+shmv__view *shmv__view_find(shmv__view_table *t, uint64_t id);
 /* Returns false when no view has that id. */
 bool shmv__view_release(shmv__view_table *t, uint64_t id);
 
@@ -250,6 +262,41 @@ bool shmv__view_release(shmv__view_table *t, uint64_t id);
  * greater than after, in opening order; *ret_more tells whether more follow. */
 size_t shmv__segment_views(shmv__segment *s, uint64_t after, shmv__view **out, size_t max,
                            bool *ret_more);
+/* The doorbell page (daemon/doorbell.c, docs/protocol.md "The doorbell"). */
+/* Arms v for doorbell waits: sets the segment's armed word unless a view armed it already.
+ * 0, -ENOTSUP (a segment without a doorbell page), -EROFS (sealed: nothing will change), or
+ * -errno when the word cannot be written. */
+int shmv__doorbell_arm(shmv__view_table *t, shmv__view *v);
+/* As an armed view goes: the armed word is cleared with the segment's last armed view. */
+void shmv__doorbell_disarm(shmv__view *v);
+/* Wakes every waiter on s's doorbell (FUTEX_WAKE through a read-only mapping). */
+void shmv__doorbell_wake(shmv__segment *s);
+/* A connection that held a writable view of s went: it may have grown the generation and
+ * died before it woke anyone, so the waiters are woken when s is armed. */
+void shmv__doorbell_writer_gone(shmv__segment *s);
+/* s's generation now (0 without a doorbell page). */
+uint64_t shmv__doorbell_generation(const shmv__segment *s);
+/* Before F_SEAL_WRITE, on the seal's worker thread: sets the sealed word and grows the
+ * generation through a writable mapping of fd, unmapped again before the seal. */
+void shmv__doorbell_seal_ring(int fd, uint64_t doorbell_off, uint64_t page);
+/* After the seal, on the loop thread (s->sealed says how it went): a failed seal's sealed
+ * word is cleared; either way every waiter wakes. */
+void shmv__doorbell_seal_end(shmv__segment *s);
+/* A segment adopted after a restart: an armed word found set stays set for good
+ * (armed_sticky), since a waiter of the last daemon may still sleep on it. */
+void shmv__doorbell_adopted(shmv__segment *s);
+
+/* The daemon is stopping: the doorbells armed stay armed, for the waits that sleep through
+ * the restart (the next daemon keeps them so, shmv__doorbell_adopted). */
+void shmv__registry_stopping(shmv__registry *r);
+bool shmv__registry_is_stopping(const shmv__registry *r);
+
+/* The page size the registry rounds to. */
+uint64_t shmv__registry_page_size(const shmv__registry *r);
+/* Views armed for doorbell waits, all connections together, and its change by delta. */
+uint64_t shmv__registry_armed(const shmv__registry *r);
+void shmv__registry_armed_add(shmv__registry *r, int delta);
+
 /* Linked segments, and live ones (unlinked ones still held by views or by clients'
  * descriptors included; creates in progress not). */
 void shmv__registry_counts(shmv__registry *r, uint32_t *ret_linked, uint32_t *ret_live);

@@ -1259,6 +1259,7 @@ void shmv__server_stop(shmv__server *s)
         if (s->stopping)
                 return;
         s->stopping = true;
+        shmv__registry_stopping(s->registry);
         remove_socket_file(s);
         uv_walk(s->loop, close_server_handle, s);
         close_listen_fd(s);
@@ -1294,6 +1295,7 @@ void shmv__server_shutdown(shmv__server *s)
         if (s->stopping || s->draining)
                 return;
         s->draining = true;
+        shmv__registry_stopping(s->registry);
         (void)shmv__sd_notify("STOPPING=1\nSTATUS=Shutting down");
         remove_socket_file(s);
         uv_close((uv_handle_t *)&s->listener, NULL);

@@ -45,6 +45,7 @@ typedef struct shmv_segment_info {
         uint32_t views_ro; /* read-only views open on it, all clients together */
         uint32_t views_rw; /* writable views open on it */
         uint64_t created_usec; /* creation time, CLOCK_REALTIME microseconds */
+        uint64_t generation; /* its doorbell's (shmv_view_generation()); 0 without one */
 } shmv_segment_info;
 
 /* Connection. socket_path NULL applies the socket-path rule: $SHMVIEW_SOCKET, else
@@ -176,6 +177,30 @@ SHMV_EXPORT int shmv_segment_create_open(shmv_client *c, const char *name, uint6
  * view over it (the opened one, its slices, casts and read-only copies) is released.
  * NULL is fine. */
 SHMV_EXPORT void shmv_view_release(shmv_view *view);
+
+/* The change doorbell (docs/views.md, "The change doorbell"; docs/protocol.md, "The
+ * doorbell"). Every segment carries a 64-bit generation that starts at 0 and only grows, in a
+ * page of its own that every view of the segment maps: any view, slice or cast of one reads
+ * it and waits on it, only a writable one rings it.
+ *
+ * Grows the generation by one and wakes every waiter, on the segment's doorbell: through a
+ * writable view (any slice or cast of one), with no system call when nobody waits. -EROFS
+ * through a read-only view (the kernel refuses the write too: the page is mapped read-only,
+ * and frozen by a seal); -ENOTSUP for a segment kept from a daemon before doorbells. */
+SHMV_EXPORT int shmv_view_notify(shmv_view *v);
+/* The generation now, with no system call (an atomic load); 0 for NULL or a segment without
+ * a doorbell. */
+SHMV_EXPORT uint64_t shmv_view_generation(const shmv_view *v);
+/* Waits until the generation differs from seen: 0 with it in *ret_generation (may be NULL),
+ * at once when it already does; -ETIMEDOUT when it does not within timeout_ms milliseconds
+ * (0: look once; below 0: no deadline, as poll() reads it); -EROFS when the segment is sealed
+ * and the generation is seen (it will not change again: a seal is itself one change, so a
+ * wait that began before the seal returns 0 with it first); -ENOTSUP without a doorbell; or
+ * the error of the one request a view's first wait makes to the daemon (to arm the doorbell,
+ * under the client's lock). Signals do not end it. Waits in other threads, and their other
+ * calls on the same client, go on meanwhile. */
+SHMV_EXPORT int shmv_view_wait(shmv_view *v, uint64_t seen, int timeout_ms,
+                               uint64_t *ret_generation);
 
 /* The name of the segment the view is over, as it was opened; owned by the view (valid until
  * it is released). */
@@ -319,6 +344,7 @@ typedef struct shmv_client_info {
         bool watching; /* a shmv_watch connection */
         bool self; /* the connection c that asked */
         uint32_t waits; /* shmv_segment_wait() calls pending on it */
+        uint32_t armed; /* its views armed for shmv_view_wait() (one per view, from its first) */
 } shmv_client_info;
 
 /* The connected clients by client_id. *ret is an array of *ret_count entries (NULL when
@@ -390,6 +416,7 @@ typedef struct shmv_daemon_info {
         uint32_t watch_queue_bytes; /* unread events a watcher may have before it is dropped */
         shmv_limits limits;
         uint32_t waits; /* shmv_segment_wait() calls pending, all clients together */
+        uint32_t armed; /* views armed for shmv_view_wait(), all clients together */
 } shmv_daemon_info;
 
 SHMV_EXPORT int shmv_daemon_status(shmv_client *c, shmv_daemon_info *ret);

@@ -47,7 +47,8 @@ enum {
         X(DAEMON_STATUS, daemon_status, DAEMON_STATUS, SHMV__REQ_RETRY) \
         X(WATCH, watch, WATCH, 0)                                       \
         X(REATTACH, reattach, REATTACH, 0)                              \
-        X(WAIT, wait, _NOT_SET, SHMV__REQ_RETRY)
+        X(WAIT, wait, _NOT_SET, SHMV__REQ_RETRY)                        \
+        X(DOORBELL_ARM, doorbell_arm, _NOT_SET, 0)
 
 /* One more than the largest Request body case (checked in request.c). */
 #define SHMV__REQUEST_CASES 32u

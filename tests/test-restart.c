@@ -799,7 +799,8 @@ static void test_store_checked(void)
         for (size_t i = 0; i < M.nstore; i++) {
                 struct stat st;
                 CHECK_EQ(fstat(M.store[i].fd, &st), 0);
-                if (st.st_size != 8192)
+                /* "bad": its 8192 bytes and its doorbell page. */
+                if (st.st_size != 8192 + sysconf(_SC_PAGESIZE))
                         continue;
                 int fake = memfd_create("fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
                 CHECK_GE(fake, 0);
@@ -828,6 +829,140 @@ static void test_store_checked(void)
         CHECK_OK(shmv_segment_create(c, "bad", 8192, 0600)); /* the name is free */
         CHECK_OK(shmv_segment_unlink(c, "bad"));
         CHECK_OK(shmv_segment_unlink(c, "good"));
+        shmv_disconnect(c);
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
+        manager_done();
+}
+
+/* The doorbell across restarts (issue 12). */
+struct bell_wait {
+        shmv_view *v;
+        uint64_t seen;
+        int r;
+        uint64_t gen;
+        _Atomic int64_t at;
+};
+
+static void *bell_wait_thread(void *p)
+{
+        struct bell_wait *b = p;
+        b->r = shmv_view_wait(b->v, b->seen, WAIT_MS, &b->gen);
+        b->at = th_now_ms();
+        return NULL;
+}
+
+static uint32_t armed_now(shmv_client *c)
+{
+        shmv_daemon_info st;
+        CHECK_OK(shmv_daemon_status(c, &st));
+        return st.armed;
+}
+
+/* Wakes the waiter b waits with and checks that it woke at once with gen. */
+static void bell_ring(pthread_t t, struct bell_wait *b, shmv_view *w, uint64_t gen)
+{
+        th_sleep_ms(50);
+        CHECK_EQ(b->at, 0); /* still asleep */
+        int64_t t0 = th_now_ms();
+        CHECK_OK(shmv_view_notify(w));
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_OK(b->r);
+        CHECK_EQ(b->gen, gen);
+        th_note("woken %lld ms after the notify", (long long)(b->at - t0));
+        CHECK_LT(b->at - t0, 400);
+}
+
+/* The generation lives in the memfd, so it survives a restart with the bytes; a wait asleep
+ * across the restart (SIGKILL or SIGTERM) is woken by the next notify, since the doorbell
+ * stays armed; the library arms its views again as it reconnects. A segment kept from a
+ * daemon before doorbells (its memfd holds its bytes only) is served as before, and its
+ * doorbell calls say -ENOTSUP. */
+static void test_doorbell_restart(void)
+{
+        manager_init(true);
+        start_daemon(0);
+        shmv_client *c = th_connect();
+        shmv_view *w, *r;
+        CHECK_OK(shmv_segment_create_open(c, "bell", 4096, 0600, 0, &w));
+        for (int i = 0; i < 7; i++)
+                CHECK_OK(shmv_view_notify(w));
+        CHECK_OK(shmv_view_open(c, "bell", 0, SHMV_TO_END, SHMV_READ, &r));
+        CHECK_OK(shmv_segment_create(c, "old", 8192, 0600));
+        write_pattern(c, "old", 3);
+
+        for (int sig = 0; sig < 2; sig++) {
+                uint64_t gen = shmv_view_generation(r);
+                struct bell_wait b = {.v = r, .seen = gen};
+                pthread_t t;
+                CHECK_EQ(pthread_create(&t, NULL, bell_wait_thread, &b), 0);
+                for (int64_t end = th_now_ms() + WAIT_MS; armed_now(c) == 0;) {
+                        CHECK_LT(th_now_ms(), end);
+                        th_sleep_ms(5);
+                }
+                th_sleep_ms(20);
+                int st = stop_daemon(sig == 0 ? SIGKILL : SIGTERM);
+                CHECK(sig == 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+                manager_sync();
+                if (sig == 0) {
+                        /* "old" as a daemon before doorbells kept it: its bytes only. */
+                        pthread_mutex_lock(&M.lock);
+                        bool found = false;
+                        for (size_t i = 0; i < M.nstore; i++) {
+                                struct stat sb;
+                                CHECK_EQ(fstat(M.store[i].fd, &sb), 0);
+                                if (sb.st_size != 8192 + sysconf(_SC_PAGESIZE))
+                                        continue;
+                                int old = memfd_create("old", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+                                CHECK_GE(old, 0);
+                                CHECK_EQ(fchmod(old, 0600), 0);
+                                CHECK_EQ(ftruncate(old, 8192), 0);
+                                uint8_t buf[8192];
+                                CHECK_EQ(pread(M.store[i].fd, buf, sizeof(buf), 0), 8192);
+                                CHECK_EQ(pwrite(old, buf, sizeof(buf), 0), 8192);
+                                CHECK_EQ(fcntl(old, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+                                close(M.store[i].fd);
+                                M.store[i].fd = old;
+                                found = true;
+                        }
+                        pthread_mutex_unlock(&M.lock);
+                        CHECK(found);
+                }
+                start_daemon(0);
+                /* Before the library has even reconnected. */
+                bell_ring(t, &b, w, gen + 1);
+                shmv_segment_info info;
+                CHECK_OK(shmv_segment_stat(c, "bell", &info)); /* reconnects, reattaches */
+                CHECK_EQ(info.generation, gen + 1);
+                CHECK_EQ(armed_now(c), 1); /* r, armed again */
+        }
+
+        /* A wait begun after the restarts is woken as before. */
+        struct bell_wait b = {.v = r, .seen = shmv_view_generation(r)};
+        CHECK_EQ(b.seen, 9);
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, bell_wait_thread, &b), 0);
+        bell_ring(t, &b, w, 10);
+
+        shmv_view *o;
+        CHECK_OK(shmv_view_open(c, "old", 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &o));
+        check_pattern_view(o, 3);
+        CHECK_EQ(shmv_view_generation(o), 0);
+        CHECK_RC(shmv_view_notify(o), -ENOTSUP);
+        CHECK(strstr(shmv_last_error_message(), "no doorbell") != NULL);
+        CHECK_RC(shmv_view_wait(o, 0, 10, NULL), -ENOTSUP);
+        shmv_segment_info info;
+        CHECK_OK(shmv_segment_stat(c, "old", &info));
+        CHECK_EQ(info.generation, 0);
+        CHECK_EQ(info.size, 8192);
+        shmv_view_release(o);
+        CHECK_OK(shmv_segment_seal(c, "old"));
+
+        shmv_view_release(r);
+        shmv_view_release(w);
+        CHECK_OK(shmv_segment_unlink(c, "bell"));
+        CHECK_OK(shmv_segment_unlink(c, "old"));
         shmv_disconnect(c);
         int st = stop_daemon(SIGTERM);
         CHECK(WIFEXITED(st));
@@ -1560,12 +1695,13 @@ static void test_supervise_store_fits(void)
 }
 
 static const th_test tests[] = {
-        TH_TEST(test_sigkill_restart),    TH_TEST(test_sigterm_restart),
-        TH_TEST(test_lost_reply),         TH_TEST(test_store_checked),
-        TH_TEST(test_reattach_checked),   TH_TEST(test_reattach_many),
-        TH_TEST(test_socket_activation),  TH_TEST(test_supervise_restarts),
-        TH_TEST(test_supervise_watchdog), TH_TEST(test_supervise_killed),
-        TH_TEST(test_supervise_refuses),  TH_TEST(test_supervise_store_fits),
+        TH_TEST(test_doorbell_restart),     TH_TEST(test_sigkill_restart),
+        TH_TEST(test_sigterm_restart),      TH_TEST(test_lost_reply),
+        TH_TEST(test_store_checked),        TH_TEST(test_reattach_checked),
+        TH_TEST(test_reattach_many),        TH_TEST(test_socket_activation),
+        TH_TEST(test_supervise_restarts),   TH_TEST(test_supervise_watchdog),
+        TH_TEST(test_supervise_killed),     TH_TEST(test_supervise_refuses),
+        TH_TEST(test_supervise_store_fits),
 };
 
 /* Each test starts its own daemons, which die with it (the harness kills its process group). */

@@ -350,6 +350,8 @@ static void writer_child(void *arg)
         struct stat st;
         switch (wc->what) {
         case WRITER_SIZE:
+                /* The memfd: the segment's pages and its doorbell page (docs/protocol.md). */
+                size = (off_t)(((wc->size + page_size() - 1) & ~(page_size() - 1)) + page_size());
                 /* No shrinking, no growing, not even reserving past the end. */
                 CHECK_ERRNO(ftruncate(fd, 0), EPERM);
                 CHECK_ERRNO(ftruncate(fd, size - 1), EPERM);
