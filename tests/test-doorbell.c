@@ -305,12 +305,14 @@ struct blocked {
         int r;
         uint64_t gen;
         atomic_bool done;
+        _Atomic int64_t at;
 };
 
 static void *blocked_thread(void *p)
 {
         struct blocked *b = p;
         b->r = shmv_view_wait(b->v, b->seen, -1, &b->gen);
+        atomic_store(&b->at, th_now_ms());
         atomic_store(&b->done, true);
         return NULL;
 }
@@ -394,16 +396,17 @@ static void test_doorbell_seal(void)
         int fd;
         pid_t pid = waiter_start(&a, &fd);
         th_sleep_ms(50);
-        int64_t t0 = th_now_ms();
+        /* The daemon wakes the waiters before it answers the seal (its own look, a second
+         * later, would be too late here). */
         CHECK_OK(shmv_segment_seal(c, a.name));
-        waiter_end(pid, fd, 3, t0, 200);
+        waiter_end(pid, fd, 3, th_now_ms(), 150);
 
         CHECK_OK(shmv_view_open(c, a.name, 0, SHMV_TO_END, SHMV_READ, &r));
         CHECK_EQ(shmv_view_generation(r), 3);
         uint64_t gen = 0;
         CHECK_OK(shmv_view_wait(r, 2, -1, &gen));
         CHECK_EQ(gen, 3);
-        t0 = th_now_ms();
+        int64_t t0 = th_now_ms();
         CHECK_RC(shmv_view_wait(r, 3, -1, &gen), -EROFS);
         CHECK(strstr(shmv_last_error_message(), "sealed") != NULL);
         CHECK_RC(shmv_view_wait(r, 3, 0, NULL), -EROFS);
@@ -628,6 +631,72 @@ static void test_doorbell_attack_readonly(void)
         shmv_disconnect(c);
 }
 
+/* A read-only holder of another uid moves the doorbell's sleepers to a futex word of its own:
+ * FUTEX_CMP_REQUEUE needs only read access to the word it reads, and writes nothing, so the
+ * kernel cannot refuse it. The robbed wait still sees the next notify, within its one-second
+ * slice, and the generation is unchanged by it. */
+static void test_doorbell_requeue(void)
+{
+        shmv_client *c = th_connect();
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("requeue"));
+        shmv_view *w, *r;
+        CHECK_OK(shmv_segment_create(c, name, 4096, 0644));
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &r));
+        struct blocked b = {.v = r, .seen = 0};
+        pthread_t t;
+        CHECK_EQ(pthread_create(&t, NULL, blocked_thread, &b), 0);
+        for (int64_t end = th_now_ms() + 5000; status_of(c).armed == 0;) {
+                CHECK_LT(th_now_ms(), end);
+                th_sleep_ms(1);
+        }
+        th_sleep_ms(50);
+        int res[2], go[2];
+        CHECK_EQ(pipe(res), 0);
+        CHECK_EQ(pipe(go), 0);
+        pid_t pid = fork();
+        CHECK_GE(pid, 0);
+        if (pid == 0) {
+                th_become(65534, 65534);
+                shmv_client *ac = th_connect();
+                shmv_view *v;
+                CHECK_OK(shmv_view_open(ac, name, 0, SHMV_TO_END, SHMV_READ, &v));
+                static uint32_t mine;
+                long moved = syscall(SYS_futex, shmv__doorbell_word(bell_of(v, 4096)),
+                                     FUTEX_CMP_REQUEUE, 0, (void *)(long)INT32_MAX, &mine, 0);
+                CHECK_EQ(write(res[1], &moved, sizeof(moved)), (ssize_t)sizeof(moved));
+                char x;
+                CHECK_EQ(read(go[0], &x, 1), 1); /* keeps its word until the end */
+                _exit(0);
+        }
+        long moved;
+        CHECK_EQ(read(res[0], &moved, sizeof(moved)), (ssize_t)sizeof(moved));
+        th_note("the attacker moved %ld sleeper(s)", moved);
+        CHECK_EQ(moved, 1);
+        CHECK_EQ(shmv_view_generation(r), 0);
+        CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w));
+        int64_t t0 = th_now_ms();
+        CHECK_OK(shmv_view_notify(w));
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        int64_t took = atomic_load(&b.at) - t0;
+        th_note("the robbed wait saw the notify after %lld ms", (long long)took);
+        CHECK_OK(b.r);
+        CHECK_EQ(b.gen, 1);
+        CHECK_LT(took, 1500);
+        CHECK_EQ(write(go[1], "x", 1), 1);
+        int status;
+        CHECK_EQ(waitpid(pid, &status, 0), pid);
+        CHECK_EQ(status, 0);
+        close(res[0]);
+        close(res[1]);
+        close(go[0]);
+        close(go[1]);
+        shmv_view_release(w);
+        shmv_view_release(r);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
 static const th_test tests[] = {
         TH_TEST(test_doorbell_basics),      TH_TEST(test_doorbell_partial_views),
         TH_TEST(test_doorbell_other_uid),   TH_TEST(test_doorbell_deadline),
@@ -635,6 +704,7 @@ static const th_test tests[] = {
         TH_TEST(test_doorbell_coalesce),    TH_TEST(test_doorbell_seal),
         TH_TEST(test_doorbell_writer_dies), TH_TEST(test_doorbell_client_gone),
         TH_TEST(test_doorbell_arm_raw),     TH_TEST(test_doorbell_attack_readonly),
+        TH_TEST(test_doorbell_requeue),
 };
 
 int main(int argc, char **argv)
