@@ -99,6 +99,7 @@ int cli_cmd_wait(cli_ctx *ctx);
 /* cmd-data.c */
 int cli_cmd_dump(cli_ctx *ctx);
 int cli_cmd_write(cli_ctx *ctx);
+int cli_cmd_notify(cli_ctx *ctx);
 /* cmd-daemon.c */
 int cli_cmd_clients(cli_ctx *ctx);
 int cli_cmd_status(cli_ctx *ctx);

@@ -36,6 +36,7 @@ int cli_cmd_clients(cli_ctx *ctx)
                                                json_object_new_boolean(ci->watching));
                         json_object_object_add(o, "self", json_object_new_boolean(ci->self));
                         json_object_object_add(o, "waits", cli_json_u64(ci->waits));
+                        json_object_object_add(o, "armed", cli_json_u64(ci->armed));
                         json_object_array_add(arr, o);
                 }
                 cli_json_print(arr, false);
@@ -129,6 +130,7 @@ int cli_cmd_status(cli_ctx *ctx)
                 json_object_object_add(o, "bytes_used", cli_json_u64(st.bytes_used));
                 json_object_object_add(o, "watch_queue_bytes", cli_json_u64(st.watch_queue_bytes));
                 json_object_object_add(o, "waits", cli_json_u64(st.waits));
+                json_object_object_add(o, "armed", cli_json_u64(st.armed));
                 json_object_object_add(o, "limits", limits_json(l));
                 cli_json_print(o, false);
                 return cli_finish_output(ctx);
@@ -144,6 +146,7 @@ int cli_cmd_status(cli_ctx *ctx)
                st.segments, st.segments_unlinked);
         printf("views:     %" PRIu64 "\n", st.views);
         printf("waits:     %" PRIu32 "\n", st.waits);
+        printf("armed:     %" PRIu32 " views (for doorbell waits)\n", st.armed);
         printf("memory:    %s in use (whole pages) of %s (max_bytes)\n",
                cli_format_size(used, st.bytes_used, ctx->bytes),
                cli_format_size(max, l->max_bytes, ctx->bytes));

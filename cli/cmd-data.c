@@ -345,3 +345,24 @@ out_disconnect:
         shmv_disconnect(c);
         return status;
 }
+
+int cli_cmd_notify(cli_ctx *ctx)
+{
+        const char *name = ctx->argv[0];
+        int r = cli_check_name(ctx, name);
+        if (r != CLI_OK)
+                return r;
+        shmv_client *c;
+        if (cli_connect(ctx, &c) != CLI_OK)
+                return CLI_FAIL;
+        /* An empty writable view: it maps the doorbell page and none of the bytes. */
+        shmv_view *v;
+        r = shmv_view_open(c, name, 0, 0, SHMV_READ | SHMV_WRITE, &v);
+        if (r == 0) {
+                r = shmv_view_notify(v);
+                shmv_view_release(v);
+        }
+        int status = r < 0 ? view_error(ctx, name, r) : CLI_OK;
+        shmv_disconnect(c);
+        return status;
+}

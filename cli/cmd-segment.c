@@ -29,6 +29,7 @@ static json_object *segment_json(const shmv_segment_info *s)
         json_object_object_add(o, "created_usec", cli_json_u64(s->created_usec));
         json_object_object_add(o, "created",
                                json_object_new_string(cli_format_time_iso(buf, s->created_usec)));
+        json_object_object_add(o, "generation", cli_json_u64(s->generation));
         return o;
 }
 
@@ -145,6 +146,7 @@ int cli_cmd_stat(cli_ctx *ctx)
                 printf("owner:    %s (uid %" PRIu32 ")\n", cli_user_name(user, s.uid), s.uid);
                 printf("group:    %s (gid %" PRIu32 ")\n", cli_group_name(group, s.gid), s.gid);
                 printf("sealed:   %s\n", s.sealed ? "yes" : "no");
+                printf("doorbell: generation %" PRIu64 "\n", s.generation);
                 printf("created:  %s (%s ago)\n", cli_format_time(when, s.created_usec),
                        cli_format_age(age, s.created_usec));
                 printf("views:    %" PRIu32 " read-only, %" PRIu32 " writable\n", s.views_ro,

@@ -47,6 +47,9 @@ static const cli_command commands[] = {
          "  -t, --timeout DURATION  give up after DURATION: 250ms, 1.5s, 2m, 1h; a bare\n"
          "                        number is seconds (default: no deadline)\n",
          CLI_OPT_SEALED | CLI_OPT_TIMEOUT, 1, 1, cli_cmd_wait},
+        {"notify", "NAME", "ring a segment's change doorbell: its generation grows by one",
+         "Opens the segment writable, notifies every waiter and exits 0.\n", 0, 1, 1,
+         cli_cmd_notify},
         {"dump", "NAME [-s OFFSET] [-l LENGTH] [-f hex|raw]",
          "print a segment's bytes through a read-only view",
          "  -s, --offset N        start N bytes into the segment (default 0)\n"

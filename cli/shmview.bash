@@ -16,7 +16,7 @@ _shmview()
         local cur prev
         cur=${COMP_WORDS[COMP_CWORD]}
         prev=${COMP_WORDS[COMP_CWORD - 1]}
-        local commands="ls stat create rm seal wait dump write clients status watch restart help"
+        local commands="ls stat create rm seal wait notify dump write clients status watch restart help"
 
         # The command is the first word that is neither an option nor an option's argument.
         local i cmd="" socket="" nargs=0
@@ -71,6 +71,7 @@ _shmview()
         rm) names=1 ;;
         seal) ((nargs == 0)) && names=1 ;;
         wait) opts+=" --sealed --timeout"; ((nargs == 0)) && names=1 ;;
+        notify) ((nargs == 0)) && names=1 ;;
         dump) opts+=" --offset --length --format"; ((nargs == 0)) && names=1 ;;
         write) opts+=" --offset"; ((nargs == 0)) && names=1 ;;
         clients) opts+=" --json --bytes --output --noheadings --raw --notruncate" ;;

@@ -161,7 +161,8 @@ void shmv__handle_doorbell_arm(shmv__conn *c, const Shmview__Request *req)
         const Shmview__DoorbellArmRequest *a = req->doorbell_arm;
         shmv__view_table *t = shmv__conn_views(c);
         shmv__view *v = shmv__view_find(t, a->view_id);
-        if (!v || v->segment->id != a->segment_id) {
+        /* segment_id 0 asks for v's segment, whichever: a client arms only its own views. */
+        if (!v || (a->segment_id != 0 && v->segment->id != a->segment_id)) {
                 shmv__reply_error(c, id, ENOENT,
                                   "no view %" PRIu64 " of that segment on this "
                                   "connection",

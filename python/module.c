@@ -196,6 +196,7 @@ static PyStructSequence_Field segment_info_fields[] = {
         {"views_rw", "writable views open on it, all clients together"},
         {"created_usec", "creation time, microseconds since the epoch (int)"},
         {"created", "creation time, seconds since the epoch (float)"},
+        {"generation", "its change doorbell's generation (int; see View.wait)"},
         {NULL, NULL},
 };
 
@@ -204,7 +205,8 @@ static PyStructSequence_Desc segment_info_desc = {
         "SegmentInfo(name, size, uid, gid, mode, sealed, views_ro, views_rw, created_usec)\n"
         "\n"
         "What shmviewd knows of a segment, as returned by Client.stat() and Client.list().\n"
-        "A tuple of nine fields; 'created' (float seconds) is an attribute only.",
+        "A tuple of nine fields; 'created' (float seconds) and 'generation' (the change\n"
+        "doorbell's, see View.wait) are attributes only.",
         segment_info_fields,
         9,
 };
@@ -244,6 +246,7 @@ PyObject *shmv__py_segment_info_new(const shmv_segment_info *info)
                 PyLong_FromUnsignedLong(info->views_rw),
                 PyLong_FromUnsignedLongLong(info->created_usec),
                 PyFloat_FromDouble((double)info->created_usec / 1e6),
+                PyLong_FromUnsignedLongLong(info->generation),
         };
 
         return SHMV__PY_RECORD_NEW(&shmv__py_segment_info_type, items);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
         PyObject_VAR_HEAD /* ob_size: the number of dimensions */
@@ -1163,6 +1164,106 @@ static PyObject *view_toreadonly(ViewObject *self, PyObject *unused)
         return view_derived(self, r, n);
 }
 
+/* The change doorbell (docs/views.md, "The change doorbell"). */
+
+PyDoc_STRVAR(
+        notify_doc,
+        "notify($self, /)\n"
+        "--\n"
+        "\n"
+        "Rings the segment's change doorbell: its generation grows by one and every\n"
+        "View.wait() on it, in any process, wakes. Through a writable view (or a slice or cast\n"
+        "of one) only: TypeError for a read-only one, as for a write. No system call while\n"
+        "nobody waits.");
+
+static PyObject *view_notify(ViewObject *self, PyObject *unused)
+{
+        shmv_view *v = live(self);
+        if (!v)
+                return NULL;
+        int r = shmv_view_notify(v);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, NULL);
+        Py_RETURN_NONE;
+}
+
+/* A wait looks for Python's signals (KeyboardInterrupt) this often. */
+#define WAIT_SLICE_MS 100
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+PyDoc_STRVAR(
+        wait_doc,
+        "wait($self, /, seen, timeout=None)\n"
+        "--\n"
+        "\n"
+        "Waits until the segment's generation differs from seen and returns it (at once when it\n"
+        "already does). timeout is in seconds (None: no deadline; 0: look once); raises\n"
+        "TimeoutError at the deadline. Raises OSError(EROFS) when the segment is sealed and its\n"
+        "generation is seen: nothing will change again (a seal is itself a change, so a wait from\n"
+        "before it returns the seal's generation first). Any view will do, read-only too. The GIL\n"
+        "is released meanwhile; other threads' calls go on, and Ctrl-C interrupts it.");
+
+static PyObject *view_wait(ViewObject *self, PyObject *args, PyObject *kwds)
+{
+        static char *kwlist[] = {"seen", "timeout", NULL};
+        uint64_t seen;
+        int timeout_ms = -1;
+
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O&|O&:wait", kwlist, shmv__py_u64_converter,
+                                         &seen, shmv__py_timeout_converter, &timeout_ms))
+                return NULL;
+        shmv_view *v = live(self), *own = NULL;
+        if (!v)
+                return NULL;
+        /* A handle of its own over the same mapping: another thread may release this View
+         * while this one waits without the GIL. */
+        int r = shmv_view_toreadonly(v, &own);
+        if (r < 0)
+                return shmv__py_set_error(r, NULL);
+        int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+        uint64_t gen = 0;
+        for (;;) {
+                int slice = WAIT_SLICE_MS;
+                if (deadline >= 0) {
+                        int64_t left = deadline - mono_ms();
+                        slice = left <= 0 ? 0 : left < slice ? (int)left : slice;
+                }
+                Py_BEGIN_ALLOW_THREADS
+                r = shmv_view_wait(own, seen, slice, &gen);
+                Py_END_ALLOW_THREADS
+                if (r != -ETIMEDOUT || (deadline >= 0 && mono_ms() >= deadline))
+                        break;
+                if (PyErr_CheckSignals() < 0) {
+                        handle_release(own);
+                        return NULL;
+                }
+        }
+        handle_release(own);
+        if (r == -EROFS) {
+                /* Not memoryview's TypeError for a write: nothing was written. */
+                const char *msg = shmv_last_error_message();
+                PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", EROFS,
+                                                      msg ? msg : shmv_strerror(r));
+                if (exc) {
+                        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                        Py_DECREF(exc);
+                }
+                return NULL;
+        }
+        if (r == -ETIMEDOUT)
+                return shmv__py_set_error_msg(r, "timed out waiting for a change of the generation",
+                                              NULL);
+        if (r < 0)
+                return shmv__py_set_daemon_error(r, NULL);
+        return PyLong_FromUnsignedLongLong(gen);
+}
+
 PyDoc_STRVAR(wait_async_doc,
              "wait_async($self, /, seen, timeout=None)\n"
              "--\n"
@@ -1179,6 +1280,8 @@ static PyObject *view_wait_async(PyObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyMethodDef view_methods[] = {
+        {"notify", SHMV__PY_FN(view_notify), METH_NOARGS, notify_doc},
+        {"wait", SHMV__PY_FN(view_wait), METH_VARARGS | METH_KEYWORDS, wait_doc},
         {"wait_async", SHMV__PY_FN(view_wait_async), METH_VARARGS | METH_KEYWORDS, wait_async_doc},
         {"release", SHMV__PY_FN(view_release), METH_NOARGS, release_doc},
         {"tobytes", SHMV__PY_FN(view_tobytes), METH_VARARGS | METH_KEYWORDS, tobytes_doc},
@@ -1196,6 +1299,12 @@ static PyMethodDef view_methods[] = {
 static PyObject *get_name(ViewObject *self, void *closure)
 {
         return Py_NewRef(self->name);
+}
+
+static PyObject *get_generation(ViewObject *self, void *closure)
+{
+        shmv_view *v = live(self);
+        return v ? PyLong_FromUnsignedLongLong(shmv_view_generation(v)) : NULL;
 }
 
 static PyObject *get_released(ViewObject *self, void *closure)
@@ -1290,6 +1399,9 @@ static PyObject *get_contiguous(ViewObject *self, void *closure)
 static PyGetSetDef view_getset[] = {
         {"name", (getter)get_name, NULL, "the segment's name", NULL},
         {"released", (getter)get_released, NULL, "True once released", NULL},
+        {"generation", (getter)get_generation, NULL,
+         "the segment's change doorbell generation (no system call); see notify() and wait()",
+         NULL},
         {"obj", (getter)get_obj, NULL, "None: no Python object owns the memory", NULL},
         {"format", (getter)get_format, NULL, "struct format of an item", NULL},
         {"itemsize", (getter)get_itemsize, NULL, "bytes in an item", NULL},

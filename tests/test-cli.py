@@ -213,7 +213,7 @@ class TestHelp(CliTest):
     def test_help(self):
         out = ok("--help")
         self.assertTrue(out.startswith("Usage: shmview "))
-        for cmd in ("ls", "stat", "create", "rm", "seal", "wait", "dump", "write", "clients",
+        for cmd in ("ls", "stat", "create", "rm", "seal", "wait", "notify", "dump", "write", "clients",
                     "status", "watch"):
             self.assertRegex(out, r"\n  %s +\w" % cmd)
             sub = ok(cmd, "--help")
@@ -287,7 +287,7 @@ class TestSegments(CliTest):
         seg = self.ls_json()[a]
         self.assertEqual(set(seg), {"name", "size", "mode", "uid", "user", "gid", "group",
                                     "sealed", "views_ro", "views_rw", "created_usec",
-                                    "created"})
+                                    "created", "generation"})
         self.assertEqual((seg["size"], seg["mode"], seg["uid"], seg["gid"], seg["sealed"]),
                          (65536, "0640", os.getuid(), os.getgid(), False))
         self.assertEqual((seg["views_ro"], seg["views_rw"]), (0, 0))
@@ -740,7 +740,7 @@ class TestDaemon(CliTest):
             for c in data:
                 self.assertEqual(set(c), {"client_id", "pid", "uid", "user", "gid", "group",
                                           "command", "views", "bytes_mapped", "connected_usec",
-                                          "watching", "self", "waits"})
+                                          "watching", "self", "waits", "armed"})
             ids = [c["client_id"] for c in data]
             self.assertEqual(ids, sorted(ids))
             holder = [c for c in data if c["pid"] == h.pid]
@@ -768,7 +768,7 @@ class TestDaemon(CliTest):
         self.assertEqual(set(before), {"version", "protocol_version", "socket", "started_usec",
                                        "started", "uptime_usec", "clients", "watchers",
                                        "segments", "segments_unlinked", "views", "bytes_used",
-                                       "watch_queue_bytes", "waits", "limits"})
+                                       "watch_queue_bytes", "waits", "armed", "limits"})
         self.assertEqual(set(before["limits"]), {
             "max_bytes", "max_segments", "max_clients", "max_views_per_client",
             "max_clients_per_uid", "max_bytes_per_uid", "max_segments_per_uid",
@@ -852,6 +852,31 @@ class TestDaemon(CliTest):
         ok("seal", n, user=NOBODY)
         self.assertEqual(sealed.wait(timeout=10), 0)
         ok("wait", n, "--sealed", "--timeout", "0")
+        ok("rm", n)
+
+    def test_notify(self):
+        n = self.name("rung")
+        ok("create", n, "4K", "--mode", "0644")
+        self.assertEqual(json.loads(ok("stat", n, "--json"))["generation"], 0)
+        self.assertIn("\ndoorbell: generation 0\n", ok("stat", n))
+        self.assertEqual(ok("notify", n), "")
+        self.assertEqual(ok("notify", n), "")
+        self.assertEqual(json.loads(ok("stat", n, "--json"))["generation"], 2)
+        ls = {s["name"]: s for s in json.loads(ok("ls", "--json"))}
+        self.assertEqual(ls[n]["generation"], 2)
+        self.assertIn("\ndoorbell: generation 2\n", ok("stat", n))
+        # Only those who may write ring it.
+        self.assertFails(["notify", n], 1, "shmview: notify: %s: permission denied: %s" % (n, n),
+                         user=NOBODY)
+        self.assertFails(["notify", "nothing-here"], 1,
+                         "shmview: notify: nothing-here: no such segment: nothing-here")
+        self.assertFails(["notify"], 2, "shmview: notify: NAME: missing argument")
+        self.assertFails(["notify", "a/b"], 2, "shmview: notify: .*")
+        # The seal is a change too, and the last one.
+        ok("seal", n)
+        self.assertEqual(json.loads(ok("stat", n, "--json"))["generation"], 3)
+        self.assertFails(["notify", n], 1,
+                         "shmview: notify: %s: cannot open a sealed segment writable: %s" % (n, n))
         ok("rm", n)
 
     def test_watch(self):
@@ -1236,7 +1261,7 @@ class TestInstalledFiles(CliTest):
         page = os.path.join(SOURCE, "cli", "shmview.1")
         with open(page) as f:
             text = f.read()
-        for cmd in ("ls", "stat", "create", "rm", "seal", "wait", "dump", "write", "clients",
+        for cmd in ("ls", "stat", "create", "rm", "seal", "wait", "notify", "dump", "write", "clients",
                     "status", "watch"):
             self.assertRegex(text, r"\n\.SS %s\b" % cmd)
         if shutil.which("groff"):

@@ -526,9 +526,22 @@ static void test_doorbell_arm_raw(void)
         arm.segment_id = 12345;
         CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -ENOENT);
         CHECK_EQ(status_of(c).armed, 0);
-        shmv_segment_info info;
-        CHECK_OK(shmv_segment_stat(c, name, &info));
-        (void)info;
+        /* 0: the view's segment, whichever. Twice is once. */
+        arm.segment_id = 0;
+        CHECK_OK(th_raw_call(&r, &req, NULL, NULL));
+        CHECK_OK(th_raw_call(&r, &req, NULL, NULL));
+        CHECK_EQ(status_of(c).armed, 1);
+        /* The release disarms it; the id means nothing after. */
+        th_raw_release(&r, view_id);
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -ENOENT); /* after the release, in order */
+        CHECK_EQ(status_of(c).armed, 0);
+        /* Sealed: nothing will change, nothing to arm. */
+        CHECK_OK(th_raw_open(&r, name, strlen(name), 0, UINT64_MAX, false, &view_id, &fd));
+        close(fd);
+        CHECK_OK(shmv_segment_seal(c, name));
+        arm.view_id = view_id;
+        CHECK_RC(th_raw_call(&r, &req, NULL, NULL), -EROFS);
+        CHECK_EQ(status_of(c).armed, 0);
         th_raw_release(&r, view_id);
         th_raw_close(&r);
         CHECK_OK(shmv_segment_unlink(c, name));

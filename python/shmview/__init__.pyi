@@ -43,6 +43,9 @@ class SegmentInfo(structseq[object], tuple[str, int, int, int, int, bool, int, i
     @property
     def created(self) -> float:
         """Creation time in seconds since the epoch (attribute only, not in the tuple)."""
+    @property
+    def generation(self) -> int:
+        """The change doorbell's generation (attribute only, not in the tuple)."""
 
 @final
 class ClientRef(structseq[object], tuple[int, int, int, int, str]):
@@ -287,6 +290,9 @@ class View:
     @property
     def released(self) -> bool: ...
     @property
+    def generation(self) -> int:
+        """The segment's change doorbell generation, read with no system call."""
+    @property
     def obj(self) -> None:
         """None: no Python object owns the memory."""
     @property
@@ -341,6 +347,11 @@ class View:
         """A list of items; nested lists with more than one dimension; the item with none."""
     def cast(self, format: str, shape: list[int] | tuple[int, ...] | None = None) -> View: ...
     def toreadonly(self) -> View: ...
+    def notify(self) -> None:
+        """Grows the generation by one and wakes every waiter; TypeError if read-only."""
+    def wait(self, seen: int, timeout: float | None = None) -> int:
+        """The generation once it differs from seen; TimeoutError at the deadline, OSError
+        (EROFS) when sealed and nothing will change again."""
     async def wait_async(self, seen: int, timeout: float | None = None) -> int:
         """The generation once it differs from seen, for asyncio; TimeoutError at the deadline.
         No thread per await: the loop polls one WaitSet (docs/python.md)."""

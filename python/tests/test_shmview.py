@@ -2373,6 +2373,108 @@ class WaitSetTest(DaemonTestCase):
         asyncio.run(main())
         with self.assertRaises(ValueError):
             asyncio.run(c.wait_async("a/b"))
+class DoorbellTest(DaemonTestCase):
+    """View.notify(), View.generation, View.wait(): across processes and uids, deadlines,
+    threads, seals, released views."""
+
+    def test_notify_generation_wait(self):
+        name = self.segment(4096, mode=0o644)
+        c = self.connect()
+        with c.open(name, write=True) as w, c.open(name) as r:
+            self.assertEqual((w.generation, r.generation), (0, 0))
+            w.notify()
+            w[100:200].cast("I").notify()  # any slice or cast of a writable view
+            self.assertEqual((w.generation, r.generation), (2, 2))
+            with self.assertRaisesRegex(TypeError, "read-only"):
+                r.notify()
+            with self.assertRaisesRegex(TypeError, "read-only"):
+                w.toreadonly().notify()
+            self.assertEqual(r.wait(0), 2)  # already past: at once
+            self.assertEqual(r.wait(1, timeout=None), 2)
+            for timeout in (0, 0.05, 0.3):
+                t0 = time.monotonic()
+                with self.assertRaises(TimeoutError) as cm:
+                    r.wait(2, timeout=timeout)
+                took = time.monotonic() - t0
+                self.assertEqual(cm.exception.errno, errno.ETIMEDOUT)
+                self.assertGreaterEqual(took, timeout)
+                self.assertLess(took, timeout + 0.05)
+            with self.assertRaises(ValueError):
+                r.wait(2, timeout=-1)
+            self.assertEqual(c.stat(name).generation, 2)
+            self.assertEqual(len(c.stat(name)), 9)  # an attribute, not in the tuple
+            sig = inspect.signature(shmview.View.wait)
+            self.assertEqual(list(sig.parameters), ["self", "seen", "timeout"])
+        for op in (lambda: r.generation, lambda: r.wait(0), lambda: w.notify()):
+            with self.assertRaisesRegex(ValueError, "released"):
+                op()
+
+    def test_wait_other_uid_while_other_threads_call(self):
+        name = self.segment(4096, mode=0o644)
+        c = self.connect()
+        w = c.open(name, write=True)
+        self.addCleanup(w.release)
+
+        def waiter(name):
+            with shmview.connect() as c2, c2.open(name) as v:
+                t0 = time.monotonic()
+                gen = v.wait(0, timeout=30)
+                return [gen, time.monotonic() - t0, v.readonly]
+
+        # The owner notifies while the other uid waits; its own other calls go on meanwhile.
+        timer = threading.Timer(0.3, w.notify)
+        timer.start()
+        gen, took, readonly = self.run_as(NOBODY, waiter, name)
+        timer.join()
+        self.assertEqual((gen, readonly), (1, True))
+        self.assertGreaterEqual(took, 0.2)
+        self.assertLess(took, 5)
+
+        # A thread blocked in wait() holds nothing: the client and the GIL are free.
+        with c.open(name) as r:
+            got = []
+            t = threading.Thread(target=lambda: got.append(r.wait(1)))
+            t.start()
+            time.sleep(0.05)
+            t0 = time.monotonic()
+            for _ in range(100):
+                c.stat(name)
+            self.assertLess(time.monotonic() - t0, 5)
+            self.assertEqual(got, [])
+            w.notify()
+            t.join(10)
+            self.assertEqual(got, [2])
+
+    def test_release_while_waiting(self):
+        name = self.segment(4096)
+        c = self.connect()
+        w = c.open(name, write=True)
+        r = c.open(name)
+        got = []
+        t = threading.Thread(target=lambda: got.append(r.wait(0, timeout=10)))
+        t.start()
+        time.sleep(0.05)
+        r.release()  # from another thread: the wait keeps the mapping meanwhile
+        w.notify()
+        t.join(10)
+        self.assertEqual(got, [1])
+        w.release()
+
+    def test_sealed(self):
+        name = self.segment(4096)
+        c = self.connect()
+        with c.open(name, write=True) as w:
+            w.notify()
+        c.seal(name)
+        with c.open(name) as r:
+            self.assertEqual(r.generation, 2)  # the seal is a change
+            self.assertEqual(r.wait(1), 2)
+            t0 = time.monotonic()
+            with self.assertRaises(OSError) as cm:
+                r.wait(2)  # no deadline: it would never change
+            self.assertEqual(cm.exception.errno, errno.EROFS)
+            self.assertIn("sealed", str(cm.exception))
+            self.assertLess(time.monotonic() - t0, 1)
 
 
 class WatchTest(DaemonTestCase):

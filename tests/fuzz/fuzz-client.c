@@ -332,7 +332,8 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
 }
 
 /* The canned open reply: the range asked, resolved as the daemon does, and a memfd of the
- * segment's size, sealed like the daemon's (and opened read-only for a read-only view). */
+ * segment's size and its doorbell page (docs/protocol.md, "The doorbell"), sealed like the
+ * daemon's (and opened read-only for a read-only view). */
 static int canned_open(const Shmview__OpenRequest *o, Shmview__OpenReply *reply)
 {
         uint64_t size, length = o->length;
@@ -348,7 +349,8 @@ static int canned_open(const Shmview__OpenRequest *o, Shmview__OpenReply *reply)
         reply->segment_size = size;
         reply->writable = o->writable;
         reply->segment_id = 77;
-        int fd = memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
+        uint64_t bytes = size <= (1ull << 40) ? ((size + 4095) & ~4095ull) + 4096 : size;
+        int fd = memfd(bytes, F_SEAL_SHRINK | F_SEAL_GROW);
         return o->writable ? fd : reopen_ro(fd);
 }
 
@@ -470,7 +472,7 @@ static size_t canned(const Shmview__Request *req, bool event, unsigned seq, uint
                 resp.body_case = SHMVIEW__RESPONSE__BODY_WATCH;
                 resp.watch = &watch;
                 break;
-        default: /* create, unlink, seal, wait: no body */
+        default: /* create, unlink, seal, wait, doorbell_arm: no body */
                 break;
         }
         /* Every request a client sends has its canned reply, of the kind its row names. */
@@ -1026,7 +1028,22 @@ static void run_op(cursor *ops)
                 shmv_view_release(k);
                 break;
         }
-        case 15: /* a wait: at once, or for a few milliseconds, for either condition */
+        case 15:
+                if (arg & 4) {
+                        /* The doorbell of a view: its generation, a notify, and a wait at once
+                         * or for a few milliseconds (the first arms it: a request). */
+                        shmv_view *v = views[((arg >> 1 & 1) | (arg >> 3) << 1) % NVIEWS];
+                        if (!v)
+                                break;
+                        uint64_t gen = shmv_view_generation(v), got = 0;
+                        check_rc("shmv_view_notify", shmv_view_notify(v));
+                        r = shmv_view_wait(v, gen + 1, arg & 1 ? 0 : 5, &got);
+                        check_rc("shmv_view_wait", r);
+                        if (r == 0 && got == gen + 1)
+                                abort(); /* returned without a change */
+                        break;
+                }
+                /* A wait: at once, or for a few milliseconds, for either condition. */
                 (void)shmv_strerror(-(int)arg);
                 check_rc("shmv_segment_wait",
                          shmv_segment_wait(c, name, arg & 8 ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS,

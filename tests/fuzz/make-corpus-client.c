@@ -27,7 +27,8 @@ enum {
         OP_WATCH, /* argument: how many events to wait for, less one */
         OP_TOUCH,
         OP_SLICE,
-        OP_WAIT, /* argument bit 3: for the seal, at once; else exists, 5 ms */
+        OP_WAIT, /* argument bit 3: for the seal, at once; else exists, 5 ms; with bit 2, the
+                  * doorbell of view slot (bit 1 | bit 3 << 1): notify, wait (bit 0: at once) */
 };
 #define ARG(client, name) ((unsigned)(client) | (unsigned)(name) << 1)
 /* Indices into fuzz-client's tables. */
@@ -389,5 +390,22 @@ int main(int argc, char **argv)
         static const uint8_t cut_wait[] = {0x10, 0x00, 0x00, 0x00, 0x08};
         record(&s, RAW, cut_wait, sizeof(cut_wait));
         seed_write(&s, "wait");
+
+        /* The doorbell: a writable view and a read-only one, each notified (the read-only
+         * one refused) and waited on; the first wait on each arms it: once answered, once
+         * refused as sealed. */
+        op(&s, OP_CONNECT, ARG(0, 0));
+        open_op(&s, 0, NAME_A, OFF_0, LEN_TO_END, OPEN_RW, 0);
+        open_op(&s, 0, NAME_A, OFF_100, LEN_4096, 0, 1);
+        op(&s, OP_WAIT, 4);
+        op(&s, OP_WAIT, 4);
+        op(&s, OP_WAIT, 4 | 2);
+        op(&s, OP_WAIT, 4 | 2 | 1);
+        canned(&s); /* hello */
+        canned(&s); /* open */
+        canned(&s); /* open */
+        canned(&s); /* the first arm */
+        error_reply(&s, EROFS, "segment a is sealed: its generation will not change again");
+        seed_write(&s, "doorbell");
         return 0;
 }

@@ -148,6 +148,17 @@ static void release(seed *s, uint64_t view_id)
         frame(s, &req);
 }
 
+static void arm(seed *s, uint64_t view_id, uint64_t segment_id)
+{
+        Shmview__DoorbellArmRequest b = SHMVIEW__DOORBELL_ARM_REQUEST__INIT;
+        b.view_id = view_id;
+        b.segment_id = segment_id;
+        Shmview__Request req = SHMVIEW__REQUEST__INIT;
+        req.body_case = SHMVIEW__REQUEST__BODY_DOORBELL_ARM;
+        req.doorbell_arm = &b;
+        frame(s, &req);
+}
+
 static void list(seed *s, const char *after)
 {
         Shmview__ListRequest b = SHMVIEW__LIST_REQUEST__INIT;
@@ -268,6 +279,36 @@ int main(int argc, char **argv)
         named(&s, SHMVIEW__REQUEST__BODY_SEAL, "w");
         named(&s, SHMVIEW__REQUEST__BODY_UNLINK, "w");
         seed_write(&s, "wait");
+
+        /* The doorbell: arming a writable view and a read-only one (twice, a view of another
+         * connection, one named with another segment's id), releases that disarm, a seal
+         * that rings it (and arms refused after it), a reattach that arms again. */
+        seed_start(&s, HELLO);
+        create(&s, "d", 4096, 0644);
+        open_view(&s, "d", 0, UINT64_MAX, true);
+        arm(&s, 1, 0);
+        arm(&s, 1, 0);
+        open_view(&s, "d", 0, 0, false);
+        arm(&s, 2, 0);
+        arm(&s, 2, 12345);
+        arm(&s, 77, 0);
+        release(&s, 1);
+        named(&s, SHMVIEW__REQUEST__BODY_SEAL, "d");
+        arm(&s, 2, 0);
+        static const uint8_t reattach_armed[] = {0x0a, 0x01, 'd',  0x10, 0x00, 0x18,
+                                                 0x00, 0x20, 0x10, 0x30, 0x01};
+        body_raw(&s, 30, reattach_armed, sizeof(reattach_armed));
+        arm(&s, 3, 0);
+        release(&s, 2);
+        named(&s, SHMVIEW__REQUEST__BODY_UNLINK, "d");
+        seed_write(&s, "doorbell");
+        seed_start(&s, HELLO | NOBODY);
+        create(&s, "n", 100, 0600);
+        open_view(&s, "n", 0, 100, false);
+        arm(&s, 1, 0);
+        release(&s, 1);
+        arm(&s, 1, 0);
+        seed_write(&s, "doorbell-nobody");
 
         /* Framing: a prefix over the maximum, a truncated frame, garbage. */
         seed_start(&s, HELLO);
