@@ -137,11 +137,13 @@ void shmv__doorbell_seal_end(shmv__segment *s)
                 return;
         if (!s->sealed) {
                 /* Failed (a writable mapping the daemon does not know, a pinned page): not
-                 * frozen, so the sealed word goes again, and the armed word is set again for
-                 * the views armed meanwhile (shmv__doorbell_arm leaves it alone then). */
+                 * frozen, so the sealed word goes again, and the armed word says what the
+                 * views armed or released meanwhile left (shmv__doorbell_arm and _disarm
+                 * leave it alone while a seal runs). */
                 (void)doorbell_write(s, SEALED_OFF, 0);
-                if (s->armed_views > 0 || s->armed_sticky)
-                        (void)doorbell_write(s, ARMED_OFF, 1);
+                bool armed = s->armed_views > 0 || s->armed_sticky ||
+                             shmv__registry_is_stopping(s->registry);
+                (void)doorbell_write(s, ARMED_OFF, armed ? 1 : 0);
         }
         shmv__doorbell_wake(s);
 }
