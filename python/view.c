@@ -1190,11 +1190,12 @@ static PyObject *view_notify(ViewObject *self, PyObject *unused)
 /* A wait looks for Python's signals (KeyboardInterrupt) this often. */
 #define WAIT_SLICE_MS 100
 
-static int64_t mono_ms(void)
+/* Microseconds, so that whole milliseconds of a slice rounded up never end a wait early. */
+static int64_t mono_us(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 PyDoc_STRVAR(
@@ -1226,18 +1227,18 @@ static PyObject *view_wait(ViewObject *self, PyObject *args, PyObject *kwds)
         int r = shmv_view_toreadonly(v, &own);
         if (r < 0)
                 return shmv__py_set_error(r, NULL);
-        int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? -1 : mono_us() + (int64_t)timeout_ms * 1000;
         uint64_t gen = 0;
         for (;;) {
                 int slice = WAIT_SLICE_MS;
                 if (deadline >= 0) {
-                        int64_t left = deadline - mono_ms();
+                        int64_t left = (deadline - mono_us() + 999) / 1000;
                         slice = left <= 0 ? 0 : left < slice ? (int)left : slice;
                 }
                 Py_BEGIN_ALLOW_THREADS
                 r = shmv_view_wait(own, seen, slice, &gen);
                 Py_END_ALLOW_THREADS
-                if (r != -ETIMEDOUT || (deadline >= 0 && mono_ms() >= deadline))
+                if (r != -ETIMEDOUT || (deadline >= 0 && mono_us() >= deadline))
                         break;
                 if (PyErr_CheckSignals() < 0) {
                         handle_release(own);
