@@ -70,6 +70,9 @@ typedef struct cli_command {
 /* "shmview: COMMAND: WHAT: WHY" on stderr. Returns CLI_FAIL. */
 __attribute__((format(printf, 3, 4))) int cli_fail(const cli_ctx *ctx, const char *what,
                                                    const char *fmt, ...);
+/* cli_fail() about a segment: WHAT is name, escaped as cli_escape() does. */
+__attribute__((format(printf, 3, 4))) int cli_fail_name(const cli_ctx *ctx, const char *name,
+                                                        const char *fmt, ...);
 /* The same, then "Try 'shmview COMMAND --help'."; returns CLI_USAGE. */
 __attribute__((format(printf, 3, 4))) int cli_usage(const cli_ctx *ctx, const char *what,
                                                     const char *fmt, ...);

@@ -97,20 +97,13 @@ static int resolve_offset(cli_ctx *ctx, shmv_client *c, const char *name, uint64
         }
         shmv_segment_info info;
         int r = shmv_segment_stat(c, name, &info);
-        if (r < 0) {
-                char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", cli_why(r, NULL));
-                free(shown);
-                return CLI_FAIL;
-        }
-        if (offset > info.size) {
-                char *shown = cli_escape(name);
-                cli_fail(ctx, shown,
-                         "offset %" PRIu64 " is past the end of the segment (%" PRIu64 " bytes)",
-                         offset, info.size);
-                free(shown);
-                return CLI_FAIL;
-        }
+        if (r < 0)
+                return cli_fail_name(ctx, name, "%s", cli_why(r, NULL));
+        if (offset > info.size)
+                return cli_fail_name(ctx, name,
+                                     "offset %" PRIu64 " is past the end of the segment (%" PRIu64
+                                     " bytes)",
+                                     offset, info.size);
         *ret_size = info.size;
         *ret_offset = offset;
         return CLI_OK;
@@ -118,12 +111,9 @@ static int resolve_offset(cli_ctx *ctx, shmv_client *c, const char *name, uint64
 
 static int view_error(cli_ctx *ctx, const char *name, int r)
 {
-        const char *why =
-                cli_why(r, r == -EPERM ? "the segment is sealed: it cannot be written" : NULL);
-        char *shown = cli_escape(name);
-        cli_fail(ctx, shown, "%s", why);
-        free(shown);
-        return CLI_FAIL;
+        return cli_fail_name(
+                ctx, name, "%s",
+                cli_why(r, r == -EPERM ? "the segment is sealed: it cannot be written" : NULL));
 }
 
 int cli_cmd_dump(cli_ctx *ctx)
@@ -282,13 +272,11 @@ int cli_cmd_write(cli_ctx *ctx)
                 src = tmp;
         }
         if (len > space) {
-                char *shown = cli_escape(name);
-                status = cli_fail(ctx, shown,
-                                  "the input is longer than the %" PRIu64
-                                  " bytes from offset %" PRIu64
-                                  " to the end of the segment; nothing written",
-                                  space, offset);
-                free(shown);
+                status = cli_fail_name(ctx, name,
+                                       "the input is longer than the %" PRIu64
+                                       " bytes from offset %" PRIu64
+                                       " to the end of the segment; nothing written",
+                                       space, offset);
                 goto out_close;
         }
         if (len == 0)

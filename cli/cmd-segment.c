@@ -119,12 +119,8 @@ int cli_cmd_stat(cli_ctx *ctx)
                 r = shmv_segment_views(c, name, &views, &n);
         cli_pids_learn(shmv_client_pids_shared(c));
         shmv_disconnect(c);
-        if (r < 0) {
-                char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", cli_why(r, NULL));
-                free(shown);
-                return CLI_FAIL;
-        }
+        if (r < 0)
+                return cli_fail_name(ctx, name, "%s", cli_why(r, NULL));
 
         if (ctx->json) {
                 json_object *o = segment_json(&s);
@@ -216,12 +212,8 @@ int cli_cmd_create(cli_ctx *ctx)
                 return CLI_FAIL;
         r = shmv_segment_create(c, name, size, mode);
         shmv_disconnect(c);
-        if (r < 0) {
-                char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", cli_why(r, NULL));
-                free(shown);
-                return CLI_FAIL;
-        }
+        if (r < 0)
+                return cli_fail_name(ctx, name, "%s", cli_why(r, NULL));
         return CLI_OK;
 }
 
@@ -245,11 +237,8 @@ int cli_cmd_rm(cli_ctx *ctx)
         int status = CLI_OK;
         for (int i = 0; i < ctx->argc; i++) {
                 int r = shmv_segment_unlink(c, ctx->argv[i]);
-                if (r < 0) {
-                        char *shown = cli_escape(ctx->argv[i]);
-                        status = cli_fail(ctx, shown, "%s", unlink_or_seal_error(r));
-                        free(shown);
-                }
+                if (r < 0)
+                        status = cli_fail_name(ctx, ctx->argv[i], "%s", unlink_or_seal_error(r));
         }
         shmv_disconnect(c);
         return status;
@@ -266,12 +255,8 @@ int cli_cmd_seal(cli_ctx *ctx)
                 return CLI_FAIL;
         r = shmv_segment_seal(c, name);
         shmv_disconnect(c);
-        if (r < 0) {
-                char *shown = cli_escape(name);
-                cli_fail(ctx, shown, "%s", unlink_or_seal_error(r));
-                free(shown);
-                return CLI_FAIL;
-        }
+        if (r < 0)
+                return cli_fail_name(ctx, name, "%s", unlink_or_seal_error(r));
         return CLI_OK;
 }
 
@@ -292,15 +277,10 @@ int cli_cmd_wait(cli_ctx *ctx)
                               timeout_ms);
         const char *why = r < 0 ? cli_why(r, NULL) : NULL;
         shmv_disconnect(c);
-        if (r < 0) {
-                char *shown = cli_escape(name);
-                if (r == -ETIMEDOUT)
-                        cli_fail(ctx, shown, "%s after %s",
-                                 ctx->sealed ? "not sealed" : "no such segment", ctx->timeout);
-                else
-                        cli_fail(ctx, shown, "%s", why);
-                free(shown);
-                return CLI_FAIL;
-        }
+        if (r == -ETIMEDOUT)
+                return cli_fail_name(ctx, name, "%s after %s",
+                                     ctx->sealed ? "not sealed" : "no such segment", ctx->timeout);
+        if (r < 0)
+                return cli_fail_name(ctx, name, "%s", why);
         return CLI_OK;
 }

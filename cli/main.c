@@ -134,6 +134,17 @@ int cli_fail(const cli_ctx *ctx, const char *what, const char *fmt, ...)
         return CLI_FAIL;
 }
 
+int cli_fail_name(const cli_ctx *ctx, const char *name, const char *fmt, ...)
+{
+        char *shown = cli_escape(name);
+        va_list ap;
+        va_start(ap, fmt);
+        vreport(ctx, shown, fmt, ap);
+        va_end(ap);
+        free(shown);
+        return CLI_FAIL;
+}
+
 int cli_usage(const cli_ctx *ctx, const char *what, const char *fmt, ...)
 {
         va_list ap;
