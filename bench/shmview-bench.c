@@ -36,6 +36,7 @@
 
 #include "baseline.h"
 #include "clock.h"
+#include "wake.h"
 #include "shmview.pb-c.h"
 
 #define KiB (UINT64_C(1) << 10)
@@ -1207,6 +1208,36 @@ static int views_make_no_syscall(shmv_view *v)
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : 0;
 }
 
+/* A notify to a waiter asleep in epoll_wait() on a wait set's descriptor, in another
+ * process, against an eventfd written to such a waiter (bench/wake.c). */
+static void fig_waitset(void)
+{
+        const char *name = "bench-waitset";
+        make_segment(name, 4 * KiB, 0);
+        size_t n = (size_t)cfg.lat_rounds * cfg.lat_iters / 4;
+        double *set = calloc(n, sizeof(double)), *flr = calloc(n, sizeof(double));
+        if (!set || !flr)
+                die("out of memory");
+        check(shmv__bench_wake(consumer, sock_path, name, cfg.server_cpu, cfg.lat_rounds,
+                               cfg.lat_iters / 4, set, flr),
+              "waitset wake-ups");
+        static const char *const series[] = {"wait set + epoll", "floor (eventfd + epoll)"};
+        double *const all[] = {set, flr};
+        write_samples("notify to a waiter through the wait set and epoll", series, all, 2, n);
+        char a[48], b[80], r[16];
+        double s50 = percentile(set, n, 50), f50 = percentile(flr, n, 50);
+        double s99 = percentile(set, n, 99), f99 = percentile(flr, n, 99);
+        snprintf(b, sizeof(b), "%s eventfd + epoll", fmt_time(a, sizeof(a), f50));
+        add_row("notify to an epoll waiter via wait set, p50", fmt_time(a, sizeof(a), s50), b,
+                fmt_ratio(r, sizeof(r), s50 / f50), "<= 1.5x");
+        snprintf(b, sizeof(b), "%s eventfd + epoll", fmt_time(a, sizeof(a), f99));
+        add_row("notify to an epoll waiter via wait set, p99", fmt_time(a, sizeof(a), s99), b,
+                fmt_ratio(r, sizeof(r), s99 / f99), "reported");
+        free(set);
+        free(flr);
+        check(shmv_segment_unlink(producer, name), "unlink");
+}
+
 static void fig_slice(void)
 {
         progress("slice and item access");
@@ -1508,7 +1539,7 @@ static void usage(FILE *f)
 {
         fprintf(f, "Usage: shmview-bench --daemon PATH [--full] [--only FIGURE,...] "
                    "[--samples DIR]\n"
-                   "Figures: latency load create handoff read slice memory clients\n");
+                   "Figures: latency load create handoff read slice memory clients waitset\n");
 }
 
 static void configure(bool full)
@@ -1603,6 +1634,8 @@ int main(int argc, char **argv)
                 fig_many_clients();
         if (wanted("memory"))
                 fig_memory();
+        if (wanted("waitset"))
+                fig_waitset();
 
         shmv_disconnect(consumer);
         shmv_disconnect(producer);

@@ -31,15 +31,12 @@
 #include "clock.h"
 #include "private.h"
 
-#if __has_include("doorbell.h")
-#include "doorbell.h"
-#define HAVE_DOORBELL 1
-#endif
-
 /* Waits the daemon keeps pending per connection (daemon/wait.h, SHMV__WAITS_PER_CONN). */
 #define CONN_WAITS 64u
 /* futex_waitv() takes FUTEX_WAITV_MAX (128) words; one is the thread's own. */
 #define THREAD_WORDS (FUTEX_WAITV_MAX - 1)
+/* The longest a thread sleeps before it looks at its doorbells again (whole seconds). */
+#define THREAD_SLEEP_MS 1000
 
 typedef struct wconn {
         shmv_client *c;
@@ -385,12 +382,10 @@ static bool conn_read(shmv_waitset *ws, wconn *w)
         }
 }
 
-#ifdef HAVE_DOORBELL
 static uint64_t generation_of(const entry *e)
 {
         return atomic_load(&shmv__view_doorbell(e->view)->generation);
 }
-#endif
 
 /* Ends the waits whose time came: generation waits at their deadline, segment waits whose
  * daemon did not answer in time (with every other wait on that connection). */
@@ -406,16 +401,13 @@ static void check_deadlines(shmv_waitset *ws)
                                 conn_failed(ws, e->conn, -ETIMEDOUT);
                         continue;
                 }
-#ifdef HAVE_DOORBELL
                 if (e->deadline_us >= 0 && now >= e->deadline_us) {
                         uint64_t g = generation_of(e);
                         fire(ws, e, g != e->seen ? 0 : -ETIMEDOUT, g, true);
                 }
-#endif
         }
 }
 
-#ifdef HAVE_DOORBELL
 /* One thread's loop: waits on the doorbells of its entries and its own word, and ends the
  * entries whose generation moved. */
 static void *gthread_main(void *arg)
@@ -439,8 +431,7 @@ static void *gthread_main(void *arg)
                                 continue;
                         }
                         i++;
-                        /* The low 32 bits are the futex word (little-endian). */
-                        uintptr_t word = (uintptr_t)&db->generation;
+                        uintptr_t word = (uintptr_t)shmv__doorbell_word(db);
                         bool dup = false;
                         for (unsigned j = 1; j < n && !dup; j++)
                                 dup = vec[j].uaddr == word;
@@ -452,7 +443,13 @@ static void *gthread_main(void *arg)
                         }
                 }
                 pthread_mutex_unlock(&ws->lock);
-                (void)syscall(SYS_futex_waitv, vec, n, 0, NULL, CLOCK_MONOTONIC);
+                /* At most THREAD_SLEEP_MS, as shmv_view_wait() sleeps: what a wake-up can miss
+                 * (a read-only holder's FUTEX_CMP_REQUEUE of the sleepers, a generation grown
+                 * by exactly 2^32) is seen at the next look. */
+                struct timespec until;
+                clock_gettime(CLOCK_MONOTONIC, &until);
+                until.tv_sec += THREAD_SLEEP_MS / 1000;
+                (void)syscall(SYS_futex_waitv, vec, n, 0, t->n ? &until : NULL, CLOCK_MONOTONIC);
                 pthread_mutex_lock(&ws->lock);
         }
         pthread_mutex_unlock(&ws->lock);
@@ -490,7 +487,6 @@ static int gthread_get(shmv_waitset *ws, gthread **ret)
         *ret = t;
         return 0;
 }
-#endif
 
 int shmv_waitset_new(shmv_client *c, shmv_waitset **ret)
 {
@@ -604,12 +600,8 @@ int shmv_waitset_add_generation(shmv_waitset *ws, shmv_view *v, uint64_t seen, i
         shmv__error_clear();
         if (!ws || !v)
                 return -EINVAL;
-#ifndef HAVE_DOORBELL
-        (void)seen;
-        (void)timeout_ms;
-        (void)token;
-        return -EOPNOTSUPP;
-#else
+        if (!shmv__view_doorbell(v))
+                return shmv__view_doorbell_arm(v); /* -ENOTSUP, with its message */
         entry *e = entry_new(token, timeout_ms);
         if (!e)
                 return -ENOMEM;
@@ -618,15 +610,14 @@ int shmv_waitset_add_generation(shmv_waitset *ws, shmv_view *v, uint64_t seen, i
                 free(e);
                 return r;
         }
-        if (!shmv__view_doorbell(e->view)) {
-                r = shmv__error_setf(-EOPNOTSUPP, "the segment %s has no doorbell",
-                                     shmv_view_name(v));
-                goto fail_free;
-        }
-        r = shmv__view_doorbell_arm(v);
-        if (r < 0)
-                goto fail_free;
         e->seen = seen;
+        /* Armed before the generation is looked at (the doorbell's order), unless it moved
+         * already: then there is nothing to wait for, a sealed segment's last change too. */
+        if (generation_of(e) == seen) {
+                r = shmv__view_doorbell_arm(v);
+                if (r < 0 && !(r == -EROFS && generation_of(e) != seen))
+                        goto fail_free;
+        }
         pthread_mutex_lock(&ws->lock);
         r = find(ws, token, NULL) ? -EEXIST : entry_add(ws, e);
         if (r < 0)
@@ -653,7 +644,6 @@ fail_unlock:
 fail_free:
         entry_free(e);
         return r;
-#endif
 }
 
 int shmv_waitset_remove(shmv_waitset *ws, uint64_t token)

@@ -484,9 +484,10 @@ SHMV_EXPORT void shmv_watch_close(shmv_watch *w); /* NULL is fine */
  * deadline, and a daemon that stops answering ends them with -ETIMEDOUT at most 5 s plus the
  * client's timeout after it stopped, one that goes away with -ECONNRESET. Generation waits
  * cost the daemon nothing once the view is armed: one library thread per 127 of them waits
- * for their doorbells in futex_waitv() (Linux 5.16) and wakes the descriptor; the set starts
- * its threads as they are needed and stops them in shmv_waitset_free(). A set is safe to use
- * from several threads, but not in a child after fork(). */
+ * for their doorbells in futex_waitv() (Linux 5.16), looking again at least once a second as
+ * shmv_view_wait() does, and wakes the descriptor; the set starts its threads as they are
+ * needed and stops them in shmv_waitset_free(). A set is safe to use from several threads,
+ * but not in a child after fork(). */
 typedef struct shmv_waitset shmv_waitset;
 
 /* One wait that ended, from shmv_waitset_next(). */
@@ -515,8 +516,9 @@ SHMV_EXPORT int shmv_waitset_add_segment(shmv_waitset *ws, const char *name, int
  * event of the given token whose generation is the one seen then (at once when it already
  * differs), or with -ETIMEDOUT after timeout_ms milliseconds (below 0: no deadline). The set
  * keeps a handle of its own on v's mapping: v may be released meanwhile. The first wait on a
- * view arms its doorbell with the daemon (one round trip); -EOPNOTSUPP for a segment
- * without one. */
+ * view arms its doorbell with the daemon (one round trip, as shmv_view_wait()); -EROFS when
+ * the segment is sealed and the generation is seen (it will not change again), -ENOTSUP for
+ * a segment without a doorbell. */
 SHMV_EXPORT int shmv_waitset_add_generation(shmv_waitset *ws, shmv_view *v, uint64_t seen,
                                             int timeout_ms, uint64_t token);
 /* Removes the wait of token, pending or ended and not yet taken: its event never comes.

@@ -1,6 +1,8 @@
 /* Wait sets (shmv_waitset_*) against a real daemon: many waits behind one descriptor polled
  * with epoll and with libuv's uv_poll_t, events caused by another process of another uid,
- * deadlines, removal, a daemon that stops answering or goes away, and no busy loop. */
+ * deadlines, removal, a daemon that stops answering, and no busy loop; generation waits on
+ * the doorbells of views another uid holds read-only. */
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -405,6 +407,171 @@ static void test_waitset_daemon_hung(void)
         shmv_disconnect(c);
 }
 
+/* Threads of this process now. */
+static int thread_count(void)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)getpid());
+        DIR *d = opendir(path);
+        CHECK(d != NULL);
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+enum { GEN_SEGMENTS = 10, GEN_PER_SEGMENT = 20 };
+
+struct gen_waiter {
+        char prefix[32];
+        int ready[2]; /* the waiter writes a byte once its waits are in */
+};
+
+/* As uid 65534, through read-only views: 200 generation waits on ten segments (past one
+ * thread's 127), a wait for a segment to appear and one for it to be sealed, all in one set;
+ * the parent (root) notifies each segment once, then creates and seals. */
+static void gen_waiter(void *arg)
+{
+        struct gen_waiter *g = arg;
+        th_become(65534, 65534);
+        shmv_client *c = th_connect();
+        shmv_view *v[GEN_SEGMENTS];
+        uint64_t seen[GEN_SEGMENTS];
+        shmv_waitset *ws;
+        CHECK_OK(shmv_waitset_new(c, &ws));
+        int threads = thread_count();
+        for (int s = 0; s < GEN_SEGMENTS; s++) {
+                char name[64];
+                snprintf(name, sizeof(name), "%s-%d", g->prefix, s);
+                CHECK_OK(shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v[s]));
+                seen[s] = shmv_view_generation(v[s]);
+                for (int j = 0; j < GEN_PER_SEGMENT; j++)
+                        CHECK_OK(shmv_waitset_add_generation(ws, v[s], seen[s], -1,
+                                                             (uint64_t)(s * 100 + j)));
+        }
+        /* 200 waits: two threads of the library's. */
+        CHECK_EQ(thread_count(), threads + 2);
+        char name[64];
+        snprintf(name, sizeof(name), "%s-late", g->prefix);
+        CHECK_OK(shmv_waitset_add_segment(ws, name, SHMV_WAIT_EXISTS, -1, 5000));
+        CHECK_OK(shmv_waitset_add_segment(ws, name, SHMV_WAIT_SEALED, -1, 5001));
+        unsigned wakeups;
+        shmv_waitset_event ev[GEN_SEGMENTS * GEN_PER_SEGMENT + 3];
+        CHECK_EQ(epoll_collect(ws, ev, 1, 200, &wakeups), 0); /* idle: quiet */
+        CHECK_EQ(wakeups, 0);
+        CHECK_EQ(write(g->ready[1], "r", 1), 1);
+        size_t want = GEN_SEGMENTS * GEN_PER_SEGMENT + 2;
+        /* Woken by the notifies, not found by the threads' look once a second. */
+        int64_t t0 = th_now_ms();
+        CHECK_EQ(epoll_collect(ws, ev, want, 10000, NULL), want);
+        CHECK_LT(th_now_ms() - t0, 700);
+        bool got[5002] = {false};
+        for (size_t i = 0; i < want; i++) {
+                CHECK_OK(ev[i].status);
+                CHECK(ev[i].token < 5002);
+                CHECK(!got[ev[i].token]);
+                got[ev[i].token] = true;
+                if (ev[i].token < 5000)
+                        CHECK_EQ(ev[i].generation, seen[ev[i].token / 100] + 1);
+        }
+        CHECK(got[5000] && got[5001]);
+        CHECK_EQ(epoll_collect(ws, ev, 1, 100, NULL), 0);
+        shmv_waitset_free(ws);
+        CHECK_EQ(thread_count(), threads);
+        for (int s = 0; s < GEN_SEGMENTS; s++)
+                shmv_view_release(v[s]);
+        shmv_disconnect(c);
+}
+
+static void test_waitset_generations_other_uid(void)
+{
+        struct gen_waiter g;
+        snprintf(g.prefix, sizeof(g.prefix), "%s", th_name("gen"));
+        CHECK_EQ(pipe(g.ready), 0);
+        shmv_client *c = th_connect();
+        shmv_view *w[GEN_SEGMENTS];
+        for (int s = 0; s < GEN_SEGMENTS; s++) {
+                char name[64];
+                snprintf(name, sizeof(name), "%s-%d", g.prefix, s);
+                CHECK_OK(shmv_segment_create_open(c, name, 4096, 0644, 0, &w[s]));
+        }
+        pid_t child = spawn(gen_waiter, &g);
+        close(g.ready[1]);
+        char b;
+        CHECK_EQ(read(g.ready[0], &b, 1), 1);
+        close(g.ready[0]);
+        for (int s = 0; s < GEN_SEGMENTS; s++)
+                CHECK_OK(shmv_view_notify(w[s]));
+        char name[64];
+        snprintf(name, sizeof(name), "%s-late", g.prefix);
+        CHECK_OK(shmv_segment_create(c, name, 4096, 0644));
+        CHECK_OK(shmv_segment_seal(c, name));
+        reap(child);
+        for (int s = 0; s < GEN_SEGMENTS; s++) {
+                char seg[64];
+                snprintf(seg, sizeof(seg), "%s-%d", g.prefix, s);
+                shmv_view_release(w[s]);
+                CHECK_OK(shmv_segment_unlink(c, seg));
+        }
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
+/* Generation waits: at once when already moved, a deadline of their own, removal. */
+static void test_waitset_generation_deadline_remove(void)
+{
+        shmv_client *c = th_connect();
+        char name[64];
+        snprintf(name, sizeof(name), "%s", th_name("gdl"));
+        shmv_view *w;
+        CHECK_OK(shmv_segment_create_open(c, name, 4096, 0600, 0, &w));
+        shmv_waitset *ws;
+        CHECK_OK(shmv_waitset_new(NULL, &ws));
+        uint64_t g = shmv_view_generation(w);
+        shmv_waitset_event ev[3];
+        /* Already past: at once, with the generation. */
+        CHECK_OK(shmv_waitset_add_generation(ws, w, g + 5, -1, 1));
+        CHECK_EQ(epoll_collect(ws, ev, 1, 1000, NULL), 1);
+        CHECK_EQ(ev[0].token, 1);
+        CHECK_OK(ev[0].status);
+        CHECK_EQ(ev[0].generation, g);
+        /* Deadlines, the waits' own. */
+        int64_t t0 = th_now_ms();
+        CHECK_OK(shmv_waitset_add_generation(ws, w, g, 30, 2));
+        CHECK_OK(shmv_waitset_add_generation(ws, w, g, 200, 3));
+        for (int i = 0; i < 2; i++) {
+                CHECK_EQ(epoll_collect(ws, ev, 1, 2000, NULL), 1);
+                int64_t took = th_now_ms() - t0;
+                int deadline = i == 0 ? 30 : 200;
+                CHECK_EQ(ev[0].token, (uint64_t)(2 + i));
+                CHECK_RC(ev[0].status, -ETIMEDOUT);
+                CHECK_EQ(ev[0].generation, g);
+                CHECK_GE(took, deadline);
+                CHECK_LE(took, deadline + 40);
+        }
+        /* Removed: the notify ends only the other; the view may go meanwhile. */
+        shmv_view *ro;
+        CHECK_OK(shmv_view_toreadonly(w, &ro));
+        CHECK_OK(shmv_waitset_add_generation(ws, ro, g, -1, 4));
+        CHECK_OK(shmv_waitset_add_generation(ws, ro, g, -1, 5));
+        shmv_view_release(ro);
+        CHECK_OK(shmv_waitset_remove(ws, 4));
+        CHECK(!readable(ws));
+        int64_t t1 = th_now_ms();
+        CHECK_OK(shmv_view_notify(w));
+        CHECK_EQ(epoll_collect(ws, ev, 2, 300, NULL), 1);
+        CHECK_LT(th_now_ms() - t1, 400); /* the 300 ms of looking for a second event */
+        CHECK_EQ(ev[0].token, 5);
+        CHECK_EQ(ev[0].generation, g + 1);
+        CHECK(!readable(ws));
+        shmv_waitset_free(ws);
+        shmv_view_release(w);
+        CHECK_OK(shmv_segment_unlink(c, name));
+        shmv_disconnect(c);
+}
+
 static const th_test tests[] = {
         TH_TEST(test_waitset_args),
         TH_TEST(test_waitset_at_once),
@@ -414,6 +581,8 @@ static const th_test tests[] = {
         TH_TEST(test_waitset_remove),
         TH_TEST(test_waitset_no_busy_loop),
         TH_TEST(test_waitset_daemon_hung),
+        TH_TEST(test_waitset_generations_other_uid),
+        TH_TEST(test_waitset_generation_deadline_remove),
 };
 
 int main(int argc, char **argv)

@@ -2373,6 +2373,61 @@ class WaitSetTest(DaemonTestCase):
         asyncio.run(main())
         with self.assertRaises(ValueError):
             asyncio.run(c.wait_async("a/b"))
+
+    def test_generations_selectors_and_asyncio(self):
+        c = self.connect()
+        names = [self.segment(4096, mode=0o644, prefix="gen") for _ in range(3)]
+        writers = [c.open(n, write=True) for n in names]
+        readers = [c.open(n) for n in names]
+        for v in writers + readers:
+            self.addCleanup(v.release)
+        seen = [r.generation for r in readers]
+
+        # Selectors, a set without a client: 150 waits (two library threads), notified from
+        # another process.
+        with shmview.WaitSet() as ws:
+            for i in range(150):
+                ws.add_generation(readers[i % 3], seen[i % 3], i)
+            with self.assertRaises(ValueError):
+                ws.add_segment(names[0], 1000)
+            got, wakeups = self.collect(ws, 1, 0.3)
+            self.assertEqual((got, wakeups), ([], 0))
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    with shmview.connect() as c2:
+                        for n in names:
+                            with c2.open(n, write=True) as w:
+                                w.notify()
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(status, 0)
+            got, _ = self.collect(ws, 150, 10)
+            self.assertEqual(sorted(t for t, _, _ in got), list(range(150)))
+            for token, error, generation in got:
+                self.assertIsNone(error)
+                self.assertEqual(generation, seen[token % 3] + 1)
+
+        async def main():
+            g = readers[0].generation
+            first = asyncio.ensure_future(readers[0].wait_async(g))
+            await asyncio.sleep(0.05)
+            self.assertFalse(first.done())
+            writers[0].notify()
+            t0 = time.monotonic()
+            self.assertEqual(await asyncio.wait_for(first, 5), g + 1)
+            self.assertLess(time.monotonic() - t0, 0.5)  # woken, not found a second later
+            t0 = time.monotonic()
+            with self.assertRaises(TimeoutError):
+                await readers[1].wait_async(readers[1].generation, timeout=0.1)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.1)
+            # Already moved: at once.
+            self.assertEqual(await readers[0].wait_async(g), g + 1)
+
+        asyncio.run(main())
 class DoorbellTest(DaemonTestCase):
     """View.notify(), View.generation, View.wait(): across processes and uids, deadlines,
     threads, seals, released views."""
