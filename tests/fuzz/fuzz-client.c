@@ -1043,6 +1043,34 @@ static void run_op(cursor *ops)
                                 abort(); /* returned without a change */
                         break;
                 }
+                if (arg & 2) {
+                        /* The same through a wait set, which pipelines the wait on a
+                         * connection of its own and reads the replies itself. */
+                        shmv_waitset *ws;
+                        r = shmv_waitset_new(c, &ws);
+                        check_rc("shmv_waitset_new", r);
+                        if (r < 0)
+                                break;
+                        r = shmv_waitset_add_segment(ws, name,
+                                                     arg & 8 ? SHMV_WAIT_SEALED : SHMV_WAIT_EXISTS,
+                                                     arg & 8 ? 0 : 5, 1);
+                        check_rc("shmv_waitset_add_segment", r);
+                        shmv_waitset_event ev;
+                        struct pollfd p = {.fd = shmv_waitset_fd(ws), .events = POLLIN};
+                        for (int i = 0; r == 0 && i < 4; i++) {
+                                (void)poll(&p, 1, 20);
+                                r = shmv_waitset_next(ws, &ev);
+                                if (r == -EAGAIN)
+                                        r = 0;
+                                else if (r == 0 &&
+                                         (ev.token != 1 || ev.status > 0 || ev.status < -4095))
+                                        abort();
+                                else
+                                        check_rc("shmv_waitset_next", r);
+                        }
+                        shmv_waitset_free(ws);
+                        break;
+                }
                 /* A wait: at once, or for a few milliseconds, for either condition. */
                 (void)shmv_strerror(-(int)arg);
                 check_rc("shmv_segment_wait",
