@@ -1,9 +1,17 @@
 /* Segments that survive a restart of the daemon. Each segment's read-write memfd goes to the
- * service manager's file-descriptor store ("FDSTORE=1") named "seg-" and its id in 16 hex
- * digits: FDNAME= is short and may not hold ':', while a segment name may be 255 bytes of
- * almost anything. What the daemon must know besides the bytes (name, owner, mode, size,
- * creation time) is a 512-byte record in one more memfd, the metadata, itself in the store
- * as "meta". The sealed state needs no record: it is the memfd's own F_SEAL_WRITE.
+ * service manager's file-descriptor store ("FDSTORE=1") under a name made of the index of its
+ * record in the metadata (below), 1 to 3 characters of a 64-character alphabet: the names come
+ * back to the next daemon in LISTEN_FDNAMES, one environment string that the kernel will not
+ * exec past 128 KiB, so they are as short as they can be (SHMV__FDSTORE_SEGMENTS_MAX in
+ * fdstore.h has the arithmetic). FDNAME= may not hold ':', while a segment name may be 255
+ * bytes of almost anything, so the segment's own name is in the record. What the daemon must
+ * know besides the bytes (name, id, owner, mode, size, creation time) is a 512-byte record in
+ * one more memfd, the metadata, itself in the store as "meta". The sealed state needs no
+ * record: it is the memfd's own F_SEAL_WRITE.
+ *
+ * Daemons before this naming stored each memfd as "seg-" and its id in 16 hex digits, 21 bytes
+ * in LISTEN_FDNAMES. Such a store is still read (by id), and each memfd adopted from it is
+ * stored again under its record's name, so that one restart later every name is short.
  *
  * A record is written with one pwrite() into a page of its own before the memfd is stored,
  * and cleared (its magic zeroed) before the memfd is taken out at unlink. The kernel checks
@@ -29,7 +37,11 @@
 #include "wire.h"
 
 #define META_NAME "meta"
-#define SEG_PREFIX "seg-"
+/* Names of the daemons before this one: "seg-" and the id in 16 hex digits. */
+#define OLD_SEG_PREFIX "seg-"
+/* A record's name: the digits of its slot in bijective base 64 (slot 0 is "0", 63 is "_", 64
+ * is "00"), at most 3 of them: "meta" is never one. */
+#define SLOT_NAME_MAX 3
 #define META_MAGIC "SHMVMETA"
 #define META_VERSION 1u
 #define RECORD_SIZE 512u
@@ -71,17 +83,68 @@ static off_t slot_offset(uint64_t slot)
         return (off_t)((slot + 1) * RECORD_SIZE);
 }
 
-static void seg_fdname(uint64_t id, char buf[static 32])
+static const char slot_digits[65] =
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+
+/* Slots whose names have n characters start at slot_first(n): 64 of 1, 4096 of 2, 262144 of 3. */
+static uint64_t slot_first(unsigned n)
 {
-        snprintf(buf, 32, SEG_PREFIX "%016" PRIx64, id);
+        uint64_t first = 0, span = 1;
+        for (unsigned i = 1; i < n; i++) {
+                span *= 64;
+                first += span;
+        }
+        return first;
 }
 
-/* "seg-" and exactly 16 lowercase hex digits. */
-static bool parse_seg_fdname(const char *name, uint64_t *ret)
+static size_t slot_name_len(uint64_t slot)
 {
-        if (!name || strncmp(name, SEG_PREFIX, strlen(SEG_PREFIX)) != 0)
+        size_t n = 1;
+        while (n <= SLOT_NAME_MAX && slot >= slot_first((unsigned)n + 1))
+                n++;
+        return n;
+}
+
+/* False past the last 3-character name (slot 266303). */
+static bool slot_fdname(uint64_t slot, char buf[static SLOT_NAME_MAX + 1])
+{
+        size_t n = slot_name_len(slot);
+        if (n > SLOT_NAME_MAX)
                 return false;
-        const char *p = name + strlen(SEG_PREFIX);
+        uint64_t v = slot - slot_first((unsigned)n);
+        for (size_t i = n; i-- > 0; v /= 64)
+                buf[i] = slot_digits[v % 64];
+        buf[n] = '\0';
+        return true;
+}
+
+static bool parse_slot_fdname(const char *name, uint64_t *ret)
+{
+        size_t n = name ? strlen(name) : 0;
+        if (n == 0 || n > SLOT_NAME_MAX)
+                return false;
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *d = memchr(slot_digits, name[i], 64);
+                if (!d)
+                        return false;
+                v = v * 64 + (uint64_t)(d - slot_digits);
+        }
+        *ret = slot_first((unsigned)n) + v;
+        return true;
+}
+
+static void old_fdname(uint64_t id, char buf[static 32])
+{
+        snprintf(buf, 32, OLD_SEG_PREFIX "%016" PRIx64, id);
+}
+
+/* "seg-" and exactly 16 lowercase hex digits: a name from before the slot names. */
+static bool parse_old_fdname(const char *name, uint64_t *ret)
+{
+        if (!name || strncmp(name, OLD_SEG_PREFIX, strlen(OLD_SEG_PREFIX)) != 0)
+                return false;
+        const char *p = name + strlen(OLD_SEG_PREFIX);
         uint64_t v = 0;
         size_t n = 0;
         for (; *p; p++, n++) {
@@ -184,9 +247,17 @@ static void put_slot(shmv__fdstore *st, uint64_t slot)
 int shmv__fdstore_add(shmv__fdstore *st, shmv__segment *s)
 {
         uint64_t slot;
+        char name[SLOT_NAME_MAX + 1];
         int r = take_slot(st, &slot);
         if (r < 0)
                 return r;
+        /* The slots in use stay below max_segments (a new one is taken only when every
+         * lower one is in use), far from the last name; past it only with slots that could
+         * not be cleared piling up. */
+        if (!slot_fdname(slot, name)) {
+                put_slot(st, slot);
+                return log_error_errno(ENOSPC, "fd store: slot %" PRIu64 " has no name", slot);
+        }
         uint8_t buf[RECORD_SIZE] = {0};
         meta_record rec;
         memset(&rec, 0, sizeof(rec));
@@ -205,8 +276,6 @@ int shmv__fdstore_add(shmv__fdstore *st, shmv__segment *s)
                 put_slot(st, slot);
                 return log_error_errno(r, "writing fd store record %" PRIu64 ": %m", slot);
         }
-        char name[32];
-        seg_fdname(s->id, name);
         r = shmv__sd_fdstore(s->fd, name);
         if (r < 0) {
                 if (clear_record(st, slot) == 0)
@@ -227,7 +296,8 @@ void shmv__fdstore_remove(shmv__fdstore *st, shmv__segment *s)
         if (clear_record(st, slot) == 0)
                 put_slot(st, slot);
         char name[32];
-        seg_fdname(s->id, name);
+        if (!slot_fdname(slot, name)) /* adopted under its old name, kept (open) */
+                old_fdname(s->id, name);
         (void)shmv__sd_fdstore_remove(name);
 }
 
@@ -334,16 +404,90 @@ static int meta_load(shmv__fdstore *st, GArray *out, GHashTable *by_id)
         return 0;
 }
 
+/* What shmv__fdstore_open() works with while it takes the descriptors passed. */
+typedef struct opening {
+        shmv__registry *r;
+        bool keep;
+        /* Names taken out of the store; a descriptor kept under one of them is stored again. */
+        GHashTable *removed;
+        unsigned adopted, nseg;
+} opening;
+
 /* Closes a passed descriptor we do not keep and, when there is a store, takes its name out
  * of it, so that it is not handed to the next daemon again. */
-static void drop(shmv__passed_fd *p, bool keep, GHashTable *removed)
+static void drop(opening *o, shmv__passed_fd *p)
 {
         close(p->fd);
         p->fd = -1;
-        if (!keep || !p->name || g_hash_table_contains(removed, p->name))
+        if (!o->keep || !p->name || g_hash_table_contains(o->removed, p->name))
                 return;
         (void)shmv__sd_fdstore_remove(p->name);
-        g_hash_table_add(removed, p->name);
+        g_hash_table_add(o->removed, p->name);
+}
+
+/* A descriptor adopted under an old daemon's name goes back under its slot's: out under the
+ * old name first, then in under the new one. Not the other way round: the store may be full
+ * (FileDescriptorStoreMax=, the supervisor's size), and systemd ignores a descriptor it holds
+ * already (the same open file). A SIGKILL between the two notifications would lose this one
+ * segment at the next start; it happens once per segment, at the first start after an
+ * upgrade. */
+static void rename_old(opening *o, shmv__passed_fd *p, uint64_t slot)
+{
+        char name[SLOT_NAME_MAX + 1];
+        if (!slot_fdname(slot, name)) {
+                if (g_hash_table_contains(o->removed, p->name))
+                        (void)shmv__sd_fdstore(p->fd, p->name);
+                return; /* kept under its old name: shmv__fdstore_remove() knows it */
+        }
+        if (!g_hash_table_contains(o->removed, p->name)) {
+                (void)shmv__sd_fdstore_remove(p->name);
+                g_hash_table_add(o->removed, p->name);
+        }
+        if (shmv__sd_fdstore(p->fd, name) < 0)
+                log_error("stored segment %s could not be stored again as \"%s\": it will not "
+                          "survive the next restart",
+                          p->name, name);
+}
+
+/* Adopts the segment of l (NULL: there is none) from p, named after l's slot or, when old,
+ * after l's id. Takes p->fd either way. */
+static void adopt(opening *o, shmv__passed_fd *p, loaded *l, bool old)
+{
+        o->nseg++;
+        if (!l || l->adopted) {
+                log_warning("stored segment \"%s\" has %s: dropped", p->name,
+                            l ? "a duplicate" : "no metadata");
+                drop(o, p);
+                return;
+        }
+        char name[SHMV_NAME_MAX + 1];
+        memcpy(name, l->rec.name, l->rec.name_len);
+        name[l->rec.name_len] = '\0';
+        shmv__segment_meta meta = {
+                .name = name,
+                .id = l->rec.id,
+                .size = l->rec.size,
+                .created_usec = l->rec.created_usec,
+                .uid = l->rec.uid,
+                .gid = l->rec.gid,
+                .mode = l->rec.mode,
+                .store_slot = o->keep ? (int64_t)l->slot : -1,
+        };
+        const char *why = NULL;
+        int ar = shmv__segment_adopt(o->r, p->fd, &meta, &why);
+        if (ar < 0) {
+                log_warning("stored segment %s (\"%s\") dropped: %s", name, p->name, why);
+                drop(o, p);
+                return;
+        }
+        log_debug("segment %s adopted from the fd store: %" PRIu64 " bytes", name, meta.size);
+        l->adopted = true;
+        o->adopted++;
+        if (o->keep && old)
+                rename_old(o, p, l->slot);
+        else if (o->keep && g_hash_table_contains(o->removed, p->name))
+                (void)shmv__sd_fdstore(p->fd, p->name);
+        p->fd = -1; /* the segment's now */
 }
 
 int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, bool keep,
@@ -356,9 +500,12 @@ int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, boo
         st->free_slots = g_array_new(false, false, sizeof(uint64_t));
         GArray *records = g_array_new(false, false, sizeof(loaded));
         GHashTable *by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
-        /* Names taken out of the store; a descriptor kept under one of them is stored again. */
-        GHashTable *removed = g_hash_table_new(g_str_hash, g_str_equal);
-        unsigned adopted = 0, nseg = 0;
+        GHashTable *by_slot = g_hash_table_new(g_int64_hash, g_int64_equal);
+        opening o = {
+                .r = r,
+                .keep = keep,
+                .removed = g_hash_table_new(g_str_hash, g_str_equal),
+        };
         int ret_r = 0;
 
         for (size_t i = 0; i < n; i++) {
@@ -367,7 +514,7 @@ int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, boo
                 const char *why = st->meta_fd >= 0 ? "a second one" : meta_check(st, passed[i].fd);
                 if (why) {
                         log_error("fd store metadata dropped: %s", why);
-                        drop(&passed[i], keep, removed);
+                        drop(&o, &passed[i]);
                         continue;
                 }
                 st->meta_fd = passed[i].fd;
@@ -378,55 +525,35 @@ int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, boo
                 if (lr < 0)
                         (void)log_error_errno(lr, "reading the fd store metadata: %m");
         }
-
-        for (size_t i = 0; i < n; i++) {
-                shmv__passed_fd *p = &passed[i];
-                if (p->fd < 0)
-                        continue;
-                uint64_t id;
-                if (!parse_seg_fdname(p->name, &id)) {
-                        log_warning("descriptor %d named \"%s\" passed by the service manager is "
-                                    "not one of shmviewd's: closed",
-                                    p->fd, p->name ? p->name : "");
-                        drop(p, keep, removed);
-                        continue;
-                }
-                nseg++;
-                loaded *l = g_hash_table_lookup(by_id, &id);
-                if (!l || l->adopted) {
-                        log_warning("stored segment %s has %s: dropped", p->name,
-                                    l ? "a duplicate" : "no metadata");
-                        drop(p, keep, removed);
-                        continue;
-                }
-                char name[SHMV_NAME_MAX + 1];
-                memcpy(name, l->rec.name, l->rec.name_len);
-                name[l->rec.name_len] = '\0';
-                shmv__segment_meta meta = {
-                        .name = name,
-                        .id = l->rec.id,
-                        .size = l->rec.size,
-                        .created_usec = l->rec.created_usec,
-                        .uid = l->rec.uid,
-                        .gid = l->rec.gid,
-                        .mode = l->rec.mode,
-                        .store_slot = keep ? (int64_t)l->slot : -1,
-                };
-                const char *why = NULL;
-                int ar = shmv__segment_adopt(r, p->fd, &meta, &why);
-                if (ar < 0) {
-                        log_warning("stored segment %s (%s) dropped: %s", name, p->name, why);
-                        drop(p, keep, removed);
-                        continue;
-                }
-                log_debug("segment %s adopted from the fd store: %" PRIu64 " bytes", name,
-                          meta.size);
-                l->adopted = true;
-                adopted++;
-                if (keep && g_hash_table_contains(removed, p->name))
-                        (void)shmv__sd_fdstore(p->fd, p->name);
-                p->fd = -1; /* the segment's now */
+        for (guint i = 0; i < records->len; i++) {
+                loaded *l = &g_array_index(records, loaded, i);
+                if (!l->duplicate)
+                        g_hash_table_insert(by_slot, &l->slot, l);
         }
+
+        /* The slot names first: a segment stored under both names (a crash while renaming)
+         * keeps its slot name, and the old one is dropped. */
+        for (int pass = 0; pass < 2; pass++) {
+                for (size_t i = 0; i < n; i++) {
+                        shmv__passed_fd *p = &passed[i];
+                        uint64_t v;
+                        if (p->fd < 0)
+                                continue;
+                        if (parse_slot_fdname(p->name, &v)) {
+                                adopt(&o, p, g_hash_table_lookup(by_slot, &v), false);
+                        } else if (pass == 0) {
+                                continue;
+                        } else if (parse_old_fdname(p->name, &v)) {
+                                adopt(&o, p, g_hash_table_lookup(by_id, &v), true);
+                        } else {
+                                log_warning("descriptor %d named \"%s\" passed by the service "
+                                            "manager is not one of shmviewd's: closed",
+                                            p->fd, p->name ? p->name : "");
+                                drop(&o, p);
+                        }
+                }
+        }
+        unsigned adopted = o.adopted, nseg = o.nseg;
         if (nseg > adopted)
                 log_warning("%u of %u stored segments could not be adopted", nseg - adopted, nseg);
 
@@ -443,7 +570,7 @@ int shmv__fdstore_open(shmv__registry *r, shmv__passed_fd *passed, size_t n, boo
                                                   "not survive a restart: %m");
                         goto out_nostore;
                 }
-        } else if (g_hash_table_contains(removed, META_NAME)) {
+        } else if (g_hash_table_contains(o.removed, META_NAME)) {
                 (void)shmv__sd_fdstore(st->meta_fd, META_NAME);
         }
 
@@ -472,7 +599,8 @@ out_nostore:
         *ret = NULL;
         ret_r = (int)adopted;
 out:
-        g_hash_table_destroy(removed);
+        g_hash_table_destroy(o.removed);
+        g_hash_table_destroy(by_slot);
         g_hash_table_destroy(by_id);
         g_array_free(records, true);
         return ret_r;

@@ -9,6 +9,28 @@
 #include "segment.h"
 #include "systemd.h"
 
+/* How many segments a restart can hand over. The next daemon gets the names of the stored
+ * descriptors in LISTEN_FDNAMES, "LISTEN_FDNAMES=SOCKET:meta:0:1:...", one environment string,
+ * and the kernel execs none longer than MAX_ARG_STRLEN, 32 pages with its NUL: 131072 bytes
+ * with 4 KiB pages (E2BIG past it, and the daemon never starts). The socket's name is the
+ * socket unit's FileDescriptorName=, at most 255 characters ("shmviewd.socket" by default,
+ * "socket" under --supervise). Left for the segments' names, each with its ':':
+ *     131072 - 1 (NUL) - 15 ("LISTEN_FDNAMES=") - 255 (the socket) - 5 (":meta") = 130796.
+ * A segment's name is its record's slot in bijective base 64: 64 names of 1 character (2 bytes
+ * with the ':'), 4096 of 2 (3 bytes), the rest of 3 (4 bytes), and the slots in use are the
+ * lowest ones, so the most that fit is
+ *     64 + 4096 + (130796 - 64 * 2 - 4096 * 3) / 4 = 64 + 4096 + 29595 = 33755.
+ * The daemon keeps max_segments at or below it when it stores its segments, the units say it
+ * (--max-segments, FileDescriptorStoreMax= 33756 with the metadata), and so does
+ * docs/systemd.md. */
+#define SHMV__FDNAMES_BYTES (32 * 4096 - 1 - 15 - 255 - 5)
+#define SHMV__FDSTORE_SEGMENTS_MAX 33755
+_Static_assert(64 * 2 + 4096 * 3 + (SHMV__FDSTORE_SEGMENTS_MAX - 64 - 4096) * 4 <=
+                               SHMV__FDNAMES_BYTES &&
+                       64 * 2 + 4096 * 3 + (SHMV__FDSTORE_SEGMENTS_MAX + 1 - 64 - 4096) * 4 >
+                               SHMV__FDNAMES_BYTES,
+               "SHMV__FDSTORE_SEGMENTS_MAX is the most segments whose names fit");
+
 /* Re-adopts into r the segments that a previous daemon left in the store: passed[] are the
  * descriptors the service manager handed over that are not listening sockets. Every
  * descriptor in passed[] is taken (adopted, or closed and removed from the store) and its fd

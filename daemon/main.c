@@ -23,6 +23,9 @@
 #include "shmview.h"
 #include "wire.h"
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 /* What an option's argument is, and how it is parsed. */
 typedef enum option_kind {
         KIND_SOCKET, /* a path, through the socket-path rule */
@@ -126,8 +129,12 @@ static const option_spec options[] = {
          .fallback = default_max_bytes,
          .help = "bytes in all segments together, each counted in whole pages (default: "
                  "half of MemTotal)"},
-        {"max-segments", "N", KIND_COUNT, LIMIT(max_segments), 1, UINT32_MAX, 65536,
-         .help = "segments alive at once (default 65536)"},
+        {"max-segments", "N", KIND_COUNT, LIMIT(max_segments), 1, UINT32_MAX,
+         SHMV__FDSTORE_SEGMENTS_MAX,
+         .help = "segments alive at once (default " STRINGIFY(
+                 SHMV__FDSTORE_SEGMENTS_MAX) ", "
+                                             "the most a restart under a service manager can hand "
+                                             "over)"},
         {"max-clients", "N", KIND_COUNT, LIMIT(max_clients), 1, UINT32_MAX, 1024,
          .help = "connections at once (default 1024)"},
         {"max-views-per-client", "N", KIND_COUNT, LIMIT(max_views_per_client), 1, UINT32_MAX, 4096,
@@ -517,6 +524,13 @@ int main(int argc, char **argv)
                 log_warning("max_segments lowered to %" PRIu64 " to fit FileDescriptorStoreMax=",
                             store_max - 1);
                 cfg.limits.max_segments = (uint32_t)(store_max - 1);
+        }
+        /* And their names must fit LISTEN_FDNAMES, or no next daemon starts (fdstore.h). */
+        if (shmv__sd_fdstore_enabled() && cfg.limits.max_segments > SHMV__FDSTORE_SEGMENTS_MAX) {
+                log_warning("max_segments lowered to %d: the names of more stored segments "
+                            "would not fit LISTEN_FDNAMES for the next daemon",
+                            SHMV__FDSTORE_SEGMENTS_MAX);
+                cfg.limits.max_segments = SHMV__FDSTORE_SEGMENTS_MAX;
         }
         raise_nofile(&cfg, given);
 

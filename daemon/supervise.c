@@ -39,6 +39,7 @@
 
 #include <glib.h>
 
+#include "fdstore.h"
 #include "log.h"
 
 /* The longest notification, as systemd reads them (PIPE_BUF). */
@@ -472,23 +473,25 @@ static int notify_socket(supervisor *s)
         return 0;
 }
 
-/* The store must fit under the descriptor limit, with room for the daemon's start, and its
+/* The store must fit under the descriptor limit, with room for the daemon's start (the child
+ * that execs it moves the n descriptors out of the way of 3 to 3 + n before it puts them there,
+ * so it needs 2n and a few: past that it exits 126 and no daemon starts), and its
  * names in LISTEN_FDNAMES, one environment string, which the kernel refuses to exec past
- * MAX_ARG_STRLEN (32 pages): past that, no next daemon could start at all. The daemon's names
- * are "seg-" and 16 hex digits (daemon/fdstore.c), 21 bytes with their ':'. */
-#define SEG_FDNAME_LEN 21
+ * MAX_ARG_STRLEN (32 pages): past that, no next daemon could start at all. The daemon names
+ * its segments so that SHMV__FDSTORE_SEGMENTS_MAX of them fit (daemon/fdstore.h); store_add()
+ * still counts the bytes, whatever the names. */
 static void size_store(supervisor *s, const shmv__config *cfg)
 {
         long page = sysconf(_SC_PAGESIZE);
         s->names_max = 32 * (size_t)(page > 0 ? page : 4096) - sizeof("LISTEN_FDNAMES=socket");
-        uint64_t by_names = s->names_max / SEG_FDNAME_LEN;
+        uint64_t by_names = SHMV__FDSTORE_SEGMENTS_MAX + 1; /* and the metadata memfd */
         uint64_t by_fds = UINT64_MAX;
         struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                 rl.rlim_cur = rl.rlim_max;
                 (void)setrlimit(RLIMIT_NOFILE, &rl);
                 if (rl.rlim_cur != RLIM_INFINITY)
-                        by_fds = rl.rlim_cur > 64 + 2 ? rl.rlim_cur - 64 : 2;
+                        by_fds = rl.rlim_cur > 64 + 4 ? (rl.rlim_cur - 64) / 2 : 2;
         }
         s->store_max = (uint64_t)cfg->limits.max_segments + 1; /* and the metadata memfd */
         if (s->store_max <= by_names && s->store_max <= by_fds)

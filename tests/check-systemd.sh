@@ -1,7 +1,8 @@
 #!/bin/sh
 # The systemd units as configured: `systemd-analyze verify` (system and user instance) finds
 # nothing to say about them, with ExecStart= pointing at the built daemon; the limits the
-# daemon is started with fit FileDescriptorStoreMax= and LimitNOFILE=; the sysusers snippet
+# daemon is started with fit FileDescriptorStoreMax= and LimitNOFILE=, and the names of a full
+# store fit LISTEN_FDNAMES (at most the daemon's default --max-segments); the sysusers snippet
 # creates the user and group; `cmake --install --prefix` puts everything under the prefix.
 #   check-systemd.sh SOURCE_DIR BUILD_DIR SHMVIEWD
 set -eu
@@ -40,6 +41,8 @@ limits() {
                 fail "$1: ExecStart= --max-segments/--max-clients, FileDescriptorStoreMax= or LimitNOFILE= missing"
         [ "$store" -eq $((segs + 1)) ] ||
                 fail "$1: FileDescriptorStoreMax=$store, wanted --max-segments + 1 = $((segs + 1))"
+        [ "$segs" -le "$names_max" ] ||
+                fail "$1: --max-segments $segs, past the $names_max whose names fit LISTEN_FDNAMES"
         [ "$nofile" -ge $((3 * segs + clients + 128)) ] ||
                 fail "$1: LimitNOFILE=$nofile is below 3 * $segs + $clients + 128"
 }
@@ -54,6 +57,9 @@ verify "$tmp/system"
 XDG_RUNTIME_DIR=$tmp/runtime verify "$tmp/user" --user
 echo "systemd: system and user units verified"
 
+# The most segments a restart can hand over (daemon/fdstore.h): the daemon's default.
+names_max=$("$daemon" --help | sed -n 's/.*--max-segments N .*(default \([0-9]*\),.*/\1/p')
+[ -n "$names_max" ] || fail "no default in '$daemon --help' for --max-segments"
 limits "$build/systemd/shmviewd.service"
 limits "$build/systemd/user/shmviewd.service"
 grep -q "^Type=notify$" "$build/systemd/shmviewd.service" || fail "the service is not Type=notify"

@@ -531,8 +531,8 @@ static void test_second_sigterm_meanwhile(void)
         th_raw_close(&a);
 }
 
-/* Descriptors stored with the service manager so far: the segments' (FDNAME=seg-...) go to
- * seg[], at most nseg; the rest are closed. Returns how many segments came. */
+/* Descriptors stored with the service manager so far: the segments' (every FDNAME= but
+ * "meta") go to seg[], at most nseg; the rest are closed. Returns how many segments came. */
 static size_t notify_drain(int sock, int *seg, size_t nseg)
 {
         size_t n = 0;
@@ -540,7 +540,8 @@ static size_t notify_drain(int sock, int *seg, size_t nseg)
         int fds[8];
         size_t nfds;
         while (th_notify_recv(sock, buf, sizeof(buf), fds, 8, &nfds) >= 0) {
-                bool is_seg = strstr(buf, "FDSTORE=1") && strstr(buf, "FDNAME=seg-");
+                bool is_seg = strstr(buf, "FDSTORE=1") && strstr(buf, "FDNAME=") &&
+                              !strstr(buf, "FDNAME=meta");
                 for (size_t i = 0; i < nfds; i++) {
                         if (is_seg && n < nseg)
                                 seg[n++] = fds[i];

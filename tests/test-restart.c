@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -214,6 +215,18 @@ static size_t store_count(const char *prefix)
         size_t n = 0;
         for (size_t i = 0; i < M.nstore; i++)
                 if (strncmp(M.store[i].name, prefix, strlen(prefix)) == 0)
+                        n++;
+        pthread_mutex_unlock(&M.lock);
+        return n;
+}
+
+/* The stored segments: every name but the metadata's. */
+static size_t store_segments(void)
+{
+        pthread_mutex_lock(&M.lock);
+        size_t n = 0;
+        for (size_t i = 0; i < M.nstore; i++)
+                if (strcmp(M.store[i].name, "meta") != 0)
                         n++;
         pthread_mutex_unlock(&M.lock);
         return n;
@@ -514,13 +527,13 @@ static void test_sigkill_restart(void)
                 CHECK_OK(shmv_segment_stat(c, kept[i], &before[i]));
         CHECK_EQ(before[2].uid, 65534);
         CHECK(before[1].sealed);
-        CHECK_EQ(store_count("seg-"), 4);
+        CHECK_EQ(store_segments(), 4);
 
         /* Unlinked just before the crash: it must stay gone, though a view still maps it. */
         CHECK_OK(shmv_segment_unlink(c, "gone"));
         CHECK_EQ(stop_daemon(SIGKILL), SIGKILL);
         manager_sync();
-        CHECK_EQ(store_count("seg-"), 3);
+        CHECK_EQ(store_segments(), 3);
         CHECK_EQ(store_count("meta"), 1);
 
         /* Down: calls fail fast, views work. */
@@ -593,7 +606,7 @@ static void test_sigkill_restart(void)
         shmv_disconnect(c);
         CHECK(th_fd_count_reaches(d2, d2_fds - 3, WAIT_MS));
         manager_sync();
-        CHECK_EQ(store_count("seg-"), 0);
+        CHECK_EQ(store_segments(), 0);
         CHECK_EQ(store_count("meta"), 1);
 
         int st = stop_daemon(SIGTERM);
@@ -671,7 +684,7 @@ static void test_sigterm_restart(void)
         CHECK_EQ(WEXITSTATUS(st), 0);
         CHECK(wait_count(&M.stopping, 1));
         manager_sync();
-        CHECK_EQ(store_count("seg-"), N_LIST);
+        CHECK_EQ(store_segments(), N_LIST);
 
         start_daemon(0);
         shmv_segment_info *list;
@@ -690,7 +703,7 @@ static void test_sigterm_restart(void)
         }
         shmv_disconnect(c);
         manager_sync();
-        CHECK_EQ(store_count("seg-"), 0);
+        CHECK_EQ(store_segments(), 0);
         st = stop_daemon(SIGTERM);
         CHECK(WIFEXITED(st));
         CHECK_EQ(WEXITSTATUS(st), 0);
@@ -825,7 +838,7 @@ static void test_store_checked(void)
         manager_sync();
         CHECK_EQ(store_count(bad_name), 0);
         CHECK_EQ(store_count("junk"), 0);
-        CHECK_EQ(store_count("seg-"), 1);
+        CHECK_EQ(store_segments(), 1);
         CHECK_OK(shmv_segment_create(c, "bad", 8192, 0600)); /* the name is free */
         CHECK_OK(shmv_segment_unlink(c, "bad"));
         CHECK_OK(shmv_segment_unlink(c, "good"));
@@ -963,6 +976,89 @@ static void test_doorbell_restart(void)
         shmv_view_release(w);
         CHECK_OK(shmv_segment_unlink(c, "bell"));
         CHECK_OK(shmv_segment_unlink(c, "old"));
+        shmv_disconnect(c);
+        int st = stop_daemon(SIGTERM);
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
+        manager_done();
+}
+
+/* After an upgrade, the store of a daemon from before the slot names ("seg-" and the id in 16
+ * hex digits, 21 bytes each in LISTEN_FDNAMES) is adopted, and each memfd is stored again under
+ * its record's slot, so that the next restart is handed short names only. A memfd stored under
+ * both names is adopted once and keeps its slot's name. */
+static void test_old_names(void)
+{
+        manager_init(false);
+        start_daemon(0);
+        shmv_client *c = th_connect();
+        static const char *const segs[] = {"a", "b", "sealed"}; /* as listed */
+        CHECK_OK(shmv_segment_create(c, "a", 3 * 4096 + 100, 0644));
+        CHECK_OK(shmv_segment_create(c, "b", 4096, 0600));
+        CHECK_OK(shmv_segment_create(c, "sealed", 5000, 0604));
+        for (unsigned i = 0; i < 3; i++)
+                write_pattern(c, segs[i], i + 1);
+        CHECK_OK(shmv_segment_seal(c, "sealed"));
+        shmv_segment_info before[3];
+        for (int i = 0; i < 3; i++)
+                CHECK_OK(shmv_segment_stat(c, segs[i], &before[i]));
+        CHECK_EQ(stop_daemon(SIGKILL), SIGKILL);
+        manager_sync();
+        CHECK_EQ(store_segments(), 3);
+
+        /* Named as the old daemons named them, by the id in each one's record (the 512-byte
+         * record of slot N is at (N + 1) * 512, its id at 8); slot 0's also under its own. */
+        pthread_mutex_lock(&M.lock);
+        int meta = -1;
+        for (size_t i = 0; i < M.nstore; i++)
+                if (strcmp(M.store[i].name, "meta") == 0)
+                        meta = M.store[i].fd;
+        CHECK_GE(meta, 0);
+        size_t n = M.nstore;
+        for (size_t i = 0; i < n; i++) {
+                stored_fd *f = &M.store[i];
+                if (f->fd == meta)
+                        continue;
+                CHECK(strlen(f->name) == 1 && f->name[0] >= '0' && f->name[0] <= '2');
+                uint64_t slot = (uint64_t)(f->name[0] - '0'), id = 0;
+                CHECK_EQ(pread(meta, &id, sizeof(id), (off_t)((slot + 1) * 512 + 8)), 8);
+                CHECK_NE(id, 0);
+                stored_fd *old = f;
+                if (slot == 0) {
+                        CHECK_LT(M.nstore, MAX_STORE);
+                        old = &M.store[M.nstore++];
+                        old->fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
+                        CHECK_GE(old->fd, 0);
+                }
+                snprintf(old->name, sizeof(old->name), "seg-%016llx", (unsigned long long)id);
+        }
+        pthread_mutex_unlock(&M.lock);
+        CHECK_EQ(store_count("seg-"), 3);
+
+        /* Twice: from the old names, then from the new ones. */
+        for (int round = 0; round < 2; round++) {
+                start_daemon(0);
+                shmv_segment_info *list;
+                size_t nl;
+                CHECK_OK(shmv_segment_list(c, &list, &nl));
+                CHECK_EQ(nl, 3);
+                for (unsigned i = 0; i < 3; i++) {
+                        check_same_info(&list[i], &before[i]);
+                        check_pattern(c, segs[i], i + 1);
+                }
+                shmv_segment_list_free(list);
+                manager_sync();
+                CHECK_EQ(store_count("seg-"), 0);
+                CHECK_EQ(store_segments(), 3);
+                CHECK_EQ(store_count("meta"), 1);
+                CHECK_EQ(stop_daemon(SIGKILL), SIGKILL);
+                manager_sync();
+        }
+        start_daemon(0);
+        for (int i = 0; i < 3; i++)
+                CHECK_OK(shmv_segment_unlink(c, segs[i]));
+        manager_sync();
+        CHECK_EQ(store_segments(), 0);
         shmv_disconnect(c);
         int st = stop_daemon(SIGTERM);
         CHECK(WIFEXITED(st));
@@ -1584,7 +1680,9 @@ static const char *env_of(pid_t pid, const char *key, char *buf, size_t size)
         snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         CHECK(fd >= 0);
-        ssize_t len = read(fd, buf, size - 1);
+        ssize_t len = 0, n;
+        while ((size_t)len < size - 1 && (n = read(fd, buf + len, size - 1 - (size_t)len)) > 0)
+                len += n;
         close(fd);
         CHECK(len > 0);
         buf[len] = '\0';
@@ -1662,19 +1760,42 @@ static void test_supervise_refuses(void)
 }
 
 /* The store is no larger than what can be handed to the next daemon: LISTEN_FDNAMES is one
- * environment string, which exec refuses past 32 pages (E2BIG). Found by filling it: with
- * 6400 segments no next daemon could start, and the supervisor gave up. The daemon hears
- * the size in FDSTORE= and lowers max_segments to fit. */
+ * environment string, which exec refuses past 32 pages (E2BIG). With names of 21 bytes ("seg-"
+ * and 16 hex digits, ':') that was 6240 descriptors: with 6400 segments no next daemon could
+ * start, and the supervisor gave up. The names are now the records' slots, 1 to 3 characters:
+ * 33756 descriptors with the metadata's (daemon/fdstore.h), or fewer when the descriptor limit
+ * says so (a hard limit of 20000 leaves 9968, still more than 6240). The daemon hears the size in
+ * FDSTORE= and lowers max_segments to fit; full, with more segments than the old names allowed, the
+ * store is handed over whole. */
+#define FDSTORE_SEGMENTS_MAX 33755 /* SHMV__FDSTORE_SEGMENTS_MAX in daemon/fdstore.h */
+#define OLD_FDSTORE_MAX 6240
 static void test_supervise_store_fits(void)
 {
+        /* The supervisor keeps its store within its own descriptor limit, inherited. */
+        struct rlimit rl;
+        CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        struct rlimit more = {1u << 18, 1u << 18};
+        if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= more.rlim_max ||
+            setrlimit(RLIMIT_NOFILE, &more) < 0) {
+                rl.rlim_cur = rl.rlim_max;
+                CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        }
+        CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        long fit = FDSTORE_SEGMENTS_MAX + 1;
+        /* To start the next daemon it needs two descriptors for each stored one (supervise.c). */
+        if (rl.rlim_max != RLIM_INFINITY && ((long)rl.rlim_max - 64) / 2 < fit)
+                fit = ((long)rl.rlim_max - 64) / 2;
+        if (fit <= OLD_FDSTORE_MAX + 100)
+                th_skip("RLIMIT_NOFILE %llu leaves no room for more than %d segments",
+                        (unsigned long long)rl.rlim_max, OLD_FDSTORE_MAX);
+
         const char *const args[] = {"--max-segments", "100000", NULL};
         supervisor_start(NULL, args);
         pid_t d = wait_supervised(-1);
-        char env[16384];
-        long store = atol(env_of(d, "FDSTORE", env, sizeof(env)));
-        /* 21 bytes a name ("seg-", 16 hex digits, ':') */
-        long fit = (32 * sysconf(_SC_PAGESIZE) - (long)sizeof("LISTEN_FDNAMES=socket")) / 21;
-        CHECK_EQ(store, fit);
+        size_t env_size = 256 * 1024;
+        char *env = malloc(env_size);
+        CHECK(env);
+        CHECK_EQ(atol(env_of(d, "FDSTORE", env, env_size)), fit);
         shmv_client *c = th_connect();
         shmv_daemon_info info;
         CHECK_OK(shmv_daemon_status(c, &info));
@@ -1687,21 +1808,33 @@ static void test_supervise_store_fits(void)
         }
         CHECK_RC(shmv_segment_create(c, "one-more", 4096, 0600), -ENOSPC);
         CHECK_EQ(kill(d, SIGKILL), 0);
-        wait_supervised(d);
+        pid_t d2 = wait_supervised(d);
         CHECK_OK(shmv_daemon_status(c, &info));
         CHECK_EQ(info.segments, fit - 1);
+        shmv_segment_info si;
+        CHECK_OK(shmv_segment_stat(c, "s0", &si));
+        snprintf(name, sizeof(name), "s%ld", fit - 2);
+        CHECK_OK(shmv_segment_stat(c, name, &si));
+        /* What it was handed: the socket, the metadata and every segment, within 32 pages. */
+        const char *names = env_of(d2, "LISTEN_FDNAMES", env, env_size);
+        long colons = 0;
+        for (const char *p = names; *p; p++)
+                colons += *p == ':';
+        CHECK_EQ(colons, fit);
+        CHECK_LE(strlen("LISTEN_FDNAMES=") + strlen(names) + 1, 32 * 4096);
+        free(env);
         shmv_disconnect(c);
         supervisor_stop();
 }
 
 static const th_test tests[] = {
-        TH_TEST(test_doorbell_restart),     TH_TEST(test_sigkill_restart),
-        TH_TEST(test_sigterm_restart),      TH_TEST(test_lost_reply),
-        TH_TEST(test_store_checked),        TH_TEST(test_reattach_checked),
-        TH_TEST(test_reattach_many),        TH_TEST(test_socket_activation),
-        TH_TEST(test_supervise_restarts),   TH_TEST(test_supervise_watchdog),
-        TH_TEST(test_supervise_killed),     TH_TEST(test_supervise_refuses),
-        TH_TEST(test_supervise_store_fits),
+        TH_TEST(test_doorbell_restart),   TH_TEST(test_sigkill_restart),
+        TH_TEST(test_sigterm_restart),    TH_TEST(test_lost_reply),
+        TH_TEST(test_store_checked),      TH_TEST(test_old_names),
+        TH_TEST(test_reattach_checked),   TH_TEST(test_reattach_many),
+        TH_TEST(test_socket_activation),  TH_TEST(test_supervise_restarts),
+        TH_TEST(test_supervise_watchdog), TH_TEST(test_supervise_killed),
+        TH_TEST(test_supervise_refuses),  TH_TEST(test_supervise_store_fits),
 };
 
 /* Each test starts its own daemons, which die with it (the harness kills its process group). */
