@@ -4,9 +4,9 @@
 # changes nothing on this machine) and checks socket activation, Type=notify readiness, the
 # service user and cgroup, that neither `systemctl restart` nor a SIGKILL loses a segment or
 # its bytes (the file-descriptor store) and that a client's view survives both and is counted
-# again, a restart with 7000 more segments (more than names of 21 bytes could hand over), the
-# watchdog (pings, and a hung daemon killed and restarted), who may connect, the hardening as
-# the kernel sees it, and a clean stop.
+# again, a restart with 600 more segments and LISTEN_FDNAMES as short as the names' arithmetic
+# says, the watchdog (pings, and a hung daemon killed and restarted), who may connect, the
+# hardening as the kernel sees it, and a clean stop.
 #   sudo scripts/in-vm --systemd tests/check-systemd-vm.sh BUILD_DIR
 # BUILD_DIR is a normal build (scripts/test, or cmake -S . -B DIR && cmake --build DIR).
 # It refuses to run anywhere but in that guest: it installs into /usr/local and adds users.
@@ -360,14 +360,16 @@ systemctl restart shmviewd.service || fail "systemctl restart without the drop-i
 after_restart "$pid" "after a restart with the unit as installed"
 expect "WatchdogUSec, the drop-in gone" "$(prop shmviewd.service WatchdogUSec)" 30s
 
-# --- a restart with more segments than names of 21 bytes could hand over -------------------
+# --- the names a restart hands over -----------------------------------------------------------
 # The next daemon gets the names of the stored descriptors in LISTEN_FDNAMES, one environment
 # string, which exec refuses past 128 KiB (E2BIG). The daemon's names were "seg-" and the id in
-# 16 hex digits, 21 bytes with the ':': with more than 6240 stored, systemd could not start the
-# next daemon (status 203/EXEC, "Argument list too long") and retried for ever; the store was
-# lost with the first stop. The names are the records' slots now, 1 to 3 characters, for the
-# unit's 33755 (docs/systemd.md); 7000 here, what the emulated CPU creates in seconds.
-many=7000
+# 16 hex digits, 21 bytes with the ':': with 7000 segments stored, systemd could not start the
+# next daemon (status 203/EXEC, "Argument list too long") and retried for ever. The names are
+# the records' slots now, "0" to "_" for the first 64, then 2 characters for 4096, then 3: so
+# that 33755 fit (docs/systemd.md). 7000 segments take this emulated machine longer than the
+# whole check (systemd compares each descriptor stored with all it holds); 600 here, past the
+# 1-character names, and LISTEN_FDNAMES exactly as long as the arithmetic says.
+many=600
 t=$(now_usec)
 python3 - "$many" <<'PY' || fail "creating $many segments failed"
 import sys, shmview
@@ -390,8 +392,11 @@ expect "the segments after the restart with $many more" "$(shmview ls --json | p
 import json, sys
 print(len(json.load(sys.stdin)))')" $((many + 3))
 check_bytes "after the restart with $many more segments"
+# "shmviewd.socket", ":meta", then slots 0 to many + 2 (vm-a, vm-b, vm-sealed and these):
+# 64 names of 1 character and the rest of 2, each with its ':'.
+want=$((15 + 5 + 64 * 2 + (many + 3 - 64) * 3))
 names_len=$(tr '\0' '\n' </proc/"$pid"/environ | sed -n 's/^LISTEN_FDNAMES=//p' | tr -d '\n' | wc -c)
-[ "$names_len" -gt 0 ] || fail "the daemon was given no LISTEN_FDNAMES"
+expect "the length of LISTEN_FDNAMES with $((many + 3)) segments" "$names_len" "$want"
 python3 - "$many" <<'PY' || fail "unlinking the $many segments failed"
 import sys, shmview
 c = shmview.connect()
@@ -399,7 +404,7 @@ for i in range(int(sys.argv[1])):
     c.unlink("many-%05d" % i)
 PY
 expect "the fd store once they are unlinked" "$(prop shmviewd.service NFileDescriptorStore)" 4
-say "ok: $many more segments (created in ${many_ms} ms): systemctl restart (${restart_ms} ms) handed over all $((many + 4)) stored descriptors, LISTEN_FDNAMES $names_len bytes; unlinked, the store is back to 4"
+say "ok: $many more segments (created in ${many_ms} ms): systemctl restart (${restart_ms} ms) handed over all $((many + 4)) stored descriptors; LISTEN_FDNAMES $names_len bytes, as the arithmetic says (21 bytes a segment before: $((15 + 5 + (many + 3) * 21))); unlinked, the store is back to 4"
 
 # --- stop --------------------------------------------------------------------------------------
 # With the holder still connected: SIGTERM, replies owed sent, exit 0.
