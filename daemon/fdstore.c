@@ -296,7 +296,7 @@ void shmv__fdstore_remove(shmv__fdstore *st, shmv__segment *s)
         if (clear_record(st, slot) == 0)
                 put_slot(st, slot);
         char name[32];
-        if (!slot_fdname(slot, name)) /* adopted under its old name, kept (open) */
+        if (!slot_fdname(slot, name)) /* adopted and kept under its old name (rename_old()) */
                 old_fdname(s->id, name);
         (void)shmv__sd_fdstore_remove(name);
 }

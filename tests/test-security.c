@@ -1234,9 +1234,10 @@ static void test_bytes_in_pages(void)
         struct pages_case pc;
         for (int i = 0; i < 6; i++)
                 snprintf(pc.name[i], sizeof(pc.name[i]), "%s", th_name("page-nobody"));
+        /* max_segments_per_uid: half of the default max_segments, 33755, rounded up. */
         snprintf(pc.want, sizeof(pc.want),
                  "over the quota of uid %d: max_bytes_per_uid would be passed (max_bytes_per_uid "
-                 "%" PRIu64 " with %" PRIu64 " in use, max_segments_per_uid 32768; 1 bytes, "
+                 "%" PRIu64 " with %" PRIu64 " in use, max_segments_per_uid 16878; 1 bytes, "
                  "charged %" PRIu64 " as whole pages for %s)",
                  NOBODY, 4 * page, 4 * page, page, pc.name[4]);
         CHECK_EQ(th_in_child(pages_child, &pc), 0);
