@@ -23,8 +23,8 @@
 #include "shmview.h"
 #include "wire.h"
 
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
+/* The default max_segments, as --help and the man page say it. */
+_Static_assert(SHMV__FDSTORE_SEGMENTS_MAX == 33755, "--max-segments' help names the default");
 
 /* What an option's argument is, and how it is parsed. */
 typedef enum option_kind {
@@ -131,10 +131,8 @@ static const option_spec options[] = {
                  "half of MemTotal)"},
         {"max-segments", "N", KIND_COUNT, LIMIT(max_segments), 1, UINT32_MAX,
          SHMV__FDSTORE_SEGMENTS_MAX,
-         .help = "segments alive at once (default " STRINGIFY(
-                 SHMV__FDSTORE_SEGMENTS_MAX) ", "
-                                             "the most a restart under a service manager can hand "
-                                             "over)"},
+         .help = "segments alive at once (default 33755, the most a restart under a service "
+                 "manager can hand over)"},
         {"max-clients", "N", KIND_COUNT, LIMIT(max_clients), 1, UINT32_MAX, 1024,
          .help = "connections at once (default 1024)"},
         {"max-views-per-client", "N", KIND_COUNT, LIMIT(max_views_per_client), 1, UINT32_MAX, 4096,
