@@ -140,7 +140,9 @@ int shmv_view_wait(shmv_view *v, uint64_t seen, int timeout_ms, uint64_t *ret_ge
                 struct timespec now;
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if (timeout_ms >= 0 && !timespec_before(&now, &deadline))
-                        return -ETIMEDOUT;
+                        return shmv__error_setf(-ETIMEDOUT,
+                                                "the generation of %s did not change within %d ms",
+                                                shmv_view_name(v), timeout_ms);
                 if (!atomic_load(&m->armed)) {
                         int r = arm_ask(m);
                         if (r < 0 && r != -EROFS)

@@ -1035,11 +1035,11 @@ static void run_op(cursor *ops)
                         shmv_view *v = views[((arg >> 1 & 1) | (arg >> 3) << 1) % NVIEWS];
                         if (!v)
                                 break;
-                        uint64_t gen = shmv_view_generation(v), got = 0;
                         check_rc("shmv_view_notify", shmv_view_notify(v));
-                        r = shmv_view_wait(v, gen + 1, arg & 1 ? 0 : 5, &got);
+                        uint64_t seen = shmv_view_generation(v), got = seen;
+                        r = shmv_view_wait(v, seen, arg & 1 ? 0 : 5, &got);
                         check_rc("shmv_view_wait", r);
-                        if (r == 0 && got == gen + 1)
+                        if (r == 0 && got == seen)
                                 abort(); /* returned without a change */
                         break;
                 }
