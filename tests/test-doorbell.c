@@ -238,7 +238,7 @@ static void test_doorbell_deadline(void)
 
 /* Ping-pong between two processes over two segments: each side notifies its own and waits for
  * the other's. A lost wake-up would stall a round until the wait's slice (a second) ends:
- * every wait must take far less. */
+ * every wait must take far less, and the 100,000 rounds a few seconds. */
 #define PINGS 100000
 static void pong_main(const char *ping, const char *pong)
 {
@@ -290,8 +290,10 @@ static void test_doorbell_pingpong(void)
         CHECK_EQ(status, 0);
         th_note("%d ping-pongs in %lld ms (%.1f us each), slowest wait %lld ms", PINGS,
                 (long long)total, total * 1000.0 / PINGS, (long long)slowest);
-        CHECK_LT(slowest, 500);
-        CHECK_LT(total, 30000);
+        /* Under load a wait may take tens of milliseconds to be scheduled; a lost wake-up
+         * waits out the rest of its one-second slice, and lost ones add up past the total. */
+        CHECK_LT(slowest, 900);
+        CHECK_LT(total, 60000);
         shmv_view_release(in);
         shmv_view_release(out);
         CHECK_OK(shmv_segment_unlink(c, ping));
