@@ -2481,8 +2481,9 @@ class DoorbellTest(DaemonTestCase):
         timer.start()
         gen, took, readonly = self.run_as(NOBODY, waiter, name)
         timer.join()
+        # Generation 1 exists only once the owner notified: the waiter waited for it (the
+        # child's start, slow under the sanitizers, may eat most of the 0.3 s).
         self.assertEqual((gen, readonly), (1, True))
-        self.assertGreaterEqual(took, 0.2)
         self.assertLess(took, 5)
 
         # A thread blocked in wait() holds nothing: the client and the GIL are free.
