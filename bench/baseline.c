@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -399,4 +402,43 @@ void shmv__peer_stop(pid_t pid)
         kill(pid, SIGTERM);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
+}
+
+int shmv__futex_wait(_Atomic uint32_t *word, uint32_t seen, int timeout_ms)
+{
+        struct timespec deadline, left;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000;
+        }
+        while (atomic_load(word) == seen) {
+                struct timespec *ts = NULL;
+                if (timeout_ms >= 0) {
+                        struct timespec now;
+                        clock_gettime(CLOCK_MONOTONIC, &now);
+                        left.tv_sec = deadline.tv_sec - now.tv_sec;
+                        left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+                        if (left.tv_nsec < 0) {
+                                left.tv_sec--;
+                                left.tv_nsec += 1000000000;
+                        }
+                        if (left.tv_sec < 0)
+                                return -ETIMEDOUT;
+                        ts = &left;
+                }
+                if (syscall(SYS_futex, word, FUTEX_WAIT, seen, ts, NULL, 0) < 0 &&
+                    errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
+                        return -errno;
+        }
+        return 0;
+}
+
+uint32_t shmv__futex_wake(_Atomic uint32_t *word)
+{
+        uint32_t v = atomic_fetch_add(word, 1) + 1;
+        syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+        return v;
 }

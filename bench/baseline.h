@@ -7,10 +7,13 @@
  *   long as a packed open reply carrying one descriptor (SCM_RIGHTS), the client maps it, and
  *   later unmaps it and sends a frame as long as a packed release, which gets no answer.
  * - The copy peer sends the same bytes through a Unix socket, as processes do without shared
- *   memory. */
+ *   memory.
+ * - The futex floor is a 32-bit word in a shared mapping that one process increments and
+ *   FUTEX_WAKEs and others FUTEX_WAIT on: what a doorbell is with nothing around it. */
 #ifndef SHMVIEW_BENCH_BASELINE_H
 #define SHMVIEW_BENCH_BASELINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +51,13 @@ int shmv__floor_release(int sock, const shmv__floor_sizes *sizes, void *map, siz
 
 /* Asks the copy peer for its bytes and receives all size of them into dst. */
 int shmv__copy_fetch(int sock, void *dst, size_t size);
+
+/* The futex floor's two halves, on a word in a MAP_SHARED mapping (a shared futex, not
+ * FUTEX_PRIVATE_FLAG). Wait returns once *word differs from seen (0), or -ETIMEDOUT after
+ * timeout_ms (< 0: never). Wake increments the word and wakes every waiter; returns the new
+ * value. */
+int shmv__futex_wait(_Atomic uint32_t *word, uint32_t seen, int timeout_ms);
+uint32_t shmv__futex_wake(_Atomic uint32_t *word);
 
 /* Pins the calling thread (and what it forks) to one CPU. */
 int shmv__pin_cpu(int cpu);

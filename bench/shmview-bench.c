@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <linux/seccomp.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +37,7 @@
 
 #include "baseline.h"
 #include "clock.h"
+#include "frames.h"
 #include "wake.h"
 #include "shmview.pb-c.h"
 
@@ -61,6 +63,12 @@ typedef struct config {
         unsigned mem_count;
         unsigned many_clients;
         unsigned slice_iters;
+        unsigned wake_iters; /* notify ping-pong round trips */
+        unsigned wake_procs; /* one notify waking wake_procs x wake_threads waiters */
+        unsigned wake_threads;
+        unsigned wake_rounds;
+        unsigned frames_fast; /* 8 MiB frames streamed as fast as they go */
+        unsigned frames_paced; /* and at 100 a second */
 } config;
 
 static config cfg;
@@ -1162,45 +1170,27 @@ static void fig_read(void)
         add_row(fig, a, b, fmt_ratio(r, sizeof(r), gbs / mem_gbs), ">= 0.8x");
 }
 
-/* Runs slices and item reads under seccomp's strict mode, which kills the process at its first
- * system call other than read, write and exit: 1 when none was made, 0 when one was, -1 when
- * this cannot tell. */
-static int views_make_no_syscall(shmv_view *v)
+/* Runs run(arg) in a child under seccomp's strict mode, which kills it at its first system
+ * call other than read, write and exit, after warm(arg) outside it (an allocator's first use
+ * may map memory): 1 when run made none (and returned true), 0 when it made one, -1 when this
+ * cannot tell. */
+static int runs_without_syscall(void (*warm)(void *), bool (*run)(void *), void *arg)
 {
 #if defined(__SANITIZE_ADDRESS__)
         /* The sanitizer's allocator maps memory at its own pace. */
-        (void)v;
+        (void)warm;
+        (void)run;
+        (void)arg;
         return -1;
 #endif
         pid_t pid = fork();
         if (pid < 0)
                 die("fork: %m");
         if (pid == 0) {
-                /* Warm the allocator first: its first use may map memory. */
-                shmv_view *s;
-                for (int i = 0; i < 100; i++) {
-                        if (shmv_view_slice(v, 1, -1, 2, &s) < 0)
-                                syscall(SYS_exit, 2);
-                        shmv_view_release(s);
-                }
+                warm(arg);
                 if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) < 0)
                         syscall(SYS_exit, 3);
-                uint64_t acc = 0;
-                for (int i = 0; i < 10000; i++) {
-                        shmv_view *c;
-                        if (shmv_view_slice(v, i % 7, -1 - i % 5, 1 + i % 3, &s) < 0 ||
-                            shmv_view_cast(v, "I", &c) < 0)
-                                syscall(SYS_exit, 2);
-                        shmv_item it;
-                        uint8_t byte;
-                        if (shmv_view_item(s, 0, &it) < 0 || shmv_view_get(v, -1, &byte) < 0)
-                                syscall(SYS_exit, 2);
-                        acc += it.u + byte + shmv_view_len(c);
-                        shmv_view_release(c);
-                        shmv_view_release(s);
-                }
-                sink = acc;
-                syscall(SYS_exit, 0);
+                syscall(SYS_exit, run(arg) ? 0 : 2);
         }
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -1236,6 +1226,37 @@ static void fig_waitset(void)
         free(set);
         free(flr);
         check(shmv_segment_unlink(producer, name), "unlink");
+}
+
+static void slices_warm(void *arg)
+{
+        shmv_view *s;
+        for (int i = 0; i < 100; i++) {
+                if (shmv_view_slice(arg, 1, -1, 2, &s) < 0)
+                        syscall(SYS_exit, 2);
+                shmv_view_release(s);
+        }
+}
+
+/* Slices, casts and item reads of arg, a view. */
+static bool slices_run(void *arg)
+{
+        shmv_view *v = arg, *s, *c;
+        uint64_t acc = 0;
+        for (int i = 0; i < 10000; i++) {
+                if (shmv_view_slice(v, i % 7, -1 - i % 5, 1 + i % 3, &s) < 0 ||
+                    shmv_view_cast(v, "I", &c) < 0)
+                        return false;
+                shmv_item it;
+                uint8_t byte;
+                if (shmv_view_item(s, 0, &it) < 0 || shmv_view_get(v, -1, &byte) < 0)
+                        return false;
+                acc += it.u + byte + shmv_view_len(c);
+                shmv_view_release(c);
+                shmv_view_release(s);
+        }
+        sink = acc;
+        return true;
 }
 
 static void fig_slice(void)
@@ -1275,7 +1296,7 @@ static void fig_slice(void)
         for (unsigned i = 0; i < n; i++)
                 sink += p[i & (len - 1)];
         double direct = (now_ns() - t0) / n;
-        int none = views_make_no_syscall(v);
+        int none = runs_without_syscall(slices_warm, slices_run, v);
         shmv_view_release(v);
         check(shmv_segment_unlink(producer, name), name);
 
@@ -1454,6 +1475,630 @@ static void fig_many_clients(void)
         add_row(fig, a, "-", "-", "reported");
 }
 
+/* Notify to a waiter blocked in shmv_view_wait() in another process, against the futex floor:
+ * this process and a peer take turns waking each other, LAT_BLOCK round trips through a
+ * segment's doorbell, then LAT_BLOCK through a bare futex word in a shared mapping, and so
+ * on. Every wake-up is a sample, from just before the notify (or FUTEX_WAKE) to just after
+ * the wait returned in the other process: both run on one clock. */
+typedef struct pingpong {
+        _Atomic uint32_t word; /* the floor's futex */
+        _Atomic uint32_t ready;
+        _Atomic uint32_t failed;
+        _Atomic double sent_ns; /* when the latest wake-up was sent */
+        double samples[]; /* shmview's 2n, then the floor's 2n */
+} pingpong;
+
+#define PINGPONG_TIMEOUT_MS 10000
+
+/* One side of n round trips of each kind, from turn first (0: this process sends first).
+ * Records the wake-ups it receives: shmview's at shm[2i + side], the floor's likewise. */
+static bool pingpong_side(pingpong *pp, shmv_view *v, size_t warm, size_t n, unsigned side)
+{
+        uint64_t gen = shmv_view_generation(v);
+        uint32_t fw = atomic_load(&pp->word);
+        double *shm = pp->samples, *flr = pp->samples + 2 * n;
+        size_t total = warm + n;
+        for (size_t k = 0; k < total; k += LAT_BLOCK) {
+                size_t end = k + LAT_BLOCK < total ? k + LAT_BLOCK : total;
+                for (size_t i = k; i < end; i++)
+                        for (unsigned turn = 0; turn < 2; turn++) {
+                                if (turn == side) {
+                                        atomic_store(&pp->sent_ns, now_ns());
+                                        if (shmv_view_notify(v) < 0)
+                                                return false;
+                                        gen++;
+                                } else {
+                                        if (shmv_view_wait(v, gen, PINGPONG_TIMEOUT_MS, &gen) < 0)
+                                                return false;
+                                        double t = now_ns();
+                                        if (i >= warm)
+                                                shm[2 * (i - warm) + side] =
+                                                        t - atomic_load(&pp->sent_ns);
+                                }
+                        }
+                for (size_t i = k; i < end; i++)
+                        for (unsigned turn = 0; turn < 2; turn++) {
+                                if (turn == side) {
+                                        atomic_store(&pp->sent_ns, now_ns());
+                                        fw = shmv__futex_wake(&pp->word);
+                                } else {
+                                        if (shmv__futex_wait(&pp->word, fw, PINGPONG_TIMEOUT_MS) <
+                                            0)
+                                                return false;
+                                        double t = now_ns();
+                                        fw++;
+                                        if (i >= warm)
+                                                flr[2 * (i - warm) + side] =
+                                                        t - atomic_load(&pp->sent_ns);
+                                }
+                        }
+        }
+        return true;
+}
+
+static void fig_notify_latency(void)
+{
+        size_t n = cfg.wake_iters, warm = LAT_BLOCK;
+        progress("notify to a waiter in another process, %zu round trips", n);
+        const char *name = "bench-notify";
+        check(shmv_segment_create(producer, name, 4 * KiB, 0600), name);
+        size_t size = sizeof(pingpong) + 4 * n * sizeof(double);
+        pingpong *pp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (pp == MAP_FAILED)
+                die("mmap: %m");
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid == 0) {
+                /* The peer, with a client of its own, on the other CPU. */
+                (void)shmv__pin_cpu(cfg.server_cpu);
+                shmv_client *c;
+                shmv_view *v;
+                if (shmv_connect(sock_path, &c) < 0 ||
+                    shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v) < 0)
+                        _exit(1);
+                atomic_store(&pp->ready, 1);
+                _exit(pingpong_side(pp, v, warm, n, 1) ? 0 : 1);
+        }
+        shmv_view *v;
+        check(shmv_view_open(producer, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &v), name);
+        while (!atomic_load(&pp->ready)) {
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        die("the ping-pong peer could not open %s", name);
+                usleep(1000);
+        }
+        bool ok = pingpong_side(pp, v, warm, n, 0);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                die("ping-pong through %s failed (a wake-up lost?)", name);
+        shmv_view_release(v);
+        check(shmv_segment_unlink(producer, name), name);
+
+        double *shm = pp->samples, *flr = pp->samples + 2 * n;
+        static const char *const series[] = {"shmview", "futex floor"};
+        double *const all[] = {shm, flr};
+        write_samples("notify to a waiter in another process", series, all, 2, 2 * n);
+        double s50 = percentile(shm, 2 * n, 50), s99 = percentile(shm, 2 * n, 99);
+        double f50 = percentile(flr, 2 * n, 50), f99 = percentile(flr, 2 * n, 99);
+        char a[48], b[80], r[16];
+        snprintf(b, sizeof(b), "%s futex floor", fmt_time(a, sizeof(a), f50));
+        add_row("notify to a waiter in shmv_view_wait, other process, p50",
+                fmt_time(a, sizeof(a), s50), b, fmt_ratio(r, sizeof(r), s50 / f50), "<= 1.5x");
+        snprintf(b, sizeof(b), "%s futex floor", fmt_time(a, sizeof(a), f99));
+        add_row("notify to a waiter in shmv_view_wait, other process, p99",
+                fmt_time(a, sizeof(a), s99), b, fmt_ratio(r, sizeof(r), s99 / f99), "reported");
+        munmap(pp, size);
+}
+
+static void generation_warm(void *arg)
+{
+        sink += shmv_view_generation(arg);
+}
+
+static bool generation_run(void *arg)
+{
+        uint64_t acc = 0;
+        for (int i = 0; i < 10000; i++)
+                acc += shmv_view_generation(arg);
+        sink = acc;
+        return true;
+}
+
+static void notify_warm(void *arg)
+{
+        if (shmv_view_notify(arg) < 0)
+                syscall(SYS_exit, 2);
+}
+
+static bool notify_run(void *arg)
+{
+        for (int i = 0; i < 10000; i++)
+                if (shmv_view_notify(arg) < 0)
+                        return false;
+        return true;
+}
+
+/* The generation read when nothing changed, and a notify that nobody waits for: plain loads
+ * and increments of the doorbell page, against the same on a word of a shared mapping. */
+static void fig_notify_cost(void)
+{
+        progress("shmv_view_generation and shmv_view_notify with nobody waiting");
+        const char *name = "bench-doorbell";
+        check(shmv_segment_create(producer, name, 4 * KiB, 0600), name);
+        shmv_view *w;
+        check(shmv_view_open(producer, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w), name);
+        _Atomic uint64_t *word =
+                mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (word == MAP_FAILED)
+                die("mmap: %m");
+        /* Each against its floor in alternating blocks, and the median block of each: on a
+         * shared machine the blocks in which another process had the CPU do not count. */
+        enum { BLOCKS = 100 };
+        double gen_ns[BLOCKS], load_ns[BLOCKS], notify_ns[BLOCKS], inc_ns[BLOCKS];
+        unsigned n = cfg.slice_iters * 10 / BLOCKS, m = cfg.slice_iters / BLOCKS;
+        uint64_t acc = 0;
+        for (unsigned i = 0; i < n; i++)
+                acc += shmv_view_generation(w);
+        for (unsigned i = 0; i < m; i++)
+                check(shmv_view_notify(w), "notify");
+        for (unsigned k = 0; k < BLOCKS; k++) {
+                double t0 = now_ns();
+                for (unsigned i = 0; i < n; i++)
+                        acc += shmv_view_generation(w);
+                double t1 = now_ns();
+                for (unsigned i = 0; i < n; i++)
+                        acc += atomic_load_explicit(word, memory_order_acquire);
+                double t2 = now_ns();
+                for (unsigned i = 0; i < m; i++)
+                        shmv_view_notify(w);
+                double t3 = now_ns();
+                for (unsigned i = 0; i < m; i++)
+                        atomic_fetch_add(word, 1);
+                double t4 = now_ns();
+                gen_ns[k] = (t1 - t0) / n;
+                load_ns[k] = (t2 - t1) / n;
+                notify_ns[k] = (t3 - t2) / m;
+                inc_ns[k] = (t4 - t3) / m;
+        }
+        sink += acc;
+        double gen = median(gen_ns, BLOCKS), load = median(load_ns, BLOCKS);
+        double notify = median(notify_ns, BLOCKS), inc = median(inc_ns, BLOCKS);
+        /* Every notify counted, none lost. */
+        m *= BLOCKS + 1;
+        if (shmv_view_generation(w) != m)
+                die("%u notifies made the generation %" PRIu64, m, shmv_view_generation(w));
+        int gen_none = runs_without_syscall(generation_warm, generation_run, w);
+        int notify_none = runs_without_syscall(notify_warm, notify_run, w);
+        shmv_view_release(w);
+        munmap(word, 4096);
+        check(shmv_segment_unlink(producer, name), name);
+
+        char a[48], b[80], r[16];
+        snprintf(a, sizeof(a), "%.1f ns", gen);
+        snprintf(b, sizeof(b), "%.1f ns atomic load, shared word", load);
+        add_row("shmv_view_generation, nothing changed", a, b, fmt_ratio(r, sizeof(r), gen / load),
+                "< 10 ns");
+        snprintf(a, sizeof(a), "%.1f ns", notify);
+        snprintf(b, sizeof(b), "%.1f ns atomic increment, shared word", inc);
+        add_row("shmv_view_notify, nobody waiting", a, b, fmt_ratio(r, sizeof(r), notify / inc),
+                "reported");
+        const char *none = gen_none > 0 && notify_none > 0   ? "0"
+                           : gen_none < 0 || notify_none < 0 ? "not checked (ASan)"
+                                                             : "some";
+        add_row("system calls in generation / notify (nobody waiting)", none, "seccomp strict", "-",
+                "0");
+        if (gen_none == 0 || notify_none == 0)
+                die("shmv_view_%s made a system call", gen_none == 0 ? "generation" : "notify");
+}
+
+/* One notify waking many waiters: wake_procs processes of wake_threads threads, each thread
+ * blocked in shmv_view_wait() on its process's read-only view (or, for the floor, in
+ * FUTEX_WAIT on a shared word). */
+typedef struct wakeall_shared {
+        _Atomic uint32_t word; /* the floor's futex */
+        _Atomic uint32_t opened; /* processes ready to start their waiters */
+        _Atomic uint32_t ready; /* waiters about to wait */
+        _Atomic uint32_t woken;
+        _Atomic uint32_t failed;
+        _Atomic double sent_ns;
+        double lat[]; /* one per waiter */
+} wakeall_shared;
+
+typedef struct waiter {
+        wakeall_shared *sh;
+        shmv_view *v; /* NULL: the floor */
+        uint64_t seen;
+        uint32_t fseen;
+        unsigned idx;
+} waiter;
+
+static void *waiter_thread(void *arg)
+{
+        waiter *w = arg;
+        atomic_fetch_add(&w->sh->ready, 1);
+        int r = w->v ? shmv_view_wait(w->v, w->seen, PINGPONG_TIMEOUT_MS, &(uint64_t){0})
+                     : shmv__futex_wait(&w->sh->word, w->fseen, PINGPONG_TIMEOUT_MS);
+        double t = now_ns();
+        if (r < 0) {
+                atomic_fetch_add(&w->sh->failed, 1);
+        } else {
+                w->sh->lat[w->idx] = t - atomic_load(&w->sh->sent_ns);
+                atomic_fetch_add(&w->sh->woken, 1);
+        }
+        return NULL;
+}
+
+/* A waiting process (name NULL: the floor's): opens its view, says so, starts its threads
+ * once go closes, then sits in read() on hold until the bench lets it go. */
+static void wakeall_proc(wakeall_shared *sh, const char *name, unsigned first, unsigned nthreads,
+                         int go, int hold)
+{
+        (void)shmv__pin_cpu(cfg.server_cpu);
+        shmv_client *c = NULL;
+        shmv_view *v = NULL;
+        if (name && (shmv_connect(sock_path, &c) < 0 ||
+                     shmv_view_open(c, name, 0, SHMV_TO_END, SHMV_READ, &v) < 0))
+                _exit(1);
+        atomic_fetch_add(&sh->opened, 1);
+        char b;
+        while (read(go, &b, 1) < 0 && errno == EINTR)
+                ;
+        waiter ws[64];
+        pthread_t ts[64];
+        for (unsigned i = 0; i < nthreads; i++) {
+                ws[i] = (waiter){.sh = sh,
+                                 .v = v,
+                                 .seen = v ? shmv_view_generation(v) : 0,
+                                 .fseen = atomic_load(&sh->word),
+                                 .idx = first + i};
+                if (pthread_create(&ts[i], NULL, waiter_thread, &ws[i]) != 0)
+                        _exit(1);
+        }
+        while (read(hold, &b, 1) < 0 && errno == EINTR)
+                ;
+        for (unsigned i = 0; i < nthreads; i++)
+                pthread_join(ts[i], NULL);
+        shmv_view_release(v);
+        shmv_disconnect(c);
+        _exit(0);
+}
+
+/* Threads of process pid now in the futex system call. */
+static unsigned threads_in_futex(pid_t pid)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        DIR *d = opendir(path);
+        unsigned n = 0;
+        for (struct dirent *e; d && (e = readdir(d));) {
+                if (e->d_name[0] == '.')
+                        continue;
+                char p[384];
+                snprintf(p, sizeof(p), "/proc/%d/task/%s/syscall", (int)pid, e->d_name);
+                FILE *f = fopen(p, "re");
+                long nr = -1;
+                if (f && fscanf(f, "%ld", &nr) == 1 && nr == SYS_futex)
+                        n++;
+                if (f)
+                        fclose(f);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+typedef struct wakeall_result {
+        double p50, p99, max;
+        double daemon_bytes; /* daemon heap grown while they waited */
+} wakeall_result;
+
+/* One round: every waiter blocked, one wake-up, all woken. w: the bench's writable view for
+ * shmview, NULL for the floor. */
+static wakeall_result wakeall_round(const char *name, shmv_view *w)
+{
+        unsigned np = cfg.wake_procs, nt = cfg.wake_threads, n = np * nt;
+        size_t size = sizeof(wakeall_shared) + n * sizeof(double);
+        wakeall_shared *sh =
+                mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (sh == MAP_FAILED)
+                die("mmap: %m");
+        int go[2], hold[2];
+        if (pipe2(go, O_CLOEXEC) < 0 || pipe2(hold, O_CLOEXEC) < 0)
+                die("pipe: %m");
+        pid_t *pids = calloc(np, sizeof(pid_t));
+        if (!pids)
+                die("out of memory");
+        for (unsigned i = 0; i < np; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0)
+                        die("fork: %m");
+                if (pids[i] == 0) {
+                        close(go[1]);
+                        close(hold[1]);
+                        wakeall_proc(sh, w ? name : NULL, i * nt, nt, go[0], hold[0]);
+                }
+        }
+        close(go[0]);
+        close(hold[0]);
+        for (int i = 0; atomic_load(&sh->opened) < np; i++) {
+                if (i == 10000)
+                        die("%u of %u waiting processes opened their view",
+                            atomic_load(&sh->opened), np);
+                usleep(1000);
+        }
+        uint64_t before = rss_anon(daemon_pid);
+        close(go[1]);
+        /* Until every waiter sleeps in the kernel: each process's main thread is in read(). */
+        for (int i = 0;; i++) {
+                unsigned in = 0;
+                if (atomic_load(&sh->ready) == n)
+                        for (unsigned k = 0; k < np; k++)
+                                in += threads_in_futex(pids[k]);
+                if (in == n)
+                        break;
+                if (i == 2000 || atomic_load(&sh->failed))
+                        die("%u of %u waiters asleep", in, n);
+                usleep(5000);
+        }
+        uint64_t after = rss_anon(daemon_pid);
+        atomic_store(&sh->sent_ns, now_ns());
+        if (w)
+                check(shmv_view_notify(w), "notify");
+        else
+                shmv__futex_wake(&sh->word);
+        for (int i = 0; atomic_load(&sh->woken) + atomic_load(&sh->failed) < n; i++) {
+                if (i == 10000)
+                        break;
+                usleep(1000);
+        }
+        if (atomic_load(&sh->woken) != n)
+                die("one %s woke %u of %u waiters", w ? "notify" : "FUTEX_WAKE",
+                    atomic_load(&sh->woken), n);
+        close(hold[1]);
+        for (unsigned i = 0; i < np; i++) {
+                int status;
+                while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        die("waiting process %u failed", i);
+        }
+        wakeall_result res = {
+                .p50 = percentile(sh->lat, n, 50),
+                .p99 = percentile(sh->lat, n, 99),
+                .max = percentile(sh->lat, n, 100),
+                .daemon_bytes = (double)after - (double)before,
+        };
+        free(pids);
+        munmap(sh, size);
+        return res;
+}
+
+static int cmp_result_p99(const void *a, const void *b)
+{
+        double x = ((const wakeall_result *)a)->p99, y = ((const wakeall_result *)b)->p99;
+        return x < y ? -1 : x > y;
+}
+
+static void fig_wake_all(void)
+{
+        unsigned np = cfg.wake_procs, nt = cfg.wake_threads, n = np * nt, rounds = cfg.wake_rounds;
+        progress("one notify waking %u waiters in %u processes, %u rounds", n, np, rounds);
+        const char *name = "bench-wake-all";
+        check(shmv_segment_create(producer, name, 4 * KiB, 0644), name);
+        shmv_view *w;
+        check(shmv_view_open(producer, name, 0, SHMV_TO_END, SHMV_READ | SHMV_WRITE, &w), name);
+        wakeall_result shm[16], flr[16];
+        /* Each goes first in every other round, so that what the previous round left behind
+         * (its processes' teardown) weighs on both alike. */
+        for (unsigned i = 0; i < rounds; i++) {
+                if (i % 2)
+                        flr[i] = wakeall_round(name, NULL);
+                shm[i] = wakeall_round(name, w);
+                if (i % 2 == 0)
+                        flr[i] = wakeall_round(name, NULL);
+        }
+        shmv_view_release(w);
+        check(shmv_segment_unlink(producer, name), name);
+        /* The median round by p99, for both. */
+        qsort(shm, rounds, sizeof(shm[0]), cmp_result_p99);
+        qsort(flr, rounds, sizeof(flr[0]), cmp_result_p99);
+        wakeall_result s = shm[rounds / 2], f = flr[rounds / 2];
+        double mem = 0;
+        for (unsigned i = 0; i < rounds; i++)
+                mem += shm[i].daemon_bytes;
+        mem /= rounds;
+
+        char fig[96], a[48], b[80], r[16];
+        snprintf(fig, sizeof(fig), "one notify waking %u waiters in %u processes, p50", n, np);
+        snprintf(b, sizeof(b), "%s futex floor", fmt_time(a, sizeof(a), f.p50));
+        add_row(fig, fmt_time(a, sizeof(a), s.p50), b, fmt_ratio(r, sizeof(r), s.p50 / f.p50),
+                "reported");
+        snprintf(fig, sizeof(fig), "one notify waking %u waiters in %u processes, p99", n, np);
+        snprintf(b, sizeof(b), "%s futex floor", fmt_time(a, sizeof(a), f.p99));
+        add_row(fig, fmt_time(a, sizeof(a), s.p99), b, fmt_ratio(r, sizeof(r), s.p99 / f.p99),
+                "all woken; reported");
+        snprintf(fig, sizeof(fig), "daemon memory per waiter (%u)", n);
+        snprintf(a, sizeof(a), "%.0f B", mem / n);
+        snprintf(b, sizeof(b), "heap %+.0f KiB for %u waiters on %u views", mem / 1024, n, np);
+        add_row(fig, a, b, "-", "reported");
+}
+
+/* The streaming example (examples/frames-*.c) as it is, its consumer on the other CPU:
+ * as fast as the producer can go, and at 100 frames a second for the latency. */
+typedef struct frames_run {
+        unsigned long long published, publish_ns;
+        unsigned long long seen, missed, torn, bad, bytes, read_ns, read_cpu_ns, lat_p50, lat_p99;
+} frames_run;
+
+static pid_t frames_start(const char *const *argv, int cpu, int *out)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                die("pipe: %m");
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork: %m");
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                (void)shmv__pin_cpu(cpu);
+                setenv("SHMVIEW_SOCKET", sock_path, 1);
+                dup2(p[1], 1);
+                execv(argv[0], (char *const *)(uintptr_t)argv);
+                fprintf(stderr, "shmview-bench: %s: %m\n", argv[0]);
+                _exit(127);
+        }
+        close(p[1]);
+        *out = p[0];
+        return pid;
+}
+
+/* The line of fd's output that starts with "frames: ", into line. */
+static void frames_finish(pid_t pid, int fd, char *line, size_t len)
+{
+        char buf[4096];
+        size_t n = 0;
+        ssize_t k;
+        while ((k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+                n += (size_t)k;
+        buf[n] = '\0';
+        close(fd);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        char *at = strstr(buf, "frames: ");
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !at)
+                die("frames example failed:\n%s", buf);
+        snprintf(line, len, "%s", at);
+}
+
+/* The example, frames of 8 MiB at rate a second (0: as fast as it goes), count of them. With
+ * keep the segment stays, for the bench to read. */
+static frames_run frames_stream(unsigned frames, const char *rate, bool keep)
+{
+        char count[16];
+        snprintf(count, sizeof(count), "%u", frames);
+        const char *prod[] = {FRAMES_PRODUCER,
+                              "--name",
+                              "bench-frames",
+                              "--frames",
+                              count,
+                              "--frame-size",
+                              "8M",
+                              "--slots",
+                              "4",
+                              "--rate",
+                              rate,
+                              "--readers",
+                              "1",
+                              keep ? "--keep" : NULL,
+                              NULL};
+        const char *cons[] = {FRAMES_CONSUMER, "--name", "bench-frames",
+                              "--timeout",     "10000",  NULL};
+        int cout, pout;
+        pid_t c = frames_start(cons, cfg.server_cpu, &cout);
+        pid_t p = frames_start(prod, cfg.client_cpu, &pout);
+        char pl[512], cl[512];
+        frames_finish(p, pout, pl, sizeof(pl));
+        frames_finish(c, cout, cl, sizeof(cl));
+        frames_run fr;
+        if (sscanf(pl, "frames: published=%llu ns=%llu", &fr.published, &fr.publish_ns) != 2 ||
+            sscanf(cl,
+                   "frames: seen=%llu missed=%llu torn=%llu bad=%llu first=%*u end=%*u "
+                   "bytes=%llu read_ns=%llu read_cpu_ns=%llu lat_p50_ns=%llu lat_p99_ns=%llu",
+                   &fr.seen, &fr.missed, &fr.torn, &fr.bad, &fr.bytes, &fr.read_ns, &fr.read_cpu_ns,
+                   &fr.lat_p50, &fr.lat_p99) != 9)
+                die("frames example: cannot read '%s' and '%s'", pl, cl);
+        if (fr.bad || fr.seen + fr.missed != fr.published)
+                die("frames example: %llu seen + %llu missed of %llu, %llu damaged", fr.seen,
+                    fr.missed, fr.published, fr.bad);
+        return fr;
+}
+
+static double thread_cpu_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+typedef struct copy_cost {
+        double wall_ns;
+        double cpu_ns;
+} copy_cost;
+
+/* memcpy of the frames the example left in its slots into private memory, on the consumer's
+ * CPU (this process moves there for it): the medians of copying one frame. */
+static copy_cost frames_memcpy(uint64_t frame)
+{
+        shmv_view *v;
+        check(shmv_view_open(consumer, "bench-frames", 0, SHMV_TO_END, SHMV_READ, &v),
+              "bench-frames");
+        const uint8_t *base = shmv_view_data(v);
+        uint64_t slot = frames_slot_size(frame);
+        uint8_t *dst = malloc(frame);
+        if (!dst)
+                die("out of memory");
+        memset(dst, 0, frame);
+        (void)shmv__pin_cpu(cfg.server_cpu);
+        enum { REPS = 12 };
+        double wall[REPS], cpu[REPS];
+        for (unsigned i = 0; i < REPS; i++) {
+                const uint8_t *src = base + FRAMES_PAGE + i % 4 * slot + FRAMES_PAGE;
+                double t0 = now_ns(), c0 = thread_cpu_ns();
+                memcpy(dst, src, frame);
+                cpu[i] = thread_cpu_ns() - c0;
+                wall[i] = now_ns() - t0;
+                sink += dst[i * 4096];
+        }
+        (void)shmv__pin_cpu(cfg.client_cpu);
+        free(dst);
+        shmv_view_release(v);
+        return (copy_cost){median(wall, REPS), median(cpu, REPS)};
+}
+
+static void fig_frames(void)
+{
+        uint64_t size = 8 * MiB;
+        progress("the frames example, 8 MiB frames");
+        frames_run fast = frames_stream(cfg.frames_fast, "0", true);
+        copy_cost copy = frames_memcpy(size);
+        check(shmv_segment_unlink(producer, "bench-frames"), "bench-frames");
+        frames_run paced = frames_stream(cfg.frames_paced, "100", false);
+
+        char a[48], b[80], r[16], t[48];
+        double copy_fps = 1e9 / copy.wall_ns;
+        double fps = (double)fast.published / ((double)fast.publish_ns / 1e9);
+        double read_fps = (double)fast.seen / ((double)fast.publish_ns / 1e9);
+        snprintf(b, sizeof(b), "%.0f memcpy of 8 MiB/s", copy_fps);
+        snprintf(a, sizeof(a), "%.0f", fps);
+        add_row("frames example, 8 MiB: frames/s published", a, b,
+                fmt_ratio(r, sizeof(r), fps / copy_fps), "reported");
+        snprintf(a, sizeof(a), "%.0f (%llu of %llu missed)", read_fps, fast.missed, fast.published);
+        add_row("frames example, 8 MiB: frames/s read", a, b,
+                fmt_ratio(r, sizeof(r), read_fps / copy_fps), "reported");
+        /* On CPU time, both: on a shared machine the wall clock also counts the time others
+         * had the CPU. */
+        double gbs = fast.read_cpu_ns ? (double)fast.bytes / (double)fast.read_cpu_ns : 0;
+        double copy_gbs = (double)size / copy.cpu_ns;
+        snprintf(a, sizeof(a), "%.1f GB/s", gbs);
+        snprintf(b, sizeof(b), "%.1f GB/s memcpy of the same frames", copy_gbs);
+        add_row("frames example, 8 MiB: consumer read bandwidth (CPU time)", a, b,
+                fmt_ratio(r, sizeof(r), gbs / copy_gbs), "reported");
+        gbs = fast.read_ns ? (double)fast.bytes / (double)fast.read_ns : 0;
+        copy_gbs = (double)size / copy.wall_ns;
+        snprintf(a, sizeof(a), "%.1f GB/s", gbs);
+        snprintf(b, sizeof(b), "%.1f GB/s memcpy of the same frames", copy_gbs);
+        add_row("frames example, 8 MiB: consumer read bandwidth (wall)", a, b,
+                fmt_ratio(r, sizeof(r), gbs / copy_gbs), "reported");
+        snprintf(a, sizeof(a), "%s", fmt_time(t, sizeof(t), (double)paced.lat_p50));
+        snprintf(b, sizeof(b), "p99 %s, %llu of %llu missed",
+                 fmt_time(t, sizeof(t), (double)paced.lat_p99), paced.missed, paced.published);
+        add_row("frames example, 100 frames/s: publish to read p50", a, b, "-", "reported");
+}
+
 static void describe_machine(void)
 {
         char model[256] = "unknown", line[512], thp[32];
@@ -1539,7 +2184,8 @@ static void usage(FILE *f)
 {
         fprintf(f, "Usage: shmview-bench --daemon PATH [--full] [--only FIGURE,...] "
                    "[--samples DIR]\n"
-                   "Figures: latency load create handoff read slice memory clients waitset\n");
+                   "Figures: latency load create handoff read slice memory clients waitset "
+                   "notify wakeall frames\n");
 }
 
 static void configure(bool full)
@@ -1556,6 +2202,10 @@ static void configure(bool full)
                 cfg.mem_count = 100000;
                 cfg.many_clients = 10000;
                 cfg.slice_iters = 10000000;
+                cfg.wake_iters = 20000;
+                cfg.wake_rounds = 11;
+                cfg.frames_fast = 600;
+                cfg.frames_paced = 300;
         } else {
                 cfg.lat_rounds = 4;
                 cfg.lat_iters = 1000;
@@ -1567,7 +2217,15 @@ static void configure(bool full)
                 cfg.mem_count = 4000;
                 cfg.many_clients = 1000;
                 cfg.slice_iters = 1000000;
+                cfg.wake_iters = 2000;
+                cfg.wake_rounds = 3;
+                cfg.frames_fast = 60;
+                cfg.frames_paced = 50;
         }
+        /* The issue's 1,000 waiters in 100 processes, in both modes: it takes well under a
+         * second. */
+        cfg.wake_procs = 100;
+        cfg.wake_threads = 10;
         unsigned counts[] = {1, 8, 64, 512};
         memcpy(cfg.load_counts, counts, sizeof(counts));
 }
@@ -1636,6 +2294,14 @@ int main(int argc, char **argv)
                 fig_memory();
         if (wanted("waitset"))
                 fig_waitset();
+        if (wanted("notify")) {
+                fig_notify_latency();
+                fig_notify_cost();
+        }
+        if (wanted("wakeall"))
+                fig_wake_all();
+        if (wanted("frames"))
+                fig_frames();
 
         shmv_disconnect(consumer);
         shmv_disconnect(producer);
