@@ -2869,6 +2869,40 @@ class ExampleTest(DaemonTestCase):
         self.assertIn('writing gives "cannot modify read-only memory"\n', p.stdout)
         self.assertIn("consumer: now [0:5] = HELLO\n", p.stdout)
 
+    @unittest.skipIf(numpy is None, "needs numpy (Debian: python3-numpy)")
+    def test_frames_numpy(self):
+        """examples/frames_consumer.py, as uid 65534 when we are root, reads the C producer's
+        8 MiB frames in place with numpy as they are published: every frame from the first is
+        seen intact and in order, or counted missed."""
+        producer = os.environ.get("SHMVIEW_FRAMES_PRODUCER")
+        if not producer:
+            self.skipTest("SHMVIEW_FRAMES_PRODUCER not set (run through CTest)")
+        examples = os.environ.get("SHMVIEW_EXAMPLES",
+                                  os.path.join(os.path.dirname(__file__), "../../examples"))
+        name = self.name("frames")
+        kw = dict(user=NOBODY, group=NOBODY, extra_groups=[]) if os.geteuid() == 0 else {}
+        t0 = time.monotonic()
+        consumer = subprocess.Popen(
+            [sys.executable, os.path.join(examples, "frames_consumer.py"), "--name", name,
+             "--timeout", "10000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            **kw)
+        p = subprocess.run([producer, "--name", name, "--frames", "24", "--slots", "8",
+                            "--rate", "10", "--readers", "1"],
+                           capture_output=True, text=True, timeout=60)
+        out, err = consumer.communicate(timeout=60)
+        took = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(consumer.returncode, 0, out + err)
+        print(out, f"took {took:.2f} s", file=sys.stderr)
+        summary = dict(kv.split("=") for kv in out.splitlines()[-1].split()[1:])
+        r = {k: int(v) for k, v in summary.items()}
+        self.assertEqual((r["first"], r["end"], r["bad"]), (0, 24, 0))
+        self.assertEqual(r["seen"] + r["missed"], 24)
+        self.assertLessEqual(r["torn"], r["missed"])
+        self.assertGreaterEqual(r["seen"], 12)
+        self.assertEqual(r["bytes"], r["seen"] * (8 << 20))
+        self.assertLess(r["lat_p50_ns"], 500_000_000)
+
 
 class InstallTest(unittest.TestCase):
     """`cmake --install --prefix DIR` puts an importable package under DIR, nowhere else."""
