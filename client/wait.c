@@ -6,6 +6,7 @@
  * without a deadline. The conditions are states, not events, so asking again loses nothing. */
 #include <errno.h>
 
+#include "clock.h"
 #include "private.h"
 
 int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms)
@@ -25,8 +26,9 @@ int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms
         req.body_case = SHMVIEW__REQUEST__BODY_WAIT;
         req.wait = &body;
 
-        /* The deadline counts from the call, a first wait's connect included. */
-        int64_t deadline = timeout_ms < 0 ? -1 : shmv__mono_ms() + timeout_ms;
+        /* The deadline counts from the call, a first wait's connect included, in microseconds:
+         * whole milliseconds of a truncated clock would end a wait up to one early. */
+        int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)shmv__mono_usec() + timeout_ms * 1000LL;
         shmv_client *w;
         r = shmv__client_wait_conn(c, &w);
         if (r < 0)
@@ -35,7 +37,8 @@ int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms
         for (;;) {
                 int slice = SHMV__WAIT_SLICE_MS;
                 if (deadline >= 0) {
-                        int64_t left = deadline - shmv__mono_ms();
+                        /* Rounded up: the daemon's answer must not come before it. */
+                        int64_t left = (deadline - (int64_t)shmv__mono_usec() + 999) / 1000;
                         slice = left <= 0                    ? 0
                                 : left < SHMV__WAIT_SLICE_MS ? (int)left
                                                              : SHMV__WAIT_SLICE_MS;
@@ -54,7 +57,7 @@ int shmv_segment_wait(shmv_client *c, const char *name, int what, int timeout_ms
                 /* The daemon's ETIMEDOUT leaves the connection up; a silent daemon's drops
                  * it, and ends the wait. */
                 if (r != -ETIMEDOUT || shmv__client_fd(w) < 0 ||
-                    (deadline >= 0 && shmv__mono_ms() >= deadline))
+                    (deadline >= 0 && (int64_t)shmv__mono_usec() >= deadline))
                         break;
                 /* A slice the daemon says ended long before it could have: whatever answers
                  * would have the library ask again and again. */

@@ -58,17 +58,22 @@ def setUpModule():
         [DAEMON, "--socket", sock, "--socket-mode", "0666", "--max-bytes", "1536M"],
         stdout=daemon_log, stderr=daemon_log)
     os.environ["SHMVIEW_SOCKET"] = sock
+    wait_listening(daemon, sock)
+
+
+def wait_listening(proc, path):
+    """Until the daemon proc accepts connections on path (the socket file exists a moment
+    before it listens)."""
     for _ in range(500):
         try:
             with socket.socket(socket.AF_UNIX) as s:
-                s.connect(sock)
-            break
+                s.connect(path)
+            return
         except OSError:
-            if daemon.poll() is not None:
+            if proc.poll() is not None:
                 raise RuntimeError("shmviewd exited during start-up")
             time.sleep(0.01)
-    else:
-        raise RuntimeError("shmviewd does not answer on " + sock)
+    raise RuntimeError("shmviewd does not answer on " + path)
 
 
 def tearDownModule():
@@ -981,10 +986,7 @@ class TestDaemon(CliTest):
         path = os.path.join(d, "s.sock")
         other = subprocess.Popen([DAEMON, "--socket", path], stderr=subprocess.DEVNULL)
         try:
-            for _ in range(500):
-                if os.path.exists(path):
-                    break
-                time.sleep(0.01)
+            wait_listening(other, path)
             w = subprocess.Popen([CLI, "watch", "--socket", path], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)
             for _ in range(500):
@@ -1240,10 +1242,7 @@ class TestDaemonOptions(CliTest):
                                  "--max-bytes-per-uid", "64m", "--max-frame", "0x2000"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            for _ in range(500):
-                if os.path.exists(path):
-                    break
-                time.sleep(0.01)
+            wait_listening(proc, path)
             limits = json.loads(ok("status", "--json", "--socket", path))["limits"]
             self.assertEqual((limits["max_bytes"], limits["max_bytes_per_uid"],
                               limits["max_frame"]), (1 << 30, 64 * MiB, 0x2000))
