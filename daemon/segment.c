@@ -70,6 +70,8 @@ struct shmv__registry {
         bool watch_warned;
         uint64_t armed_views; /* shmv__registry_armed */
         bool stopping; /* shmv__registry_stopping */
+        /* inotify_fd on loop (shmv__registry_set_loop), or NULL. */
+        uv_poll_t *watch;
 };
 
 /* A segment the daemon freed while clients held its descriptors: its charge stays until the
@@ -294,6 +296,7 @@ void shmv__registry_free(shmv__registry *r)
         if (!r)
                 return;
         /* The loop has ended, or is not run again: what is freed now is closed here. */
+        shmv__registry_unwatch(r);
         r->loop = NULL;
         GTreeNode *node;
         while ((node = g_tree_node_first(r->by_name))) {
@@ -337,10 +340,55 @@ void shmv__registry_free(shmv__registry *r)
         free(r);
 }
 
+static void watch_closed(uv_handle_t *handle)
+{
+        free(handle);
+}
+
+static void on_watch(uv_poll_t *handle, int status, int events)
+{
+        (void)status;
+        (void)events;
+        held_update(handle->data);
+}
+
+void shmv__registry_unwatch(shmv__registry *r)
+{
+        if (!r->watch)
+                return;
+        /* Off the loop's descriptor table now, before inotify_fd can be closed. */
+        uv_close((uv_handle_t *)r->watch, watch_closed);
+        r->watch = NULL;
+}
+
 void shmv__registry_set_loop(shmv__registry *r, uv_loop_t *loop, uint64_t async_min)
 {
         r->loop = loop;
         r->free_async_min = async_min;
+        shmv__registry_unwatch(r);
+        if (!loop || r->inotify_fd < 0)
+                return;
+        /* A freed segment that clients still hold keeps its memfd open here until they let
+         * go: read then, so that its pages go at once (docs/design.md). Unreferenced: it keeps
+         * no loop running by itself. */
+        uv_poll_t *w = malloc(sizeof(*w));
+        int e = w ? uv_poll_init(loop, w, r->inotify_fd) : UV_ENOMEM;
+        if (e < 0) {
+                free(w);
+        } else {
+                w->data = r;
+                e = uv_poll_start(w, UV_READABLE, on_watch);
+                if (e < 0)
+                        uv_close((uv_handle_t *)w, watch_closed);
+                else
+                        uv_unref((uv_handle_t *)w);
+        }
+        if (e < 0)
+                log_warning("watching for freed segments let go: %s; they are seen when the "
+                            "budget is looked at",
+                            uv_strerror(e));
+        else
+                r->watch = w;
 }
 
 unsigned shmv__registry_closing(const shmv__registry *r)
@@ -607,8 +655,8 @@ static void held_recover(shmv__registry *r)
  * out, and IN_IGNORED, which the kernel sends as a memfd goes (its last reference dropped, by
  * whoever dropped it). A held segment whose memfd the daemon keeps open ends with the last of
  * those closes, one whose memfd it closed with IN_IGNORED; its charge then leaves the budget.
- * Called when the inotify descriptor is readable, and before anything reads the budget, so
- * that it is up to date when it matters. */
+ * Called when the inotify descriptor is readable (r->watch), and before anything reads the
+ * budget, so that it is up to date when it matters. */
 static void held_update(shmv__registry *r)
 {
         if (r->inotify_fd < 0)
@@ -641,16 +689,6 @@ static void held_update(shmv__registry *r)
         }
         if (lost)
                 held_recover(r);
-}
-
-int shmv__registry_watch_fd(const shmv__registry *r)
-{
-        return r->inotify_fd;
-}
-
-void shmv__registry_watch_read(shmv__registry *r)
-{
-        held_update(r);
 }
 
 /* Whether clients still hold descriptors of s, which the daemon is freeing: the read-write

@@ -113,19 +113,20 @@ uint64_t shmv__registry_charge(const shmv__registry *r, uint64_t size);
 uint64_t shmv__registry_bytes_used(shmv__registry *r);
 /* The same, for the segments uid owns. */
 uint64_t shmv__registry_uid_bytes(const shmv__registry *r, uid_t uid);
-/* The inotify descriptor that tells when clients let go of freed segments they still held
- * (docs/design.md, "Memory held after unlink"), or -1; readable when something is to be read
- * with shmv__registry_watch_read(), which frees what nobody holds any more. */
-int shmv__registry_watch_fd(const shmv__registry *r);
-void shmv__registry_watch_read(shmv__registry *r);
 
 struct uv_loop_s;
 /* From now on, the descriptors of a segment of at least async_min bytes are closed on loop's
  * threadpool when its last reference goes, since the kernel frees its pages in that close
  * (docs/design.md, "Freeing a segment"); smaller ones, and all of them without a loop, at
  * once. A queued close keeps uv_run() going, as a handle does; the registry must not be freed
- * before shmv__registry_closing() is 0. */
+ * before shmv__registry_closing() is 0. And the registry watches its inotify descriptor on
+ * loop, so that a freed segment's memfd that clients held is closed as they let go. */
 void shmv__registry_set_loop(shmv__registry *r, struct uv_loop_s *loop, uint64_t async_min);
+/* Stops watching, on the loop given to shmv__registry_set_loop(), for clients letting go of
+ * freed segments they still held (docs/design.md, "Memory held after unlink"): the watch is
+ * an unreferenced handle, which must be closed before the loop is; shmv__server_stop() does it.
+ * From then on, what they let go of is seen when the budget is next looked at. */
+void shmv__registry_unwatch(shmv__registry *r);
 /* Close jobs queued or running. */
 unsigned shmv__registry_closing(const shmv__registry *r);
 /* On a threadpool thread, before its first reservation or free: nice 19, so that the loop

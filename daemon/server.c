@@ -1136,14 +1136,6 @@ static int adopt_socket(shmv__server *s)
         return 0;
 }
 
-static void on_held_watch(uv_poll_t *handle, int status, int events)
-{
-        (void)status;
-        (void)events;
-        shmv__server *s = handle->data;
-        shmv__registry_watch_read(s->registry);
-}
-
 static void on_signal(uv_signal_t *handle, int signum)
 {
         shmv__server *s = handle->data;
@@ -1200,15 +1192,6 @@ int shmv__server_init(shmv__server *s, uv_loop_t *loop, const shmv__config *conf
                 r = uv_timer_init(loop, &s->drain_timer);
         if (r == 0)
                 r = uv_timer_init(loop, &s->fds_timer);
-        /* A freed segment that clients still hold keeps its memfd open in the daemon until
-         * they let go: read then, so that its pages go at once (docs/design.md). */
-        int watch_fd = shmv__registry_watch_fd(registry);
-        if (r == 0 && watch_fd >= 0) {
-                s->held_watch.data = s;
-                r = uv_poll_init(loop, &s->held_watch, watch_fd);
-                if (r == 0)
-                        r = uv_poll_start(&s->held_watch, UV_READABLE, on_held_watch);
-        }
         if (r < 0)
                 goto fail_uv;
 
@@ -1262,6 +1245,8 @@ void shmv__server_stop(shmv__server *s)
         shmv__registry_stopping(s->registry);
         remove_socket_file(s);
         uv_walk(s->loop, close_server_handle, s);
+        if (s->registry)
+                shmv__registry_unwatch(s->registry);
         close_listen_fd(s);
         if (s->reserve_fd >= 0) {
                 close(s->reserve_fd);

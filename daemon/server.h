@@ -74,8 +74,6 @@ struct shmv__server {
         uv_timer_t stall_timer;
         uv_timer_t drain_timer; /* closes what is left when draining takes too long */
         uv_timer_t fds_timer; /* retries replies held for their descriptors */
-        /* The registry's inotify descriptor: freed segments that clients let go of. */
-        uv_poll_t held_watch;
         unsigned fds_retry_ms; /* its next delay */
         uint64_t fds_sent; /* descriptors sent in all, to see progress */
         uv_signal_t sigterm;
