@@ -145,7 +145,9 @@ static void test_wait_sealed_across_recreate(void)
         CHECK_OK(shmv_segment_seal(c, name));
         CHECK_EQ(pthread_join(t, NULL), 0);
         CHECK_OK(w.r);
-        CHECK_LT(w.done_ms - sealed_at, 100);
+        /* Woken by the seal, not by the next 5 s slice asking again (a seal runs on the
+         * daemon's threadpool, slow under a sanitizer on a busy machine). */
+        CHECK_LT(w.done_ms - sealed_at, 1000);
         CHECK_OK(shmv_segment_unlink(c, name));
         shmv_disconnect(c);
 }
@@ -169,7 +171,7 @@ static void test_wait_threads(void)
         for (int tries = 0;; tries++) {
                 int64_t t0 = th_now_ms();
                 CHECK_OK(shmv_daemon_status(c, &st));
-                CHECK_LT(th_now_ms() - t0, 200);
+                CHECK_LT(th_now_ms() - t0, 1000); /* not held behind the 20 s waits */
                 if (st.waits == N)
                         break;
                 CHECK_LT(tries, 500);
@@ -188,7 +190,7 @@ static void test_wait_threads(void)
         for (int i = 0; i < N; i++) {
                 CHECK_EQ(pthread_join(t[i], NULL), 0);
                 CHECK_OK(w[i].r);
-                CHECK_LT(w[i].done_ms - created_at, 200);
+                CHECK_LT(w[i].done_ms - created_at, 1000); /* woken, not a slice later */
         }
         CHECK_OK(shmv_daemon_status(c, &st));
         CHECK_EQ(st.waits, 0);
