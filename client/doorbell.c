@@ -4,8 +4,8 @@
  * daemon only to arm the doorbell, once per view (under the client's lock, as every call), or
  * to ask whether a segment whose sealed word is set is sealed indeed. */
 #include <errno.h>
-#include <time.h>
 
+#include "clock.h"
 #include "private.h"
 
 /* A wait sleeps at most this long before it looks at the generation again, whatever its
@@ -79,21 +79,6 @@ int shmv__view_doorbell_arm(shmv_view *v)
         return arm_ask(m);
 }
 
-static void timespec_add_ms(struct timespec *ts, int64_t ms)
-{
-        ts->tv_sec += (time_t)(ms / 1000);
-        ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (ts->tv_nsec >= 1000000000L) {
-                ts->tv_sec++;
-                ts->tv_nsec -= 1000000000L;
-        }
-}
-
-static bool timespec_before(const struct timespec *a, const struct timespec *b)
-{
-        return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 int shmv_view_wait(shmv_view *v, uint64_t seen, int timeout_ms, uint64_t *ret_generation)
 {
         shmv__error_clear();
@@ -103,11 +88,7 @@ int shmv_view_wait(shmv_view *v, uint64_t seen, int timeout_ms, uint64_t *ret_ge
         if (!d)
                 return no_doorbell(v);
         shmv__mapping *m = shmv__view_mapping(v);
-        struct timespec deadline = {0, 0};
-        if (timeout_ms >= 0) {
-                clock_gettime(CLOCK_MONOTONIC, &deadline);
-                timespec_add_ms(&deadline, timeout_ms);
-        }
+        uint64_t deadline = timeout_ms < 0 ? 0 : shmv__mono_nsec() + timeout_ms * 1000000ull;
         for (;;) {
                 uint64_t gen = atomic_load(&d->generation);
                 if (gen != seen) {
@@ -137,9 +118,8 @@ int shmv_view_wait(shmv_view *v, uint64_t seen, int timeout_ms, uint64_t *ret_ge
                         if (r < 0)
                                 return r;
                 }
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                if (timeout_ms >= 0 && !timespec_before(&now, &deadline))
+                uint64_t now = shmv__mono_nsec();
+                if (timeout_ms >= 0 && now >= deadline)
                         return shmv__error_setf(-ETIMEDOUT,
                                                 "the generation of %s did not change within %d ms",
                                                 shmv_view_name(v), timeout_ms);
@@ -151,14 +131,14 @@ int shmv_view_wait(shmv_view *v, uint64_t seen, int timeout_ms, uint64_t *ret_ge
                          * daemon's store of the armed word (the reply came after it). */
                         continue;
                 }
-                struct timespec until = now;
-                timespec_add_ms(&until, WAIT_SLICE_MS);
-                if (timeout_ms >= 0 && timespec_before(&deadline, &until))
+                uint64_t until = now + WAIT_SLICE_MS * 1000000ull;
+                if (timeout_ms >= 0 && deadline < until)
                         until = deadline;
+                struct timespec until_ts = shmv__mono_timespec(until);
                 /* The futex compares its word with seen's low 32 bits under the kernel's
                  * lock, so a notify after the look above is either seen there or wakes it:
                  * the notifier's increment comes before its look at armed, set before. */
-                int r = shmv__doorbell_futex_wait(d, seen, &until);
+                int r = shmv__doorbell_futex_wait(d, seen, &until_ts);
                 if (r < 0 && r != -EAGAIN && r != -ETIMEDOUT && r != -EINTR)
                         return shmv__error_setf(r, "waiting on the doorbell of %s",
                                                 shmv_view_name(v));

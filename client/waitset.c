@@ -446,9 +446,8 @@ static void *gthread_main(void *arg)
                 /* At most THREAD_SLEEP_MS, as shmv_view_wait() sleeps: what a wake-up can miss
                  * (a read-only holder's FUTEX_CMP_REQUEUE of the sleepers, a generation grown
                  * by exactly 2^32) is seen at the next look. */
-                struct timespec until;
-                clock_gettime(CLOCK_MONOTONIC, &until);
-                until.tv_sec += THREAD_SLEEP_MS / 1000;
+                struct timespec until =
+                        shmv__mono_timespec(shmv__mono_nsec() + THREAD_SLEEP_MS * 1000000ull);
                 (void)syscall(SYS_futex_waitv, vec, n, 0, t->n ? &until : NULL, CLOCK_MONOTONIC);
                 pthread_mutex_lock(&ws->lock);
         }

@@ -36,6 +36,13 @@ static inline uint64_t shmv__mono_nsec(void)
         return shmv__clock_nsec(CLOCK_MONOTONIC);
 }
 
+/* A time of shmv__mono_nsec()'s clock as the timespec that futex(2) takes for an absolute
+ * CLOCK_MONOTONIC deadline. */
+static inline struct timespec shmv__mono_timespec(uint64_t nsec)
+{
+        return (struct timespec){(time_t)(nsec / 1000000000u), (long)(nsec % 1000000000u)};
+}
+
 /* Sleeps ms milliseconds, or less when a signal comes. */
 static inline void shmv__sleep_ms(int ms)
 {
