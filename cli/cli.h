@@ -89,6 +89,9 @@ int cli_connect_failed(const cli_ctx *ctx, int r, const char *fallback);
 const char *cli_socket_path(const cli_ctx *ctx);
 /* Checks a segment name typed by the user; CLI_USAGE with a message when it is not one. */
 int cli_check_name(const cli_ctx *ctx, const char *name);
+/* cli_check_name(), then cli_connect(): CLI_OK with *ret connected, or the status to exit
+ * with. */
+int cli_connect_name(const cli_ctx *ctx, const char *name, shmv_client **ret);
 /* Flushes stdout; CLI_FAIL with a message when what was printed could not all be written. */
 int cli_finish_output(const cli_ctx *ctx);
 

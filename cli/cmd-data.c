@@ -237,12 +237,10 @@ fail:
 int cli_cmd_write(cli_ctx *ctx)
 {
         const char *name = ctx->argv[0];
-        int r = cli_check_name(ctx, name);
+        shmv_client *c;
+        int r = cli_connect_name(ctx, name, &c);
         if (r != CLI_OK)
                 return r;
-        shmv_client *c;
-        if (cli_connect(ctx, &c) != CLI_OK)
-                return CLI_FAIL;
         uint64_t size, offset;
         int status = resolve_offset(ctx, c, name, &size, &offset);
         if (status != CLI_OK)
@@ -337,12 +335,10 @@ out_disconnect:
 int cli_cmd_notify(cli_ctx *ctx)
 {
         const char *name = ctx->argv[0];
-        int r = cli_check_name(ctx, name);
+        shmv_client *c;
+        int r = cli_connect_name(ctx, name, &c);
         if (r != CLI_OK)
                 return r;
-        shmv_client *c;
-        if (cli_connect(ctx, &c) != CLI_OK)
-                return CLI_FAIL;
         /* An empty writable view: it maps the doorbell page and none of the bytes. */
         shmv_view *v;
         r = shmv_view_open(c, name, 0, 0, SHMV_READ | SHMV_WRITE, &v);

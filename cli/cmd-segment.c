@@ -104,12 +104,10 @@ static json_object *view_json(const shmv_view_info *v)
 int cli_cmd_stat(cli_ctx *ctx)
 {
         const char *name = ctx->argv[0];
-        int r = cli_check_name(ctx, name);
+        shmv_client *c;
+        int r = cli_connect_name(ctx, name, &c);
         if (r != CLI_OK)
                 return r;
-        shmv_client *c;
-        if (cli_connect(ctx, &c) != CLI_OK)
-                return CLI_FAIL;
         shmv_segment_info s;
         shmv_view_info *views = NULL;
         size_t n = 0;
@@ -247,12 +245,10 @@ int cli_cmd_rm(cli_ctx *ctx)
 int cli_cmd_seal(cli_ctx *ctx)
 {
         const char *name = ctx->argv[0];
-        int r = cli_check_name(ctx, name);
+        shmv_client *c;
+        int r = cli_connect_name(ctx, name, &c);
         if (r != CLI_OK)
                 return r;
-        shmv_client *c;
-        if (cli_connect(ctx, &c) != CLI_OK)
-                return CLI_FAIL;
         r = shmv_segment_seal(c, name);
         shmv_disconnect(c);
         if (r < 0)

@@ -204,6 +204,14 @@ int cli_check_name(const cli_ctx *ctx, const char *name)
         return r;
 }
 
+int cli_connect_name(const cli_ctx *ctx, const char *name, shmv_client **ret)
+{
+        int r = cli_check_name(ctx, name);
+        if (r != CLI_OK)
+                return r;
+        return cli_connect(ctx, ret) == CLI_OK ? CLI_OK : CLI_FAIL;
+}
+
 int cli_finish_output(const cli_ctx *ctx)
 {
         if (fflush(stdout) != 0 || ferror(stdout))
